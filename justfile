@@ -1,0 +1,21 @@
+# Recipes a newcomer guesses. `just --list` shows them.
+
+venv := ".venv"
+
+# Make the virtual environment with the test and lint tools.
+setup:
+    python3 -m venv {{venv}} && {{venv}}/bin/pip install -q -e '.[dev]'
+
+# The dashboard on a self-contained demo sandbox.
+demo: setup
+    {{venv}}/bin/reorg-tui demo
+
+# The whole test suite, as CI runs it.
+test:
+    bash .ci/run
+
+# Format check, lint and types.
+check: setup
+    {{venv}}/bin/ruff format --check reorg_tui tests
+    {{venv}}/bin/ruff check reorg_tui tests
+    {{venv}}/bin/mypy reorg_tui

@@ -1,0 +1,3 @@
+from reorg_tui.cli import main
+
+raise SystemExit(main())

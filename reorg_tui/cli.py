@@ -1,0 +1,299 @@
+"""The command line: settings, the headless runner, the demo and the quarantine commands.
+
+Every user mistake ends as one line on stderr and exit code 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import humanize
+import typer
+
+from reorg_tui import __version__, logs
+from reorg_tui.config import FIELDS, ConfigError, load, resolve
+from reorg_tui.engine.lock import AlreadyRunning
+from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, Record
+from reorg_tui.exitcodes import (
+    ALREADY_RUNNING,
+    EPILOG,
+    INTERNAL,
+    INTERRUPTED,
+    LEFT_BEHIND,
+    NOT_FOUND,
+    USAGE,
+)
+
+app = typer.Typer(
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="Move date-named files (YYYY-MM-DD_name) from a source folder into DEST/YYYY/MM/DD/.",
+    epilog=EPILOG,
+)
+quarantine_app = typer.Typer(help="Inspect, release or delete quarantined files.", epilog=EPILOG)
+app.add_typer(quarantine_app, name="quarantine")
+
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def _opt(name: str, short: str | None = None) -> Any:
+    field = FIELDS[name]
+    flags = [field.flag] + ([short] if short else [])
+    if field.kind is bool:
+        flags = [f"{field.flag}/--no-{field.flag[2:]}"]
+    metavar = "PERCENT" if name == "min_free_percent" else field.metavar
+    return typer.Option(None, *flags, help=field.help_text(), show_default=False, metavar=metavar)
+
+
+def _config_opt() -> Any:
+    return typer.Option(
+        None, "--config", "-c", help="TOML file of settings (keys as the flags, without --). [env: REORG_CONFIG]"
+    )
+
+
+@app.callback(invoke_without_command=True)
+def main_command(
+    ctx: typer.Context,
+    source: str = _opt("source", "-s"),
+    dest: str = _opt("dest", "-d"),
+    quarantine: str = _opt("quarantine"),
+    state_dir: str = _opt("state_dir"),
+    workers: str = _opt("workers", "-w"),
+    batch_size: str = _opt("batch_size"),
+    max_retries: str = _opt("max_retries"),
+    retry_base_delay: str = _opt("retry_base_delay"),
+    retry_max_delay: str = _opt("retry_max_delay"),
+    poll_interval: str = _opt("poll_interval"),
+    settle: str = _opt("settle"),
+    min_free_percent: str = _opt("min_free_percent"),
+    on_conflict: str = _opt("on_conflict"),
+    layout: str = _opt("layout"),
+    pattern: str = _opt("pattern"),
+    ignore: str = _opt("ignore"),
+    recursive: bool = _opt("recursive"),
+    verify: bool = _opt("verify"),
+    log_level: str = _opt("log_level"),
+    log_format: str = _opt("log_format"),
+    stats_interval: str = _opt("stats_interval"),
+    shutdown_timeout: str = _opt("shutdown_timeout"),
+    config: Path = _config_opt(),
+    headless: bool = typer.Option(False, "--headless", help="Run without the dashboard (for supervisord, systemd)."),
+    once: bool = typer.Option(False, "--once", help="Headless: process what is in the source now, then exit."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print each planned move and touch nothing."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    """Without a command: run the engine (the dashboard, or --headless)."""
+    flags = {k: v for k, v in locals().items() if k in FIELDS}
+    ctx.obj = {"flags": flags, "config": config}
+    if version:
+        typer.echo(f"reorg-tui {__version__}")
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = load(flags, config_file=config)
+    if dry_run:
+        from reorg_tui.headless import dry_run as plan
+
+        raise typer.Exit(plan(settings))
+    if not (headless or once):
+        raise ConfigError(
+            "the dashboard is not built yet; run with --headless (or --once) for now"
+        )
+    from reorg_tui.headless import run_headless
+
+    raise typer.Exit(run_headless(settings, once=once))
+
+
+@app.command()
+def demo(
+    directory: Path = typer.Option(None, "--dir", help="Where to make the sandbox (default: a new temporary folder)."),
+    rate: float = typer.Option(20.0, "--rate", help="Files fed into the source per second."),
+    backlog: int = typer.Option(200, "--backlog", help="Files in the source before the engine starts."),
+    duration: float = typer.Option(0.0, "--duration", help="Stop after this many seconds (0: until Ctrl-C)."),
+) -> None:
+    """Run on a self-contained sandbox fed with generated files, some failing on purpose."""
+    from reorg_tui.demo import run_demo
+
+    raise typer.Exit(run_demo(directory, rate=rate, backlog=backlog, duration=duration))
+
+
+# ---- quarantine ---------------------------------------------------------------------------------
+
+
+def _store(ctx: typer.Context, quarantine: str | None, dest: str | None, config: Path | None) -> QuarantineStore:
+    parent = (ctx.parent.obj if ctx.parent and ctx.parent.obj else None) or {"flags": {}, "config": None}
+    flags = dict(parent["flags"])
+    flags.update({k: v for k, v in (("quarantine", quarantine), ("dest", dest)) if v is not None})
+    values = resolve(flags, config_file=config or parent["config"], required=())
+    root = values["quarantine"]
+    if root is None:
+        if values["dest"] is None:
+            raise ConfigError("--quarantine is required (or --dest, or set REORG_QUARANTINE)")
+        root = values["dest"] / "_quarantine"
+    if not root.is_dir():
+        raise ConfigError(f"quarantine {root} does not exist")
+    return QuarantineStore(root)
+
+
+def _source(ctx: typer.Context, source: str | None, config: Path | None) -> Path:
+    parent = (ctx.parent.obj if ctx.parent and ctx.parent.obj else None) or {"flags": {}, "config": None}
+    flags = dict(parent["flags"])
+    if source is not None:
+        flags["source"] = source
+    values = resolve(flags, config_file=config or parent["config"], required=("source",))
+    path = Path(os.path.realpath(values["source"]))
+    if not path.is_dir():
+        raise ConfigError(f"source {path} does not exist")
+    return path
+
+
+def _record_dict(store: QuarantineStore, record: Record) -> dict[str, Any]:
+    return {**record.__dict__, "path": str(store.file_path(record)), "age_seconds": round(record.age, 3)}
+
+
+_Q = typer.Option(None, "--quarantine", "-q", help=FIELDS["quarantine"].help_text())
+_D = typer.Option(None, "--dest", "-d", help=FIELDS["dest"].help_text())
+_S = typer.Option(None, "--source", "-s", help=FIELDS["source"].help_text())
+_J = typer.Option(False, "--json", help="Print JSON for scripts.")
+
+
+@quarantine_app.command("list")
+def q_list(
+    ctx: typer.Context,
+    quarantine: str = _Q,
+    dest: str = _D,
+    config: Path = _config_opt(),
+    as_json: bool = _J,
+) -> None:
+    """List quarantined files, oldest first."""
+    store = _store(ctx, quarantine, dest, config)
+    records = store.list()
+    if as_json:
+        typer.echo(json.dumps([_record_dict(store, r) for r in records], indent=1))
+        return
+    if not records:
+        typer.echo(f"the quarantine {store.root} is empty")
+        return
+    for r in records:
+        age = humanize.naturaldelta(r.age)
+        typer.echo(
+            f"{r.id}  {humanize.naturalsize(r.size, binary=True):>9}  {age:>12}  {logs.safe(r.name)}  [{logs.safe(r.reason)}]"
+        )
+    total = sum(r.size for r in records)
+    typer.echo(f"{len(records)} file(s), {humanize.naturalsize(total, binary=True)}")
+
+
+@quarantine_app.command("show")
+def q_show(
+    ctx: typer.Context,
+    item_id: str = typer.Argument(..., metavar="ID", help="The id shown by `quarantine list`."),
+    quarantine: str = _Q,
+    dest: str = _D,
+    config: Path = _config_opt(),
+    as_json: bool = _J,
+) -> None:
+    """Show one quarantined file: where it came from, where it was going, every error."""
+    store = _store(ctx, quarantine, dest, config)
+    record = store.get(item_id)
+    if as_json:
+        typer.echo(json.dumps(_record_dict(store, record), indent=1))
+        return
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.quarantined_at))
+    lines = [
+        f"id:          {record.id}",
+        f"file:        {logs.safe(str(store.file_path(record)))}",
+        f"original:    {logs.safe(record.original)}",
+        f"intended:    {logs.safe(record.intended or '-')}",
+        f"reason:      {logs.safe(record.reason)}",
+        f"attempts:    {record.attempts}",
+        f"size:        {humanize.naturalsize(record.size, binary=True)}",
+        f"quarantined: {when} ({humanize.naturaldelta(record.age)} ago)",
+        "errors:",
+        *(f"  - {logs.safe(e)}" for e in record.errors),
+    ]
+    typer.echo("\n".join(lines))
+
+
+@quarantine_app.command("release")
+def q_release(
+    ctx: typer.Context,
+    item_ids: list[str] = typer.Argument(..., metavar="ID...", help="Ids shown by `quarantine list`."),
+    quarantine: str = _Q,
+    dest: str = _D,
+    source: str = _S,
+    config: Path = _config_opt(),
+    as_json: bool = _J,
+) -> None:
+    """Put files back into the source, to go through the pipeline again (attempts reset)."""
+    store = _store(ctx, quarantine, dest, config)
+    root = _source(ctx, source, config)
+    done = []
+    for item_id in item_ids:
+        path = store.release(item_id, root)
+        done.append({"id": item_id, "released_to": path})
+        if not as_json:
+            typer.echo(f"released {item_id} -> {logs.safe(path)}")
+    if as_json:
+        typer.echo(json.dumps(done, indent=1))
+
+
+@quarantine_app.command("delete")
+def q_delete(
+    ctx: typer.Context,
+    item_ids: list[str] = typer.Argument(..., metavar="ID...", help="Ids shown by `quarantine list`."),
+    quarantine: str = _Q,
+    dest: str = _D,
+    config: Path = _config_opt(),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    as_json: bool = _J,
+) -> None:
+    """Delete quarantined files and their records, for good."""
+    store = _store(ctx, quarantine, dest, config)
+    records = [store.get(i) for i in item_ids]
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError("refusing to delete without --yes when not at a terminal")
+        names = ", ".join(logs.safe(r.name) for r in records)
+        typer.confirm(f"Delete {len(records)} file(s) for good: {names}?", abort=True)
+    for record in records:
+        store.delete(record.id)
+        if not as_json:
+            typer.echo(f"deleted {record.id} ({logs.safe(record.name)})")
+    if as_json:
+        typer.echo(json.dumps([r.id for r in records]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: turns every expected failure into one line and an exit code."""
+    try:
+        result = app(args=argv, prog_name="reorg-tui", standalone_mode=False)
+    except ConfigError as exc:
+        return _fail(str(exc), USAGE)
+    except AlreadyRunning as exc:
+        return _fail(str(exc), ALREADY_RUNNING)
+    except QuarantineError as exc:
+        return _fail(str(exc), NOT_FOUND)
+    except _ClickException as exc:  # type: ignore[misc]
+        return _fail(exc.format_message().replace("\n", " "), USAGE)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}", LEFT_BEHIND)
+    except (KeyboardInterrupt, typer.Abort):
+        return _fail("interrupted", INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
+        if os.environ.get("REORG_DEBUG"):
+            raise
+        return _fail(f"internal error: {type(exc).__name__}: {exc} (set REORG_DEBUG=1 for details)", INTERNAL)
+    return result if isinstance(result, int) else 0
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"reorg-tui: error: {logs.safe(message)}", file=sys.stderr)
+    return code

@@ -1,0 +1,96 @@
+"""A self-contained demo: a sandbox fed with generated files, some of which fail on purpose."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from reorg_tui.config import Settings
+
+# Names that exercise each path: good dates, a date that does not exist, names that are not
+# taken, hidden and partial files, and names that collide with files already at the destination.
+_WORDS = ("invoice", "scan", "report", "photo", "log", "backup", "receipt", "notes")
+
+
+def make_sandbox(root: Path) -> Settings:
+    for name in ("source", "dest", "quarantine", "state"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    return Settings(
+        source=root / "source",
+        dest=root / "dest",
+        quarantine=root / "quarantine",
+        state_dir=root / "state",
+        workers=2,
+        settle=0.5,
+        poll_interval=2.0,
+        retry_base_delay=0.5,
+        retry_max_delay=4.0,
+        max_retries=3,
+        stats_interval=5.0,
+    )
+
+
+class Feeder:
+    """Writes files into the source at a steady rate, with a share of troublemakers."""
+
+    def __init__(self, settings: Settings, seed: int = 7) -> None:
+        self.settings = settings
+        self.rng = random.Random(seed)
+        self.count = 0
+        self.base = dt.date(2026, 1, 1)
+        # A regular file where a date folder should be: every file for that day fails for good.
+        blocked = settings.dest / "2026" / "02"
+        blocked.mkdir(parents=True, exist_ok=True)
+        (blocked / "13").write_text("a file where a folder should be\n")
+
+    def name(self) -> str:
+        self.count += 1
+        n, roll = self.count, self.rng.random()
+        word = self.rng.choice(_WORDS)
+        if roll < 0.03:
+            return f"2026-02-30_{word}-{n}.txt"  # no such date: quarantined at once
+        if roll < 0.06:
+            return f"notes-{n}.txt"  # no date: ignored
+        if roll < 0.08:
+            return f".hidden-{n}"  # hidden: ignored
+        if roll < 0.10:
+            return f"2026-02-13_{word}-{n}.txt"  # blocked day: quarantined
+        if roll < 0.15:
+            return f"2026-01-01_{word}.txt"  # collides with earlier ones: renamed "(1)", "(2)"...
+        day = self.base + dt.timedelta(days=self.rng.randrange(120))
+        return f"{day.isoformat()}_{word}-{n}.txt"
+
+    def write(self, count: int) -> None:
+        for _ in range(count):
+            path = self.settings.source / self.name()
+            path.write_bytes(self.rng.randbytes(self.rng.randrange(64, 64 * 1024)))
+
+    def run(self, rate: float, stop: threading.Event) -> None:
+        interval = 1.0 / max(rate, 0.01)
+        while not stop.wait(interval):
+            self.write(1)
+
+
+def run_demo(directory: Path | None, *, rate: float, backlog: int, duration: float) -> int:
+    from reorg_tui.headless import run_headless
+
+    temporary = directory is None
+    root = Path(tempfile.mkdtemp(prefix="reorg-demo-")) if directory is None else directory
+    settings = make_sandbox(root)
+    feeder = Feeder(settings)
+    feeder.write(backlog)
+    stop = threading.Event()
+    threading.Thread(target=feeder.run, args=(rate, stop), daemon=True).start()
+    if duration > 0:
+        threading.Timer(duration, stop.set).start()
+    print(f"demo sandbox: {root} (the dashboard is not built yet: showing the headless log)", flush=True)
+    try:
+        return run_headless(settings, stop=stop)
+    finally:
+        stop.set()
+        if temporary:
+            shutil.rmtree(root, ignore_errors=True)

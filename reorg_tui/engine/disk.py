@@ -1,0 +1,62 @@
+"""Disk headroom of the destination, and the gate that pauses intake when it runs low."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+HYSTERESIS_PERCENT = 1.0  # resume only once free space is this much above the threshold
+
+
+@dataclass(frozen=True)
+class Headroom:
+    free_bytes: int  # as an unprivileged user sees it (f_bavail)
+    total_bytes: int
+    free_inodes: int
+    total_inodes: int
+
+    @property
+    def free_percent(self) -> float:
+        return 100.0 * self.free_bytes / self.total_bytes if self.total_bytes else 100.0
+
+
+def headroom(path: str) -> Headroom:
+    st = os.statvfs(path)
+    return Headroom(st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize, st.f_favail, st.f_files)
+
+
+class DiskGate:
+    """Open while the destination has at least ``min_free_percent`` free; closes below it and
+    reopens only once it is ``HYSTERESIS_PERCENT`` above, so it does not flap."""
+
+    def __init__(self, path: str, min_free_percent: float) -> None:
+        self.path = path
+        self.min_free_percent = min_free_percent
+        self.closed = False
+        self.last: Headroom | None = None
+        self.error: str | None = None
+
+    def check(self) -> bool:
+        """Refresh the reading; True while intake may go on."""
+        try:
+            self.last = headroom(self.path)
+            self.error = None
+        except OSError as exc:
+            # An unreachable destination is no place to send files: hold intake until it is back.
+            self.error = f"cannot read free space of {self.path}: {exc.strerror}"
+            self.closed = True
+            return False
+        free = self.last.free_percent
+        if self.closed:
+            self.closed = free < self.min_free_percent + HYSTERESIS_PERCENT
+        else:
+            self.closed = free < self.min_free_percent
+        return not self.closed
+
+    def fits(self, size: int) -> bool:
+        """Whether a file of ``size`` bytes can be copied without crossing the threshold."""
+        last = self.last
+        if last is None or not last.total_bytes:
+            return True
+        after = last.free_bytes - size
+        return 100.0 * after / last.total_bytes >= self.min_free_percent

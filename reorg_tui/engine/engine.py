@@ -1,0 +1,638 @@
+"""The Engine: wires scanning, readiness, the worker pool, retries, quarantine and the disk gate.
+
+Threads:
+- the caller of ``run(stop)``: the coordinator. It turns hints and settled files into ready
+  work, dispatches batches, and watches the disk gate and the retry schedule.
+- the scanner: full listings of the source, streamed, with backpressure from the ready queue.
+- the watchdog observer: hints only.
+- the pool: ``workers`` threads moving batches of files.
+
+One path is in at most one of these places at a time: settling, ready or in flight (claimed),
+waiting for a retry, or remembered as skipped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import stat
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from reorg_tui.config import Settings
+from reorg_tui.engine import events as ev
+from reorg_tui.engine.disk import DiskGate
+from reorg_tui.engine.lock import SourceLock
+from reorg_tui.engine.metrics import (
+    Disk,
+    Metrics,
+    QuarantineInfo,
+    Queues,
+    RetryItem,
+    Snapshot,
+)
+from reorg_tui.engine.move import NO_SPACE, Abandoned, Conflict, MoveError, Mover, Vanished, fsync_dir
+from reorg_tui.engine.naming import InvalidDate
+from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore, Record
+from reorg_tui.engine.retry import RetryQueue, backoff
+from reorg_tui.engine.watch import ScanCount, Watcher, scan
+
+log = logging.getLogger(__name__)
+Subscriber = Callable[[ev.Event], None]
+LARGE_FILE = 64 * 1024 * 1024  # above this, check headroom for the file itself before a copy
+MOVED_KINDS = frozenset({"moved", "copied", "twin", "deduped"})
+
+
+@dataclass
+class _Settling:
+    size: int
+    mtime_ns: int
+    since: float
+    due: float
+
+
+@dataclass
+class RunResult:
+    moved: int = 0
+    quarantined: int = 0
+    failed: int = 0
+    left: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """The core. Knows nothing of Textual or the command line; every face reads snapshot()."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.naming = settings.naming()
+        self.source = str(settings.source)
+        self.dest = str(settings.dest)
+        self._abandon = threading.Event()
+        self.mover = Mover(self.dest, verify=settings.verify, stop=self._abandon)
+        self.quarantine = QuarantineStore(settings.quarantine, verify=settings.verify)
+        self.retry = RetryQueue(settings.state_dir / "retry.json")
+        self.metrics = Metrics(clock)
+        self.gate = DiskGate(self.dest, settings.min_free_percent)
+        self.lock = SourceLock(settings.source, settings.state_dir)
+
+        self._lock = threading.Lock()
+        self._space = threading.Condition(self._lock)  # the scanner waits here for room
+        self._wake = threading.Event()
+        self._scan_now = threading.Event()
+        self._stopping = threading.Event()
+        self._claimed: set[str] = set()
+        self._ready: deque[str] = deque()
+        self._ready_cap = max(1024, settings.workers * settings.batch_size * 2)
+        self._settling: dict[str, _Settling] = {}
+        self._settle_heap: list[tuple[float, str]] = []
+        self._skipped: dict[str, tuple[int, int, int]] = {}
+        self._batches = 0
+        self._busy = 0
+        self._subscribers: list[Subscriber] = []
+        self._paused = False
+        self._state = "starting"
+        self._scans = 0
+        self._scan_seconds = 0.0
+        self._scanning = False
+        self._quarantine_stats = QuarantineStats()
+        self._result = RunResult()
+        self._once = False
+        self.watcher = Watcher(
+            self.source,
+            settings.recursive,
+            on_hint=self._wake.set,
+            on_scan_request=self._request_scan,
+            on_warning=self._warn,
+        )
+
+    # ---- the interface every face uses -------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> None:
+        """Called from engine threads for every event: keep it quick, never touch a UI."""
+        self._subscribers.append(callback)
+
+    def pause(self) -> None:
+        with self._lock:
+            if self._paused:
+                return
+            self._paused = True
+        self._emit(ev.Paused("operator"))
+        self._wake.set()
+
+    def resume(self) -> None:
+        with self._lock:
+            if not self._paused:
+                return
+            self._paused = False
+        self._emit(ev.Resumed("operator"))
+        self._wake.set()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def snapshot(self) -> Snapshot:
+        totals, files, nbytes, error_rate, timing, history = self.metrics.read()
+        with self._lock:
+            state = self._state_name()
+            queues = Queues(
+                settling=len(self._settling),
+                ready=len(self._ready),
+                in_flight=len(self._claimed) - len(self._ready),
+                retry=len(self.retry),
+            )
+            head = tuple(
+                RetryItem(e.path, e.attempts, 0.0 if e.next_try == float("inf") else e.next_try, e.last_error)
+                for e in self.retry.head(100)
+            )
+            busy, qstats = self._busy, self._quarantine_stats
+        room = self.gate.last
+        disk = Disk(min_free_percent=self.settings.min_free_percent)
+        if room is not None:
+            disk = Disk(room.free_bytes, room.total_bytes, room.free_percent, self.settings.min_free_percent)
+        reason = None
+        if state == "paused":
+            reason = "paused by operator"
+        elif state == "paused-disk":
+            reason = self.gate.error or (
+                f"destination has {disk.free_percent:.1f}% free, "
+                f"under the {self.settings.min_free_percent:g}% minimum"
+            )
+        return Snapshot(
+            taken_at=self.clock(),
+            state=state,
+            pause_reason=reason,
+            source=self.source,
+            dest=self.dest,
+            quarantine_dir=str(self.settings.quarantine),
+            watcher=self.watcher.mode,
+            started_at=self.metrics.started_at,
+            workers_total=self.settings.workers,
+            workers_busy=busy,
+            totals=totals,
+            files_per_second=files,
+            bytes_per_second=nbytes,
+            error_rate=error_rate,
+            timing=timing,
+            queues=queues,
+            retry_head=head,
+            disk=disk,
+            quarantine=QuarantineInfo(qstats.count, qstats.bytes, qstats.oldest),
+            scans=self._scans,
+            last_scan_seconds=self._scan_seconds,
+            history=history,
+        )
+
+    def quarantine_list(self) -> list[Record]:
+        return self.quarantine.list()
+
+    def release(self, item_id: str) -> str:
+        """Send a quarantined file back through the pipeline, attempts reset."""
+        path = self.quarantine.release(item_id, self.settings.source)
+        rel = os.path.relpath(path, self.source)
+        with self._lock:
+            self.retry.forget(rel)
+        self._refresh_quarantine_stats()
+        self._request_scan()
+        return path
+
+    def delete(self, item_id: str) -> Record:
+        record = self.quarantine.delete(item_id)
+        self._refresh_quarantine_stats()
+        return record
+
+    # ---- running ---------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, *, once: bool = False) -> RunResult:
+        """Run until ``stop`` is set (or, with once, until the source is done). Drains, then
+        returns. Raises AlreadyRunning if another instance holds the source."""
+        self.lock.acquire()
+        self._once = once
+        try:
+            self._start(once)
+            pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reorg-move")
+            scanner = threading.Thread(target=self._scan_loop, args=(once,), name="reorg-scan", daemon=True)
+            scanner.start()
+            try:
+                self._coordinate(stop, pool, once)
+            finally:
+                self._shutdown(pool, scanner)
+        finally:
+            self.lock.release()
+        return self._result
+
+    def _start(self, once: bool) -> None:
+        self.quarantine.ensure()
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        cleaned = self.mover.recover() + self.quarantine.repair()
+        if cleaned:
+            self._warn(f"recovered from an interrupted run: removed or repaired {cleaned} leftover(s)")
+        loaded = self.retry.load()
+        if loaded:
+            log.info("restored %d file(s) waiting for a retry", loaded)
+        self._refresh_quarantine_stats()
+        self.gate.check()
+        if not once:
+            self.watcher.start()
+        self._state = "running"
+
+    def _coordinate(self, stop: threading.Event, pool: ThreadPoolExecutor, once: bool) -> None:
+        last_gate = last_save = 0.0
+        gate_open = not self.gate.closed
+        if not gate_open:
+            self._emit(ev.Paused("disk"))
+        while not stop.is_set():
+            now = self.clock()
+            self._take_hints(now)
+            self._settle_due(now)
+            with self._lock:
+                for rel in self.retry.pop_due(now, self._ready_cap):
+                    self._claimed.add(rel)
+                    self._ready.append(rel)
+            if now - last_gate >= 0.25 or not gate_open:
+                last_gate = now
+                was_open, gate_open = gate_open, self.gate.check()
+                if was_open != gate_open:
+                    self._emit(ev.Resumed("disk") if gate_open else ev.Paused("disk"))
+            if gate_open and not self._paused:
+                self._dispatch(pool)
+            if now - last_save >= 1.0:
+                last_save = now
+                self._save_retry()
+                self.watcher.check()
+            if once and self._once_done():
+                break
+            if once and not gate_open:
+                self._result.left.append(self.snapshot().pause_reason or "destination is short of space")
+                break
+            self._wake.wait(self._timeout(now))
+            self._wake.clear()
+
+    def _timeout(self, now: float) -> float:
+        wait = 0.25
+        with self._lock:
+            if self._settle_heap:
+                wait = min(wait, self._settle_heap[0][0] - now)
+            due = self.retry.next_due()
+            if due is not None:
+                wait = min(wait, due - now)
+        return max(0.005, wait)
+
+    def _once_done(self) -> bool:
+        with self._lock:
+            return (
+                not self._scanning
+                and self._scans > 0
+                and not self._claimed
+                and not self._settling
+                and not len(self.retry)
+            )
+
+    def _shutdown(self, pool: ThreadPoolExecutor, scanner: threading.Thread) -> None:
+        self._state = "draining"
+        self._stopping.set()
+        self._abandon.set()  # in-flight copies stop at their next chunk; their sources stay
+        with self._space:
+            self._space.notify_all()
+        self._scan_now.set()
+        self.watcher.stop()
+        deadline = time.monotonic() + self.settings.shutdown_timeout
+        pool.shutdown(wait=False, cancel_futures=True)
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._batches == 0:
+                    break
+            time.sleep(0.01)
+        scanner.join(timeout=max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            self._claimed.clear()
+            self._ready.clear()
+        self._save_retry()
+        self._state = "stopped"
+
+    # ---- finding work --------------------------------------------------------------------
+
+    def _request_scan(self) -> None:
+        self._scan_now.set()
+
+    def _scan_loop(self, once: bool) -> None:
+        while not self._stopping.is_set():
+            self._scan_now.clear()
+            started = time.monotonic()
+            count = ScanCount()
+            with self._lock:
+                self._scanning = True
+            seen: set[str] = set()
+            for rel, st in scan(self.source, self.naming, self.settings.recursive, count):
+                if self._stopping.is_set():
+                    break
+                if rel in self._skipped:
+                    seen.add(rel)
+                with self._space:
+                    while len(self._ready) >= self._ready_cap and not self._stopping.is_set():
+                        self._space.wait(0.5)
+                    self._offer(rel, st, self.clock())
+                if len(self._ready) and not count.taken % 64:
+                    self._wake.set()
+            with self._lock:
+                for rel in [r for r in self._skipped if r not in seen]:
+                    del self._skipped[rel]
+                self._scanning = False
+                self._scans += 1
+            self._scan_seconds = time.monotonic() - started
+            self.metrics.set_ignored(count.ignored)
+            self._refresh_quarantine_stats()
+            self._wake.set()
+            if once:
+                return
+            self._scan_now.wait(self.settings.poll_interval)
+
+    def _offer(self, rel: str, st: os.stat_result, now: float) -> None:
+        """A regular file the naming wants was seen. Lock held."""
+        if rel in self._claimed or rel in self.retry:
+            return
+        skipped = self._skipped.get(rel)
+        if skipped is not None:
+            if skipped == (st.st_ino, st.st_size, st.st_mtime_ns):
+                return
+            del self._skipped[rel]
+        settle = self.settings.settle
+        waiting = self._settling.get(rel)
+        if waiting is None:
+            if now - st.st_mtime >= settle:
+                self._make_ready(rel)
+            else:
+                due = now + settle
+                self._settling[rel] = _Settling(st.st_size, st.st_mtime_ns, now, due)
+                heapq.heappush(self._settle_heap, (due, rel))
+        elif (waiting.size, waiting.mtime_ns) != (st.st_size, st.st_mtime_ns):
+            waiting.size, waiting.mtime_ns, waiting.since = st.st_size, st.st_mtime_ns, now
+
+    def _make_ready(self, rel: str) -> None:
+        self._settling.pop(rel, None)
+        self._claimed.add(rel)
+        self._ready.append(rel)
+
+    def _take_hints(self, now: float) -> None:
+        for rel, closed in self.watcher.take_hints().items():
+            name = os.path.basename(rel)
+            if not self.naming.wants(name) or (os.sep in rel and not self.settings.recursive):
+                continue
+            try:
+                st = os.lstat(os.path.join(self.source, rel))
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            with self._lock:
+                if closed and rel not in self._claimed and rel not in self.retry:
+                    self._make_ready(rel)
+                else:
+                    self._offer(rel, st, now)
+
+    def _settle_due(self, now: float) -> None:
+        with self._lock:
+            while self._settle_heap and self._settle_heap[0][0] <= now:
+                due, rel = heapq.heappop(self._settle_heap)
+                waiting = self._settling.get(rel)
+                if waiting is None or waiting.due != due:
+                    continue
+                try:
+                    st = os.lstat(os.path.join(self.source, rel))
+                except OSError:
+                    del self._settling[rel]
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    del self._settling[rel]
+                    continue
+                still = (st.st_size, st.st_mtime_ns) == (waiting.size, waiting.mtime_ns)
+                if still and now - waiting.since >= self.settings.settle - 1e-6:
+                    self._make_ready(rel)
+                    continue
+                if not still:
+                    waiting.size, waiting.mtime_ns, waiting.since = st.st_size, st.st_mtime_ns, now
+                waiting.due = waiting.since + self.settings.settle
+                heapq.heappush(self._settle_heap, (waiting.due, rel))
+
+    # ---- moving -----------------------------------------------------------------------------
+
+    def _dispatch(self, pool: ThreadPoolExecutor) -> None:
+        workers = self.settings.workers
+        while True:
+            with self._lock:
+                if self._batches >= workers or not self._ready:
+                    return
+                size = min(self.settings.batch_size, max(1, -(-len(self._ready) // workers)))
+                batch = [self._ready.popleft() for _ in range(min(size, len(self._ready)))]
+                self._batches += 1
+                self._space.notify_all()
+            future = pool.submit(self._work, batch)
+            future.add_done_callback(self._batch_done)
+
+    def _batch_done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._batches -= 1
+        if not future.cancelled() and future.exception() is not None:
+            log.error("a worker failed unexpectedly", exc_info=future.exception())
+        self._wake.set()
+
+    def _work(self, batch: list[str]) -> None:
+        with self._lock:
+            self._busy += 1
+        moved = nbytes = attempts = failures = 0
+        durations: list[float] = []
+        touched: set[str] = set()
+        try:
+            for rel in batch:
+                if self._abandon.is_set():
+                    break  # the rest stay in the source, untouched, for the next run
+                started = time.perf_counter()
+                attempts += 1
+                kind, size, path = self._move_one(rel, started)
+                if kind == "failed":
+                    failures += 1
+                elif kind in MOVED_KINDS:
+                    moved += 1
+                    nbytes += size
+                    durations.append(time.perf_counter() - started)
+                    if kind == "moved":
+                        touched.add(os.path.dirname(path))
+            # Renames are atomic without this; it makes a reported move durable, once a batch.
+            for folder in touched:
+                try:
+                    fsync_dir(folder)
+                except OSError:
+                    pass
+        finally:
+            self.metrics.record(
+                moved=moved, nbytes=nbytes, attempts=attempts, failures=failures, durations=durations
+            )
+            with self._lock:
+                self._busy -= 1
+                self._claimed.difference_update(batch)
+                self._result.moved += moved
+            self._wake.set()
+
+    def _move_one(self, rel: str, started: float) -> tuple[str, int, str]:
+        """Move one file; returns (what happened, its size, where it is now)."""
+        src = os.path.join(self.source, rel)
+        name = os.path.basename(rel)
+        try:
+            target = self.naming.target(name)
+        except InvalidDate as exc:
+            self._quarantine(rel, src, str(exc), None, attempts=0)
+            return "quarantined", 0, ""
+        folder = os.path.join(self.dest, target.folder)
+        intended = os.path.join(folder, name)
+        try:
+            if not self._room_for(src):
+                self._retry_later(rel, "waiting for disk space", count_attempt=False)
+                return "waiting", 0, ""
+            outcome = self.mover.move(src, folder, name, self.settings.on_conflict)
+        except Vanished:
+            self._forget(rel)
+            self.metrics.add(vanished=1)
+            self._emit(ev.Vanished(src))
+            return "vanished", 0, ""
+        except Abandoned:
+            return "abandoned", 0, ""
+        except Conflict as exc:
+            self._quarantine(rel, src, str(exc), exc.existing, attempts=self.retry.attempts(rel))
+            return "quarantined", 0, ""
+        except MoveError as exc:
+            self._failed(rel, src, exc, intended)
+            return "failed", 0, ""
+        except OSError as exc:
+            self._failed(rel, src, MoveError.from_os(exc, "move"), intended)
+            return "failed", 0, ""
+        self._forget(rel)
+        if outcome.kind == "skipped":
+            try:
+                st = os.lstat(src)
+                with self._lock:
+                    self._skipped[rel] = (st.st_ino, st.st_size, st.st_mtime_ns)
+            except OSError:
+                pass
+            self.metrics.add(skipped=1)
+            self._emit(ev.Skipped(src, outcome.path))
+        else:
+            if outcome.kind in ("twin", "deduped"):
+                self.metrics.add(duplicates=1)
+            seconds = time.perf_counter() - started
+            self._emit(ev.Moved(src, outcome.path, outcome.size, seconds, outcome.kind))
+        return outcome.kind, outcome.size, outcome.path
+
+    def _room_for(self, src: str) -> bool:
+        try:
+            size = os.lstat(src).st_size
+        except OSError:
+            return True  # the move itself will say what is wrong
+        if size < LARGE_FILE:
+            return True
+        self.gate.check()
+        return self.gate.fits(size)
+
+    def _failed(self, rel: str, src: str, exc: MoveError, intended: str) -> None:
+        message = str(exc)
+        if exc.code in NO_SPACE:
+            self.gate.check()
+            self._retry_later(rel, message, count_attempt=False)
+            return
+        attempt = self.retry.attempts(rel) + 1
+        if exc.transient and attempt <= self.settings.max_retries:
+            delay = self._retry_later(rel, message, count_attempt=True)
+            self.metrics.add(retried=1)
+            self._emit(ev.Retried(src, attempt, message, delay))
+            return
+        self._quarantine(rel, src, message, intended, attempts=attempt)
+
+    def _retry_later(self, rel: str, message: str, *, count_attempt: bool) -> float:
+        with self._lock:
+            attempt = self.retry.attempts(rel) + (1 if count_attempt else 0)
+            delay = backoff(max(1, attempt), self.settings.retry_base_delay, self.settings.retry_max_delay)
+            self.retry.schedule(rel, attempt, delay, message, self.clock())
+        return delay
+
+    def _quarantine(self, rel: str, src: str, reason: str, intended: str | None, attempts: int) -> None:
+        with self._lock:
+            errors = self.retry.errors(rel)
+            first = self.retry.entries[rel].first_failed if rel in self.retry else None
+        if not errors or errors[-1] != reason:
+            errors.append(reason)
+        try:
+            record = self.quarantine.put(
+                src, reason=reason, intended=intended, attempts=attempts, errors=errors, first_failed_at=first
+            )
+        except Vanished:
+            self._forget(rel)
+            self.metrics.add(vanished=1)
+            return
+        except (MoveError, OSError) as exc:
+            # Not even the quarantine will take it: it stays in the source, tried again later.
+            message = f"{reason}; and could not be quarantined: {exc}"
+            with self._lock:
+                self._result.failed += 1
+                if self._once:
+                    self.retry.forget(rel)
+                    self._result.left.append(f"{src}: {message}")
+                else:
+                    delay = self.settings.retry_max_delay
+                    self.retry.schedule(rel, attempts, delay, message, self.clock())
+            self._emit(ev.Failed(src, message))
+            return
+        self._forget(rel)
+        self.metrics.add(quarantined=1)
+        with self._lock:
+            self._result.quarantined += 1
+        self._refresh_quarantine_stats(added=record.size)
+        self._emit(ev.Quarantined(src, reason, attempts, record.id))
+
+    def _forget(self, rel: str) -> None:
+        with self._lock:
+            self.retry.forget(rel)
+
+    def _save_retry(self) -> None:
+        with self._lock:
+            try:
+                self.retry.save()
+            except OSError as exc:
+                log.warning("cannot save the retry queue to %s: %s", self.retry.path, exc)
+
+    def _refresh_quarantine_stats(self, added: int | None = None) -> None:
+        if added is not None:
+            with self._lock:
+                q = self._quarantine_stats
+                self._quarantine_stats = QuarantineStats(
+                    q.count + 1, q.bytes + added, q.oldest if q.oldest is not None else self.clock()
+                )
+            return
+        stats = self.quarantine.stats()
+        with self._lock:
+            self._quarantine_stats = stats
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def _state_name(self) -> str:
+        if self._state != "running":
+            return self._state
+        if self._paused:
+            return "paused"
+        if self.gate.closed:
+            return "paused-disk"
+        return "running"
+
+    def _warn(self, message: str) -> None:
+        self._emit(ev.Warning(message))
+
+    def _emit(self, event: ev.Event) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # a face's bug must not stop the engine
+                log.exception("event subscriber failed")

@@ -1,0 +1,196 @@
+"""Counters, sliding windows and the Snapshot that every face reads.
+
+Memory is constant however long the engine runs: windows are rings of one-second buckets and
+time per file is kept as a bounded sample of recent moves.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+WINDOWS = (10, 60, 300)  # seconds
+ERROR_WINDOW = 60
+_RING = max(WINDOWS) + 2
+_SAMPLES = 2048
+
+
+@dataclass(frozen=True)
+class Totals:
+    moved: int = 0
+    bytes: int = 0
+    ignored: int = 0  # names in the source at the last full scan that this tool does not take
+    skipped: int = 0
+    retried: int = 0
+    quarantined: int = 0
+    failed_attempts: int = 0
+    vanished: int = 0
+    duplicates: int = 0  # files found already at their destination (crash recovery, dedupe)
+
+
+@dataclass(frozen=True)
+class Timing:
+    mean: float = 0.0
+    p50: float = 0.0
+    p95: float = 0.0
+    max: float = 0.0
+
+
+@dataclass(frozen=True)
+class Queues:
+    settling: int = 0  # seen, not yet still for `settle` seconds
+    ready: int = 0  # waiting for a worker
+    in_flight: int = 0  # handed to a worker
+    retry: int = 0
+
+
+@dataclass(frozen=True)
+class RetryItem:
+    path: str
+    attempts: int
+    next_try: float  # wall clock; 0 while in flight
+    last_error: str
+
+
+@dataclass(frozen=True)
+class Disk:
+    free_bytes: int = 0
+    total_bytes: int = 0
+    free_percent: float = 100.0
+    min_free_percent: float = 10.0
+
+
+@dataclass(frozen=True)
+class QuarantineInfo:
+    count: int = 0
+    bytes: int = 0
+    oldest: float | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    taken_at: float
+    state: str  # starting, running, paused, paused-disk, draining, stopped
+    pause_reason: str | None
+    source: str
+    dest: str
+    quarantine_dir: str
+    watcher: str  # inotify, polling, degraded: ...
+    started_at: float
+    workers_total: int
+    workers_busy: int
+    totals: Totals
+    files_per_second: dict[int, float]
+    bytes_per_second: dict[int, float]
+    error_rate: float  # failed attempts / attempts over ERROR_WINDOW seconds
+    timing: Timing
+    queues: Queues
+    retry_head: tuple[RetryItem, ...]
+    disk: Disk
+    quarantine: QuarantineInfo
+    scans: int
+    last_scan_seconds: float
+    history: tuple[tuple[int, int, int, int], ...] = field(default=())
+
+    @property
+    def uptime(self) -> float:
+        return max(0.0, self.taken_at - self.started_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Ring:
+    """Per-second buckets of (files, bytes, attempts, failures)."""
+
+    def __init__(self) -> None:
+        self.stamp = [-1] * _RING
+        self.data = [[0, 0, 0, 0] for _ in range(_RING)]
+
+    def add(self, second: int, files: int, nbytes: int, attempts: int, failures: int) -> None:
+        i = second % _RING
+        if self.stamp[i] != second:
+            self.stamp[i] = second
+            self.data[i] = [0, 0, 0, 0]
+        bucket = self.data[i]
+        bucket[0] += files
+        bucket[1] += nbytes
+        bucket[2] += attempts
+        bucket[3] += failures
+
+    def series(self, now_second: int, seconds: int) -> list[tuple[int, int, int, int]]:
+        """The last ``seconds`` full seconds, oldest first."""
+        out = []
+        for s in range(now_second - seconds, now_second):
+            i = s % _RING
+            b = self.data[i] if self.stamp[i] == s else (0, 0, 0, 0)
+            out.append((b[0], b[1], b[2], b[3]))
+        return out
+
+
+class Metrics:
+    def __init__(self, clock: Any = time.time) -> None:
+        self.clock = clock
+        self.started_at = clock()
+        self._lock = threading.Lock()
+        self._ring = _Ring()
+        self._samples: deque[float] = deque(maxlen=_SAMPLES)
+        self._time_total = 0.0
+        self._time_max = 0.0
+        self.counts: dict[str, int] = dict.fromkeys(Totals.__dataclass_fields__, 0)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for key, value in counts.items():
+                self.counts[key] += value
+
+    def set_ignored(self, value: int) -> None:
+        with self._lock:
+            self.counts["ignored"] = value
+
+    def record(
+        self, *, moved: int, nbytes: int, attempts: int, failures: int, durations: list[float]
+    ) -> None:
+        """Merge one batch's results: one lock round per batch, not per file."""
+        now = self.clock()
+        with self._lock:
+            self._ring.add(int(now), moved, nbytes, attempts, failures)
+            self.counts["moved"] += moved
+            self.counts["bytes"] += nbytes
+            self.counts["failed_attempts"] += failures
+            self._samples.extend(durations)
+            if durations:
+                self._time_total += sum(durations)
+                self._time_max = max(self._time_max, max(durations))
+
+    def read(self) -> tuple[Totals, dict[int, float], dict[int, float], float, Timing, tuple[Any, ...]]:
+        now = self.clock()
+        second = int(now)
+        age = max(1.0, now - self.started_at)
+        with self._lock:
+            totals = Totals(**self.counts)
+            history = self._ring.series(second + 1, max(WINDOWS))
+            samples = sorted(self._samples)
+            mean = self._time_total / self.counts["moved"] if self.counts["moved"] else 0.0
+            slowest = self._time_max
+        files: dict[int, float] = {}
+        nbytes: dict[int, float] = {}
+        for window in WINDOWS:
+            part = history[-window:]
+            span = min(float(window), age)
+            files[window] = sum(b[0] for b in part) / span
+            nbytes[window] = sum(b[1] for b in part) / span
+        recent = history[-ERROR_WINDOW:]
+        attempts = sum(b[2] for b in recent)
+        error_rate = sum(b[3] for b in recent) / attempts if attempts else 0.0
+        timing = Timing(mean, _quantile(samples, 0.5), _quantile(samples, 0.95), slowest)
+        return totals, files, nbytes, error_rate, timing, tuple(history)
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

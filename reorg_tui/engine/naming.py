@@ -1,0 +1,121 @@
+"""File name -> date -> destination folder, and free names for collisions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import os
+import re
+import string
+from dataclasses import dataclass
+from functools import lru_cache
+
+NAME_MAX = 255  # bytes, on every Linux filesystem we write to
+DATE_GROUPS = ("year", "month", "day")
+
+
+class NamingError(ValueError):
+    """The pattern or layout setting cannot be used."""
+
+
+class InvalidDate(ValueError):
+    """A name matches the pattern but its date does not exist (2024-02-30)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    folder: str  # relative to DEST, "/"-separated, never absolute, never "..".
+    date: dt.date
+
+
+class Naming:
+    """Decides, from a file name alone, whether and where a file goes."""
+
+    def __init__(self, pattern: str, layout: str, ignore: tuple[str, ...]) -> None:
+        try:
+            self.regex = re.compile(pattern)
+        except re.error as exc:
+            raise NamingError(f"--pattern {pattern!r} is not a valid regex: {exc}") from None
+        missing = [g for g in DATE_GROUPS if g not in self.regex.groupindex]
+        if missing:
+            raise NamingError(
+                f"--pattern {pattern!r} lacks the named group(s) {', '.join(missing)}"
+            )
+        self.layout = layout
+        self._fields = _layout_fields(layout)
+        self.ignore = ignore
+        globs = "|".join(fnmatch.translate(g) for g in ignore)
+        self._ignored = re.compile(globs) if globs else None
+        self._folder_for = lru_cache(maxsize=4096)(self._render)
+
+    def is_ignored(self, name: str) -> bool:
+        """Hidden, temporary or otherwise excluded by the ignore globs."""
+        return self._ignored is not None and self._ignored.match(name) is not None
+
+    def wants(self, name: str) -> bool:
+        """True for a name this tool takes: not ignored, and matching the date pattern."""
+        return not self.is_ignored(name) and self.regex.search(name) is not None
+
+    def target(self, name: str) -> Target:
+        """The destination folder of a wanted name; InvalidDate if its date does not exist."""
+        match = self.regex.search(name)
+        if match is None:
+            raise ValueError(f"{name!r} does not match the pattern")
+        year, month, day = (match.group(g) for g in DATE_GROUPS)
+        return self._folder_for(year, month, day)
+
+    def _render(self, year: str, month: str, day: str) -> Target:
+        try:
+            date = dt.date(int(year), int(month), int(day))
+        except (TypeError, ValueError):
+            raise InvalidDate(f"{year}-{month}-{day} is not a real date") from None
+        values = {"year": f"{date.year:04d}", "month": f"{date.month:02d}", "day": f"{date.day:02d}"}
+        return Target(self.layout.format_map(values).strip("/"), date)
+
+
+def _layout_fields(layout: str) -> set[str]:
+    if not layout.strip("/ "):
+        raise NamingError("--layout must not be empty")
+    try:
+        parsed = list(string.Formatter().parse(layout))
+    except ValueError as exc:
+        raise NamingError(f"--layout {layout!r} is not a valid template: {exc}") from None
+    names = {name for _, name, spec, conv in parsed if name is not None}
+    unknown = names - set(DATE_GROUPS)
+    if unknown or any(spec or conv for _, name, spec, conv in parsed if name is not None):
+        raise NamingError(
+            f"--layout {layout!r} may only use {{year}}, {{month}} and {{day}}"
+            + (f", not {', '.join(sorted(unknown))}" if unknown else "")
+        )
+    if layout.startswith("/") or any(part in ("..", ".") for part in layout.split("/")):
+        raise NamingError(f"--layout {layout!r} must stay inside the destination")
+    return names
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    """The longest prefix of ``text`` that fits in max_bytes, cut at a character boundary."""
+    raw = os.fsencode(text)
+    if len(raw) <= max_bytes:
+        return text
+    cut = raw[:max_bytes]
+    # Step back off a partial UTF-8 sequence so the result is no worse than the input.
+    while cut and (cut[-1] & 0xC0) == 0x80:
+        cut = cut[:-1]
+    if cut and cut[-1] >= 0xC0:
+        cut = cut[:-1]
+    return os.fsdecode(cut)
+
+
+def split_ext(name: str) -> tuple[str, str]:
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or len(os.fsencode(ext)) > 32:
+        return name, ""
+    return stem, "." + ext
+
+
+def numbered(name: str, n: int) -> str:
+    """``name (n).ext``, shortened in the stem so that it fits a file name's 255 bytes."""
+    stem, ext = split_ext(name)
+    suffix = f" ({n}){ext}"
+    room = NAME_MAX - len(os.fsencode(suffix))
+    return _cut(stem, room) + suffix

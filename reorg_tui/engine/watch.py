@@ -1,0 +1,178 @@
+"""Finding work: a streaming scan of the source (the truth) and watchdog events (hints).
+
+A full scan runs at start and every poll interval, so a dropped event, an inotify overflow or a
+network filesystem never strands a file.  Events only make things faster.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from reorg_tui.engine.naming import Naming
+
+log = logging.getLogger(__name__)
+MAX_HINTS = 50_000  # beyond this, drop the hints and rescan: the scan is the truth anyway
+
+
+@dataclass
+class ScanCount:
+    ignored: int = 0
+    taken: int = 0
+
+
+def scan(root: str, naming: Naming, recursive: bool, count: ScanCount) -> Iterator[tuple[str, os.stat_result]]:
+    """Yield (relative path, lstat) of every regular file the naming wants, as it is listed.
+
+    Streams: the first file comes out before a large folder has been listed to the end.
+    Symlinks, FIFOs, sockets and devices are never opened or followed.
+    """
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        try:
+            it = os.scandir(os.path.join(root, rel_dir) if rel_dir else root)
+        except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+            log.warning("cannot list %s: %s", os.path.join(root, rel_dir), exc.strerror)
+            continue
+        with it:
+            for entry in it:
+                name = entry.name
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        if recursive and not naming.is_ignored(name):
+                            stack.append(os.path.join(rel_dir, name) if rel_dir else name)
+                        continue
+                    if not naming.wants(name):
+                        count.ignored += 1
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    count.ignored += 1
+                    continue
+                count.taken += 1
+                yield (os.path.join(rel_dir, name) if rel_dir else name), st
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, watcher: Watcher) -> None:
+        self.watcher = watcher
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory:
+            if event.event_type in ("created", "moved"):
+                self.watcher.request_scan()
+            return
+        kind = event.event_type
+        if kind in ("created", "modified", "closed"):
+            self.watcher.hint(os.fsdecode(event.src_path), closed=kind == "closed")
+        elif kind == "moved":
+            self.watcher.hint(os.fsdecode(event.dest_path), closed=False)
+
+
+class _OverflowLog(logging.Handler):
+    """watchdog reports a kernel queue overflow only as a log record; turn it into a rescan."""
+
+    def __init__(self, watcher: Watcher) -> None:
+        super().__init__(logging.WARNING)
+        self.watcher = watcher
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self.watcher.overflowed()
+
+
+class Watcher:
+    """Owns the watchdog observer; restarts it when it dies; degrades to polling when it can't."""
+
+    def __init__(
+        self,
+        root: str,
+        recursive: bool,
+        on_hint: Callable[[], None],
+        on_scan_request: Callable[[], None],
+        on_warning: Callable[[str], None],
+    ) -> None:
+        self.root = root
+        self.recursive = recursive
+        self.on_hint = on_hint
+        self.on_scan_request = on_scan_request
+        self.on_warning = on_warning
+        self.mode = "off"
+        self._observer: Observer | None = None  # type: ignore[valid-type]
+        self._lock = threading.Lock()
+        self._hints: dict[str, bool] = {}
+        self._overflow_log = _OverflowLog(self)
+        self.restarts = 0
+
+    def start(self) -> None:
+        logging.getLogger("watchdog.observers.inotify_c").addHandler(self._overflow_log)
+        self._start_observer()
+
+    def _start_observer(self) -> None:
+        observer = Observer()
+        try:
+            observer.schedule(_Handler(self), self.root, recursive=self.recursive)
+            observer.start()
+        except OSError as exc:
+            self.mode = f"polling (events unavailable: {exc.strerror or exc})"
+            self.on_warning(f"file events unavailable for {self.root} ({exc}); relying on rescans")
+            self._observer = None
+            return
+        self._observer = observer
+        self.mode = type(observer).__name__.replace("Observer", "").lower() or "events"
+
+    def check(self) -> None:
+        """Notice a dead observer thread and start a new one (with a rescan, events were lost)."""
+        observer = self._observer
+        if observer is None or observer.is_alive():
+            return
+        self.restarts += 1
+        self.on_warning(f"the file-event watcher stopped; restarting it (restart {self.restarts})")
+        self._start_observer()
+        self.on_scan_request()
+
+    def stop(self) -> None:
+        logging.getLogger("watchdog.observers.inotify_c").removeHandler(self._overflow_log)
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=2)
+        self.mode = "off"
+
+    def hint(self, path: str, closed: bool) -> None:
+        rel = os.path.relpath(path, self.root)
+        if rel.startswith(".."):
+            return
+        with self._lock:
+            if len(self._hints) >= MAX_HINTS:
+                self._hints.clear()
+                overflow = True
+            else:
+                self._hints[rel] = closed or self._hints.get(rel, False)
+                overflow = False
+        if overflow:
+            self.overflowed()
+        else:
+            self.on_hint()
+
+    def overflowed(self) -> None:
+        self.on_warning("file events were lost (queue overflow); rescanning the source")
+        self.on_scan_request()
+
+    def request_scan(self) -> None:
+        self.on_scan_request()
+
+    def take_hints(self) -> dict[str, bool]:
+        with self._lock:
+            hints, self._hints = self._hints, {}
+        return hints

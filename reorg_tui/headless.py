@@ -1,0 +1,104 @@
+"""The headless face: no UI, no terminal needed; logs, signals and an honest exit code."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import TextIO
+
+from reorg_tui import logs
+from reorg_tui.config import Settings
+from reorg_tui.engine.engine import Engine
+from reorg_tui.engine.lock import AlreadyRunning
+from reorg_tui.engine.naming import InvalidDate
+from reorg_tui.engine.watch import ScanCount, scan
+from reorg_tui.exitcodes import ALREADY_RUNNING, LEFT_BEHIND, OK
+
+log = logging.getLogger("reorg_tui")
+
+
+def run_headless(settings: Settings, *, once: bool = False, stop: threading.Event | None = None) -> int:
+    """Run the engine until SIGTERM/SIGINT (or, with once, until the source is done)."""
+    logs.setup(settings.log_level, settings.log_format)
+    engine = Engine(settings)
+    engine.subscribe(logs.log_event)
+    stop = stop or threading.Event()
+    previous = _install_signals(stop)
+    ticker = threading.Thread(target=_stats_loop, args=(engine, stop, settings.stats_interval), daemon=True)
+    logs.emit(
+        logging.INFO,
+        "started",
+        "watching %s -> %s (%d workers, quarantine %s)%s",
+        str(settings.source),
+        str(settings.dest),
+        settings.workers,
+        str(settings.quarantine),
+        " once" if once else "",
+        pid=os.getpid(),
+        source=str(settings.source),
+        destination=str(settings.dest),
+    )
+    ticker.start()
+    try:
+        result = engine.run(stop, once=once)
+    except AlreadyRunning as exc:
+        logs.emit(logging.ERROR, "refused", "%s", str(exc), pid=exc.pid)
+        return ALREADY_RUNNING
+    finally:
+        stop.set()
+        _restore_signals(previous)
+    logs.log_summary(engine.snapshot(), event="stopped")
+    if once and (result.quarantined or result.failed or result.left):
+        for line in result.left:
+            logs.emit(logging.WARNING, "left", "left in the source: %s", line)
+        return LEFT_BEHIND
+    return OK
+
+
+def _stats_loop(engine: Engine, stop: threading.Event, interval: float) -> None:
+    while not stop.wait(interval):
+        logs.log_summary(engine.snapshot())
+
+
+def _install_signals(stop: threading.Event) -> dict[int, object]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            return
+        logs.emit(logging.INFO, "stopping", "%s received: finishing in-flight moves", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, on_signal)
+    return previous
+
+
+def _restore_signals(previous: dict[int, object]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+def dry_run(settings: Settings, out: TextIO = sys.stdout) -> int:
+    """Print each planned move; touch nothing."""
+    naming = settings.naming()
+    count = ScanCount()
+    planned = 0
+    for rel, _st in scan(str(settings.source), naming, settings.recursive, count):
+        src = os.path.join(settings.source, rel)
+        name = os.path.basename(rel)
+        try:
+            target = os.path.join(settings.dest, naming.target(name).folder, name)
+            note = "  (exists: " + settings.on_conflict + ")" if os.path.lexists(target) else ""
+            out.write(f"{logs.safe(src)} -> {logs.safe(target)}{note}\n")
+        except InvalidDate as exc:
+            out.write(f"{logs.safe(src)} -> quarantine ({exc})\n")
+        planned += 1
+    out.write(f"{planned} file(s) planned, {count.ignored} ignored; nothing was touched\n")
+    return OK

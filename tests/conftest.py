@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from reorg_tui.config import Settings
+from reorg_tui.engine import events as ev
+from reorg_tui.engine.engine import Engine
+
+FAST = dict(
+    workers=2,
+    settle=0.2,
+    poll_interval=0.5,
+    retry_base_delay=0.05,
+    retry_max_delay=0.2,
+    max_retries=3,
+    shutdown_timeout=3.0,
+)
+
+
+def make_settings(root: Path, **overrides: object) -> Settings:
+    paths = {}
+    for name in ("source", "dest", "quarantine", "state_dir"):
+        path = overrides.pop(name, None) or root / name  # type: ignore[arg-type]
+        Path(path).mkdir(parents=True, exist_ok=True)
+        paths[name] = Path(path)
+    return Settings(**paths, **{**FAST, **overrides})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[ev.Event] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event: ev.Event) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def of(self, kind: type) -> list:
+        with self._lock:
+            return [e for e in self.events if isinstance(e, kind)]
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[tuple[Engine, Recorder]]:
+    """The real engine in a background thread, as the dashboard hosts it."""
+    engine = Engine(settings)
+    recorder = Recorder()
+    engine.subscribe(recorder)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            engine.run(stop)
+        except BaseException as exc:  # surfaced in the test below
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    wait_for(lambda: engine.snapshot().state != "starting" or errors, what="engine start")
+    try:
+        yield engine, recorder
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "engine did not stop within 10 s"
+    if errors:
+        raise errors[0]
+
+
+def run_once(settings: Settings) -> tuple[Engine, Recorder]:
+    engine = Engine(settings)
+    recorder = Recorder()
+    engine.subscribe(recorder)
+    stop = threading.Event()
+    timer = threading.Timer(30, stop.set)  # a hang fails the test instead of the suite
+    timer.start()
+    try:
+        engine.run(stop, once=True)
+    finally:
+        timer.cancel()
+    assert not stop.is_set(), "--once did not finish within 30 s"
+    return engine, recorder
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def files_under(root: Path) -> dict[str, str]:
+    """relative path -> sha256 of every regular file below root."""
+    out = {}
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            path = Path(dirpath) / name
+            if path.is_file() and not path.is_symlink():
+                out[str(path.relative_to(root))] = digest(path)
+    return out
+
+
+def write(path: Path, data: bytes | str = b"", mtime: float | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+OLD = time.time() - 3600  # an mtime that makes a file ready at once
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """Mount small tmpfs filesystems (a second filesystem, or a small disk); skip if we cannot."""
+    mounted: list[Path] = []
+
+    def mount(name: str = "other", size: str = "64m", inodes: int | None = None) -> Path:
+        point = tmp_path / name
+        point.mkdir(exist_ok=True)
+        opts = f"size={size}" + (f",nr_inodes={inodes}" if inodes else "")
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(point)], capture_output=True)
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in reversed(mounted):
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+@pytest.fixture
+def immutable() -> Iterator[Callable[[Path], None]]:
+    """chattr +i: a write error that holds even for root, who ignores permission bits."""
+    marked: list[Path] = []
+
+    def mark(path: Path) -> None:
+        result = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+        if result.returncode != 0:
+            pytest.skip(f"chattr +i is not available here: {result.stderr.decode().strip()}")
+        marked.append(path)
+
+    yield mark
+    for path in marked:
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+
+
+def unmark(path: Path) -> None:
+    subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60, **kw: object) -> subprocess.CompletedProcess[str]:
+    """The real command line, in its own process."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "reorg_tui", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        **kw,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,245 @@
+"""The engine end to end, on real folders: every file ends in exactly one place, bytes intact."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from reorg_tui.engine import events as ev
+from reorg_tui.engine.engine import Engine
+from reorg_tui.engine.lock import AlreadyRunning
+from tests.conftest import OLD, files_under, make_settings, run_once, running, wait_for, write
+
+
+def test_mixed_backlog_ends_with_every_file_in_its_place(settings):
+    src, dest = settings.source, settings.dest
+    good = {f"2024-05-0{i}_report {i}.txt": os.urandom(100 + i) for i in range(1, 6)}
+    for name, data in good.items():
+        write(src / name, data, OLD)
+    write(src / "2024-02-30_bad-date.txt", b"no such day", OLD)
+    untouched = {
+        "notes.txt": b"no date",
+        "2024-05-01report.txt": b"no underscore",
+        ".2024-05-01_hidden": b"hidden",
+        "2024-05-01_partial.part": b"partial",
+        "2024-05-01_x.tmp": b"temp",
+        "2024-05-01_y.crdownload": b"download",
+        "2024-05-01_z~": b"backup",
+    }
+    for name, data in untouched.items():
+        write(src / name, data, OLD)
+    existing = write(dest / "2024/05/01/2024-05-01_report 1.txt", b"already here")
+    collider = good["2024-05-01_report 1.txt"]
+
+    engine, rec = run_once(settings)
+
+    # Moved: each good file at its dated folder, bytes unchanged; the collision got a free name.
+    for name, data in good.items():
+        y, m, d = name[:4], name[5:7], name[8:10]
+        target = dest / y / m / d / name
+        if name == "2024-05-01_report 1.txt":
+            target = dest / y / m / d / "2024-05-01_report 1 (1).txt"
+        assert target.read_bytes() == data, name
+        assert not (src / name).exists()
+    assert existing.read_bytes() == b"already here"
+    assert (dest / "2024/05/01/2024-05-01_report 1 (1).txt").read_bytes() == collider
+    # Ignored: still in the source, untouched.
+    for name, data in untouched.items():
+        assert (src / name).read_bytes() == data
+    # The impossible date went to quarantine at once, with its reason and no retries.
+    records = engine.quarantine.list()
+    assert [r.name for r in records] == ["2024-02-30_bad-date.txt"]
+    assert "not a real date" in records[0].reason
+    assert records[0].attempts == 0
+    assert engine.quarantine.file_path(records[0]).read_bytes() == b"no such day"
+    snap = engine.snapshot()
+    assert snap.totals.moved == 5
+    assert snap.totals.ignored == len(untouched)
+    assert snap.totals.quarantined == 1
+    assert snap.totals.retried == 0
+    assert snap.quarantine.count == 1
+    assert not (dest / ".reorg-tmp").exists() or not list((dest / ".reorg-tmp").iterdir())
+
+
+def test_files_dropped_while_running_move_within_poll_plus_settle(settings):
+    with running(settings) as (engine, rec):
+        started = time.monotonic()
+        write(settings.source / "2025-01-02_live.bin", b"live data")
+        target = settings.dest / "2025/01/02/2025-01-02_live.bin"
+        wait_for(target.exists, timeout=settings.poll_interval + settings.settle + 2, what="the move")
+        assert time.monotonic() - started < settings.poll_interval + settings.settle + 2
+        assert target.read_bytes() == b"live data"
+        assert not (settings.source / "2025-01-02_live.bin").exists()
+        moved = rec.of(ev.Moved)
+        assert [Path(m.destination) for m in moved] == [target]
+
+
+def test_scan_alone_finds_files_when_events_are_missing(tmp_path):
+    # Events are only hints: with the watcher gone, the periodic rescan still finds the file.
+    settings = make_settings(tmp_path, poll_interval=0.3)
+    with running(settings) as (engine, _):
+        engine.watcher.stop()
+        write(settings.source / "2025-01-03_polled.txt", b"p")
+        wait_for((settings.dest / "2025/01/03/2025-01-03_polled.txt").exists, what="rescan")
+
+
+def test_slow_writer_is_moved_only_when_complete(tmp_path):
+    settings = make_settings(tmp_path, settle=1.0)
+    path = settings.source / "2025-03-04_slow.log"
+    chunks = [os.urandom(1000) for _ in range(8)]
+    with running(settings) as (engine, _):
+        with open(path, "wb") as handle:  # held open: no close-after-write until the end
+            for chunk in chunks:
+                handle.write(chunk)
+                handle.flush()
+                time.sleep(0.4)
+                assert path.exists(), "moved while still being written"
+        target = settings.dest / "2025/03/04/2025-03-04_slow.log"
+        wait_for(target.exists, what="the finished file to move")
+        assert target.read_bytes() == b"".join(chunks)
+        assert not path.exists()
+
+
+def test_pause_stops_moves_and_resume_restarts_them(settings):
+    with running(settings) as (engine, rec):
+        engine.pause()
+        assert engine.snapshot().state == "paused"
+        write(settings.source / "2025-06-07_wait.txt", b"w", OLD)
+        time.sleep(settings.poll_interval + settings.settle + 0.5)
+        assert (settings.source / "2025-06-07_wait.txt").exists()
+        assert engine.snapshot().totals.moved == 0
+        engine.resume()
+        wait_for((settings.dest / "2025/06/07/2025-06-07_wait.txt").exists, what="move after resume")
+        assert [e.reason for e in rec.of(ev.Paused)] == ["operator"]
+        assert [e.reason for e in rec.of(ev.Resumed)] == ["operator"]
+
+
+def test_symlinks_and_fifos_are_never_opened_or_moved(settings, tmp_path):
+    secret = write(tmp_path / "secret.txt", b"outside")
+    os.symlink(secret, settings.source / "2024-01-01_link.txt")
+    os.mkfifo(settings.source / "2024-01-01_fifo")
+    write(settings.source / "2024-01-01_real.txt", b"real", OLD)
+    engine, _ = run_once(settings)  # a FIFO opened for reading would hang this run
+    assert os.path.islink(settings.source / "2024-01-01_link.txt")
+    assert (settings.source / "2024-01-01_fifo").exists()
+    assert (settings.dest / "2024/01/01/2024-01-01_real.txt").read_bytes() == b"real"
+    assert files_under(settings.dest) == {"2024/01/01/2024-01-01_real.txt": files_under(settings.dest)["2024/01/01/2024-01-01_real.txt"]}
+    assert secret.read_bytes() == b"outside"
+    assert engine.snapshot().totals.ignored == 2
+
+
+def test_subfolders_are_walked_only_when_recursive(tmp_path):
+    settings = make_settings(tmp_path)
+    write(settings.source / "sub/2024-07-08_deep.txt", b"deep", OLD)
+    run_once(settings)
+    assert (settings.source / "sub/2024-07-08_deep.txt").exists()
+    run_once(settings.with_(recursive=True))
+    assert (settings.dest / "2024/07/08/2024-07-08_deep.txt").read_bytes() == b"deep"
+
+
+def test_layout_template_and_custom_pattern(tmp_path):
+    settings = make_settings(
+        tmp_path, layout="{year}/{month}", pattern=r"^IMG_(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})"
+    )
+    write(settings.source / "IMG_20230915_1200.jpg", b"jpg", OLD)
+    write(settings.source / "2023-09-15_other.jpg", b"no match", OLD)
+    run_once(settings)
+    assert (settings.dest / "2023/09/IMG_20230915_1200.jpg").read_bytes() == b"jpg"
+    assert (settings.source / "2023-09-15_other.jpg").exists()
+
+
+@pytest.mark.parametrize("policy", ["rename", "skip", "dedupe", "quarantine"])
+def test_conflict_policies(tmp_path, policy):
+    settings = make_settings(tmp_path, on_conflict=policy)
+    folder = settings.dest / "2024/01/02"
+    write(folder / "2024-01-02_same.txt", b"same bytes")
+    write(folder / "2024-01-02_diff.txt", b"old bytes")
+    write(settings.source / "2024-01-02_same.txt", b"same bytes", OLD)
+    write(settings.source / "2024-01-02_diff.txt", b"new bytes", OLD)
+    engine, _ = run_once(settings)
+    dest_files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    left = {p.name for p in settings.source.iterdir()}
+    quarantined = {r.name for r in engine.quarantine.list()}
+    assert dest_files["2024-01-02_same.txt"] == b"same bytes"
+    assert dest_files["2024-01-02_diff.txt"] == b"old bytes"  # never overwritten
+    if policy == "rename":
+        assert dest_files["2024-01-02_same (1).txt"] == b"same bytes"
+        assert dest_files["2024-01-02_diff (1).txt"] == b"new bytes"
+        assert left == set()
+    elif policy == "skip":
+        assert len(dest_files) == 2
+        assert left == {"2024-01-02_same.txt", "2024-01-02_diff.txt"}
+        assert engine.snapshot().totals.skipped == 2
+    elif policy == "dedupe":
+        assert dest_files == {
+            "2024-01-02_same.txt": b"same bytes",
+            "2024-01-02_diff.txt": b"old bytes",
+            "2024-01-02_diff (1).txt": b"new bytes",
+        }
+        assert left == set()
+    else:
+        assert len(dest_files) == 2
+        assert quarantined == {"2024-01-02_same.txt", "2024-01-02_diff.txt"}
+        assert left == set()
+
+
+def test_skipped_files_are_not_retried_on_every_rescan(tmp_path):
+    settings = make_settings(tmp_path, on_conflict="skip", poll_interval=0.1)
+    write(settings.dest / "2024/01/02/2024-01-02_a.txt", b"x")
+    write(settings.source / "2024-01-02_a.txt", b"y", OLD)
+    with running(settings) as (engine, rec):
+        wait_for(lambda: engine.snapshot().scans >= 5, what="several rescans")
+        assert len(rec.of(ev.Skipped)) == 1
+
+
+def test_a_file_present_at_both_ends_after_a_crash_is_counted_once(settings):
+    # An interrupted cross-filesystem move: published at the destination, source not yet removed.
+    data = os.urandom(5000)
+    src = write(settings.source / "2024-03-03_twin.bin", data, OLD)
+    dst = write(settings.dest / "2024/03/03/2024-03-03_twin.bin", data)
+    st = src.stat()
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+    # An interrupted link-then-unlink publish: the same inode under both names.
+    linked = write(settings.source / "2024-03-04_linked.bin", b"linked", OLD)
+    os.makedirs(settings.dest / "2024/03/04")
+    os.link(linked, settings.dest / "2024/03/04/2024-03-04_linked.bin")
+    # A partial copy left in the staging folder.
+    write(settings.dest / ".reorg-tmp/deadbeef.part", b"half a fi")
+
+    engine, _ = run_once(settings)
+
+    assert files_under(settings.source) == {}
+    assert sorted(files_under(settings.dest)) == ["2024/03/03/2024-03-03_twin.bin", "2024/03/04/2024-03-04_linked.bin"]
+    assert dst.read_bytes() == data
+    assert engine.snapshot().totals.duplicates == 2
+
+
+def test_second_instance_on_the_same_source_refuses(tmp_path):
+    settings = make_settings(tmp_path)
+    other_state = make_settings(tmp_path, state_dir=tmp_path / "elsewhere")
+    with running(settings):
+        with pytest.raises(AlreadyRunning, match=f"pid {os.getpid()}"):
+            Engine(other_state).run(threading.Event())
+    # the first one let go on stop: a new one may start
+    run_once(settings)
+
+
+def test_snapshot_reports_throughput_timing_and_queues(settings):
+    for i in range(300):
+        write(settings.source / f"2024-08-{1 + i % 28:02d}_f{i}.dat", b"x" * 1000, OLD)
+    engine, rec = run_once(settings)
+    snap = engine.snapshot()
+    assert snap.totals.moved == 300
+    assert snap.totals.bytes == 300_000
+    assert snap.files_per_second[10] > 0
+    assert snap.bytes_per_second[10] == pytest.approx(snap.files_per_second[10] * 1000)
+    assert 0 < snap.timing.p50 <= snap.timing.p95 <= snap.timing.max
+    assert snap.timing.mean > 0
+    assert snap.error_rate == 0
+    assert snap.queues.ready == snap.queues.in_flight == snap.queues.retry == 0
+    assert len(rec.of(ev.Moved)) == 300
+    assert snap.to_dict()["totals"]["moved"] == 300
