@@ -39,7 +39,7 @@ from reorg_tui.engine.metrics import (
 from reorg_tui.engine.move import NO_SPACE, Abandoned, Conflict, MoveError, Mover, Vanished, fsync_dir
 from reorg_tui.engine.naming import InvalidDate
 from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore, Record
-from reorg_tui.engine.retry import RetryQueue, backoff
+from reorg_tui.engine.retry import RetryQueue, backoff, stamped
 from reorg_tui.engine.watch import ScanCount, Watcher, scan
 
 log = logging.getLogger(__name__)
@@ -563,8 +563,7 @@ class Engine:
         with self._lock:
             errors = self.retry.errors(rel)
             first = self.retry.entries[rel].first_failed if rel in self.retry else None
-        if not errors or errors[-1] != reason:
-            errors.append(reason)
+        errors.append(stamped(reason, self.clock()))
         try:
             record = self.quarantine.put(
                 src, reason=reason, intended=intended, attempts=attempts, errors=errors, first_failed_at=first

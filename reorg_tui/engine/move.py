@@ -295,7 +295,7 @@ class Mover:
                 raise MoveError("source changed before its copy", transient=True)
             os.makedirs(self.staging, exist_ok=True)
             tmp = os.path.join(self.staging, uuid.uuid4().hex + ".part")
-            fd_out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            fd_out = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             try:
                 digest = self._copy_data(fd_in, fd_out, fst.st_size)
                 # Setuid and setgid bits are never carried over; ownership follows the source

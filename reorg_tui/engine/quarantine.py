@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from reorg_tui.engine.move import STAGING, Mover
+from reorg_tui.engine.retry import MAX_ERRORS_KEPT
 from reorg_tui.engine.store import write_atomic
 
 
@@ -90,7 +91,7 @@ class QuarantineStore:
             intended=intended,
             reason=reason,
             attempts=attempts,
-            errors=list(errors)[-10:],
+            errors=list(errors)[-MAX_ERRORS_KEPT:],
             quarantined_at=now,
             first_failed_at=first_failed_at or now,
             size=os.lstat(src).st_size if os.path.lexists(src) else 0,

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import random
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 from reorg_tui.engine.store import write_atomic
 
 log = logging.getLogger(__name__)
-MAX_ERRORS_KEPT = 10
+MAX_ERRORS_KEPT = 50
 
 
 def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
@@ -25,6 +26,11 @@ def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = ra
     """
     full = min(cap, base * (2 ** min(attempt - 1, 62)))
     return full * (0.5 + 0.5 * rng())
+
+
+def stamped(error: str, when: float) -> str:
+    """An error with its UTC time, as kept in the history of a retried or quarantined file."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ ", time.gmtime(when)) + error
 
 
 @dataclass
@@ -60,7 +66,7 @@ class RetryQueue:
         entry.attempts = attempts
         entry.next_try = now + delay
         entry.last_error = error
-        entry.errors = (entry.errors + [error])[-MAX_ERRORS_KEPT:]
+        entry.errors = (entry.errors + [stamped(error, now)])[-MAX_ERRORS_KEPT:]
         heapq.heappush(self._heap, (entry.next_try, rel))
         self.dirty = True
         return entry

@@ -1,0 +1,155 @@
+"""Real faults: another filesystem, a full disk, errors root cannot bypass, restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+
+from reorg_tui.engine import events as ev
+from reorg_tui.engine.engine import Engine
+from tests.conftest import OLD, files_under, make_settings, run_once, running, unmark, wait_for, write
+
+
+def test_move_across_filesystems_keeps_every_guarantee(tmp_path, tmpfs):
+    dest = tmpfs("dest")
+    settings = make_settings(tmp_path, dest=dest, verify=True)
+    payload = {f"2024-04-{d:02d}_file{d}.bin": os.urandom(d * 10_000) for d in range(1, 11)}
+    for name, data in payload.items():
+        write(settings.source / name, data, OLD)
+    special = write(settings.source / "2024-04-11_mode.sh", b"#!/bin/sh\n", OLD)
+    os.chmod(special, 0o4755)  # setuid must not travel
+    mtime_ns = special.stat().st_mtime_ns
+    existing = write(dest / "2024/04/01/2024-04-01_file1.bin", b"keep me")
+
+    engine, rec = run_once(settings)
+
+    assert files_under(settings.source) == {}
+    for name, data in payload.items():
+        folder = dest / "2024/04" / name[8:10]
+        target = folder / (name.replace(".bin", " (1).bin") if name.endswith("file1.bin") else name)
+        assert target.read_bytes() == data
+    assert existing.read_bytes() == b"keep me"
+    moved = dest / "2024/04/11/2024-04-11_mode.sh"
+    assert stat.S_IMODE(moved.stat().st_mode) == 0o755
+    assert moved.stat().st_mtime_ns == mtime_ns
+    assert list((dest / ".reorg-tmp").iterdir()) == []
+    assert {m.how for m in rec.of(ev.Moved)} == {"copied"}
+
+
+def test_intake_pauses_under_the_headroom_minimum_and_resumes_by_itself(tmp_path, tmpfs):
+    dest = tmpfs("small", size="4m")
+    settings = make_settings(tmp_path, dest=dest, quarantine=tmp_path / "q", min_free_percent=50)
+    ballast = dest / "ballast"
+    ballast.write_bytes(b"\0" * (3 * 1024 * 1024))  # 75% used: under the 50% free minimum
+    write(settings.source / "2024-09-09_waiting.txt", b"patience", OLD)
+    with running(settings) as (engine, rec):
+        wait_for(lambda: engine.snapshot().state == "paused-disk", what="the disk pause")
+        time.sleep(settings.poll_interval + 0.5)
+        snap = engine.snapshot()
+        assert "under the 50% minimum" in snap.pause_reason
+        assert snap.disk.free_percent < 50
+        assert (settings.source / "2024-09-09_waiting.txt").read_bytes() == b"patience"
+        ballast.unlink()
+        wait_for((dest / "2024/09/09/2024-09-09_waiting.txt").exists, what="resume after space is freed")
+        assert engine.snapshot().state == "running"
+        assert [e.reason for e in rec.of(ev.Paused)] == ["disk"]
+        assert [e.reason for e in rec.of(ev.Resumed)] == ["disk"]
+
+
+def test_disk_full_during_a_copy_leaves_no_partial_file_and_the_source_intact(tmp_path, tmpfs):
+    dest = tmpfs("tiny", size="1m")
+    settings = make_settings(tmp_path, dest=dest, quarantine=tmp_path / "q", min_free_percent=0, max_retries=1)
+    big = os.urandom(2 * 1024 * 1024)
+    write(settings.source / "2024-10-10_big.bin", big, OLD)
+    write(settings.source / "2024-10-11_small.txt", b"fits", OLD)
+    with running(settings) as (engine, rec):
+        wait_for((dest / "2024/10/11/2024-10-11_small.txt").exists, what="the small file")
+        wait_for(lambda: engine.snapshot().queues.retry == 1, what="the big file to wait for space")
+        time.sleep(0.5)  # several retry rounds: ENOSPC must not use up its retries
+        engine.pause()
+        wait_for(lambda: engine.snapshot().workers_busy == 0, what="in-flight copies to end")
+        assert (settings.source / "2024-10-10_big.bin").read_bytes() == big
+        assert not (dest / "2024/10/10/2024-10-10_big.bin").exists()
+        assert list((dest / ".reorg-tmp").iterdir()) == []  # each failed copy cleaned up after itself
+        assert engine.snapshot().totals.quarantined == 0
+        assert (dest / "2024/10/11/2024-10-11_small.txt").read_bytes() == b"fits"
+
+
+def test_transient_errors_retry_with_backoff_then_quarantine(settings, immutable):
+    # chattr +i makes the date folder refuse new entries with EPERM, even for root.
+    folder = settings.dest / "2024/11/11"
+    folder.mkdir(parents=True)
+    immutable(folder)
+    write(settings.source / "2024-11-11_stuck.txt", b"stuck", OLD)
+    engine, rec = run_once(settings)
+    retried = rec.of(ev.Retried)
+    assert [r.attempt for r in retried] == [1, 2, 3]
+    assert all("EPERM" in r.error for r in retried)
+    assert all(0.5 * settings.retry_base_delay * 2 ** (r.attempt - 1) <= r.delay for r in retried)
+    records = engine.quarantine.list()
+    assert len(records) == 1
+    assert records[0].attempts == 4
+    assert len(records[0].errors) == 4
+    assert records[0].intended == str(folder / "2024-11-11_stuck.txt")
+    assert engine.quarantine.file_path(records[0]).read_bytes() == b"stuck"
+    snap = engine.snapshot()
+    assert snap.totals.failed_attempts == 4
+    assert snap.totals.retried == 3
+    assert snap.error_rate == 1.0
+
+
+def test_a_fault_that_clears_lets_the_retry_succeed(tmp_path, immutable):
+    settings = make_settings(tmp_path, max_retries=50)
+    folder = settings.dest / "2024/12/12"
+    folder.mkdir(parents=True)
+    immutable(folder)
+    write(settings.source / "2024-12-12_later.txt", b"later", OLD)
+    with running(settings) as (engine, rec):
+        wait_for(lambda: rec.of(ev.Retried), what="a retry")
+        snap = engine.snapshot()
+        assert snap.queues.retry == 1
+        assert snap.retry_head[0].path == "2024-12-12_later.txt"
+        assert "EPERM" in snap.retry_head[0].last_error
+        unmark(folder)
+        wait_for((folder / "2024-12-12_later.txt").exists, what="the move once the fault clears")
+        wait_for(lambda: engine.snapshot().queues.retry == 0, what="the retry queue to empty")
+    assert engine.quarantine.list() == []
+
+
+def test_the_retry_queue_survives_a_restart(tmp_path, immutable):
+    settings = make_settings(tmp_path, max_retries=50, retry_base_delay=5, retry_max_delay=5)
+    folder = settings.dest / "2024/12/13"
+    folder.mkdir(parents=True)
+    immutable(folder)
+    write(settings.source / "2024-12-13_persist.txt", b"p", OLD)
+    with running(settings) as (engine, rec):
+        wait_for(lambda: rec.of(ev.Retried), what="a retry")
+    saved = json.loads((settings.state_dir / "retry.json").read_text())
+    assert [e["path"] for e in saved["entries"]] == ["2024-12-13_persist.txt"]
+    assert saved["entries"][0]["attempts"] == 1
+    again = Engine(settings)
+    with running(settings) as (engine2, _):
+        snap = engine2.snapshot()
+        assert [(r.path, r.attempts) for r in snap.retry_head] == [("2024-12-13_persist.txt", 1)]
+    assert again.retry.load() == 1
+
+
+def test_a_corrupt_retry_file_is_set_aside_and_the_engine_starts(settings):
+    settings.state_dir.mkdir(exist_ok=True)
+    (settings.state_dir / "retry.json").write_text("{ not json")
+    write(settings.source / "2024-01-05_ok.txt", b"ok", OLD)
+    engine, rec = run_once(settings)
+    assert (settings.dest / "2024/01/05/2024-01-05_ok.txt").exists()
+    assert (settings.state_dir / "retry.corrupt").exists()
+
+
+def test_a_vanished_file_is_counted_not_failed(settings):
+    engine = Engine(settings)
+    # the coordinator would hand this path to a worker; it is gone by then
+    kind, _, _ = engine._move_one("2024-01-01_gone.txt", time.perf_counter())
+    assert kind == "vanished"
+    snap = engine.snapshot()
+    assert snap.totals.vanished == 1
+    assert snap.totals.failed_attempts == 0

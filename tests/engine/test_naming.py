@@ -1,0 +1,100 @@
+"""Naming, layout templates, collision names and the retry schedule, with property tests."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reorg_tui.config import DEFAULT_IGNORE, DEFAULT_LAYOUT, DEFAULT_PATTERN
+from reorg_tui.engine.naming import NAME_MAX, InvalidDate, Naming, NamingError, numbered
+from reorg_tui.engine.retry import backoff
+
+NAMING = Naming(DEFAULT_PATTERN, DEFAULT_LAYOUT, DEFAULT_IGNORE)
+
+
+@pytest.mark.parametrize(
+    ("name", "wanted"),
+    [
+        ("2024-05-01_a.txt", True),
+        ("2024-05-01_", True),
+        ("2024-05-01a.txt", False),
+        ("x2024-05-01_a.txt", False),
+        (".2024-05-01_a.txt", False),
+        ("2024-05-01_a.part", False),
+        ("2024-05-01_a.tmp", False),
+        ("2024-05-01_a.crdownload", False),
+        ("2024-05-01_a.txt~", False),
+        ("٢٠٢٤-05-01_arabic-digits", False),
+    ],
+)
+def test_which_names_are_taken(name, wanted):
+    assert NAMING.wants(name) is wanted
+
+
+def test_target_folder_and_impossible_dates():
+    assert NAMING.target("2024-02-29_leap.txt").folder == "2024/02/29"
+    with pytest.raises(InvalidDate, match="2024-02-30 is not a real date"):
+        NAMING.target("2024-02-30_x")
+    with pytest.raises(InvalidDate):
+        NAMING.target("2023-13-01_x")
+    assert Naming(DEFAULT_PATTERN, "{year}/{month}", ()).target("2024-05-01_x").folder == "2024/05"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "layout", "message"),
+    [
+        ("(", DEFAULT_LAYOUT, "not a valid regex"),
+        (r"^(?P<year>\d{4})", DEFAULT_LAYOUT, "lacks the named group(s) month, day"),
+        (DEFAULT_PATTERN, "{year}/{hour}", "may only use"),
+        (DEFAULT_PATTERN, "../{year}", "must stay inside"),
+        (DEFAULT_PATTERN, "/abs/{year}", "must stay inside"),
+        (DEFAULT_PATTERN, "{year", "not a valid template"),
+        (DEFAULT_PATTERN, "", "must not be empty"),
+    ],
+)
+def test_bad_pattern_or_layout_is_refused(pattern, layout, message):
+    with pytest.raises(NamingError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Naming(pattern, layout, ())
+
+
+@given(st.dates(), st.text(min_size=0, max_size=40).filter(lambda s: "/" not in s and "\0" not in s))
+def test_every_real_date_lands_in_its_own_folder(date, rest):
+    name = f"{date.isoformat()}_{rest}"
+    if NAMING.is_ignored(name):
+        return
+    target = NAMING.target(name)
+    assert target.date == date
+    assert target.folder == f"{date.year:04d}/{date.month:02d}/{date.day:02d}"
+
+
+names = st.text(
+    alphabet=st.characters(blacklist_characters="/\0", blacklist_categories=("Cs",)), min_size=1, max_size=300
+).filter(lambda s: len(os.fsencode(s)) <= NAME_MAX)
+
+
+@given(names, st.integers(min_value=1, max_value=10**6))
+def test_collision_names_fit_and_differ(name, n):
+    new = numbered(name, n)
+    assert len(os.fsencode(new)) <= NAME_MAX
+    assert new != name
+    assert f" ({n})" in new
+    assert "/" not in new
+    assert new.encode("utf-8")  # cut at a character boundary: still valid text
+
+
+def test_collision_name_keeps_the_extension():
+    assert numbered("2024-01-01_a.tar", 2) == "2024-01-01_a (2).tar"
+    assert numbered("2024-01-01_noext", 1) == "2024-01-01_noext (1)"
+    long = "2024-01-01_" + "é" * 120 + ".txt"
+    assert numbered(long, 12).endswith(" (12).txt")
+
+
+@given(st.integers(min_value=1, max_value=200), st.floats(0.01, 10), st.floats(10, 600), st.floats(0, 1))
+def test_backoff_grows_is_capped_and_jittered(attempt, base, cap, roll):
+    delay = backoff(attempt, base, cap, rng=lambda: roll)
+    full = min(cap, base * 2 ** (attempt - 1))
+    assert 0.5 * full <= delay <= full + 1e-9
+    assert backoff(attempt + 1, base, cap, rng=lambda: 1.0) >= backoff(attempt, base, cap, rng=lambda: 1.0)
