@@ -54,7 +54,10 @@ def _opt(name: str, short: str | None = None) -> Any:
 
 def _config_opt() -> Any:
     return typer.Option(
-        None, "--config", "-c", help="TOML file of settings (keys as the flags, without --). [env: REORG_CONFIG]"
+        None,
+        "--config",
+        "-c",
+        help="TOML file of settings (keys as the flags, without --). [env: REORG_CONFIG]",
     )
 
 
@@ -84,8 +87,12 @@ def main_command(
     stats_interval: str = _opt("stats_interval"),
     shutdown_timeout: str = _opt("shutdown_timeout"),
     config: Path = _config_opt(),
-    headless: bool = typer.Option(False, "--headless", help="Run without the dashboard (for supervisord, systemd)."),
-    once: bool = typer.Option(False, "--once", help="Headless: process what is in the source now, then exit."),
+    headless: bool = typer.Option(
+        False, "--headless", help="Run without the dashboard (for supervisord, systemd)."
+    ),
+    once: bool = typer.Option(
+        False, "--once", help="Headless: process what is in the source now, then exit."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print each planned move and touch nothing."),
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ) -> None:
@@ -103,9 +110,7 @@ def main_command(
 
         raise typer.Exit(plan(settings))
     if not (headless or once):
-        raise ConfigError(
-            "the dashboard is not built yet; run with --headless (or --once) for now"
-        )
+        raise ConfigError("the dashboard is not built yet; run with --headless (or --once) for now")
     from reorg_tui.headless import run_headless
 
     raise typer.Exit(run_headless(settings, once=once))
@@ -113,7 +118,9 @@ def main_command(
 
 @app.command()
 def demo(
-    directory: Path = typer.Option(None, "--dir", help="Where to make the sandbox (default: a new temporary folder)."),
+    directory: Path = typer.Option(
+        None, "--dir", help="Where to make the sandbox (default: a new temporary folder)."
+    ),
     rate: float = typer.Option(20.0, "--rate", help="Files fed into the source per second."),
     backlog: int = typer.Option(200, "--backlog", help="Files in the source before the engine starts."),
     duration: float = typer.Option(0.0, "--duration", help="Stop after this many seconds (0: until Ctrl-C)."),
@@ -127,7 +134,9 @@ def demo(
 # ---- quarantine ---------------------------------------------------------------------------------
 
 
-def _store(ctx: typer.Context, quarantine: str | None, dest: str | None, config: Path | None) -> QuarantineStore:
+def _store(
+    ctx: typer.Context, quarantine: str | None, dest: str | None, config: Path | None
+) -> QuarantineStore:
     parent = (ctx.parent.obj if ctx.parent and ctx.parent.obj else None) or {"flags": {}, "config": None}
     flags = dict(parent["flags"])
     flags.update({k: v for k, v in (("quarantine", quarantine), ("dest", dest)) if v is not None})
@@ -182,10 +191,8 @@ def q_list(
         typer.echo(f"the quarantine {store.root} is empty")
         return
     for r in records:
-        age = humanize.naturaldelta(r.age)
-        typer.echo(
-            f"{r.id}  {humanize.naturalsize(r.size, binary=True):>9}  {age:>12}  {logs.safe(r.name)}  [{logs.safe(r.reason)}]"
-        )
+        size, age = humanize.naturalsize(r.size, binary=True), humanize.naturaldelta(r.age)
+        typer.echo(f"{r.id}  {size:>9}  {age:>12}  {logs.safe(r.name)}  [{logs.safe(r.reason)}]")
     total = sum(r.size for r in records)
     typer.echo(f"{len(records)} file(s), {humanize.naturalsize(total, binary=True)}")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from reorg_tui.engine.naming import NamingError, Naming
+from reorg_tui.engine.naming import Naming, NamingError
 
 ENV_PREFIX = "REORG_"
 CONFLICT_POLICIES = ("rename", "skip", "dedupe", "quarantine")
@@ -77,8 +77,7 @@ FIELDS: dict[str, Field] = {
             "state_dir",
             Path,
             None,
-            "Folder for the retry queue and lock info "
-            "(default: ~/.local/state/reorg-tui/<source id>).",
+            "Folder for the retry queue and lock info (default: ~/.local/state/reorg-tui/<source id>).",
         ),
         Field("workers", int, 4, "Threads that move files.", 1, 256),
         Field("batch_size", int, 256, "Files handed to a worker at once.", 1, 100_000),
@@ -191,9 +190,7 @@ def _convert(field: Field, raw: Any, origin: str) -> Any:
         else:
             value = str(raw)
     except (TypeError, ValueError):
-        kind = {bool: "true or false", int: "a whole number", float: "a number"}.get(
-            field.kind, "a value"
-        )
+        kind = {bool: "true or false", int: "a whole number", float: "a number"}.get(field.kind, "a value")
         raise ConfigError(f"{where}: {raw!r} is not {kind}") from None
     if field.choices is not None:
         if field.name == "log_level":

@@ -71,10 +71,12 @@ def _install_signals(stop: threading.Event) -> dict[int, object]:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
             return
-        logs.emit(logging.INFO, "stopping", "%s received: finishing in-flight moves", signal.Signals(signum).name)
+        logs.emit(
+            logging.INFO, "stopping", "%s received: finishing in-flight moves", signal.Signals(signum).name
+        )
         stop.set()
 
-    previous = {}
+    previous: dict[int, object] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, on_signal)
     return previous

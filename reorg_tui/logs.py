@@ -134,14 +134,29 @@ def log_event(event: ev.Event) -> None:
             id=event.item_id,
         )
     elif isinstance(event, ev.Failed):
-        emit(logging.ERROR, "failed", "%s stays in the source: %s", event.source, event.error,
-             file=event.source, error=event.error)
+        emit(
+            logging.ERROR,
+            "failed",
+            "%s stays in the source: %s",
+            event.source,
+            event.error,
+            file=event.source,
+            error=event.error,
+        )
     elif isinstance(event, ev.Skipped):
-        emit(logging.INFO, "skipped", "skipped %s: %s exists", event.source, event.existing,
-             file=event.source, destination=event.existing)
+        emit(
+            logging.INFO,
+            "skipped",
+            "skipped %s: %s exists",
+            event.source,
+            event.existing,
+            file=event.source,
+            destination=event.existing,
+        )
     elif isinstance(event, ev.Vanished):
-        emit(logging.INFO, "vanished", "%s vanished before it could be moved", event.source,
-             file=event.source)
+        emit(
+            logging.INFO, "vanished", "%s vanished before it could be moved", event.source, file=event.source
+        )
     elif isinstance(event, (ev.Paused, ev.Resumed)):
         what = "paused" if isinstance(event, ev.Paused) else "resumed"
         level = logging.WARNING if what == "paused" and event.reason == "disk" else logging.INFO

@@ -118,7 +118,10 @@ def files_under(root: Path) -> dict[str, str]:
         for name in names:
             path = Path(dirpath) / name
             if path.is_file() and not path.is_symlink():
-                out[str(path.relative_to(root))] = digest(path)
+                try:
+                    out[str(path.relative_to(root))] = digest(path)
+                except FileNotFoundError:
+                    continue  # moved away while we looked (only while a daemon runs)
     return out
 
 
@@ -142,7 +145,9 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[..., Path]]:
         point = tmp_path / name
         point.mkdir(exist_ok=True)
         opts = f"size={size}" + (f",nr_inodes={inodes}" if inodes else "")
-        result = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(point)], capture_output=True)
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(point)], capture_output=True
+        )
         if result.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
         mounted.append(point)
@@ -173,7 +178,9 @@ def unmark(path: Path) -> None:
     subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60, **kw: object) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60, **kw: object
+) -> subprocess.CompletedProcess[str]:
     """The real command line, in its own process."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
     full_env.update(env or {})

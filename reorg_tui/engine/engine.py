@@ -13,6 +13,7 @@ waiting for a retry, or remembered as skipped.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import os
@@ -465,10 +466,8 @@ class Engine:
                         touched.add(os.path.dirname(path))
             # Renames are atomic without this; it makes a reported move durable, once a batch.
             for folder in touched:
-                try:
+                with contextlib.suppress(OSError):
                     fsync_dir(folder)
-                except OSError:
-                    pass
         finally:
             self.metrics.record(
                 moved=moved, nbytes=nbytes, attempts=attempts, failures=failures, durations=durations

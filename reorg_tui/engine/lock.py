@@ -6,6 +6,7 @@ other settings differ.  The lock dies with the process, so a SIGKILL never leave
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -64,10 +65,8 @@ class SourceLock:
     def release(self) -> None:
         if self._fd is None:
             return
-        try:
+        with contextlib.suppress(OSError):
             self.info.unlink(missing_ok=True)
-        except OSError:
-            pass
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None

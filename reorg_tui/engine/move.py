@@ -12,6 +12,7 @@ file once.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -230,10 +231,8 @@ class Mover:
                     pass  # removed behind our back after the copy was verified: still one copy
             return outcome
         finally:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-            except FileNotFoundError:
-                pass
 
     def _publish(
         self,
@@ -353,7 +352,5 @@ def _sha256_fd(fd: int) -> bytes:
 
 
 def _unlink_source(src: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(src)
-    except FileNotFoundError:
-        pass

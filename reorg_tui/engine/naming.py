@@ -38,9 +38,7 @@ class Naming:
             raise NamingError(f"--pattern {pattern!r} is not a valid regex: {exc}") from None
         missing = [g for g in DATE_GROUPS if g not in self.regex.groupindex]
         if missing:
-            raise NamingError(
-                f"--pattern {pattern!r} lacks the named group(s) {', '.join(missing)}"
-            )
+            raise NamingError(f"--pattern {pattern!r} lacks the named group(s) {', '.join(missing)}")
         self.layout = layout
         self._fields = _layout_fields(layout)
         self.ignore = ignore

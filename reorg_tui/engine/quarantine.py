@@ -11,6 +11,7 @@ file (the file is still in the source), which ``repair`` removes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -174,10 +175,8 @@ class QuarantineStore:
 
     def _drop(self, record: Record) -> None:
         (self.root / f"{record.id}.json").unlink(missing_ok=True)
-        try:
+        with contextlib.suppress(OSError):
             (self.root / record.id).rmdir()
-        except OSError:
-            pass
 
     def repair(self) -> int:
         """After a crash: remove partial copies, records without files, and invent records for

@@ -28,7 +28,9 @@ class ScanCount:
     taken: int = 0
 
 
-def scan(root: str, naming: Naming, recursive: bool, count: ScanCount) -> Iterator[tuple[str, os.stat_result]]:
+def scan(
+    root: str, naming: Naming, recursive: bool, count: ScanCount
+) -> Iterator[tuple[str, os.stat_result]]:
     """Yield (relative path, lstat) of every regular file the naming wants, as it is listed.
 
     Streams: the first file comes out before a large folder has been listed to the end.

@@ -19,8 +19,13 @@ def dirs(tmp_path):
 
 
 def test_flags_beat_environment_beat_file_beat_defaults(dirs):
-    cfg = write(dirs / "c.toml", 'workers = 3\nsettle = 7.5\nmax-retries = 9\n')
-    env = {"REORG_SOURCE": str(dirs / "src"), "REORG_DEST": str(dirs / "dst"), "REORG_WORKERS": "5", "REORG_SETTLE": "1.5"}
+    cfg = write(dirs / "c.toml", "workers = 3\nsettle = 7.5\nmax-retries = 9\n")
+    env = {
+        "REORG_SOURCE": str(dirs / "src"),
+        "REORG_DEST": str(dirs / "dst"),
+        "REORG_WORKERS": "5",
+        "REORG_SETTLE": "1.5",
+    }
     s = load({"workers": "8"}, env=env, config_file=cfg)
     assert s.workers == 8  # flag
     assert s.settle == 1.5  # environment
@@ -75,7 +80,9 @@ def test_bad_settings_give_one_line_and_exit_code_2(dirs, args, env, fragment):
 
 
 def test_missing_source_is_named_with_its_environment_variable(dirs):
-    _one_line_error(cli("--headless", "--dest", str(dirs / "dst")), "--source is required (or set REORG_SOURCE)")
+    _one_line_error(
+        cli("--headless", "--dest", str(dirs / "dst")), "--source is required (or set REORG_SOURCE)"
+    )
 
 
 def test_unwritable_destination_is_refused(dirs, immutable):
@@ -88,13 +95,24 @@ def test_help_explains_every_option_with_default_and_env(dirs):
     result = cli("--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
-    for flag, env in [("--workers", "REORG_WORKERS"), ("--max-retries", "REORG_MAX_RETRIES"),
-                      ("--poll-interval", "REORG_POLL_INTERVAL"), ("--min-free-percent", "REORG_MIN_FREE_PERCENT"),
-                      ("--on-conflict", "REORG_ON_CONFLICT"), ("--log-format", "REORG_LOG_FORMAT")]:
+    for flag, env in [
+        ("--workers", "REORG_WORKERS"),
+        ("--max-retries", "REORG_MAX_RETRIES"),
+        ("--poll-interval", "REORG_POLL_INTERVAL"),
+        ("--min-free-percent", "REORG_MIN_FREE_PERCENT"),
+        ("--on-conflict", "REORG_ON_CONFLICT"),
+        ("--log-format", "REORG_LOG_FORMAT"),
+    ]:
         assert flag in text and env in text
     assert "Exit codes:" in text
-    for sub in (["quarantine", "--help"], ["quarantine", "list", "--help"], ["quarantine", "release", "--help"],
-                ["quarantine", "show", "--help"], ["quarantine", "delete", "--help"], ["demo", "--help"]):
+    for sub in (
+        ["quarantine", "--help"],
+        ["quarantine", "list", "--help"],
+        ["quarantine", "release", "--help"],
+        ["quarantine", "show", "--help"],
+        ["quarantine", "delete", "--help"],
+        ["demo", "--help"],
+    ):
         out = cli(*sub)
         assert out.returncode == 0 and "Usage:" in out.stdout, sub
 

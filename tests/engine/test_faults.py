@@ -60,7 +60,9 @@ def test_intake_pauses_under_the_headroom_minimum_and_resumes_by_itself(tmp_path
 
 def test_disk_full_during_a_copy_leaves_no_partial_file_and_the_source_intact(tmp_path, tmpfs):
     dest = tmpfs("tiny", size="1m")
-    settings = make_settings(tmp_path, dest=dest, quarantine=tmp_path / "q", min_free_percent=0, max_retries=1)
+    settings = make_settings(
+        tmp_path, dest=dest, quarantine=tmp_path / "q", min_free_percent=0, max_retries=1
+    )
     big = os.urandom(2 * 1024 * 1024)
     write(settings.source / "2024-10-10_big.bin", big, OLD)
     write(settings.source / "2024-10-11_small.txt", b"fits", OLD)

@@ -127,7 +127,9 @@ def test_symlinks_and_fifos_are_never_opened_or_moved(settings, tmp_path):
     assert os.path.islink(settings.source / "2024-01-01_link.txt")
     assert (settings.source / "2024-01-01_fifo").exists()
     assert (settings.dest / "2024/01/01/2024-01-01_real.txt").read_bytes() == b"real"
-    assert files_under(settings.dest) == {"2024/01/01/2024-01-01_real.txt": files_under(settings.dest)["2024/01/01/2024-01-01_real.txt"]}
+    assert files_under(settings.dest) == {
+        "2024/01/01/2024-01-01_real.txt": files_under(settings.dest)["2024/01/01/2024-01-01_real.txt"]
+    }
     assert secret.read_bytes() == b"outside"
     assert engine.snapshot().totals.ignored == 2
 
@@ -213,7 +215,10 @@ def test_a_file_present_at_both_ends_after_a_crash_is_counted_once(settings):
     engine, _ = run_once(settings)
 
     assert files_under(settings.source) == {}
-    assert sorted(files_under(settings.dest)) == ["2024/03/03/2024-03-03_twin.bin", "2024/03/04/2024-03-04_linked.bin"]
+    assert sorted(files_under(settings.dest)) == [
+        "2024/03/03/2024-03-03_twin.bin",
+        "2024/03/04/2024-03-04_linked.bin",
+    ]
     assert dst.read_bytes() == data
     assert engine.snapshot().totals.duplicates == 2
 
@@ -221,9 +226,8 @@ def test_a_file_present_at_both_ends_after_a_crash_is_counted_once(settings):
 def test_second_instance_on_the_same_source_refuses(tmp_path):
     settings = make_settings(tmp_path)
     other_state = make_settings(tmp_path, state_dir=tmp_path / "elsewhere")
-    with running(settings):
-        with pytest.raises(AlreadyRunning, match=f"pid {os.getpid()}"):
-            Engine(other_state).run(threading.Event())
+    with running(settings), pytest.raises(AlreadyRunning, match=f"pid {os.getpid()}"):
+        Engine(other_state).run(threading.Event())
     # the first one let go on stop: a new one may start
     run_once(settings)
 

@@ -63,7 +63,9 @@ def test_repair_after_a_crash(tmp_path):
     store = QuarantineStore(root)
     kept = _put(store, write(tmp_path / "2024-01-01_k.txt", b"k"))
     # a record whose file never arrived (crash between the record and the move)
-    (root / "20200101T000000-deadbeef.json").write_text(json.dumps({**json.loads((root / f"{kept.id}.json").read_text()), "id": "20200101T000000-deadbeef"}))
+    (root / "20200101T000000-deadbeef.json").write_text(
+        json.dumps({**json.loads((root / f"{kept.id}.json").read_text()), "id": "20200101T000000-deadbeef"})
+    )
     # a file whose record was lost
     write(root / "20200101T000000-cafebabe/2024-01-01_orphan.txt", b"o")
     store.repair()

@@ -1,0 +1,70 @@
+"""`reorg-tui quarantine list|show|release|delete`, as an operator or a script uses them."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import OLD, cli, write
+
+
+def _quarantine_two(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    write(src / "2024-02-30_one.txt", b"one", OLD)
+    write(src / "2023-02-29_two.txt", b"two", OLD)
+    env = {"REORG_SOURCE": str(src), "REORG_DEST": str(dst), "REORG_STATE_DIR": str(tmp_path / "state")}
+    ran = cli("--once", "--settle", "0", env=env)
+    assert ran.returncode == 1, ran.stderr
+    return src, dst, env
+
+
+def test_list_show_release_delete(tmp_path):
+    src, dst, env = _quarantine_two(tmp_path)
+    listed = cli("quarantine", "list", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    items = json.loads(listed.stdout)
+    assert sorted(i["name"] for i in items) == ["2023-02-29_two.txt", "2024-02-30_one.txt"]
+    one = next(i for i in items if i["name"] == "2024-02-30_one.txt")
+    assert one["reason"] == "2024-02-30 is not a real date"
+    assert one["original"] == str(src / "2024-02-30_one.txt")
+
+    human = cli("quarantine", "list", env=env)
+    assert "2 file(s)" in human.stdout and "2024-02-30_one.txt" in human.stdout
+
+    shown = cli("quarantine", "show", one["id"], env=env)
+    assert shown.returncode == 0
+    assert f"original:    {src / '2024-02-30_one.txt'}" in shown.stdout
+    assert "not a real date" in shown.stdout
+
+    released = cli("quarantine", "release", one["id"], "--json", env=env)
+    assert released.returncode == 0, released.stderr
+    assert json.loads(released.stdout) == [{"id": one["id"], "released_to": str(src / "2024-02-30_one.txt")}]
+    assert (src / "2024-02-30_one.txt").read_bytes() == b"one"
+
+    two = next(i for i in items if i["name"] == "2023-02-29_two.txt")
+    refused = cli("quarantine", "delete", two["id"], env=env)  # no terminal, no --yes
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    deleted = cli("quarantine", "delete", two["id"], "--yes", env=env)
+    assert deleted.returncode == 0, deleted.stderr
+    assert json.loads(cli("quarantine", "list", "--json", env=env).stdout) == []
+    assert not list((dst / "_quarantine").rglob("2023-02-29_two.txt"))
+
+
+def test_unknown_id_is_one_line_and_exit_code_4(tmp_path):
+    _src, _dst, env = _quarantine_two(tmp_path)
+    for verb in ("show", "release", "delete"):
+        result = cli(
+            "quarantine", verb, "20990101T000000-00000000", "--yes" if verb == "delete" else "--json", env=env
+        )
+        assert result.returncode == 4, (verb, result.stderr)
+        assert (
+            result.stderr.strip()
+            == "reorg-tui: error: no quarantined file with id '20990101T000000-00000000'"
+        )
+
+
+def test_missing_quarantine_folder_is_a_usage_error(tmp_path):
+    result = cli("quarantine", "list", "--quarantine", str(tmp_path / "nope"))
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
