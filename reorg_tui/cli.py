@@ -134,13 +134,19 @@ def demo(
 # ---- quarantine ---------------------------------------------------------------------------------
 
 
+def _layered(
+    ctx: typer.Context, overrides: dict[str, str | None], config: Path | None, required: tuple[str, ...]
+) -> dict[str, Any]:
+    """Settings for a subcommand: its own flags over those given before the subcommand."""
+    parent = (ctx.parent.obj if ctx.parent and ctx.parent.obj else None) or {"flags": {}, "config": None}
+    flags = {**parent["flags"], **{k: v for k, v in overrides.items() if v is not None}}
+    return resolve(flags, config_file=config or parent["config"], required=required)
+
+
 def _store(
     ctx: typer.Context, quarantine: str | None, dest: str | None, config: Path | None
 ) -> QuarantineStore:
-    parent = (ctx.parent.obj if ctx.parent and ctx.parent.obj else None) or {"flags": {}, "config": None}
-    flags = dict(parent["flags"])
-    flags.update({k: v for k, v in (("quarantine", quarantine), ("dest", dest)) if v is not None})
-    values = resolve(flags, config_file=config or parent["config"], required=())
+    values = _layered(ctx, {"quarantine": quarantine, "dest": dest}, config, ())
     root = values["quarantine"]
     if root is None:
         if values["dest"] is None:
@@ -152,11 +158,7 @@ def _store(
 
 
 def _source(ctx: typer.Context, source: str | None, config: Path | None) -> Path:
-    parent = (ctx.parent.obj if ctx.parent and ctx.parent.obj else None) or {"flags": {}, "config": None}
-    flags = dict(parent["flags"])
-    if source is not None:
-        flags["source"] = source
-    values = resolve(flags, config_file=config or parent["config"], required=("source",))
+    values = _layered(ctx, {"source": source}, config, ("source",))
     path = Path(os.path.realpath(values["source"]))
     if not path.is_dir():
         raise ConfigError(f"source {path} does not exist")

@@ -247,3 +247,40 @@ def test_snapshot_reports_throughput_timing_and_queues(settings):
     assert snap.queues.ready == snap.queues.in_flight == snap.queues.retry == 0
     assert len(rec.of(ev.Moved)) == 300
     assert snap.to_dict()["totals"]["moved"] == 300
+
+
+def test_a_dead_watcher_is_noticed_and_restarted(tmp_path):
+    settings = make_settings(tmp_path, poll_interval=3600)  # no rescans: only events can find files
+    with running(settings) as (engine, rec):
+        wait_for(lambda: engine.snapshot().scans >= 1, what="the first scan")
+        assert engine.snapshot().watcher == "inotify"
+        engine.watcher._observer.stop()  # the observer thread dies, as on an internal error
+        wait_for(lambda: rec.of(ev.Warning), what="the restart warning")
+        assert "restarting" in rec.of(ev.Warning)[0].message
+        write(settings.source / "2024-05-05_after-restart.txt", b"r")
+        wait_for(
+            (settings.dest / "2024/05/05/2024-05-05_after-restart.txt").exists, what="an event-driven move"
+        )
+
+
+def test_the_first_move_starts_before_a_large_folder_is_listed(tmp_path):
+    settings = make_settings(tmp_path, batch_size=64)
+    for i in range(12_000):
+        (settings.source / f"2024-06-{1 + i % 28:02d}_{i}").touch()
+        os.utime(settings.source / f"2024-06-{1 + i % 28:02d}_{i}", (OLD, OLD))
+    with running(settings) as (engine, _):
+        wait_for(lambda: engine.snapshot().totals.moved > 0, what="the first move")
+        snap = engine.snapshot()
+        assert snap.scans == 0, "the first full listing had already finished: the scan did not stream"
+        wait_for(lambda: engine.snapshot().totals.moved == 12_000, timeout=60, what="the drain")
+    assert not any(settings.source.iterdir())
+
+
+def test_a_file_the_quarantine_refuses_stays_in_the_source(settings, immutable):
+    settings.quarantine.mkdir(exist_ok=True)
+    immutable(settings.quarantine)  # chattr +i: even root cannot add to it
+    write(settings.source / "2024-02-31_nowhere.txt", b"n", OLD)
+    engine, rec = run_once(settings)
+    [failed] = rec.of(ev.Failed)
+    assert "could not be quarantined" in failed.error
+    assert (settings.source / "2024-02-31_nowhere.txt").read_bytes() == b"n"

@@ -112,42 +112,26 @@ def test_sigkill_then_restart_ends_with_every_file_exactly_once(tmp_path, tmpfs)
     _assert_each_file_exactly_once(made, src, dest)
 
 
-def test_once_exit_code_says_whether_anything_was_quarantined(tmp_path):
+def _once(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     src, dest, q = _dirs(tmp_path)
+    args = ["--once", "-s", str(src), "-d", str(dest), "--quarantine", str(q), "--settle", "0", *extra]
+    return cli(*args, env={"REORG_STATE_DIR": str(tmp_path / "state")})
+
+
+def test_once_exit_code_says_whether_anything_was_quarantined(tmp_path):
+    src, _, _ = _dirs(tmp_path)
     write(src / "2024-01-01_fine.txt", b"ok", OLD)
-    ok = cli(
-        "--once",
-        "-s",
-        str(src),
-        "-d",
-        str(dest),
-        "--quarantine",
-        str(q),
-        "--settle",
-        "0",
-        env={"REORG_STATE_DIR": str(tmp_path / "state")},
-    )
+    ok = _once(tmp_path)
     assert ok.returncode == 0, ok.stderr
     write(src / "2024-02-31_bad.txt", b"no", OLD)
-    bad = cli(
-        "--once",
-        "-s",
-        str(src),
-        "-d",
-        str(dest),
-        "--quarantine",
-        str(q),
-        "--settle",
-        "0",
-        env={"REORG_STATE_DIR": str(tmp_path / "state")},
-    )
+    bad = _once(tmp_path)
     assert bad.returncode == 1
     assert "quarantined" in bad.stderr and "2024-02-31 is not a real date" in bad.stderr
 
 
 def test_a_second_instance_refuses_and_the_first_is_unaffected(tmp_path):
     src, dest, q = _dirs(tmp_path)
-    first = _start(src, dest, q)
+    first = _start(src, dest, q, "--stats-interval", "0.2")
     try:
         wait_for(lambda: (tmp_path / "state" / "lock.json").exists(), what="the first instance")
         second = cli("--headless", "-s", str(src), "-d", str(dest), "--state-dir", str(tmp_path / "other"))
@@ -155,10 +139,12 @@ def test_a_second_instance_refuses_and_the_first_is_unaffected(tmp_path):
         assert f"another reorg-tui instance (pid {first.pid}) is already processing {src}" in second.stderr
         write(src / "2024-03-03_after.txt", b"still working")
         wait_for((dest / "2024/03/03/2024-03-03_after.txt").exists, what="the first to keep working")
+        time.sleep(0.5)  # long enough for a few --stats-interval summaries
     finally:
         first.send_signal(signal.SIGTERM)
-        first.communicate(timeout=10)
+        _, err = first.communicate(timeout=10)
     assert first.returncode == 0
+    assert err.count("running: moved") >= 2, "a summary line every --stats-interval"
 
 
 def test_json_logs_are_one_object_a_line_and_names_cannot_forge_lines(tmp_path):
@@ -166,20 +152,7 @@ def test_json_logs_are_one_object_a_line_and_names_cannot_forge_lines(tmp_path):
     hostile = "2024-04-04_evil\n2024-01-01T00:00:00Z ERROR forged \x1b[31m[bold]x[@click=app.quit].txt"
     write(src / hostile, b"evil", OLD)
     write(src / "2024-04-04_plain.txt", b"plain", OLD)
-    result = cli(
-        "--once",
-        "-s",
-        str(src),
-        "-d",
-        str(dest),
-        "--quarantine",
-        str(q),
-        "--settle",
-        "0",
-        "--log-format",
-        "json",
-        env={"REORG_STATE_DIR": str(tmp_path / "state")},
-    )
+    result = _once(tmp_path, "--log-format", "json")
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stderr.splitlines()]  # every line parses
     moved = [r for r in records if r["event"] == "moved"]
