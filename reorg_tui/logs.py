@@ -83,12 +83,16 @@ def setup(level: str, fmt: str, stream: TextIO | None = None) -> None:
 
 
 def emit(level: int, event: str, message: str, *args: Any, **fields: Any) -> None:
+    if not log.isEnabledFor(level):
+        return
     clean = {k: safe(v) if isinstance(v, str) else v for k, v in fields.items() if v is not None}
     log.log(level, message, *args, extra={"event": event, "fields": clean})
 
 
 def log_event(event: ev.Event) -> None:
     """The headless face's subscriber: one record per engine event."""
+    if isinstance(event, ev.Moved) and not log.isEnabledFor(logging.INFO):
+        return  # the commonest event: skip formatting it when nobody reads it
     if isinstance(event, ev.Moved):
         emit(
             logging.INFO,

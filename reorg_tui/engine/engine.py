@@ -75,7 +75,7 @@ class Engine:
         self.source = str(settings.source)
         self.dest = str(settings.dest)
         self._abandon = threading.Event()
-        self.mover = Mover(self.dest, verify=settings.verify, stop=self._abandon)
+        self.mover = Mover(self.dest, verify=settings.verify, stop=self._abandon, room=self._room_for)
         self.quarantine = QuarantineStore(settings.quarantine, verify=settings.verify)
         self.retry = RetryQueue(settings.state_dir / "retry.json")
         self.metrics = Metrics(clock)
@@ -88,11 +88,16 @@ class Engine:
         self._scan_now = threading.Event()
         self._stopping = threading.Event()
         self._claimed: set[str] = set()
-        self._ready: deque[str] = deque()
+        # (path, its lstat when found ready, or None to look again)
+        self._ready: deque[tuple[str, os.stat_result | None]] = deque()
         self._ready_cap = max(1024, settings.workers * settings.batch_size * 2)
         self._settling: dict[str, _Settling] = {}
         self._settle_heap: list[tuple[float, str]] = []
-        self._skipped: dict[str, tuple[int, int, int]] = {}
+        # skipped path -> ((ino, size, mtime), the scan count when skipped): not tried again
+        # while it is the same file; forgotten once a later full scan no longer finds it.
+        self._skipped: dict[str, tuple[tuple[int, int, int], int]] = {}
+        self._unsynced: set[str] = set()  # destination folders with renames not yet fsynced
+        self._parallel = _other_filesystem(self.source, self.dest)
         self._batches = 0
         self._busy = 0
         self._subscribers: list[Subscriber] = []
@@ -255,7 +260,7 @@ class Engine:
             with self._lock:
                 for rel in self.retry.pop_due(now, self._ready_cap):
                     self._claimed.add(rel)
-                    self._ready.append(rel)
+                    self._ready.append((rel, None))
             if now - last_gate >= 0.25 or not gate_open:
                 last_gate = now
                 was_open, gate_open = gate_open, self.gate.check()
@@ -265,6 +270,7 @@ class Engine:
                 self._dispatch(pool)
             if now - last_save >= 1.0:
                 last_save = now
+                self._sync_folders()
                 self._save_retry()
                 self.watcher.check()
             if once and self._once_done():
@@ -314,6 +320,7 @@ class Engine:
         with self._lock:
             self._claimed.clear()
             self._ready.clear()
+        self._sync_folders()
         self._save_retry()
         self._state = "stopped"
 
@@ -329,6 +336,7 @@ class Engine:
             count = ScanCount()
             with self._lock:
                 self._scanning = True
+                generation = self._scans
             seen: set[str] = set()
             for rel, st in scan(self.source, self.naming, self.settings.recursive, count):
                 if self._stopping.is_set():
@@ -342,7 +350,8 @@ class Engine:
                 if len(self._ready) and not count.taken % 64:
                     self._wake.set()
             with self._lock:
-                for rel in [r for r in self._skipped if r not in seen]:
+                gone = [r for r, (_, g) in self._skipped.items() if g < generation and r not in seen]
+                for rel in gone:
                     del self._skipped[rel]
                 self._scanning = False
                 self._scans += 1
@@ -360,14 +369,14 @@ class Engine:
             return
         skipped = self._skipped.get(rel)
         if skipped is not None:
-            if skipped == (st.st_ino, st.st_size, st.st_mtime_ns):
+            if skipped[0] == (st.st_ino, st.st_size, st.st_mtime_ns):
                 return
             del self._skipped[rel]
         settle = self.settings.settle
         waiting = self._settling.get(rel)
         if waiting is None:
             if now - st.st_mtime >= settle:
-                self._make_ready(rel)
+                self._make_ready(rel, st)
             else:
                 due = now + settle
                 self._settling[rel] = _Settling(st.st_size, st.st_mtime_ns, now, due)
@@ -375,10 +384,10 @@ class Engine:
         elif (waiting.size, waiting.mtime_ns) != (st.st_size, st.st_mtime_ns):
             waiting.size, waiting.mtime_ns, waiting.since = st.st_size, st.st_mtime_ns, now
 
-    def _make_ready(self, rel: str) -> None:
+    def _make_ready(self, rel: str, st: os.stat_result) -> None:
         self._settling.pop(rel, None)
         self._claimed.add(rel)
-        self._ready.append(rel)
+        self._ready.append((rel, st))
 
     def _take_hints(self, now: float) -> None:
         for rel, closed in self.watcher.take_hints().items():
@@ -393,7 +402,7 @@ class Engine:
                 continue
             with self._lock:
                 if closed and rel not in self._claimed and rel not in self.retry:
-                    self._make_ready(rel)
+                    self._make_ready(rel, st)
                 else:
                     self._offer(rel, st, now)
 
@@ -414,7 +423,7 @@ class Engine:
                     continue
                 still = (st.st_size, st.st_mtime_ns) == (waiting.size, waiting.mtime_ns)
                 if still and now - waiting.since >= self.settings.settle - 1e-6:
-                    self._make_ready(rel)
+                    self._make_ready(rel, st)
                     continue
                 if not still:
                     waiting.size, waiting.mtime_ns, waiting.since = st.st_size, st.st_mtime_ns, now
@@ -424,10 +433,14 @@ class Engine:
     # ---- moving -----------------------------------------------------------------------------
 
     def _dispatch(self, pool: ThreadPoolExecutor) -> None:
+        # Renames within one filesystem are metadata operations the kernel serializes per folder:
+        # several threads doing them only contend (for the folder lock and the GIL), so they run one
+        # batch at a time. Copies across filesystems wait on I/O and use every worker.
         workers = self.settings.workers
+        lanes = workers if self._parallel else 1
         while True:
             with self._lock:
-                if self._batches >= workers or not self._ready:
+                if self._batches >= lanes or not self._ready:
                     return
                 size = min(self.settings.batch_size, max(1, -(-len(self._ready) // workers)))
                 batch = [self._ready.popleft() for _ in range(min(size, len(self._ready)))]
@@ -443,19 +456,21 @@ class Engine:
             log.error("a worker failed unexpectedly", exc_info=future.exception())
         self._wake.set()
 
-    def _work(self, batch: list[str]) -> None:
+    def _work(self, batch: list[tuple[str, os.stat_result | None]]) -> None:
         with self._lock:
             self._busy += 1
         moved = nbytes = attempts = failures = 0
         durations: list[float] = []
         touched: set[str] = set()
+        copies = 0
         try:
-            for rel in batch:
+            for rel, st in batch:
                 if self._abandon.is_set():
                     break  # the rest stay in the source, untouched, for the next run
                 started = time.perf_counter()
                 attempts += 1
-                kind, size, path = self._move_one(rel, started)
+                kind, size, path = self._move_one(rel, started, st)
+                copies += kind == "copied"
                 if kind == "failed":
                     failures += 1
                 elif kind in MOVED_KINDS:
@@ -464,21 +479,20 @@ class Engine:
                     durations.append(time.perf_counter() - started)
                     if kind == "moved":
                         touched.add(os.path.dirname(path))
-            # Renames are atomic without this; it makes a reported move durable, once a batch.
-            for folder in touched:
-                with contextlib.suppress(OSError):
-                    fsync_dir(folder)
         finally:
             self.metrics.record(
                 moved=moved, nbytes=nbytes, attempts=attempts, failures=failures, durations=durations
             )
             with self._lock:
                 self._busy -= 1
-                self._claimed.difference_update(batch)
+                self._claimed.difference_update(rel for rel, _ in batch)
+                self._unsynced.update(touched)
+                if copies or touched:
+                    self._parallel = copies > 0
                 self._result.moved += moved
             self._wake.set()
 
-    def _move_one(self, rel: str, started: float) -> tuple[str, int, str]:
+    def _move_one(self, rel: str, started: float, st: os.stat_result | None = None) -> tuple[str, int, str]:
         """Move one file; returns (what happened, its size, where it is now)."""
         src = os.path.join(self.source, rel)
         name = os.path.basename(rel)
@@ -490,10 +504,7 @@ class Engine:
         folder = os.path.join(self.dest, target.folder)
         intended = os.path.join(folder, name)
         try:
-            if not self._room_for(src):
-                self._retry_later(rel, "waiting for disk space", count_attempt=False)
-                return "waiting", 0, ""
-            outcome = self.mover.move(src, folder, name, self.settings.on_conflict)
+            outcome = self.mover.move(src, folder, name, self.settings.on_conflict, st)
         except Vanished:
             self._forget(rel)
             self.metrics.add(vanished=1)
@@ -515,7 +526,7 @@ class Engine:
             try:
                 st = os.lstat(src)
                 with self._lock:
-                    self._skipped[rel] = (st.st_ino, st.st_size, st.st_mtime_ns)
+                    self._skipped[rel] = ((st.st_ino, st.st_size, st.st_mtime_ns), self._scans)
             except OSError:
                 pass
             self.metrics.add(skipped=1)
@@ -527,15 +538,21 @@ class Engine:
             self._emit(ev.Moved(src, outcome.path, outcome.size, seconds, outcome.kind))
         return outcome.kind, outcome.size, outcome.path
 
-    def _room_for(self, src: str) -> bool:
-        try:
-            size = os.lstat(src).st_size
-        except OSError:
-            return True  # the move itself will say what is wrong
+    def _room_for(self, size: int) -> bool:
+        """Asked by the mover before a copy: a large file must not take the disk under the gate."""
         if size < LARGE_FILE:
             return True
         self.gate.check()
         return self.gate.fits(size)
+
+    def _sync_folders(self) -> None:
+        """Renames are atomic without this; it makes reported moves durable about once a second,
+        one fsync per folder touched since, however many files moved into it."""
+        with self._lock:
+            folders, self._unsynced = self._unsynced, set()
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                fsync_dir(folder)
 
     def _failed(self, rel: str, src: str, exc: MoveError, intended: str) -> None:
         message = str(exc)
@@ -634,3 +651,10 @@ class Engine:
                 callback(event)
             except Exception:  # a face's bug must not stop the engine
                 log.exception("event subscriber failed")
+
+
+def _other_filesystem(a: str, b: str) -> bool:
+    try:
+        return os.stat(a).st_dev != os.stat(b).st_dev
+    except OSError:
+        return True

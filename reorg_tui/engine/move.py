@@ -174,8 +174,17 @@ def is_twin(src: str, st: os.stat_result, existing: str) -> bool:
 class Mover:
     """Moves files into one root (the destination tree, or the quarantine)."""
 
-    def __init__(self, root: str, *, verify: bool = False, stop: threading.Event | None = None):
+    def __init__(
+        self,
+        root: str,
+        *,
+        verify: bool = False,
+        stop: threading.Event | None = None,
+        room: Callable[[int], bool] | None = None,
+    ):
         self.root = root
+        self.room = room  # asked before a copy whether the destination can take that many bytes
+        self._rename_lane = threading.Lock()
         self.staging = os.path.join(root, STAGING)
         self.verify = verify
         self.stop = stop or threading.Event()
@@ -194,17 +203,32 @@ class Mover:
                 removed += 1
         return removed
 
-    def move(self, src: str, folder: str, name: str, on_conflict: str = "rename") -> Outcome:
-        """Move ``src`` to ``folder/name`` (folder absolute, inside root) under the policy."""
-        try:
-            st = os.lstat(src)
-        except FileNotFoundError:
-            raise Vanished(src) from None
+    def move(
+        self,
+        src: str,
+        folder: str,
+        name: str,
+        on_conflict: str = "rename",
+        st: os.stat_result | None = None,
+    ) -> Outcome:
+        """Move ``src`` to ``folder/name`` (folder absolute, inside root) under the policy.
+
+        ``st`` is the source's lstat if the caller just took it: a rename never follows a link
+        and a copy checks again what it opened, so it only saves a system call.
+        """
+        if st is None:
+            try:
+                st = os.lstat(src)
+            except FileNotFoundError:
+                raise Vanished(src) from None
         if not stat.S_ISREG(st.st_mode):
             raise MoveError("not a regular file", transient=False)
 
         def by_rename(dst: str) -> None:
-            rename_noreplace(src, dst)
+            # Renames out of one folder serialize on its lock in the kernel anyway; queueing
+            # here instead of there costs far less than threads contending for it.
+            with self._rename_lane:
+                rename_noreplace(src, dst)
 
         try:
             return self._publish(src, st, folder, name, on_conflict, by_rename, "moved")
@@ -282,6 +306,8 @@ class Mover:
         put(dst)
 
     def _copy_to_staging(self, src: str, st: os.stat_result) -> str:
+        if self.room is not None and not self.room(st.st_size):
+            raise MoveError("waiting for disk space", transient=True, code=errno.ENOSPC)
         try:
             fd_in = os.open(src, _OPEN_READ)
         except FileNotFoundError:

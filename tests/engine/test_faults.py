@@ -155,3 +155,22 @@ def test_a_vanished_file_is_counted_not_failed(settings):
     snap = engine.snapshot()
     assert snap.totals.vanished == 1
     assert snap.totals.failed_attempts == 0
+
+
+def test_a_large_file_waits_until_it_fits_above_the_headroom_minimum(tmp_path, tmpfs):
+    import subprocess
+
+    dest = tmpfs("roomy", size="200m")
+    settings = make_settings(tmp_path, dest=dest, quarantine=tmp_path / "q", min_free_percent=50)
+    big = write(settings.source / "2024-07-07_big.bin", os.urandom(1024) * (120 * 1024), OLD)
+    write(settings.source / "2024-07-08_small.txt", b"small", OLD)
+    with running(settings) as (engine, rec):
+        wait_for((dest / "2024/07/08/2024-07-08_small.txt").exists, what="the small file")
+        wait_for(lambda: engine.snapshot().queues.retry == 1, what="the big file to wait")
+        assert not (dest / "2024/07/07/2024-07-07_big.bin").exists()
+        assert list((dest / ".reorg-tmp").iterdir()) == []
+        assert big.stat().st_size == 120 * 1024 * 1024
+        assert engine.snapshot().totals.quarantined == 0
+        subprocess.run(["mount", "-o", "remount,size=400m", str(dest)], check=True)
+        wait_for((dest / "2024/07/07/2024-07-07_big.bin").exists, timeout=30, what="the big file once it fits")
+    assert not big.exists()
