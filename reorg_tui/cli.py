@@ -110,7 +110,9 @@ def main_command(
 
         raise typer.Exit(plan(settings))
     if not (headless or once):
-        raise ConfigError("the dashboard is not built yet; run with --headless (or --once) for now")
+        from reorg_tui.tui.run import run_dashboard  # Textual is imported only here
+
+        raise typer.Exit(run_dashboard(settings))
     from reorg_tui.headless import run_headless
 
     raise typer.Exit(run_headless(settings, once=once))
@@ -123,12 +125,15 @@ def demo(
     ),
     rate: float = typer.Option(20.0, "--rate", help="Files fed into the source per second."),
     backlog: int = typer.Option(200, "--backlog", help="Files in the source before the engine starts."),
-    duration: float = typer.Option(0.0, "--duration", help="Stop after this many seconds (0: until Ctrl-C)."),
+    duration: float = typer.Option(
+        0.0, "--duration", help="Stop after this many seconds (0: until Ctrl-C or q)."
+    ),
+    headless: bool = typer.Option(False, "--headless", help="Show the log instead of the dashboard."),
 ) -> None:
-    """Run on a self-contained sandbox fed with generated files, some failing on purpose."""
+    """Open the dashboard on a self-contained sandbox fed with generated files, some failing on purpose."""
     from reorg_tui.demo import run_demo
 
-    raise typer.Exit(run_demo(directory, rate=rate, backlog=backlog, duration=duration))
+    raise typer.Exit(run_demo(directory, rate=rate, backlog=backlog, duration=duration, headless=headless))
 
 
 # ---- quarantine ---------------------------------------------------------------------------------

@@ -75,9 +75,9 @@ class Feeder:
             self.write(1)
 
 
-def run_demo(directory: Path | None, *, rate: float, backlog: int, duration: float) -> int:
-    from reorg_tui.headless import run_headless
-
+def run_demo(
+    directory: Path | None, *, rate: float, backlog: int, duration: float, headless: bool = False
+) -> int:
     temporary = directory is None
     root = Path(tempfile.mkdtemp(prefix="reorg-demo-")) if directory is None else directory
     settings = make_sandbox(root)
@@ -85,11 +85,17 @@ def run_demo(directory: Path | None, *, rate: float, backlog: int, duration: flo
     feeder.write(backlog)
     stop = threading.Event()
     threading.Thread(target=feeder.run, args=(rate, stop), daemon=True).start()
-    if duration > 0:
-        threading.Timer(duration, stop.set).start()
-    print(f"demo sandbox: {root} (the dashboard is not built yet: showing the headless log)", flush=True)
     try:
-        return run_headless(settings, stop=stop)
+        if headless:
+            from reorg_tui.headless import run_headless
+
+            if duration > 0:
+                threading.Timer(duration, stop.set).start()
+            print(f"demo sandbox: {root}", flush=True)
+            return run_headless(settings, stop=stop)
+        from reorg_tui.tui.run import run_dashboard
+
+        return run_dashboard(settings, quit_after=duration or None)
     finally:
         stop.set()
         if temporary:

@@ -19,6 +19,16 @@ from watchdog.observers import Observer
 from reorg_tui.engine.naming import Naming
 
 log = logging.getLogger(__name__)
+
+
+class _ShutdownNoise(logging.Filter):
+    """watchdog logs an error when its emitter is read after stop(); nothing is wrong then."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in record.getMessage()
+
+
+logging.getLogger("watchdog.observers.inotify").addFilter(_ShutdownNoise())
 MAX_HINTS = 50_000  # beyond this, drop the hints and rescan: the scan is the truth anyway
 
 

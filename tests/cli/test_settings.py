@@ -117,9 +117,9 @@ def test_help_explains_every_option_with_default_and_env(dirs):
         assert out.returncode == 0 and "Usage:" in out.stdout, sub
 
 
-def test_dashboard_without_headless_says_it_is_not_built_yet(dirs):
+def test_dashboard_without_a_terminal_says_so(dirs):
     result = cli("-s", str(dirs / "src"), "-d", str(dirs / "dst"))
-    _one_line_error(result, "the dashboard is not built yet; run with --headless")
+    _one_line_error(result, "the dashboard needs a terminal; use --headless")
 
 
 def test_dry_run_prints_the_plan_and_touches_nothing(dirs):

@@ -172,5 +172,7 @@ def test_a_large_file_waits_until_it_fits_above_the_headroom_minimum(tmp_path, t
         assert big.stat().st_size == 120 * 1024 * 1024
         assert engine.snapshot().totals.quarantined == 0
         subprocess.run(["mount", "-o", "remount,size=400m", str(dest)], check=True)
-        wait_for((dest / "2024/07/07/2024-07-07_big.bin").exists, timeout=30, what="the big file once it fits")
+        wait_for(
+            (dest / "2024/07/07/2024-07-07_big.bin").exists, timeout=30, what="the big file once it fits"
+        )
     assert not big.exists()

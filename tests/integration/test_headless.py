@@ -176,7 +176,16 @@ def test_engine_and_headless_never_import_textual():
 
 def test_demo_runs_on_its_own_sandbox(tmp_path):
     result = cli(
-        "demo", "--dir", str(tmp_path / "demo"), "--duration", "4", "--backlog", "60", "--rate", "20"
+        "demo",
+        "--headless",
+        "--dir",
+        str(tmp_path / "demo"),
+        "--duration",
+        "4",
+        "--backlog",
+        "60",
+        "--rate",
+        "20",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     moved = list((tmp_path / "demo/dest").rglob("*.txt"))

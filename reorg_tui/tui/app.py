@@ -1,0 +1,265 @@
+"""ReorgApp: hosts the engine in a thread worker and shows its snapshot a few times a second."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from reorg_tui.engine.lock import AlreadyRunning
+from reorg_tui.engine.quarantine import Record
+from reorg_tui.exitcodes import ALREADY_RUNNING, INTERNAL, OK
+from reorg_tui.logs import safe
+from reorg_tui.tui.bridge import Host
+from reorg_tui.tui.screens.confirm import ConfirmScreen
+from reorg_tui.tui.screens.details import DetailsScreen
+from reorg_tui.tui.screens.help import HelpScreen
+from reorg_tui.tui.screens.quarantine import QuarantineView
+from reorg_tui.tui.widgets.activity import ActivityLog
+from reorg_tui.tui.widgets.disk import DiskPane
+from reorg_tui.tui.widgets.error_rate import ErrorRatePane
+from reorg_tui.tui.widgets.pane import Pane
+from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
+from reorg_tui.tui.widgets.retry_table import RetryTable
+from reorg_tui.tui.widgets.status import Banner, StatusLine
+from reorg_tui.tui.widgets.throughput import ThroughputPane
+from reorg_tui.tui.widgets.timing import TimingPane
+
+
+class QuarantineLoaded(Message):
+    def __init__(self, records: list[Record]) -> None:
+        super().__init__()
+        self.records = records
+
+
+class OperationDone(Message):
+    def __init__(self, summary: str, failed: bool) -> None:
+        super().__init__()
+        self.summary = summary
+        self.failed = failed
+
+
+class ReorgApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "reorg-tui"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS = [
+        Binding("p", "toggle_pause", "Pause/resume", id="app.pause"),
+        Binding("q", "quit_drain", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("1", "show_tab('overview')", "Overview", id="app.overview"),
+        Binding("2", "show_tab('quarantine')", "Quarantine", id="app.quarantine"),
+    ]
+
+    def __init__(
+        self,
+        host: Host,
+        *,
+        refresh_interval: float = 0.25,
+        now: float | None = None,
+        quit_after: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.quit_after = quit_after
+        self.host = host
+        self.refresh_interval = refresh_interval
+        self.now = now  # a fixed clock, for deterministic screenshots
+        self.stop_event = threading.Event()
+        self.quitting = False
+        self.refreshes = 0  # counted, so tests and the benchmark can see the panes keep up
+        self._quarantine_count: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status", markup=False)
+        yield Banner(id="banner", markup=False)
+        with TabbedContent(initial="overview", id="tabs"):
+            with TabPane("Overview [1]", id="overview"):
+                with Grid(id="panes"):
+                    yield ThroughputPane()
+                    yield ErrorRatePane()
+                    yield DiskPane()
+                    yield TimingPane()
+                with Horizontal(id="lower"):
+                    yield RetryTable(id="retry")
+                    yield ActivityLog(id="activity")
+            with TabPane("Quarantine [2]", id="quarantine"):
+                yield QuarantineView(id="quarantine-view")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#retry").border_title = "Retry queue"
+        self.query_one("#activity").border_title = "Activity"
+        table = self.query_one(QuarantineTable)
+        table.now = self.now
+        if self.host.live:
+            self.run_engine()
+            self.set_interval(self.refresh_interval, self.refresh_from_engine)
+            if self.quit_after:
+                self.set_timer(self.quit_after, self.action_quit_drain)
+        else:
+            table.show(self.host.quarantine_list())
+        self.refresh_from_engine()
+
+    # ---- the engine, hosted -------------------------------------------------------------
+
+    @work(thread=True, group="engine", exit_on_error=False, name="engine")
+    def run_engine(self) -> None:
+        self.host.run(self.stop_event)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "engine" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        error = event.worker.error
+        if isinstance(error, AlreadyRunning):
+            self.exit(ALREADY_RUNNING, message=f"reorg-tui: error: {error}")
+        elif error is not None:
+            self.exit(INTERNAL, message=f"reorg-tui: engine failed: {type(error).__name__}: {error}")
+        else:
+            self.exit(OK)
+
+    def refresh_from_engine(self) -> None:
+        """UI thread: reads a copy of the engine's state; never blocks, never touches files."""
+        snap = self.host.snapshot()
+        events = self.host.drain_events()
+        with self.batch_update():
+            self.query_one(StatusLine).show(snap, draining=self.quitting)
+            self.query_one(Banner).show(snap)
+            for pane in self.query(Pane):
+                pane.show(snap)
+            self.query_one(RetryTable).show(snap)
+            self.query_one(ActivityLog).add(events)
+            if snap.quarantine.count != self._quarantine_count:
+                # Only on change: a new label restarts the tab underline's animation.
+                self._quarantine_count = snap.quarantine.count
+                tab = self.query_one(TabbedContent).get_tab("quarantine")
+                tab.label = f"Quarantine ({snap.quarantine.count}) [2]"  # type: ignore[assignment]
+                if self.host.live:
+                    self.load_quarantine()
+        self.refreshes += 1
+
+    # ---- the quarantine, off the UI thread --------------------------------------------------
+
+    @work(thread=True, group="quarantine", exclusive=True, exit_on_error=False)
+    def load_quarantine(self) -> None:
+        self.post_message(QuarantineLoaded(self.host.quarantine_list()))
+
+    def on_quarantine_loaded(self, message: QuarantineLoaded) -> None:
+        self.query_one(QuarantineTable).show(message.records)
+
+    @work(thread=True, group="operations", exit_on_error=False)
+    def run_operation(self, verb: str, ids: list[str]) -> None:
+        done, failures = 0, []
+        for item_id in ids:
+            try:
+                if verb == "release":
+                    self.host.release(item_id)
+                else:
+                    self.host.delete(item_id)
+                done += 1
+            except Exception as exc:  # each file on its own: one failure does not stop the rest
+                failures.append(f"{item_id}: {exc}")
+        summary = f"{'Released' if verb == 'release' else 'Deleted'} {done} file(s)"
+        if failures:
+            summary += f"; {len(failures)} failed: " + "; ".join(failures)
+        self.post_message(OperationDone(summary, bool(failures)))
+        self.post_message(QuarantineLoaded(self.host.quarantine_list()))
+
+    def on_operation_done(self, message: OperationDone) -> None:
+        self.notify(
+            safe(message.summary), severity="error" if message.failed else "information", markup=False
+        )
+
+    # ---- actions --------------------------------------------------------------------------------
+
+    def action_toggle_pause(self) -> None:
+        snap = self.host.snapshot()
+        if snap.state == "paused":
+            self.host.resume()
+            self.notify("Resumed", markup=False)
+        else:
+            self.host.pause()
+            self.notify("Paused: moves in flight finish, nothing new starts", markup=False)
+        self.refresh_from_engine()
+
+    def action_quit_drain(self) -> None:
+        if self.quitting or not self.host.live:
+            self.exit(OK)
+            return
+        self.quitting = True
+        self.stop_event.set()
+        self.notify("Finishing in-flight moves; press q again to quit at once", markup=False)
+        self.refresh_from_engine()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        if tab == "quarantine":
+            self.query_one(QuarantineTable).focus()
+
+    def _selection(self) -> list[str]:
+        ids = self.query_one(QuarantineTable).selection()
+        if not ids:
+            self.notify("Nothing selected: the quarantine is empty", markup=False)
+        return ids
+
+    def action_release(self, ids: list[str] | None = None) -> None:
+        ids = ids or self._selection()
+        if ids:
+            self.run_operation("release", ids)
+
+    def action_delete(self, ids: list[str] | None = None) -> None:
+        ids = ids or self._selection()
+        if not ids:
+            return
+        records = self.query_one(QuarantineTable).records
+        names = ", ".join(safe(records[i].name) for i in ids if i in records)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_operation("delete", ids)
+
+        self.push_screen(ConfirmScreen(f"Delete {len(ids)} file(s) for good?", names), answered)
+
+    def action_details(self, item_id: str) -> None:
+        table = self.query_one(QuarantineTable)
+        record = table.records.get(item_id)
+        if record is None:
+            return
+        path = f"{self.host.snapshot().quarantine_dir}/{record.id}/{record.name}"
+
+        def chosen(choice: str | None) -> None:
+            if choice == "release":
+                self.action_release([item_id])
+            elif choice == "delete":
+                self.action_delete([item_id])
+
+        self.push_screen(DetailsScreen(record, path, now=self.now), chosen)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Pause or resume", "Stop or restart intake", self.action_toggle_pause)
+        yield SystemCommand(
+            "Quit after draining", "Finish in-flight moves, then exit", self.action_quit_drain
+        )
+        yield SystemCommand(
+            "Show overview", "Throughput, errors, disk, retries", lambda: self.action_show_tab("overview")
+        )
+        yield SystemCommand(
+            "Show quarantine", "Browse quarantined files", lambda: self.action_show_tab("quarantine")
+        )
+        yield SystemCommand("Release selected", "Send marked (or current) files back", self.action_release)
+        yield SystemCommand("Delete selected", "Delete marked (or current) files", self.action_delete)
+        yield SystemCommand("Help", "Keys and panes", self.action_help)
+
+    def on_unmount(self) -> None:
+        self.stop_event.set()  # however the app ends, the engine drains and lets go of the source

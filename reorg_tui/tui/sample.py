@@ -1,0 +1,170 @@
+"""A fixed, lifelike state: for snapshot tests and the README's screenshots (no clock, no I/O)."""
+
+from __future__ import annotations
+
+import threading
+
+from reorg_tui.engine import events as ev
+from reorg_tui.engine.metrics import (
+    Disk,
+    QuarantineInfo,
+    Queues,
+    RetryItem,
+    Snapshot,
+    Timing,
+    Totals,
+)
+from reorg_tui.engine.quarantine import Record
+
+NOW = 1_790_000_000.0  # a fixed instant
+_HISTORY = tuple(
+    (40 + (i * 37) % 90, (40 + (i * 37) % 90) * 48_000, 41 + (i * 37) % 90, 1 if i % 17 == 0 else 0)
+    for i in range(300)
+)
+
+RECORDS = [
+    Record(
+        id="20260914T101500-1a2b3c4d",
+        name="2024-02-30_invoice-0412.pdf",
+        original="/srv/inbox/2024-02-30_invoice-0412.pdf",
+        intended=None,
+        reason="2024-02-30 is not a real date",
+        attempts=0,
+        errors=["2026-09-14T10:15:00Z 2024-02-30 is not a real date"],
+        quarantined_at=NOW - 3 * 3600,
+        first_failed_at=NOW - 3 * 3600,
+        size=48_213,
+    ),
+    Record(
+        id="20260914T121033-5e6f7a8b",
+        name="2026-02-13_scan [draft] a[1].tif",
+        original="/srv/inbox/2026-02-13_scan [draft] a[1].tif",
+        intended="/srv/archive/2026/02/13/2026-02-13_scan [draft] a[1].tif",
+        reason="move: ENOTDIR Not a directory",
+        attempts=1,
+        errors=["2026-09-14T12:10:33Z move: ENOTDIR Not a directory"],
+        quarantined_at=NOW - 1500,
+        first_failed_at=NOW - 1500,
+        size=2_310_554,
+    ),
+    Record(
+        id="20260914T125511-9c0d1e2f",
+        name="2026-03-01_backup.tar",
+        original="/srv/inbox/2026-03-01_backup.tar",
+        intended="/srv/archive/2026/03/01/2026-03-01_backup.tar",
+        reason="move: EPERM Operation not permitted",
+        attempts=6,
+        errors=[f"2026-09-14T12:5{i}:0{i}Z move: EPERM Operation not permitted" for i in range(6)],
+        quarantined_at=NOW - 300,
+        first_failed_at=NOW - 420,
+        size=734_003_200,
+    ),
+]
+
+
+def snapshot(state: str = "running") -> Snapshot:
+    return Snapshot(
+        taken_at=NOW,
+        state=state,
+        pause_reason="destination has 7.5% free, under the 10% minimum" if state == "paused-disk" else None,
+        source="/srv/inbox",
+        dest="/srv/archive",
+        quarantine_dir="/srv/archive/_quarantine",
+        watcher="inotify",
+        started_at=NOW - 4 * 3600 - 754,
+        workers_total=4,
+        workers_busy=2,
+        totals=Totals(
+            moved=1_284_530,
+            bytes=61_657_000_000,
+            ignored=12,
+            skipped=0,
+            retried=37,
+            quarantined=3,
+            failed_attempts=44,
+            vanished=2,
+            duplicates=1,
+        ),
+        files_per_second={10: 84.2, 60: 79.9, 300: 81.3},
+        bytes_per_second={10: 4_041_600.0, 60: 3_835_200.0, 300: 3_902_400.0},
+        error_rate=0.012 if state != "alert" else 0.31,
+        timing=Timing(mean=0.0021, p50=0.0009, p95=0.0064, max=1.92),
+        queues=Queues(settling=3, ready=120, in_flight=8, retry=2),
+        retry_head=(
+            RetryItem("2026-03-02_report.xlsx", 2, NOW + 6, "move: EBUSY Device or resource busy"),
+            RetryItem("2026-03-02_photo.jpg", 1, NOW + 1.5, "move: EIO Input/output error"),
+        ),
+        disk=Disk(
+            free_bytes=75_000_000_000 if state != "paused-disk" else 7_500_000_000,
+            total_bytes=100_000_000_000,
+            free_percent=75.0 if state != "paused-disk" else 7.5,
+            min_free_percent=10.0,
+        ),
+        quarantine=QuarantineInfo(
+            count=len(RECORDS), bytes=sum(r.size for r in RECORDS), oldest=NOW - 3 * 3600
+        ),
+        scans=97,
+        last_scan_seconds=0.04,
+        history=_HISTORY,
+    )
+
+
+EVENTS: list[ev.Event] = [
+    ev.Moved(
+        "/srv/inbox/2026-03-02_a.txt",
+        "/srv/archive/2026/03/02/2026-03-02_a.txt",
+        1200,
+        0.0008,
+        "moved",
+        at=NOW - 3,
+    ),
+    ev.Retried(
+        "/srv/inbox/2026-03-02_report.xlsx", 2, "move: EBUSY Device or resource busy", 4.0, at=NOW - 2
+    ),
+    ev.Moved(
+        "/srv/inbox/2026-03-02_b.txt",
+        "/srv/archive/2026/03/02/2026-03-02_b.txt",
+        800,
+        0.0007,
+        "moved",
+        at=NOW - 1,
+    ),
+    ev.Quarantined(
+        "/srv/inbox/2026-03-01_backup.tar", "move: EPERM Operation not permitted", 6, RECORDS[2].id, at=NOW
+    ),
+]
+
+
+class FrozenHost:
+    """Serves one fixed state: the dashboard under test is real; only time stands still."""
+
+    live = False
+
+    def __init__(self, state: str = "running") -> None:
+        self.state = state
+        self._events = list(EVENTS)
+
+    def run(self, stop: threading.Event) -> None:
+        stop.wait()
+
+    def snapshot(self) -> Snapshot:
+        return snapshot(self.state)
+
+    def drain_events(self) -> list[ev.Event]:
+        out, self._events = self._events, []
+        return out
+
+    def pause(self) -> None:
+        self.state = "paused"
+
+    def resume(self) -> None:
+        self.state = "running"
+
+    def quarantine_list(self) -> list[Record]:
+        return list(RECORDS)
+
+    def release(self, item_id: str) -> str:
+        raise RuntimeError("a frozen sample cannot release files")
+
+    def delete(self, item_id: str) -> Record:
+        raise RuntimeError("a frozen sample cannot delete files")

@@ -1,0 +1,59 @@
+"""The quarantine browser: a filterable table; details, release and delete one key away.
+
+It lists nothing itself: the app loads the quarantine in a thread worker and hands it the
+records, so the UI thread never touches the filesystem.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Input
+
+from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
+
+
+class QuarantineView(Vertical):
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="quarantine.filter"),
+        Binding("space", "mark", "Mark", id="quarantine.mark"),
+        Binding("r", "app.release", "Release", id="quarantine.release"),
+        Binding("d", "app.delete", "Delete", id="quarantine.delete"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="quarantine.clear"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter by name or reason", id="quarantine-filter")
+        yield QuarantineTable(id="quarantine-table")
+
+    @property
+    def table(self) -> QuarantineTable:
+        return self.query_one(QuarantineTable)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#quarantine-filter", Input)
+        box.add_class("-visible")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#quarantine-filter", Input)
+        box.value = ""
+        box.remove_class("-visible")
+        self.table.focus()
+
+    def action_mark(self) -> None:
+        self.table.toggle_mark()
+
+    @on(Input.Changed, "#quarantine-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.set_filter(event.value)
+
+    @on(Input.Submitted, "#quarantine-filter")
+    def _filter_done(self) -> None:
+        self.table.focus()
+
+    @on(DataTable.RowSelected, "#quarantine-table")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        self.app.action_details(event.row_key.value)  # type: ignore[attr-defined]

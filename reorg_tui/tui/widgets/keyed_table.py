@@ -1,0 +1,45 @@
+"""A DataTable updated in place by key: no clearing and refilling, so the cursor stays put."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+Cells = Sequence[str | Text]
+
+
+class KeyedTable(DataTable[str | Text]):
+    COLUMNS: tuple[tuple[str, str], ...] = ()  # (key, label)
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        self._cells: dict[str, tuple[str | Text, ...]] = {}
+
+    def on_mount(self) -> None:
+        for key, label in self.COLUMNS:
+            self.add_column(label, key=key)
+
+    def sync(self, rows: Mapping[str, Cells]) -> None:
+        """Make the table hold exactly ``rows`` (key -> cells), touching only what changed."""
+        for key in [k for k in self._cells if k not in rows]:
+            self.remove_row(key)
+            del self._cells[key]
+        for key, cells in rows.items():
+            old = self._cells.get(key)
+            new = tuple(cells)
+            if old is None:
+                self.add_row(*new, key=key)
+            elif old != new:
+                for (column, _), before, after in zip(self.COLUMNS, old, new, strict=True):
+                    if before != after:
+                        self.update_cell(key, column, after)
+            self._cells[key] = new
+
+    @property
+    def current_key(self) -> str | None:
+        if not self._cells or self.cursor_row < 0 or self.cursor_row >= self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return key

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from reorg_tui.engine.metrics import Snapshot
+from reorg_tui.tui.text import literal
+from reorg_tui.tui.widgets.keyed_table import KeyedTable
+
+
+class RetryTable(KeyedTable):
+    COLUMNS = (("file", "File"), ("attempts", "Attempts"), ("next", "Next try"), ("error", "Last error"))
+
+    def show(self, snap: Snapshot) -> None:
+        rows = {}
+        for item in snap.retry_head:
+            wait = item.next_try - snap.taken_at
+            next_in = (
+                "now" if item.next_try == 0 or wait <= 0 else f"in {wait:.0f}s" if wait >= 1 else "in <1s"
+            )
+            rows[item.path] = (literal(item.path), str(item.attempts), next_in, literal(item.last_error))
+        self.sync(rows)

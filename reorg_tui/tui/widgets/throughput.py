@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.widgets import Sparkline, Static
+
+from reorg_tui.engine.metrics import Snapshot
+from reorg_tui.tui.text import count, rate, size
+from reorg_tui.tui.widgets.pane import Pane
+
+SPARK_SECONDS = 120
+
+
+class ThroughputPane(Pane):
+    TITLE = "Throughput"
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="throughput-text", markup=False)
+        yield Sparkline([0.0], id="throughput-spark")
+
+    def show(self, snap: Snapshot) -> None:
+        f, b = snap.files_per_second, snap.bytes_per_second
+        self.query_one("#throughput-text", Static).update(
+            f"now {rate(f[10])} files/s  {size(b[10])}/s\n"
+            f"1 min {rate(f[60])}/s  5 min {rate(f[300])}/s\n"
+            f"moved {count(snap.totals.moved)} files · {size(snap.totals.bytes)}"
+        )
+        self.query_one("#throughput-spark", Sparkline).data = [
+            float(h[0]) for h in snap.history[-SPARK_SECONDS:]
+        ]

@@ -1,0 +1,205 @@
+"""The real dashboard hosting the real engine over real folders, driven by Textual's Pilot."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Log, Static
+
+from reorg_tui.engine.engine import Engine
+from reorg_tui.logs import safe
+from reorg_tui.tui.app import ReorgApp
+from reorg_tui.tui.bridge import EngineHost
+from reorg_tui.tui.screens.confirm import ConfirmScreen
+from reorg_tui.tui.screens.details import DetailsScreen
+from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
+from reorg_tui.tui.widgets.retry_table import RetryTable
+from tests.conftest import OLD, make_settings, unmark, write
+
+
+def drive(
+    app: ReorgApp, script: Callable[[Pilot], Awaitable[None]], size: tuple[int, int] = (120, 40)
+) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await script(pilot)
+
+    asyncio.run(main())
+
+
+async def until(pilot: Pilot, condition: Callable[[], object], what: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def text_of(app: ReorgApp, selector: str) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+def table_cells(table: DataTable) -> list[list[str]]:
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def dashboard(settings) -> ReorgApp:
+    return ReorgApp(EngineHost(Engine(settings)), refresh_interval=0.1)
+
+
+def test_dropped_files_show_as_moved_in_the_panes(tmp_path):
+    settings = make_settings(tmp_path)
+    app = dashboard(settings)
+
+    async def script(pilot: Pilot) -> None:
+        await until(pilot, lambda: "running" in text_of(app, "#status"), "the engine to start")
+        for i in range(3):
+            write(settings.source / f"2025-01-0{i + 1}_drop{i}.txt", f"drop {i}")
+        await until(pilot, lambda: "moved 3 files" in text_of(app, "#throughput-text"), "the pane to count 3")
+        log = "\n".join(app.query_one("#activity", Log).lines)
+        assert log.count("moved ") == 3 and "2025-01-02_drop1.txt" in log
+        assert (settings.dest / "2025/01/03/2025-01-03_drop2.txt").read_text() == "drop 2"
+
+    drive(app, script)
+
+
+def test_a_failing_file_goes_through_retries_to_quarantine_and_r_releases_it(tmp_path, immutable):
+    settings = make_settings(tmp_path, max_retries=2, retry_base_delay=0.4, retry_max_delay=0.6)
+    folder = settings.dest / "2025/02/02"
+    folder.mkdir(parents=True)
+    immutable(folder)  # chattr +i: EPERM even for root, a transient error
+    write(settings.source / "2025-02-02_stuck.txt", b"stuck", OLD)
+    app = dashboard(settings)
+
+    async def script(pilot: Pilot) -> None:
+        retry = app.query_one(RetryTable)
+        await until(pilot, lambda: retry.row_count == 1, "the retry queue row")
+        row = table_cells(retry)[0]
+        assert row[0] == "2025-02-02_stuck.txt" and "EPERM" in row[3]
+        table = app.query_one(QuarantineTable)
+        await until(pilot, lambda: table.row_count == 1, "the quarantine row")
+        assert retry.row_count == 0
+        unmark(folder)
+        await pilot.press("2")
+        assert app.query_one("#tabs").active == "quarantine"
+        await pilot.press("r")
+        await until(pilot, (folder / "2025-02-02_stuck.txt").exists, "the released file to move")
+        await until(pilot, lambda: table.row_count == 0, "the row to leave the table")
+        assert (folder / "2025-02-02_stuck.txt").read_bytes() == b"stuck"
+
+    drive(app, script)
+
+
+def test_d_asks_then_deletes_from_disk_and_enter_shows_details(tmp_path):
+    settings = make_settings(tmp_path)
+    write(settings.source / "2025-02-30_bad.txt", b"bad", OLD)
+    write(settings.source / "2025-02-31_worse.txt", b"worse", OLD)
+    app = dashboard(settings)
+
+    async def script(pilot: Pilot) -> None:
+        table = app.query_one(QuarantineTable)
+        await until(pilot, lambda: table.row_count == 2, "two quarantined files")
+        await pilot.press("2")
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailsScreen)
+        details = str(app.screen.query_one("#details-text", Static).render())
+        assert "original" in details and str(settings.source) in details
+        assert "is not a real date" in details and "error history" in details
+        await pilot.press("escape")
+        await pilot.press("slash")
+        await pilot.press(*"worse")
+        await pilot.press("enter")
+        assert [row[1] for row in table_cells(table)] == ["2025-02-31_worse.txt"]
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # nothing happens without a yes
+        assert len(list(settings.quarantine.glob("*/2025-02-31_worse.txt"))) == 1
+        await pilot.press("d", "y")
+        await until(pilot, lambda: not list(settings.quarantine.glob("*/2025-02-31_worse.txt")), "the delete")
+        await pilot.press("escape")  # clear the filter: the other file is still there
+        await until(pilot, lambda: table.row_count == 1, "the table to show what is left")
+        assert table_cells(table)[0][1] == "2025-02-30_bad.txt"
+
+    drive(app, script)
+
+
+def test_p_pauses_so_nothing_moves_and_resumes(tmp_path):
+    settings = make_settings(tmp_path)
+    app = dashboard(settings)
+
+    async def script(pilot: Pilot) -> None:
+        await until(pilot, lambda: "running" in text_of(app, "#status"), "the engine to start")
+        await pilot.press("p")
+        await until(pilot, lambda: "paused by operator" in text_of(app, "#status"), "the paused state")
+        assert "Press p to resume" in str(app.query_one("#banner", Static).render())
+        write(settings.source / "2025-03-03_wait.txt", b"w", OLD)
+        await pilot.pause(settings.poll_interval + settings.settle + 0.5)
+        assert (settings.source / "2025-03-03_wait.txt").exists()
+        await pilot.press("p")
+        await until(pilot, (settings.dest / "2025/03/03/2025-03-03_wait.txt").exists, "the move after resume")
+
+    drive(app, script)
+
+
+def test_hostile_names_are_shown_literally_and_run_no_action(tmp_path):
+    settings = make_settings(tmp_path)
+    name = "2025-02-30_[bold]x[@click=app.quit] [link=http:x]\x1b[31mred\nline.txt"
+    write(settings.source / name, b"hostile", OLD)
+    app = dashboard(settings)
+
+    async def script(pilot: Pilot) -> None:
+        table = app.query_one(QuarantineTable)
+        await until(pilot, lambda: table.row_count == 1, "the quarantined file")
+        await pilot.press("2")
+        cell = table.get_row_at(0)[1]
+        assert str(cell) == safe(name)
+        assert "[bold]x[@click=app.quit] [link=http:x]\\x1b[31mred\\x0aline.txt" in str(cell)
+        await pilot.click(QuarantineTable, offset=(5, 1))
+        await pilot.pause(0.2)
+        assert app.is_running, "a name's [@click=...] must not run an action"
+        log = "\n".join(app.query_one("#activity", Log).lines)
+        assert "\x1b" not in log and "[@click=app.quit]" in log
+
+    drive(app, script)
+    assert list(settings.quarantine.glob("*/*"))[0].name == name  # delivered with its exact name
+
+
+def test_q_drains_then_exits_and_releases_the_source(tmp_path):
+    settings = make_settings(tmp_path)
+    app = dashboard(settings)
+
+    async def script(pilot: Pilot) -> None:
+        await until(pilot, lambda: "running" in text_of(app, "#status"), "the engine to start")
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, "the app to exit after draining")
+
+    drive(app, script)
+    assert app.return_code == 0
+    engine = Engine(settings)  # the lock was let go: a new instance may start
+    engine.lock.acquire()
+    engine.lock.release()
+
+
+def test_narrow_terminal_still_shows_every_pane(tmp_path):
+    settings = make_settings(tmp_path)
+    app = dashboard(settings)
+
+    async def script(pilot: Pilot) -> None:
+        await pilot.pause(0.3)
+        for selector in (
+            "#throughput-text",
+            "#errors-text",
+            "#disk-text",
+            "#timing-text",
+            "#retry",
+            "#activity",
+        ):
+            widget = app.query_one(selector)
+            assert widget.region.width > 0 and widget.region.height > 0, selector
+            assert widget.region.bottom <= 24 and widget.region.right <= 80, selector
+
+    drive(app, script, size=(80, 24))
