@@ -19,3 +19,7 @@ check: setup
     {{venv}}/bin/ruff format --check reorg_tui tests
     {{venv}}/bin/ruff check reorg_tui tests
     {{venv}}/bin/mypy reorg_tui
+
+# SVG screenshots of the dashboard for the README, from a fixed sample state.
+screenshots: setup
+    TZ=UTC {{venv}}/bin/python -m reorg_tui.tui.screenshots screenshots

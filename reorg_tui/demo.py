@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import random
 import shutil
+import subprocess
 import tempfile
 import threading
 from pathlib import Path
@@ -29,7 +32,7 @@ def make_sandbox(root: Path) -> Settings:
         poll_interval=2.0,
         retry_base_delay=0.5,
         retry_max_delay=4.0,
-        max_retries=3,
+        max_retries=5,
         stats_interval=5.0,
     )
 
@@ -46,6 +49,11 @@ class Feeder:
         blocked = settings.dest / "2026" / "02"
         blocked.mkdir(parents=True, exist_ok=True)
         (blocked / "13").write_text("a file where a folder should be\n")
+        # A folder that refuses new files part of the time: its files wait in the retry queue,
+        # then either get through or, after their retries, go to the quarantine.
+        self.flaky = settings.dest / "2026" / "01" / "15"
+        self.flaky.mkdir(parents=True, exist_ok=True)
+        self.flaky_locked = False
 
     def name(self) -> str:
         self.count += 1
@@ -61,6 +69,8 @@ class Feeder:
             return f"2026-02-13_{word}-{n}.txt"  # blocked day: quarantined
         if roll < 0.15:
             return f"2026-01-01_{word}.txt"  # collides with earlier ones: renamed "(1)", "(2)"...
+        if roll < 0.20:
+            return f"2026-01-15_{word}-{n}.txt"  # the flaky folder: retried
         day = self.base + dt.timedelta(days=self.rng.randrange(120))
         return f"{day.isoformat()}_{word}-{n}.txt"
 
@@ -69,10 +79,26 @@ class Feeder:
             path = self.settings.source / self.name()
             path.write_bytes(self.rng.randbytes(self.rng.randrange(64, 64 * 1024)))
 
+    def set_flaky(self, locked: bool) -> None:
+        """Lock or unlock the flaky folder: chattr +i as root (who ignores modes), else chmod."""
+        if os.geteuid() == 0:
+            flag = "+i" if locked else "-i"
+            done = subprocess.run(["chattr", flag, str(self.flaky)], capture_output=True).returncode == 0
+            if done:
+                self.flaky_locked = locked
+                return
+        with contextlib.suppress(OSError):
+            self.flaky.chmod(0o555 if locked else 0o755)
+            self.flaky_locked = locked
+
     def run(self, rate: float, stop: threading.Event) -> None:
         interval = 1.0 / max(rate, 0.01)
+        ticks = 0
         while not stop.wait(interval):
             self.write(1)
+            ticks += 1
+            if ticks % max(1, int(12 * rate)) == 0:  # every ~12 s, flip the flaky folder
+                self.set_flaky(not self.flaky_locked)
 
 
 def run_demo(
@@ -84,7 +110,8 @@ def run_demo(
     feeder = Feeder(settings)
     feeder.write(backlog)
     stop = threading.Event()
-    threading.Thread(target=feeder.run, args=(rate, stop), daemon=True).start()
+    feeding = threading.Thread(target=feeder.run, args=(rate, stop), daemon=True)
+    feeding.start()
     try:
         if headless:
             from reorg_tui.headless import run_headless
@@ -98,5 +125,7 @@ def run_demo(
         return run_dashboard(settings, quit_after=duration or None)
     finally:
         stop.set()
+        feeding.join(timeout=5)
+        feeder.set_flaky(False)  # never leave a locked folder behind
         if temporary:
             shutil.rmtree(root, ignore_errors=True)

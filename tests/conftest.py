@@ -16,6 +16,10 @@ from reorg_tui.config import Settings
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.engine import Engine
 
+# Deterministic clocks in what the dashboard prints (snapshot tests compare pictures).
+os.environ["TZ"] = "UTC"
+time.tzset()
+
 FAST = dict(
     workers=2,
     settle=0.2,

@@ -50,7 +50,7 @@ class OperationDone(Message):
 class ReorgApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "reorg-tui"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (160, "-wide")]
     BINDINGS = [
         Binding("p", "toggle_pause", "Pause/resume", id="app.pause"),
         Binding("q", "quit_drain", "Quit", id="app.quit"),
@@ -133,7 +133,7 @@ class ReorgApp(App[int]):
             self.query_one(StatusLine).show(snap, draining=self.quitting)
             self.query_one(Banner).show(snap)
             for pane in self.query(Pane):
-                pane.show(snap)
+                pane.update_from(snap)
             self.query_one(RetryTable).show(snap)
             self.query_one(ActivityLog).add(events)
             if snap.quarantine.count != self._quarantine_count:

@@ -16,7 +16,7 @@ from reorg_tui.engine.metrics import (
 )
 from reorg_tui.engine.quarantine import Record
 
-NOW = 1_790_000_000.0  # a fixed instant
+NOW = 1_789_398_000.0  # a fixed instant: 2026-09-14 13:00:00 UTC
 _HISTORY = tuple(
     (40 + (i * 37) % 90, (40 + (i * 37) % 90) * 48_000, 41 + (i * 37) % 90, 1 if i % 17 == 0 else 0)
     for i in range(300)

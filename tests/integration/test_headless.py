@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import OLD, cli, files_under, wait_for, write
 
 
@@ -194,3 +196,27 @@ def test_demo_runs_on_its_own_sandbox(tmp_path):
         "the demo's troublemakers reach the quarantine"
     )
     assert "moved" in result.stderr
+
+
+def test_readme_demo_command_opens_the_dashboard_in_a_terminal(tmp_path):
+    """The README's first command, in a real pseudo-terminal (util-linux `script` provides it)."""
+    import shutil
+
+    if shutil.which("script") is None:
+        pytest.skip("util-linux `script` is not installed: no pseudo-terminal to run the dashboard in")
+    command = f"{sys.executable} -m reorg_tui demo --dir {tmp_path / 'demo'} --duration 4 --rate 20"
+    result = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert b"Throughput" in result.stdout and b"Retry queue" in result.stdout
+    assert list((tmp_path / "demo/dest").rglob("*.txt")), "the demo moved files"
+    assert list((tmp_path / "demo/quarantine").glob("*.json")), "the troublemakers reached the quarantine"
+
+
+def test_screenshot_script_draws_the_dashboard(tmp_path):
+    from reorg_tui.tui.screenshots import SHOTS, main
+
+    assert main(str(tmp_path)) == 0
+    for name, *_ in SHOTS:
+        svg = (tmp_path / name).read_text()
+        assert svg.startswith("<svg") and "Quarantine" in svg
+    assert "Quarantined&#160;file" in (tmp_path / "quarantine-details.svg").read_text()

@@ -203,3 +203,63 @@ def test_narrow_terminal_still_shows_every_pane(tmp_path):
             assert widget.region.bottom <= 24 and widget.region.right <= 80, selector
 
     drive(app, script, size=(80, 24))
+
+
+def test_demo_sandbox_brings_every_pane_to_life(tmp_path):
+    from reorg_tui.demo import Feeder, make_sandbox
+
+    settings = make_sandbox(tmp_path / "demo")
+    feeder = Feeder(settings)
+    feeder.write(150)
+    feeder.set_flaky(True)
+    app = dashboard(settings)
+
+    async def script(pilot: Pilot) -> None:
+        try:
+            await until(
+                pilot, lambda: app.query_one(RetryTable).row_count > 0, "retries from the flaky folder"
+            )
+            await until(
+                pilot, lambda: app.query_one(QuarantineTable).row_count > 0, "quarantined troublemakers"
+            )
+            assert "moved 0 files" not in text_of(app, "#throughput-text")
+            assert "failed 0 " not in text_of(app, "#errors-text")
+        finally:
+            feeder.set_flaky(False)
+
+    drive(app, script)
+
+
+def test_panes_keep_refreshing_and_keys_answer_under_a_flood(tmp_path):
+    import threading
+
+    settings = make_settings(tmp_path, settle=0.0, workers=2)
+    app = dashboard(settings)
+    stop = threading.Event()
+
+    def flood() -> None:
+        i = 0
+        while not stop.is_set():
+            for _ in range(200):
+                (settings.source / f"2025-05-{1 + i % 28:02d}_flood{i}").write_bytes(b"x")
+                i += 1
+            time.sleep(0.05)
+
+    async def script(pilot: Pilot) -> None:
+        await until(pilot, lambda: "running" in text_of(app, "#status"), "the engine to start")
+        feeder = threading.Thread(target=flood, daemon=True)
+        feeder.start()
+        try:
+            await until(pilot, lambda: app.host.snapshot().totals.moved > 2000, "the flood to be moving")
+            before = app.refreshes
+            await pilot.press("p")
+            await until(pilot, lambda: "paused by operator" in text_of(app, "#status"), "p under load")
+            await pilot.press("p")
+            await until(pilot, lambda: "running" in text_of(app, "#status"), "p again under load")
+            await pilot.pause(1.0)
+            assert app.refreshes - before >= 3, "the panes stopped refreshing under load"
+        finally:
+            stop.set()
+            feeder.join()
+
+    drive(app, script)

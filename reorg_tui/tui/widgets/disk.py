@@ -35,10 +35,13 @@ class DiskPane(Pane):
         d = snap.disk
         low = d.free_percent < d.min_free_percent
         self.set_class(low, "-alert")
+        box = self.query_one("#disk-text", Static)
         text = Text()
-        text.append_text(headroom_bar(d.free_percent, d.min_free_percent))
+        text.append_text(
+            headroom_bar(d.free_percent, d.min_free_percent, max(10, min(BAR_WIDTH, self.content_size.width)))
+        )
         text.append(f"\n{size(d.free_bytes)} free of {size(d.total_bytes)}")
         text.append(f"\n{d.free_percent:.1f}% free, minimum {d.min_free_percent:g}%")
         q = snap.quarantine
         text.append(f"\nquarantine {q.count} files · {size(q.bytes)}")
-        self.query_one("#disk-text", Static).update(text)
+        box.update(text)

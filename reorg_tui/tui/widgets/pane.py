@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.containers import Vertical
 
 from reorg_tui.engine.metrics import Snapshot
@@ -14,6 +15,16 @@ class Pane(Vertical):
 
     def on_mount(self) -> None:
         self.border_title = self.TITLE
+
+    last: Snapshot | None = None
+
+    def update_from(self, snap: Snapshot) -> None:
+        self.last = snap
+        self.show(snap)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.last is not None:  # some panes draw to their width
+            self.show(self.last)
 
     def show(self, snap: Snapshot) -> None:
         raise NotImplementedError

@@ -1,0 +1,40 @@
+"""Pictures of the dashboard on a fixed state, at the smallest and a roomy terminal size.
+
+Update after an intended change with: python -m pytest tests/tui/test_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+from reorg_tui.tui.app import ReorgApp
+from reorg_tui.tui.sample import NOW, FrozenHost
+
+
+def app(state: str = "running") -> ReorgApp:
+    return ReorgApp(FrozenHost(state), now=NOW)
+
+
+def test_overview_80x24(snap_compare):
+    assert snap_compare(app(), terminal_size=(80, 24))
+
+
+def test_overview_120x40(snap_compare):
+    assert snap_compare(app(), terminal_size=(120, 40))
+
+
+def test_paused_for_disk_80x24(snap_compare):
+    assert snap_compare(app("paused-disk"), terminal_size=(80, 24))
+
+
+def test_quarantine_browser_120x40(snap_compare):
+    assert snap_compare(app(), terminal_size=(120, 40), press=["2"])
+
+
+def test_quarantine_details_120x40(snap_compare):
+    assert snap_compare(app(), terminal_size=(120, 40), press=["2", "down", "enter"])
+
+
+def test_light_theme_120x40(snap_compare):
+    async def light(pilot):
+        pilot.app.theme = "textual-light"
+
+    assert snap_compare(app(), terminal_size=(120, 40), run_before=light)
