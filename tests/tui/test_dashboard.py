@@ -263,3 +263,61 @@ def test_panes_keep_refreshing_and_keys_answer_under_a_flood(tmp_path):
             feeder.join()
 
     drive(app, script)
+
+
+def test_marked_files_are_released_together(tmp_path):
+    settings = make_settings(tmp_path, on_conflict="quarantine")
+    for i in range(3):
+        write(settings.dest / f"2025/06/0{i + 1}/2025-06-0{i + 1}_dup.txt", b"already there")
+        write(settings.source / f"2025-06-0{i + 1}_dup.txt", f"new {i}", OLD)
+    app = dashboard(settings)
+
+    async def script(pilot: Pilot) -> None:
+        table = app.query_one(QuarantineTable)
+        await until(pilot, lambda: table.row_count == 3, "three collisions in quarantine")
+        app.host.engine.pause()  # keep released files in the source to look at them
+        await pilot.press("2", "space", "down", "space")
+        assert len(table.marked) == 2
+        assert [row[0] for row in table_cells(table)].count("●") == 2
+        await pilot.press("r")
+        await until(pilot, lambda: table.row_count == 1, "two rows to leave")
+        back = sorted(p.name for p in settings.source.iterdir())
+        assert len(back) == 2 and all(name.endswith("_dup.txt") for name in back)
+
+    drive(app, script)
+
+
+def test_help_palette_and_a_second_q_that_forces(tmp_path):
+    settings = make_settings(tmp_path)
+    app = dashboard(settings)
+
+    async def script(pilot: Pilot) -> None:
+        await until(pilot, lambda: "running" in text_of(app, "#status"), "the engine to start")
+        await pilot.press("question_mark")
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for wanted in ("Pause or resume", "Show quarantine", "Release selected", "Delete selected"):
+            assert wanted in titles
+        app.host.engine.pause()
+        app.stop_event.set()  # as a first q would; the engine is still draining...
+        app.quitting = True
+        await pilot.press("q")  # ...and the second q quits at once
+        await until(pilot, lambda: not app.is_running, "the forced quit")
+
+    drive(app, script)
+
+
+def test_a_wide_terminal_puts_the_four_panes_in_one_row(tmp_path):
+    app = dashboard(make_settings(tmp_path))
+
+    async def script(pilot: Pilot) -> None:
+        await pilot.pause(0.3)
+        tops = {
+            app.query_one(s).region.y
+            for s in ("#throughput-text", "#errors-text", "#disk-text", "#timing-text")
+        }
+        assert len(tops) == 1
+        assert app.query_one("#activity").region.height > 30
+
+    drive(app, script, size=(200, 60))
