@@ -5,18 +5,21 @@ Every user mistake ends as one line on stderr and exit code 2; never a traceback
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import humanize
 import typer
 
 from reorg_tui import __version__, logs
-from reorg_tui.config import FIELDS, ConfigError, load, resolve
+from reorg_tui.config import FIELDS, ConfigError, default_state_dir, load, resolve
 from reorg_tui.engine.lock import AlreadyRunning
 from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, Record
 from reorg_tui.exitcodes import (
@@ -43,12 +46,15 @@ app.add_typer(quarantine_app, name="quarantine")
 _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
-def _opt(name: str, short: str | None = None) -> Any:
+SHORT = {"source": "-s", "dest": "-d", "workers": "-w"}
+
+
+def _opt(name: str) -> Any:
     field = FIELDS[name]
-    flags = [field.flag] + ([short] if short else [])
+    flags = [field.flag] + ([SHORT[name]] if name in SHORT else [])
     if field.kind is bool:
         flags = [f"{field.flag}/--no-{field.flag[2:]}"]
-    metavar = "PERCENT" if name == "min_free_percent" else field.metavar
+    metavar = "PERCENT" if name.endswith("percent") else field.metavar
     return typer.Option(None, *flags, help=field.help_text(), show_default=False, metavar=metavar)
 
 
@@ -61,32 +67,41 @@ def _config_opt() -> Any:
     )
 
 
+def with_settings(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command every settings option (declared once, in config.FIELDS) and ``--config``;
+    the command receives them as ``flags`` (only what was given) and ``config``."""
+    own = [p for p in inspect.signature(func).parameters.values() if p.name not in ("flags", "config")]
+    added = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=_opt(name),
+            annotation=Optional[bool] if field.kind is bool else Optional[str],  # noqa: UP045
+        )
+        for name, field in FIELDS.items()
+    ]
+    added.append(
+        inspect.Parameter(
+            "config",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=_config_opt(),
+            annotation=Optional[Path],  # noqa: UP045
+        )
+    )
+
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        flags = {name: kwargs.pop(name) for name in FIELDS}
+        return func(*args, flags=flags, config=kwargs.pop("config"), **kwargs)
+
+    command.__signature__ = inspect.Signature(own + added)  # type: ignore[attr-defined]
+    return command
+
+
 @app.callback(invoke_without_command=True)
+@with_settings
 def main_command(
     ctx: typer.Context,
-    source: str = _opt("source", "-s"),
-    dest: str = _opt("dest", "-d"),
-    quarantine: str = _opt("quarantine"),
-    state_dir: str = _opt("state_dir"),
-    workers: str = _opt("workers", "-w"),
-    batch_size: str = _opt("batch_size"),
-    max_retries: str = _opt("max_retries"),
-    retry_base_delay: str = _opt("retry_base_delay"),
-    retry_max_delay: str = _opt("retry_max_delay"),
-    poll_interval: str = _opt("poll_interval"),
-    settle: str = _opt("settle"),
-    min_free_percent: str = _opt("min_free_percent"),
-    on_conflict: str = _opt("on_conflict"),
-    layout: str = _opt("layout"),
-    pattern: str = _opt("pattern"),
-    ignore: str = _opt("ignore"),
-    recursive: bool = _opt("recursive"),
-    verify: bool = _opt("verify"),
-    log_level: str = _opt("log_level"),
-    log_format: str = _opt("log_format"),
-    stats_interval: str = _opt("stats_interval"),
-    shutdown_timeout: str = _opt("shutdown_timeout"),
-    config: Path = _config_opt(),
     headless: bool = typer.Option(
         False, "--headless", help="Run without the dashboard (for supervisord, systemd)."
     ),
@@ -95,9 +110,11 @@ def main_command(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print each planned move and touch nothing."),
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    *,
+    flags: dict[str, Any],
+    config: Path | None,
 ) -> None:
     """Without a command: run the engine (the dashboard, or --headless)."""
-    flags = {k: v for k, v in locals().items() if k in FIELDS}
     ctx.obj = {"flags": flags, "config": config}
     if version:
         typer.echo(f"reorg-tui {__version__}")
@@ -136,6 +153,65 @@ def demo(
     raise typer.Exit(run_demo(directory, rate=rate, backlog=backlog, duration=duration, headless=headless))
 
 
+@app.command()
+@with_settings
+def status(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    *,
+    flags: dict[str, Any],
+    config: Path | None,
+) -> None:
+    """Health of the instance running on this source. Exit 0 healthy, 1 degraded, 2 not running or stale."""
+    from reorg_tui.status import check
+
+    values = _layered(ctx, flags, config, ())
+    state_dir = values["state_dir"]
+    if state_dir is None:
+        if values["source"] is None:
+            raise ConfigError("--source (or --state-dir) is required to find the running instance")
+        state_dir = default_state_dir(Path(os.path.realpath(values["source"])))
+    health = check(state_dir)
+    typer.echo(json.dumps(health.to_dict(), indent=1) if as_json else health.line)
+    raise typer.Exit(health.code)
+
+
+config_app = typer.Typer(help="Print deployment files that match the settings given.", epilog=EPILOG)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("supervisord")
+@with_settings
+def config_supervisord(ctx: typer.Context, *, flags: dict[str, Any], config: Path | None) -> None:
+    """A [program:reorg-tui] section for supervisord."""
+    from reorg_tui.deploy import supervisord
+
+    typer.echo(supervisord(load(_merged(ctx, flags), config_file=_config_of(ctx, config))), nl=False)
+
+
+@config_app.command("systemd")
+@with_settings
+def config_systemd(ctx: typer.Context, *, flags: dict[str, Any], config: Path | None) -> None:
+    """A systemd unit with Restart=on-failure and hardening."""
+    from reorg_tui.deploy import systemd
+
+    typer.echo(systemd(load(_merged(ctx, flags), config_file=_config_of(ctx, config))), nl=False)
+
+
+def _root_obj(ctx: typer.Context) -> dict[str, Any]:
+    root = ctx.find_root()
+    return root.obj if isinstance(root.obj, dict) else {"flags": {}, "config": None}
+
+
+def _merged(ctx: typer.Context, flags: dict[str, Any]) -> dict[str, Any]:
+    """Flags given after the command over those given before it."""
+    return {**_root_obj(ctx)["flags"], **{k: v for k, v in flags.items() if v is not None}}
+
+
+def _config_of(ctx: typer.Context, config: Path | None) -> Path | None:
+    return config or _root_obj(ctx)["config"]
+
+
 # ---- quarantine ---------------------------------------------------------------------------------
 
 
@@ -143,9 +219,7 @@ def _layered(
     ctx: typer.Context, overrides: dict[str, str | None], config: Path | None, required: tuple[str, ...]
 ) -> dict[str, Any]:
     """Settings for a subcommand: its own flags over those given before the subcommand."""
-    parent = (ctx.parent.obj if ctx.parent and ctx.parent.obj else None) or {"flags": {}, "config": None}
-    flags = {**parent["flags"], **{k: v for k, v in overrides.items() if v is not None}}
-    return resolve(flags, config_file=config or parent["config"], required=required)
+    return resolve(_merged(ctx, overrides), config_file=_config_of(ctx, config), required=required)
 
 
 def _store(
@@ -170,6 +244,23 @@ def _source(ctx: typer.Context, source: str | None, config: Path | None) -> Path
     return path
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def parse_age(text: str) -> float:
+    """``90s``, ``30m``, ``12h``, ``1d``, ``2w`` (or plain seconds) -> seconds."""
+    raw = text.strip().lower()
+    unit = raw[-1:] if raw[-1:] in _UNITS else "s"
+    number = raw[:-1] if raw[-1:] in _UNITS else raw
+    try:
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        raise ConfigError(f"--older-than: {text!r} is not an age such as 90s, 30m, 12h, 1d or 2w") from None
+    if value < 0:
+        raise ConfigError(f"--older-than: {text!r} is negative")
+    return value
+
+
 def _record_dict(store: QuarantineStore, record: Record) -> dict[str, Any]:
     return {**record.__dict__, "path": str(store.file_path(record)), "age_seconds": round(record.age, 3)}
 
@@ -186,11 +277,20 @@ def q_list(
     quarantine: str = _Q,
     dest: str = _D,
     config: Path = _config_opt(),
+    older_than: str = typer.Option(
+        None,
+        "--older-than",
+        metavar="AGE",
+        help="Only files quarantined longer ago than this: 90s, 30m, 12h, 1d, 2w.",
+    ),
     as_json: bool = _J,
 ) -> None:
     """List quarantined files, oldest first."""
     store = _store(ctx, quarantine, dest, config)
     records = store.list()
+    if older_than is not None:
+        limit = parse_age(older_than)
+        records = [r for r in records if r.age >= limit]
     if as_json:
         typer.echo(json.dumps([_record_dict(store, r) for r in records], indent=1))
         return

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from reorg_tui.engine.alerts import AlertRules
 from reorg_tui.engine.naming import Naming, NamingError
 
 ENV_PREFIX = "REORG_"
@@ -110,6 +111,35 @@ FIELDS: dict[str, Field] = {
         Field("log_format", str, "text", "Log format.", choices=LOG_FORMATS),
         Field("stats_interval", float, 60.0, "Seconds between summary log lines.", 0.1, 86_400),
         Field(
+            "alert_error_rate",
+            float,
+            0.05,
+            "Alert when failed/attempts over 1 min reaches this (0: off).",
+            0.0,
+            1.0,
+        ),
+        Field(
+            "alert_quarantine_count",
+            int,
+            10,
+            "Alert when this many files are in quarantine (0: off).",
+            0,
+            10**9,
+        ),
+        Field(
+            "alert_quarantine_age",
+            float,
+            86_400.0,
+            "Alert when a file has waited this many seconds in quarantine (0: off).",
+            0.0,
+            10**9,
+        ),
+        Field(
+            "alert_disk_free_percent", float, 15.0, "Alert under this much free space (0: off).", 0.0, 99.0
+        ),
+        Field("metrics_port", int, 0, "Serve Prometheus metrics on this port (0: off).", 0, 65535),
+        Field("metrics_addr", str, "127.0.0.1", "Address the metrics endpoint binds to."),
+        Field(
             "shutdown_timeout",
             float,
             5.0,
@@ -144,7 +174,21 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     stats_interval: float = 60.0
+    alert_error_rate: float = 0.05
+    alert_quarantine_count: int = 10
+    alert_quarantine_age: float = 86_400.0
+    alert_disk_free_percent: float = 15.0
+    metrics_port: int = 0
+    metrics_addr: str = "127.0.0.1"
     shutdown_timeout: float = 5.0
+
+    def alert_rules(self) -> AlertRules:
+        return AlertRules(
+            self.alert_error_rate,
+            self.alert_quarantine_count,
+            self.alert_quarantine_age,
+            self.alert_disk_free_percent,
+        )
 
     def naming(self) -> Naming:
         return Naming(self.pattern, self.layout, self.ignore)

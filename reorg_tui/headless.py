@@ -8,10 +8,10 @@ import signal
 import sys
 import threading
 from types import FrameType
-from typing import TextIO
+from typing import Any, TextIO
 
 from reorg_tui import logs
-from reorg_tui.config import Settings
+from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine.engine import Engine
 from reorg_tui.engine.lock import AlreadyRunning
 from reorg_tui.engine.naming import InvalidDate
@@ -42,6 +42,7 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
         source=str(settings.source),
         destination=str(settings.dest),
     )
+    metrics = start_metrics(engine, settings)
     ticker.start()
     try:
         result = engine.run(stop, once=once)
@@ -51,12 +52,35 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
     finally:
         stop.set()
         _restore_signals(previous)
+        if metrics is not None:
+            metrics.shutdown()
     logs.log_summary(engine.snapshot(), event="stopped")
     if once and (result.quarantined or result.failed or result.left):
         for line in result.left:
             logs.emit(logging.WARNING, "left", "left in the source: %s", line)
         return LEFT_BEHIND
     return OK
+
+
+def start_metrics(engine: Engine, settings: Settings) -> Any:
+    """The Prometheus endpoint, when --metrics-port is set. A port in use is a settings error."""
+    if not settings.metrics_port:
+        return None
+    from reorg_tui.exporter import serve
+
+    try:
+        server = serve(engine.snapshot, settings.metrics_addr, settings.metrics_port)
+    except OSError as exc:
+        where = f"{settings.metrics_addr}:{settings.metrics_port}"
+        raise ConfigError(f"cannot serve metrics on {where}: {exc.strerror or exc}") from None
+    logs.emit(
+        logging.INFO,
+        "metrics",
+        "metrics at http://%s:%d/metrics",
+        settings.metrics_addr,
+        settings.metrics_port,
+    )
+    return server
 
 
 def _stats_loop(engine: Engine, stop: threading.Event, interval: float) -> None:

@@ -165,6 +165,18 @@ def log_event(event: ev.Event) -> None:
         what = "paused" if isinstance(event, ev.Paused) else "resumed"
         level = logging.WARNING if what == "paused" and event.reason == "disk" else logging.INFO
         emit(level, what, "intake %s (%s)", what, event.reason, reason=event.reason)
+    elif isinstance(event, ev.Alert):
+        level = logging.WARNING if event.active else logging.INFO
+        what = "alert" if event.active else "alert_recovered"
+        emit(
+            level,
+            what,
+            "%s: %s",
+            "ALERT" if event.active else "recovered",
+            event.message,
+            alert=event.name,
+            active=event.active,
+        )
     elif isinstance(event, ev.Warning):
         emit(logging.WARNING, "warning", "%s", event.message)
 

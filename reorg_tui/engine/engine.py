@@ -14,6 +14,7 @@ waiting for a retry, or remembered as skipped.
 from __future__ import annotations
 
 import contextlib
+import errno
 import heapq
 import logging
 import os
@@ -27,6 +28,8 @@ from dataclasses import dataclass, field
 
 from reorg_tui.config import Settings
 from reorg_tui.engine import events as ev
+from reorg_tui.engine.alerts import evaluate
+from reorg_tui.engine.control import ControlServer
 from reorg_tui.engine.disk import DiskGate
 from reorg_tui.engine.lock import SourceLock
 from reorg_tui.engine.metrics import (
@@ -39,6 +42,7 @@ from reorg_tui.engine.metrics import (
 )
 from reorg_tui.engine.move import NO_SPACE, Abandoned, Conflict, MoveError, Mover, Vanished, fsync_dir
 from reorg_tui.engine.naming import InvalidDate
+from reorg_tui.engine.publish import Publisher
 from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore, Record
 from reorg_tui.engine.retry import RetryQueue, backoff, stamped
 from reorg_tui.engine.watch import ScanCount, Watcher, scan
@@ -81,6 +85,13 @@ class Engine:
         self.metrics = Metrics(clock)
         self.gate = DiskGate(self.dest, settings.min_free_percent)
         self.lock = SourceLock(settings.source, settings.state_dir)
+        self.publisher = Publisher(settings.state_dir)
+        self.control = ControlServer(
+            settings.state_dir,
+            {"pause": self._remote_pause, "resume": self._remote_resume, "ping": lambda: self._state_name()},
+        )
+        self.rules = settings.alert_rules()
+        self._alerts: dict[str, str] = {}
 
         self._lock = threading.Lock()
         self._space = threading.Condition(self._lock)  # the scanner waits here for room
@@ -145,6 +156,7 @@ class Engine:
 
     def snapshot(self) -> Snapshot:
         totals, files, nbytes, error_rate, timing, history = self.metrics.read()
+        buckets, time_total, reasons = self.metrics.histogram()
         with self._lock:
             state = self._state_name()
             queues = Queues(
@@ -193,6 +205,10 @@ class Engine:
             scans=self._scans,
             last_scan_seconds=self._scan_seconds,
             history=history,
+            failures_by_reason=reasons,
+            time_histogram=buckets,
+            time_total=time_total,
+            alerts=tuple(self._alerts.values()),
         )
 
     def quarantine_list(self) -> list[Record]:
@@ -221,6 +237,11 @@ class Engine:
         self.lock.acquire()
         self._once = once
         try:
+            self.settings.state_dir.chmod(0o700)
+            self.subscribe(self.publisher.on_event)
+            warning = self.control.start()
+            if warning:
+                self._warn(warning)
             self._start(once)
             pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reorg-move")
             scanner = threading.Thread(target=self._scan_loop, args=(once,), name="reorg-scan", daemon=True)
@@ -230,6 +251,8 @@ class Engine:
             finally:
                 self._shutdown(pool, scanner)
         finally:
+            self.control.stop()
+            self._publish()
             self.lock.release()
         return self._result
 
@@ -272,6 +295,8 @@ class Engine:
                 last_save = now
                 self._sync_folders()
                 self._save_retry()
+                self._check_alerts()
+                self._publish()
                 self.watcher.check()
             if once and self._once_done():
                 break
@@ -463,6 +488,7 @@ class Engine:
         durations: list[float] = []
         touched: set[str] = set()
         copies = 0
+        reasons: list[str] = []
         try:
             for rel, st in batch:
                 if self._abandon.is_set():
@@ -473,6 +499,7 @@ class Engine:
                 copies += kind == "copied"
                 if kind == "failed":
                     failures += 1
+                    reasons.append(path)  # for a failure, the error's name
                 elif kind in MOVED_KINDS:
                     moved += 1
                     nbytes += size
@@ -481,7 +508,12 @@ class Engine:
                         touched.add(os.path.dirname(path))
         finally:
             self.metrics.record(
-                moved=moved, nbytes=nbytes, attempts=attempts, failures=failures, durations=durations
+                moved=moved,
+                nbytes=nbytes,
+                attempts=attempts,
+                failures=failures,
+                durations=durations,
+                reasons=reasons,
             )
             with self._lock:
                 self._busy -= 1
@@ -517,10 +549,11 @@ class Engine:
             return "quarantined", 0, ""
         except MoveError as exc:
             self._failed(rel, src, exc, intended)
-            return "failed", 0, ""
+            return "failed", 0, _reason(exc)
         except OSError as exc:
-            self._failed(rel, src, MoveError.from_os(exc, "move"), intended)
-            return "failed", 0, ""
+            error = MoveError.from_os(exc, "move")
+            self._failed(rel, src, error, intended)
+            return "failed", 0, _reason(error)
         self._forget(rel)
         if outcome.kind == "skipped":
             try:
@@ -642,6 +675,30 @@ class Engine:
             return "paused-disk"
         return "running"
 
+    def _remote_pause(self) -> str:
+        self.pause()
+        return self._state_name()
+
+    def _remote_resume(self) -> str:
+        self.resume()
+        return self._state_name()
+
+    def _check_alerts(self) -> None:
+        active = evaluate(self.snapshot(), self.rules)
+        before, self._alerts = self._alerts, active
+        for name, message in active.items():
+            if name not in before:
+                self._emit(ev.Alert(name, message, True))
+        for name, message in before.items():
+            if name not in active:
+                self._emit(ev.Alert(name, f"recovered: {message}", False))
+
+    def _publish(self) -> None:
+        try:
+            self.publisher.publish(self.snapshot())
+        except OSError as exc:
+            log.warning("cannot publish state to %s: %s", self.publisher.path, exc)
+
     def _warn(self, message: str) -> None:
         self._emit(ev.Warning(message))
 
@@ -658,3 +715,8 @@ def _other_filesystem(a: str, b: str) -> bool:
         return os.stat(a).st_dev != os.stat(b).st_dev
     except OSError:
         return True
+
+
+def _reason(exc: MoveError) -> str:
+    """A short, bounded label for metrics: the errno name, or "other"."""
+    return errno.errorcode.get(exc.code, "other") if exc.code is not None else "other"

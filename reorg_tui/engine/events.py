@@ -74,6 +74,15 @@ class Warning(Event):  # noqa: A001 - the event kind operators see
     message: str
 
 
+@dataclass(frozen=True)
+class Alert(Event):
+    """An alert rule crossed (active) or recovered (not active)."""
+
+    name: str
+    message: str
+    active: bool
+
+
 _KINDS: dict[type, str] = {
     Moved: "moved",
     Skipped: "skipped",
@@ -84,4 +93,6 @@ _KINDS: dict[type, str] = {
     Paused: "paused",
     Resumed: "resumed",
     Warning: "warning",
+    Alert: "alert",
 }
+BY_KIND: dict[str, type[Event]] = {kind: cls for cls, kind in _KINDS.items()}

@@ -41,6 +41,21 @@ def lock_holder(path: Path) -> int | None:
     return None
 
 
+def source_is_locked(source: Path) -> bool:
+    """True while another process holds the source (tries the lock and lets go at once)."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the lock if we took it
+    return False
+
+
 class SourceLock:
     def __init__(self, source: Path, state_dir: Path) -> None:
         self.source = source

@@ -6,6 +6,8 @@ time per file is kept as a bounded sample of recent moves.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import threading
 import time
 from collections import deque
@@ -13,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 WINDOWS = (10, 60, 300)  # seconds
+# Upper bounds of the time-per-file histogram, in seconds (Prometheus convention: cumulative).
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 ERROR_WINDOW = 60
 _RING = max(WINDOWS) + 2
 _SAMPLES = 2048
@@ -94,6 +98,10 @@ class Snapshot:
     scans: int
     last_scan_seconds: float
     history: tuple[tuple[int, int, int, int], ...] = field(default=())
+    failures_by_reason: dict[str, int] = field(default_factory=dict)
+    time_histogram: tuple[int, ...] = ()  # cumulative counts for BUCKETS, then +Inf
+    time_total: float = 0.0
+    alerts: tuple[str, ...] = ()
 
     @property
     def uptime(self) -> float:
@@ -101,6 +109,24 @@ class Snapshot:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Snapshot:
+        """The inverse of to_dict, for a snapshot read back from JSON (int keys became strings)."""
+        d = dict(data)
+        d["totals"] = Totals(**d["totals"])
+        d["timing"] = Timing(**d["timing"])
+        d["queues"] = Queues(**d["queues"])
+        d["disk"] = Disk(**d["disk"])
+        d["quarantine"] = QuarantineInfo(**d["quarantine"])
+        d["retry_head"] = tuple(RetryItem(**r) for r in d["retry_head"])
+        d["files_per_second"] = {int(k): v for k, v in d["files_per_second"].items()}
+        d["bytes_per_second"] = {int(k): v for k, v in d["bytes_per_second"].items()}
+        d["history"] = tuple(tuple(h) for h in d.get("history", ()))
+        d["time_histogram"] = tuple(d.get("time_histogram", ()))
+        d["alerts"] = tuple(d.get("alerts", ()))
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 class _Ring:
@@ -141,6 +167,8 @@ class Metrics:
         self._time_total = 0.0
         self._time_max = 0.0
         self.counts: dict[str, int] = dict.fromkeys(Totals.__dataclass_fields__, 0)
+        self.reasons: dict[str, int] = {}  # failed attempts by error name (a small, bounded set)
+        self._buckets = [0] * (len(BUCKETS) + 1)
 
     def add(self, **counts: int) -> None:
         with self._lock:
@@ -152,7 +180,14 @@ class Metrics:
             self.counts["ignored"] = value
 
     def record(
-        self, *, moved: int, nbytes: int, attempts: int, failures: int, durations: list[float]
+        self,
+        *,
+        moved: int,
+        nbytes: int,
+        attempts: int,
+        failures: int,
+        durations: list[float],
+        reasons: list[str] | None = None,
     ) -> None:
         """Merge one batch's results: one lock round per batch, not per file."""
         now = self.clock()
@@ -161,10 +196,20 @@ class Metrics:
             self.counts["moved"] += moved
             self.counts["bytes"] += nbytes
             self.counts["failed_attempts"] += failures
+            for reason in reasons or ():
+                self.reasons[reason] = self.reasons.get(reason, 0) + 1
             self._samples.extend(durations)
             if durations:
                 self._time_total += sum(durations)
                 self._time_max = max(self._time_max, max(durations))
+                for d in durations:
+                    self._buckets[bisect.bisect_left(BUCKETS, d)] += 1
+
+    def histogram(self) -> tuple[tuple[int, ...], float, dict[str, int]]:
+        """Cumulative bucket counts (the last is +Inf), the sum of seconds, failures by reason."""
+        with self._lock:
+            counts, total, reasons = list(self._buckets), self._time_total, dict(self.reasons)
+        return tuple(itertools.accumulate(counts)), total, reasons
 
     def read(self) -> tuple[Totals, dict[int, float], dict[int, float], float, Timing, tuple[Any, ...]]:
         now = self.clock()

@@ -66,9 +66,11 @@ class ReorgApp(App[int]):
         refresh_interval: float = 0.25,
         now: float | None = None,
         quit_after: float | None = None,
+        attached: bool = False,
     ) -> None:
         super().__init__()
         self.quit_after = quit_after
+        self.attached = attached  # another process runs the engine; quitting leaves it running
         self.host = host
         self.refresh_interval = refresh_interval
         self.now = now  # a fixed clock, for deterministic screenshots
@@ -130,7 +132,9 @@ class ReorgApp(App[int]):
         snap = self.host.snapshot()
         events = self.host.drain_events()
         with self.batch_update():
-            self.query_one(StatusLine).show(snap, draining=self.quitting)
+            self.query_one(StatusLine).show(
+                snap, draining=self.quitting and not self.attached, attached=self.attached
+            )
             self.query_one(Banner).show(snap)
             for pane in self.query(Pane):
                 pane.update_from(snap)
@@ -180,18 +184,29 @@ class ReorgApp(App[int]):
     # ---- actions --------------------------------------------------------------------------------
 
     def action_toggle_pause(self) -> None:
-        snap = self.host.snapshot()
-        if snap.state == "paused":
-            self.host.resume()
-            self.notify("Resumed", markup=False)
-        else:
-            self.host.pause()
-            self.notify("Paused: moves in flight finish, nothing new starts", markup=False)
-        self.refresh_from_engine()
+        self.toggle_pause(resume=self.host.snapshot().state == "paused")
+
+    @work(thread=True, group="control", exit_on_error=False)
+    def toggle_pause(self, resume: bool) -> None:
+        """In a worker: for an attached dashboard this is a round trip to the daemon's socket."""
+        try:
+            if resume:
+                self.host.resume()
+            else:
+                self.host.pause()
+        except Exception as exc:
+            self.post_message(OperationDone(f"Could not {'resume' if resume else 'pause'}: {exc}", True))
+            return
+        done = "Resumed" if resume else "Paused: moves in flight finish, nothing new starts"
+        self.post_message(OperationDone(done, False))
 
     def action_quit_drain(self) -> None:
         if self.quitting or not self.host.live:
             self.exit(OK)
+            return
+        if self.attached:
+            self.quitting = True
+            self.stop_event.set()  # stops following; the daemon itself runs on
             return
         self.quitting = True
         self.stop_event.set()

@@ -6,16 +6,23 @@ holds a fixed state for snapshot tests and screenshots.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections import deque
 from typing import Protocol
 
+from reorg_tui.config import Settings
 from reorg_tui.engine import events as ev
+from reorg_tui.engine.control import request
 from reorg_tui.engine.engine import Engine
-from reorg_tui.engine.metrics import Snapshot
-from reorg_tui.engine.quarantine import Record
+from reorg_tui.engine.metrics import WINDOWS, Disk, QuarantineInfo, Queues, Snapshot, Timing, Totals
+from reorg_tui.engine.publish import event_from_dict, pid_alive, read_state
+from reorg_tui.engine.quarantine import QuarantineStore, Record
+from reorg_tui.status import STALE_AFTER
 
 MAX_EVENTS = 500  # kept between two refreshes; under a flood the oldest are dropped, not queued
+POLL_SECONDS = 0.5  # how often an attached dashboard reads the running instance's state
 
 
 class Host(Protocol):
@@ -72,3 +79,99 @@ class EngineHost:
 
     def delete(self, item_id: str) -> Record:
         return self.engine.delete(item_id)
+
+
+class AttachedHost:
+    """Another process runs the engine (a daemon under supervisord, say): show what it publishes,
+    steer it through its control socket, and work on its quarantine directly (safe while it runs:
+    a released file goes back to the source, where the daemon picks it up like any other).
+
+    Everything that reads a file or a socket runs in the app's worker threads, never the UI's.
+    """
+
+    live = True
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = QuarantineStore(settings.quarantine)
+        self._snapshot = placeholder(settings, "attaching")
+        self._events: deque[ev.Event] = deque(maxlen=MAX_EVENTS)
+        self._last_event_at = 0.0
+        self._lock = threading.Lock()
+        self.pid: int | None = None
+
+    def run(self, stop: threading.Event) -> None:
+        """Follow the published state until the dashboard quits; the daemon is never stopped."""
+        while not stop.is_set():
+            self.poll()
+            stop.wait(POLL_SECONDS)
+
+    def poll(self) -> None:
+        data = read_state(self.settings.state_dir)
+        if data is None:
+            return
+        snap = Snapshot.from_dict(data["snapshot"])
+        pid = int(data.get("pid", 0))
+        if not pid_alive(pid) or time.time() - float(data.get("published_at", 0)) > STALE_AFTER:
+            snap = dataclasses.replace(snap, state="stopped", taken_at=time.time())
+        fresh = [e for e in map(event_from_dict, data.get("events", ())) if e and e.at > self._last_event_at]
+        with self._lock:
+            self._snapshot, self.pid = snap, pid
+            self._events.extend(fresh)
+            if fresh:
+                self._last_event_at = max(e.at for e in fresh)
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snapshot
+
+    def drain_events(self) -> list[ev.Event]:
+        with self._lock:
+            out = list(self._events)
+            self._events.clear()
+        return out
+
+    def pause(self) -> None:
+        request(self.settings.state_dir, "pause")
+        self.poll()
+
+    def resume(self) -> None:
+        request(self.settings.state_dir, "resume")
+        self.poll()
+
+    def quarantine_list(self) -> list[Record]:
+        return self.store.list()
+
+    def release(self, item_id: str) -> str:
+        return self.store.release(item_id, self.settings.source)
+
+    def delete(self, item_id: str) -> Record:
+        return self.store.delete(item_id)
+
+
+def placeholder(settings: Settings, state: str) -> Snapshot:
+    """An empty snapshot, shown until the first real one arrives."""
+    now = time.time()
+    return Snapshot(
+        taken_at=now,
+        state=state,
+        pause_reason=None,
+        source=str(settings.source),
+        dest=str(settings.dest),
+        quarantine_dir=str(settings.quarantine),
+        watcher="-",
+        started_at=now,
+        workers_total=settings.workers,
+        workers_busy=0,
+        totals=Totals(),
+        files_per_second=dict.fromkeys(WINDOWS, 0.0),
+        bytes_per_second=dict.fromkeys(WINDOWS, 0.0),
+        error_rate=0.0,
+        timing=Timing(),
+        queues=Queues(),
+        retry_head=(),
+        disk=Disk(min_free_percent=settings.min_free_percent),
+        quarantine=QuarantineInfo(),
+        scans=0,
+        last_scan_seconds=0.0,
+    )

@@ -7,8 +7,10 @@ import sys
 from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine.engine import Engine
+from reorg_tui.engine.lock import source_is_locked
+from reorg_tui.headless import start_metrics
 from reorg_tui.tui.app import ReorgApp
-from reorg_tui.tui.bridge import EngineHost
+from reorg_tui.tui.bridge import AttachedHost, EngineHost
 
 
 def run_dashboard(settings: Settings, quit_after: float | None = None) -> int:
@@ -19,6 +21,17 @@ def run_dashboard(settings: Settings, quit_after: float | None = None) -> int:
     # The terminal belongs to the dashboard: log records go to a file; events go to the panes.
     with open(log_path, "a", encoding="utf-8") as log_file:
         logs.setup(settings.log_level, settings.log_format, stream=log_file)
-        app = ReorgApp(EngineHost(Engine(settings)), quit_after=quit_after)
-        code = app.run()
+        if source_is_locked(settings.source):
+            # Another instance runs on this source: attach to it instead of starting a second.
+            app = ReorgApp(AttachedHost(settings), quit_after=quit_after, attached=True)
+            metrics = None
+        else:
+            engine = Engine(settings)
+            metrics = start_metrics(engine, settings)
+            app = ReorgApp(EngineHost(engine), quit_after=quit_after)
+        try:
+            code = app.run()
+        finally:
+            if metrics is not None:
+                metrics.shutdown()
     return code if isinstance(code, int) else app.return_code or 0

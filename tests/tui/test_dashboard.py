@@ -222,8 +222,8 @@ def test_demo_sandbox_brings_every_pane_to_life(tmp_path):
             await until(
                 pilot, lambda: app.query_one(QuarantineTable).row_count > 0, "quarantined troublemakers"
             )
-            assert "moved 0 files" not in text_of(app, "#throughput-text")
-            assert "failed 0 " not in text_of(app, "#errors-text")
+            await until(pilot, lambda: "moved 0 files" not in text_of(app, "#throughput-text"), "moves")
+            await until(pilot, lambda: "failed 0 " not in text_of(app, "#errors-text"), "failed attempts")
         finally:
             feeder.set_flaky(False)
 

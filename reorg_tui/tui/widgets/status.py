@@ -19,13 +19,14 @@ STATES = {
 
 
 class StatusLine(Static):
-    def show(self, snap: Snapshot, draining: bool = False) -> None:
+    def show(self, snap: Snapshot, draining: bool = False, attached: bool = False) -> None:
         state = "draining" if draining and snap.state not in ("stopped",) else snap.state
         label, cls = STATES.get(state, (state, "-running"))
         for _, other in STATES.values():
             self.set_class(other == cls, other)
         line = Text.assemble(
             (f" ● {label} ", "bold"),
+            ("[attached] " if attached else "", "bold"),
             " ",
             literal(snap.source),
             " → ",
@@ -39,7 +40,10 @@ class Banner(Static):
     """Shown only while something needs the operator's eye."""
 
     def show(self, snap: Snapshot) -> None:
-        if snap.state == "paused-disk":
+        if snap.alerts:
+            self.update(Text("ALERT: " + "; ".join(snap.alerts), style="bold"))
+            self.set_class(True, "-visible", "-error")
+        elif snap.state == "paused-disk":
             self.update(Text(f"Intake paused: {snap.pause_reason}. Files wait in the source.", style="bold"))
             self.set_class(True, "-visible", "-error")
         elif snap.state == "paused":

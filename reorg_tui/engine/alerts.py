@@ -1,0 +1,39 @@
+"""Alert rules over the snapshot: an alert is raised once when crossed and cleared once when not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reorg_tui.engine.metrics import ERROR_WINDOW, Snapshot
+
+MIN_ATTEMPTS_FOR_RATE = 5  # one failure out of one attempt is not yet an error *rate*
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    error_rate: float = 0.05  # failed attempts / attempts over the error window; 0 turns it off
+    quarantine_count: int = 10  # files in quarantine; 0 turns it off
+    quarantine_age: float = 86_400.0  # seconds the oldest quarantined file may wait; 0 turns it off
+    disk_free_percent: float = 15.0  # free space on the destination; 0 turns it off
+
+
+def evaluate(snap: Snapshot, rules: AlertRules) -> dict[str, str]:
+    """Active alerts: name -> a sentence an operator can act on."""
+    active: dict[str, str] = {}
+    attempts = sum(h[2] for h in snap.history[-ERROR_WINDOW:])
+    if rules.error_rate and attempts >= MIN_ATTEMPTS_FOR_RATE and snap.error_rate >= rules.error_rate:
+        active["error_rate"] = (
+            f"error rate {snap.error_rate:.1%} over {ERROR_WINDOW}s is at or above {rules.error_rate:.1%}"
+        )
+    q = snap.quarantine
+    if rules.quarantine_count and q.count >= rules.quarantine_count:
+        active["quarantine_count"] = f"{q.count} files in quarantine (alert at {rules.quarantine_count})"
+    if rules.quarantine_age and q.oldest is not None and snap.taken_at - q.oldest >= rules.quarantine_age:
+        hours = (snap.taken_at - q.oldest) / 3600
+        active["quarantine_age"] = f"a file has waited {hours:.1f} h in quarantine"
+    d = snap.disk
+    if rules.disk_free_percent and d.total_bytes and d.free_percent < rules.disk_free_percent:
+        active["disk_free"] = (
+            f"destination has {d.free_percent:.1f}% free (alert under {rules.disk_free_percent:g}%)"
+        )
+    return active

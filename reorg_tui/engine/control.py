@@ -1,0 +1,110 @@
+"""The control channel of a running instance: a unix socket only the same user can reach.
+
+The socket lives in the state folder (made 0700) with mode 0600, and every connection's peer is
+checked with SO_PEERCRED: only the same user (or root) is served. One JSON line each way:
+``{"op": "pause"}`` -> ``{"ok": true, "state": "paused"}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+SOCKET_NAME = "control.sock"
+MAX_PATH = 107  # sun_path holds 108 bytes with its terminating NUL
+
+
+class ControlError(Exception):
+    pass
+
+
+class ControlServer:
+    def __init__(self, state_dir: Path, handlers: dict[str, Callable[[], Any]]) -> None:
+        self.path = state_dir / SOCKET_NAME
+        self.handlers = handlers
+        self._sock: socket.socket | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str | None:
+        """Start serving; returns a warning instead of raising when the socket cannot be made."""
+        if len(os.fsencode(self.path)) > MAX_PATH:
+            return f"control socket path {self.path} is too long for a unix socket; remote pause is off"
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # a stale socket from a killed run: we hold the source lock now
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            sock.bind(str(self.path))
+        except OSError as exc:
+            sock.close()
+            return f"cannot make the control socket {self.path}: {exc.strerror}"
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+        sock.listen(8)
+        sock.settimeout(0.5)
+        self._sock = sock
+        self._thread = threading.Thread(target=self._serve, name="reorg-control", daemon=True)
+        self._thread.start()
+        return None
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        if self._sock is not None:
+            self._sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+    def _serve(self) -> None:
+        assert self._sock is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                with contextlib.suppress(OSError, ValueError):
+                    self._answer(conn)
+
+    def _answer(self, conn: socket.socket) -> None:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _pid, uid, _gid = struct.unpack("3i", creds)
+        if uid not in (os.geteuid(), 0):
+            conn.sendall(b'{"ok": false, "error": "not allowed"}\n')
+            return
+        request = json.loads(conn.makefile("rb").readline() or b"{}")
+        handler = self.handlers.get(request.get("op", ""))
+        if handler is None:
+            reply: dict[str, Any] = {"ok": False, "error": f"unknown op {request.get('op')!r}"}
+        else:
+            reply = {"ok": True, "result": handler()}
+        conn.sendall(json.dumps(reply).encode() + b"\n")
+
+
+def request(state_dir: Path, op: str, timeout: float = 3.0) -> Any:
+    """Ask the running instance to do ``op``; ControlError if it cannot be reached or refuses."""
+    path = state_dir / SOCKET_NAME
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(path))
+            sock.sendall(json.dumps({"op": op}).encode() + b"\n")
+            reply = json.loads(sock.makefile("rb").readline() or b"{}")
+    except (OSError, ValueError) as exc:
+        raise ControlError(f"cannot reach the running instance at {path}: {exc}") from None
+    if not reply.get("ok"):
+        raise ControlError(str(reply.get("error", "refused")))
+    return reply.get("result")

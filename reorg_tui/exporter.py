@@ -1,0 +1,91 @@
+"""Prometheus metrics, read from the engine's snapshot at scrape time: one definition of each number."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from reorg_tui.engine.metrics import BUCKETS, Snapshot
+
+STATES = ("starting", "running", "paused", "paused-disk", "draining", "stopped")
+
+
+class SnapshotCollector(Collector):
+    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.snapshot()
+        t = snap.totals
+        yield _counter("reorg_files_moved", "Files moved to the destination.", t.moved)
+        yield _counter("reorg_moved_bytes", "Bytes moved to the destination.", t.bytes)
+        yield _counter("reorg_retries", "Failed attempts scheduled for another try.", t.retried)
+        yield _counter("reorg_files_quarantined", "Files sent to the quarantine.", t.quarantined)
+        yield _counter("reorg_files_vanished", "Files gone from the source before their move.", t.vanished)
+        yield _counter("reorg_files_skipped", "Files left in the source by --on-conflict skip.", t.skipped)
+        yield _counter("reorg_files_duplicate", "Files found already at their destination.", t.duplicates)
+        failures = CounterMetricFamily("reorg_failures", "Failed move attempts by reason.", labels=["reason"])
+        for reason, count in sorted(snap.failures_by_reason.items()):
+            failures.add_metric([reason], count)
+        yield failures
+
+        queues = GaugeMetricFamily("reorg_queue_depth", "Files per pipeline stage.", labels=["queue"])
+        for name in ("settling", "ready", "in_flight", "retry"):
+            queues.add_metric([name], getattr(snap.queues, name))
+        yield queues
+        yield _gauge("reorg_retry_queue_files", "Files waiting for a retry.", snap.queues.retry)
+        yield _gauge("reorg_ignored_files", "Names in the source this tool does not take.", t.ignored)
+        q = snap.quarantine
+        yield _gauge("reorg_quarantine_files", "Files in the quarantine.", q.count)
+        yield _gauge("reorg_quarantine_bytes", "Bytes in the quarantine.", q.bytes)
+        oldest = snap.taken_at - q.oldest if q.oldest is not None else 0.0
+        yield _gauge("reorg_quarantine_oldest_age_seconds", "Age of the oldest quarantined file.", oldest)
+        yield _gauge(
+            "reorg_disk_free_bytes", "Free bytes on the destination (f_bavail).", snap.disk.free_bytes
+        )
+        yield _gauge("reorg_disk_total_bytes", "Size of the destination filesystem.", snap.disk.total_bytes)
+        yield _gauge(
+            "reorg_disk_free_ratio", "Free fraction of the destination.", snap.disk.free_percent / 100
+        )
+        yield _gauge("reorg_error_ratio", "Failed attempts / attempts over the last minute.", snap.error_rate)
+        yield _gauge(
+            "reorg_files_per_second",
+            "Files moved per second over the last minute.",
+            snap.files_per_second[60],
+        )
+        yield _gauge("reorg_workers_busy", "Workers moving files now.", snap.workers_busy)
+        yield _gauge("reorg_alerts_active", "Alert rules crossed now.", len(snap.alerts))
+        state = GaugeMetricFamily("reorg_engine_state", "1 for the engine's current state.", labels=["state"])
+        for name in STATES:
+            state.add_metric([name], 1.0 if snap.state == name else 0.0)
+        yield state
+        yield _gauge("reorg_start_time_seconds", "When the engine started (unix time).", snap.started_at)
+
+        counts = snap.time_histogram or (0,) * (len(BUCKETS) + 1)
+        bounds = [*(f"{b:g}" for b in BUCKETS), "+Inf"]
+        yield HistogramMetricFamily(
+            "reorg_move_duration_seconds",
+            "Time to move one file.",
+            buckets=list(zip(bounds, counts, strict=True)),
+            sum_value=snap.time_total,
+        )
+
+
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, value=value)
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+def serve(snapshot: Callable[[], Snapshot], addr: str, port: int) -> Any:
+    """Serve /metrics in a daemon thread; returns the server (``shutdown()`` stops it)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(snapshot))
+    server, _thread = start_http_server(port, addr=addr, registry=registry)
+    return server

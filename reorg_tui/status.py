@@ -1,0 +1,63 @@
+"""Health of a running instance, from the state it publishes: for cron, monitoring and people.
+
+Exit codes of ``reorg-tui status``: 0 healthy, 1 degraded (an alert is active, intake is paused
+for disk, or the quarantine is not empty), 2 not running or stale.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reorg_tui.engine.metrics import Snapshot
+from reorg_tui.engine.publish import pid_alive, read_state
+from reorg_tui.logs import summary
+
+HEALTHY, DEGRADED, DOWN = 0, 1, 2
+STALE_AFTER = 10.0  # seconds without a new publication (it publishes about every second)
+
+
+@dataclass(frozen=True)
+class Health:
+    code: int
+    line: str
+    snapshot: Snapshot | None
+    pid: int | None
+    age: float | None
+
+    @property
+    def label(self) -> str:
+        return ("healthy", "degraded", "down")[self.code]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.label,
+            "exit_code": self.code,
+            "message": self.line,
+            "pid": self.pid,
+            "published_seconds_ago": None if self.age is None else round(self.age, 3),
+            "snapshot": self.snapshot.to_dict() if self.snapshot else None,
+        }
+
+
+def check(state_dir: Path, now: float | None = None) -> Health:
+    data = read_state(state_dir)
+    if data is None:
+        return Health(DOWN, f"not running: no published state in {state_dir}", None, None, None)
+    now = time.time() if now is None else now
+    snap = Snapshot.from_dict(data["snapshot"])
+    pid, age = int(data.get("pid", 0)), now - float(data.get("published_at", 0))
+    if snap.state == "stopped" or not pid_alive(pid):
+        return Health(DOWN, f"not running: pid {pid} stopped {age:.0f}s ago", snap, pid, age)
+    if age > STALE_AFTER:
+        return Health(DOWN, f"stale: pid {pid} last published {age:.0f}s ago", snap, pid, age)
+    problems = list(snap.alerts)
+    if snap.state == "paused-disk" and snap.pause_reason:
+        problems.append(snap.pause_reason)
+    if snap.quarantine.count and not any("quarantine" in p for p in problems):
+        problems.append(f"{snap.quarantine.count} file(s) in quarantine")
+    if problems:
+        return Health(DEGRADED, "degraded: " + "; ".join(problems), snap, pid, age)
+    return Health(HEALTHY, f"healthy (pid {pid}): {summary(snap)}", snap, pid, age)

@@ -1,0 +1,260 @@
+"""Production operations against real processes: metrics over HTTP, status, alerts, deployment files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from reorg_tui.status import check
+from tests.conftest import OLD, cli, wait_for, write
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """`reorg-tui --headless` in its own process, on short paths (a unix socket path is short)."""
+
+    def __init__(self, *extra: str) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
+        self.src, self.dst, self.q, self.state = (self.root / n for n in ("src", "dst", "q", "st"))
+        for p in (self.src, self.dst):
+            p.mkdir()
+        self.args = [
+            "-s",
+            str(self.src),
+            "-d",
+            str(self.dst),
+            "--quarantine",
+            str(self.q),
+            "--state-dir",
+            str(self.state),
+        ]
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reorg_tui",
+                "--headless",
+                *self.args,
+                "--settle",
+                "0.2",
+                "--poll-interval",
+                "0.5",
+                "--log-format",
+                "json",
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(lambda: (self.state / "snapshot.json").exists(), what="the daemon to publish its state")
+
+    def stop(self) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=15)
+        return self.proc.returncode, err
+
+    def cleanup(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        subprocess.run(["rm", "-rf", str(self.root)])
+
+
+@pytest.fixture
+def daemon_factory():
+    made: list[Daemon] = []
+
+    def make(*extra: str) -> Daemon:
+        d = Daemon(*extra)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.cleanup()
+
+
+def scrape(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = sample.name + ("" if not sample.labels else json.dumps(sample.labels, sort_keys=True))
+            values[key] = sample.value
+    return values
+
+
+def test_metrics_endpoint_counts_what_was_moved(daemon_factory):
+    port = free_port()
+    d = daemon_factory("--metrics-port", str(port))
+    sizes = [100, 2000, 30_000]
+    for i, size in enumerate(sizes):
+        write(d.src / f"2024-06-0{i + 1}_m{i}.bin", os.urandom(size), OLD)
+    write(d.src / "2024-06-31_bad.bin", b"x", OLD)
+    wait_for(lambda: scrape(port).get("reorg_files_moved_total") == 3, what="three moves in the metrics")
+    m = scrape(port)
+    assert m["reorg_moved_bytes_total"] == sum(sizes)
+    assert m["reorg_move_duration_seconds_count"] == 3
+    assert m['reorg_move_duration_seconds_bucket{"le": "+Inf"}'] == 3
+    assert m["reorg_move_duration_seconds_sum"] > 0
+    wait_for(lambda: scrape(port).get("reorg_quarantine_files") == 1, what="the quarantine gauge")
+    m = scrape(port)
+    assert m["reorg_files_quarantined_total"] == 1
+    assert m['reorg_engine_state{"state": "running"}'] == 1
+    assert m['reorg_engine_state{"state": "paused"}'] == 0
+    assert 0 < m["reorg_disk_free_ratio"] <= 1
+    assert m['reorg_queue_depth{"queue": "retry"}'] == 0
+    code, _ = d.stop()
+    assert code == 0
+
+
+def test_metrics_port_in_use_is_a_clear_error(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        (tmp_path / "s").mkdir()
+        (tmp_path / "d").mkdir()
+        result = cli(
+            "--headless",
+            "-s",
+            str(tmp_path / "s"),
+            "-d",
+            str(tmp_path / "d"),
+            "--metrics-port",
+            str(port),
+            env={"REORG_STATE_DIR": str(tmp_path / "st")},
+        )
+    assert result.returncode == 2
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in result.stderr.strip().splitlines()[-1]
+
+
+def test_status_exit_codes_in_each_state(daemon_factory):
+    d = daemon_factory()
+    status = lambda: cli("status", "--state-dir", str(d.state), "--json")  # noqa: E731
+    healthy = status()
+    assert healthy.returncode == 0, healthy.stdout
+    assert json.loads(healthy.stdout)["status"] == "healthy"
+    write(d.src / "2024-02-30_bad.txt", b"bad", OLD)  # a file in quarantine: degraded
+    wait_for(lambda: status().returncode == 1, what="degraded")
+    assert "1 file(s) in quarantine" in json.loads(status().stdout)["message"]
+    d.proc.kill()  # SIGKILL: the published state stays, the pid is gone
+    d.proc.wait()
+    down = cli("status", "--state-dir", str(d.state))
+    assert down.returncode == 2 and down.stdout.startswith("not running: pid")
+    # A live pid that stopped publishing is stale.
+    data = json.loads((d.state / "snapshot.json").read_text())
+    data.update(pid=os.getpid(), published_at=time.time() - 60)
+    (d.state / "snapshot.json").write_text(json.dumps(data))
+    stale = cli("status", "--state-dir", str(d.state))
+    assert stale.returncode == 2 and stale.stdout.startswith("stale:")
+    assert check(d.root / "nowhere").code == 2
+
+
+def test_status_finds_the_state_from_the_source(tmp_path):
+    (tmp_path / "s").mkdir()
+    result = cli("status", "-s", str(tmp_path / "s"), env={"XDG_STATE_HOME": str(tmp_path / "xdg")})
+    assert result.returncode == 2
+    assert f"no published state in {tmp_path / 'xdg'}/reorg-tui/s-" in result.stdout
+
+
+def test_an_alert_is_logged_once_and_its_recovery_once(daemon_factory):
+    d = daemon_factory("--alert-quarantine-count", "2", "--stats-interval", "0.3")
+    write(d.src / "2024-02-30_a.txt", b"a", OLD)
+    write(d.src / "2024-02-31_b.txt", b"b", OLD)
+    wait_for(lambda: cli("status", "--state-dir", str(d.state)).returncode == 1, what="the alert")
+    time.sleep(2.5)  # several evaluations while it stays active
+    assert "2 files in quarantine (alert at 2)" in cli("status", "--state-dir", str(d.state)).stdout
+    ids = json.loads(cli("quarantine", "list", "-q", str(d.q), "--json").stdout)
+    assert cli("quarantine", "delete", ids[0]["id"], "-q", str(d.q), "--yes").returncode == 0
+    time.sleep(2.5)
+    code, err = d.stop()
+    assert code == 0
+    records = [json.loads(line) for line in err.splitlines()]
+    alerts = [r for r in records if r["event"] in ("alert", "alert_recovered")]
+    assert [(r["event"], r["alert"]) for r in alerts] == [
+        ("alert", "quarantine_count"),
+        ("alert_recovered", "quarantine_count"),
+    ]
+
+
+def test_remote_pause_and_resume_through_the_control_socket(daemon_factory):
+    from reorg_tui.engine.control import request
+
+    d = daemon_factory()
+    sock = d.state / "control.sock"
+    assert oct(sock.stat().st_mode & 0o777) == "0o600"
+    assert oct(d.state.stat().st_mode & 0o777) == "0o700"
+    assert request(d.state, "pause") == "paused"
+    write(d.src / "2024-07-07_held.txt", b"h", OLD)
+    time.sleep(1.5)
+    assert (d.src / "2024-07-07_held.txt").exists()
+    assert request(d.state, "resume") == "running"
+    wait_for((d.dst / "2024/07/07/2024-07-07_held.txt").exists, what="the move after resume")
+
+
+def test_quarantine_list_older_than(tmp_path):
+    from reorg_tui.engine.quarantine import QuarantineStore
+
+    store = QuarantineStore(tmp_path / "q")
+    old = store.put(
+        str(write(tmp_path / "2024-01-01_old.txt", b"o")), reason="r", intended=None, attempts=1, errors=[]
+    )
+    new = store.put(
+        str(write(tmp_path / "2024-01-02_new.txt", b"n")), reason="r", intended=None, attempts=1, errors=[]
+    )
+    record = json.loads((tmp_path / "q" / f"{old.id}.json").read_text())
+    record["quarantined_at"] -= 2 * 86_400
+    (tmp_path / "q" / f"{old.id}.json").write_text(json.dumps(record))
+    listed = cli("quarantine", "list", "-q", str(tmp_path / "q"), "--older-than", "1d", "--json")
+    assert [r["id"] for r in json.loads(listed.stdout)] == [old.id]
+    every = cli("quarantine", "list", "-q", str(tmp_path / "q"), "--older-than", "0s", "--json")
+    assert {r["id"] for r in json.loads(every.stdout)} == {old.id, new.id}
+    bad = cli("quarantine", "list", "-q", str(tmp_path / "q"), "--older-than", "soon")
+    assert bad.returncode == 2 and "not an age" in bad.stderr
+
+
+def test_printed_deployment_files_match_the_flags(tmp_path):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "d").mkdir()
+    args = ["-s", str(tmp_path / "s"), "-d", str(tmp_path / "d"), "--workers", "3", "--shutdown-timeout", "7"]
+    sup = cli("config", "supervisord", *args, env={"REORG_STATE_DIR": str(tmp_path / "st")})
+    assert sup.returncode == 0, sup.stderr
+    assert "[program:reorg-tui]" in sup.stdout and "stopsignal=TERM" in sup.stdout
+    assert "stopwaitsecs=17" in sup.stdout and "autorestart=true" in sup.stdout
+    command = next(line for line in sup.stdout.splitlines() if line.startswith("command="))
+    assert (
+        f"--source {tmp_path / 's'}" in command
+        and "--workers 3" in command
+        and "--log-format json" in command
+    )
+    unit = cli("config", "systemd", *args, env={"REORG_STATE_DIR": str(tmp_path / "st")})
+    assert unit.returncode == 0
+    for line in (
+        "Restart=on-failure",
+        "KillSignal=SIGTERM",
+        "TimeoutStopSec=17",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        f"ReadWritePaths={tmp_path / 's'}",
+    ):
+        assert line in unit.stdout
+    assert cli("config", "systemd").returncode == 2  # no source: the one-line settings error
