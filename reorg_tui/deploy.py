@@ -30,7 +30,10 @@ def command_line(settings: Settings) -> list[str]:
 
 def supervisord(settings: Settings, name: str = "reorg-tui") -> str:
     log_dir = settings.state_dir
-    return f"""[program:{name}]
+    # supervisord refuses a config whose log folder does not exist yet: make it now.
+    log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return f"""; printed by `reorg-tui config supervisord`; the log folder {log_dir} was created
+[program:{name}]
 command={shlex.join(command_line(settings))}
 ; SIGTERM drains: in-flight moves finish or are abandoned cleanly, then exit 0
 stopsignal=TERM

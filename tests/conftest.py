@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -196,3 +198,69 @@ def cli(
         timeout=timeout,
         **kw,  # type: ignore[arg-type]
     )
+
+
+class Daemon:
+    """`reorg-tui --headless` in its own process, on short paths (a unix socket path is short)."""
+
+    def __init__(self, *extra: str) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
+        self.src, self.dst, self.q, self.state = (self.root / n for n in ("src", "dst", "q", "st"))
+        for p in (self.src, self.dst):
+            p.mkdir()
+        self.args = [
+            "-s",
+            str(self.src),
+            "-d",
+            str(self.dst),
+            "--quarantine",
+            str(self.q),
+            "--state-dir",
+            str(self.state),
+        ]
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reorg_tui",
+                "--headless",
+                *self.args,
+                "--settle",
+                "0.2",
+                "--poll-interval",
+                "0.5",
+                "--log-format",
+                "json",
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(lambda: (self.state / "snapshot.json").exists(), what="the daemon to publish its state")
+
+    def stop(self) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=15)
+        return self.proc.returncode, err
+
+    def cleanup(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        subprocess.run(["rm", "-rf", str(self.root)])
+
+
+@pytest.fixture
+def daemon_factory():
+    made: list[Daemon] = []
+
+    def make(*extra: str) -> Daemon:
+        d = Daemon(*extra)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.cleanup()

@@ -129,6 +129,8 @@ class ReorgApp(App[int]):
 
     def refresh_from_engine(self) -> None:
         """UI thread: reads a copy of the engine's state; never blocks, never touches files."""
+        if self._exit or not self.query(StatusLine):
+            return  # shutting down: the widgets are already gone
         snap = self.host.snapshot()
         events = self.host.drain_events()
         with self.batch_update():

@@ -1,0 +1,63 @@
+"""The dashboard attached to a real headless instance in another process."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from reorg_tui.config import Settings
+from reorg_tui.engine.lock import source_is_locked
+from reorg_tui.tui.app import ReorgApp
+from reorg_tui.tui.bridge import AttachedHost
+from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
+from tests.conftest import OLD, write
+from tests.tui.test_dashboard import drive, table_cells, text_of, until
+
+
+def test_attached_dashboard_shows_steers_and_leaves_the_daemon_running(daemon_factory):
+    d = daemon_factory("--on-conflict", "quarantine")
+    for i in range(5):
+        write(d.src / f"2024-05-0{i + 1}_ok{i}.txt", f"ok {i}", OLD)
+    write(d.dst / "2024/06/01/2024-06-01_taken.txt", b"already there")
+    write(d.src / "2024-06-01_taken.txt", b"the newcomer", OLD)
+    write(d.src / "2024-06-02_doomed.txt", b"doomed", OLD)
+    write(d.dst / "2024/06/02/2024-06-02_doomed.txt", b"also there")
+    assert source_is_locked(d.src)
+    settings = Settings(source=d.src, dest=d.dst, quarantine=d.q, state_dir=d.state)
+    app = ReorgApp(AttachedHost(settings), refresh_interval=0.1, attached=True)
+
+    async def script(pilot: Pilot) -> None:
+        await until(
+            pilot, lambda: "moved 5 files" in text_of(app, "#throughput-text"), "the daemon's numbers"
+        )
+        assert "[attached]" in text_of(app, "#status")
+        table = app.query_one(QuarantineTable)
+        await until(pilot, lambda: table.row_count == 2, "the daemon's quarantine")
+
+        await pilot.press("p")
+        await until(pilot, lambda: "paused by operator" in text_of(app, "#status"), "the daemon to pause")
+        await pilot.press("p")
+        await until(pilot, lambda: "● running" in text_of(app, "#status"), "the daemon to resume")
+
+        (d.dst / "2024/06/01/2024-06-01_taken.txt").unlink()  # the operator clears the way...
+        await pilot.press("2")
+        names = [row[1] for row in table_cells(table)]
+        table.move_cursor(row=names.index("2024-06-01_taken.txt"))
+        await pilot.press("r")  # ...and releases: the daemon moves it
+        await until(
+            pilot, (d.dst / "2024/06/01/2024-06-01_taken.txt").exists, "the daemon to move the release"
+        )
+        assert (d.dst / "2024/06/01/2024-06-01_taken.txt").read_bytes() == b"the newcomer"
+        await until(pilot, lambda: table.row_count == 1, "the released row to go")
+        await pilot.press("d", "y")
+        await until(pilot, lambda: not list(d.q.glob("*/2024-06-02_doomed.txt")), "the delete")
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, "the dashboard to quit")
+
+    drive(app, script)
+    assert d.proc.poll() is None, "quitting the dashboard stopped the daemon"
+    write(d.src / "2024-07-01_after.txt", b"still served", OLD)
+    from tests.conftest import wait_for
+
+    wait_for((d.dst / "2024/07/01/2024-07-01_after.txt").exists, what="the daemon to keep working")
+    code, _ = d.stop()
+    assert code == 0
