@@ -106,6 +106,7 @@ def snapshot(state: str = "running") -> Snapshot:
         scans=97,
         last_scan_seconds=0.04,
         history=_HISTORY,
+        alerts=("error rate 31.0% over 60s is at or above 5.0%",) if state == "alert" else (),
     )
 
 

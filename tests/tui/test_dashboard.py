@@ -321,3 +321,17 @@ def test_a_wide_terminal_puts_the_four_panes_in_one_row(tmp_path):
         assert app.query_one("#activity").region.height > 30
 
     drive(app, script, size=(200, 60))
+
+
+def test_an_active_alert_shows_as_a_banner_and_a_red_pane():
+    from reorg_tui.tui.sample import NOW, FrozenHost
+
+    app = ReorgApp(FrozenHost("alert"), now=NOW)
+
+    async def script(pilot: Pilot) -> None:
+        await pilot.pause()
+        assert "ALERT: error rate 31.0% over 60s" in str(app.query_one("#banner", Static).render())
+        assert app.query_one("#banner").has_class("-visible", "-error")
+        assert app.query_one("ErrorRatePane").has_class("-alert")
+
+    drive(app, script)
