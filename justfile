@@ -23,3 +23,7 @@ check: setup
 # SVG screenshots of the dashboard for the README, from a fixed sample state.
 screenshots: setup
     TZ=UTC {{venv}}/bin/python -m reorg_tui.tui.screenshots screenshots
+
+# The engine against a raw rename loop, same run, same filesystem (FILES=1000000 for the big one).
+bench FILES="100000": setup
+    {{venv}}/bin/reorg-tui bench --files {{FILES}}

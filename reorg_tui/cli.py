@@ -154,6 +154,31 @@ def demo(
 
 
 @app.command()
+def bench(
+    directory: Path = typer.Option(
+        None, "--dir", help="Where to make the workload (default: a temporary folder)."
+    ),
+    files: int = typer.Option(20_000, "--files", min=1, help="Files in the backlog."),
+    size: int = typer.Option(100, "--size", min=0, help="Bytes per file."),
+    cross: Path = typer.Option(
+        None, "--cross", help="Put the destination here, on another filesystem, and compare with a copy loop."
+    ),
+    keep: bool = typer.Option(False, "--keep", help="Keep the workload folders afterwards."),
+) -> None:
+    """Measure the engine against a raw loop in the same run; print files/s, ratio, memory, CPU."""
+    from rich.console import Console
+
+    from reorg_tui.bench import run_bench, table
+
+    for label, folder in (("--dir", directory), ("--cross", cross)):
+        if folder is not None and not folder.is_dir():
+            raise ConfigError(f"{label} {folder} is not a folder")
+    results = run_bench(directory, files, size, cross, keep)
+    where = "across filesystems" if cross else "one filesystem"
+    Console(width=None if sys.stdout.isatty() else 110).print(table(results, files, size, where))
+
+
+@app.command()
 @with_settings
 def status(
     ctx: typer.Context,

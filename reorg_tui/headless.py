@@ -55,6 +55,7 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
         if metrics is not None:
             metrics.shutdown()
     logs.log_summary(engine.snapshot(), event="stopped")
+    logs.flush()
     if once and (result.quarantined or result.failed or result.left):
         for line in result.left:
             logs.emit(logging.WARNING, "left", "left in the source: %s", line)

@@ -6,10 +6,12 @@ escaped, so no name can forge or garble a log line.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import re
 import sys
+import threading
 import time
 from typing import Any, TextIO
 
@@ -37,8 +39,15 @@ def safe(text: str) -> str:
     return _UNSAFE.sub(_escape, text)
 
 
+_stamp_cache: tuple[int, str] = (-1, "")
+
+
 def _stamp(created: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created % 1 * 1000):03d}Z"
+    global _stamp_cache
+    second = int(created)
+    if _stamp_cache[0] != second:  # one strftime a second, not one a line
+        _stamp_cache = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_stamp_cache[1]}.{int(created % 1 * 1000):03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
@@ -63,16 +72,83 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-class _FlushingHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Flushes every record: under supervisord stderr is a pipe, not a terminal."""
+class Sink:
+    """Where log lines go, in order. Warnings and errors are flushed at once; the rest within
+    FLUSH_SECONDS, many lines to one write: under supervisord stderr is a pipe, and a flush per
+    line costs a system call per file moved."""
+
+    FLUSH_SECONDS = 0.2
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._lock = threading.Lock()
+        self._pending: list[str] = []
+        self._last_flush = 0.0
+        self._flusher = threading.Thread(target=self._run, name="reorg-log-flush", daemon=True)
+        self._flusher.start()
+        atexit.register(self.flush)
+
+    def write(self, line: str, urgent: bool = False) -> None:
+        with self._lock:
+            self._pending.append(line)
+            # A line after a quiet spell goes out at once; under load, lines leave in batches.
+            if (
+                urgent
+                or len(self._pending) >= 1024
+                or time.monotonic() - self._last_flush >= self.FLUSH_SECONDS
+            ):
+                self._flush_locked()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        self._last_flush = time.monotonic()
+        if not self._pending:
+            return
+        try:
+            self.stream.write("\n".join(self._pending) + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed or broken log stream must not stop the moves
+        self._pending.clear()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.FLUSH_SECONDS)
+            self.flush()
+
+
+class SinkHandler(logging.Handler):
+    def __init__(self, sink: Sink) -> None:
+        super().__init__()
+        self.sink = sink
 
     def emit(self, record: logging.LogRecord) -> None:
-        super().emit(record)
-        self.flush()
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self.sink.write(line, urgent=record.levelno >= logging.WARNING)
+
+
+_format = "text"
+_sink: Sink | None = None
 
 
 def setup(level: str, fmt: str, stream: TextIO | None = None) -> None:
-    handler = _FlushingHandler(stream or sys.stderr)
+    global _format, _sink
+    # Skip the per-record work nobody reads: caller lookup (a stack walk), thread and process names.
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    if _sink is not None:
+        _sink.flush()
+    _format, _sink = fmt, Sink(stream or sys.stderr)
+    handler = SinkHandler(_sink)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
@@ -80,6 +156,49 @@ def setup(level: str, fmt: str, stream: TextIO | None = None) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("watchdog").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def flush() -> None:
+    if _sink is not None:
+        _sink.flush()
+
+
+def _size(n: int) -> str:
+    """Like humanize.naturalsize(binary=True), without its per-call translation lookups."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def log_moved(event: ev.Moved) -> None:
+    """The commonest record, written without a LogRecord: one line per file moved."""
+    if _sink is None or not log.isEnabledFor(logging.INFO):
+        return
+    how = "" if event.how in ("moved", "copied") else f", {event.how}"
+    if _format == "json":
+        line = json.dumps(
+            {
+                "time": _stamp(event.at),
+                "level": "info",
+                "event": "moved",
+                "message": f"moved {safe(event.source)} -> {safe(event.destination)}",
+                "file": safe(event.source),
+                "destination": safe(event.destination),
+                "bytes": event.size,
+                "duration": round(event.seconds, 6),
+                "how": event.how,
+            },
+            ensure_ascii=False,
+        )
+    else:
+        line = (
+            f"{_stamp(event.at)} INFO    moved {safe(event.source)} -> {safe(event.destination)} "
+            f"({_size(event.size)}, {event.seconds * 1000:.1f} ms{how})"
+        )
+    _sink.write(line)
 
 
 def emit(level: int, event: str, message: str, *args: Any, **fields: Any) -> None:
@@ -91,24 +210,8 @@ def emit(level: int, event: str, message: str, *args: Any, **fields: Any) -> Non
 
 def log_event(event: ev.Event) -> None:
     """The headless face's subscriber: one record per engine event."""
-    if isinstance(event, ev.Moved) and not log.isEnabledFor(logging.INFO):
-        return  # the commonest event: skip formatting it when nobody reads it
     if isinstance(event, ev.Moved):
-        emit(
-            logging.INFO,
-            "moved",
-            "moved %s -> %s (%s, %.1f ms%s)",
-            event.source,
-            event.destination,
-            humanize.naturalsize(event.size, binary=True),
-            event.seconds * 1000,
-            "" if event.how in ("moved", "copied") else f", {event.how}",
-            file=event.source,
-            destination=event.destination,
-            bytes=event.size,
-            duration=round(event.seconds, 6),
-            how=event.how,
-        )
+        log_moved(event)
     elif isinstance(event, ev.Retried):
         emit(
             logging.WARNING,

@@ -270,7 +270,7 @@ class Mover:
     ) -> Outcome:
         candidate = name
         for n in range(1, 100_000):
-            dst = os.path.join(folder, candidate)
+            dst = f"{folder}/{candidate}"
             try:
                 self._put(src, folder, dst, put)
                 return Outcome(kind, dst, st.st_size)

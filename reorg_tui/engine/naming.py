@@ -59,8 +59,7 @@ class Naming:
         match = self.regex.search(name)
         if match is None:
             raise ValueError(f"{name!r} does not match the pattern")
-        year, month, day = (match.group(g) for g in DATE_GROUPS)
-        return self._folder_for(year, month, day)
+        return self._folder_for(*match.group(*DATE_GROUPS))
 
     def _render(self, year: str, month: str, day: str) -> Target:
         try:

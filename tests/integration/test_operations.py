@@ -186,3 +186,19 @@ def test_printed_deployment_files_match_the_flags(tmp_path):
     ):
         assert line in unit.stdout
     assert cli("config", "systemd").returncode == 2  # no source: the one-line settings error
+
+
+def test_bench_short_form_verifies_every_file(tmp_path):
+    """The benchmark's correctness only (every file arrives, a table is printed): never its speed."""
+    result = cli("bench", "--files", "400", "--size", "64", "--dir", str(tmp_path), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "400 files of 64 B, one filesystem; every file verified" in " ".join(result.stdout.split())
+    assert "raw rename loop" in result.stdout and "reorg-tui" in result.stdout
+    assert list(tmp_path.iterdir()) == []  # the workload is removed afterwards
+
+
+def test_bench_across_filesystems(tmp_path, tmpfs):
+    other = tmpfs("other", size="64m")
+    result = cli("bench", "--files", "200", "--dir", str(tmp_path), "--cross", str(other), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "across filesystems" in result.stdout and "copy+fsync" in result.stdout

@@ -1,0 +1,214 @@
+"""`reorg-tui bench`: the engine against a raw rename loop, in the same run, on the same filesystem.
+
+Speed is reported as a ratio to the raw loop measured minutes apart on the same machine, never as
+an absolute number: machines (and their neighbours) differ.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+DAYS = 365
+
+
+@dataclass
+class Result:
+    name: str
+    files: int
+    seconds: float
+    first_move: float | None = None
+    peak_rss: int | None = None  # bytes
+    cpu: float | None = None  # user + system seconds
+
+    @property
+    def rate(self) -> float:
+        return self.files / self.seconds if self.seconds else 0.0
+
+
+def file_name(i: int) -> str:
+    day = time.gmtime(1_704_067_200 + (i % DAYS) * 86_400)  # 2024-01-01 onwards
+    return f"{day.tm_year:04d}-{day.tm_mon:02d}-{day.tm_mday:02d}_f{i:08d}.dat"
+
+
+def target_of(dest: Path, name: str) -> Path:
+    return dest / name[:4] / name[5:7] / name[8:10] / name
+
+
+def generate(folder: Path, count: int, size: int, progress: Progress) -> None:
+    """A deterministic backlog: the same names and bytes every run; old mtimes (ready at once)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    payload = (b"reorg-tui benchmark " * (size // 20 + 1))[:size]
+    task = progress.add_task(f"generating {folder.name}", total=count)
+    old = time.time() - 86_400
+    for i in range(count):
+        path = os.path.join(folder, file_name(i))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        if payload:
+            os.write(fd, payload)
+        os.close(fd)
+        os.utime(path, (old, old))
+        if i % 2000 == 0:
+            progress.update(task, completed=i)
+    progress.update(task, completed=count)
+
+
+def raw_rename_loop(src: Path, dest: Path) -> Result:
+    """What a careful script would do: list once, make each folder once, rename."""
+    started = time.perf_counter()
+    made: set[str] = set()
+    count = 0
+    for entry in os.scandir(src):
+        name = entry.name
+        folder = f"{dest}/{name[:4]}/{name[5:7]}/{name[8:10]}"
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        os.rename(entry.path, f"{folder}/{name}")
+        count += 1
+    return Result("raw rename loop", count, time.perf_counter() - started)
+
+
+def raw_copy_loop(src: Path, dest: Path) -> Result:
+    """The plain cross-filesystem move: copy, fsync, rename into place, unlink the source."""
+    started = time.perf_counter()
+    made: set[str] = set()
+    count = 0
+    for entry in os.scandir(src):
+        name = entry.name
+        folder = f"{dest}/{name[:4]}/{name[5:7]}/{name[8:10]}"
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        tmp = f"{folder}/.{name}.tmp"
+        with open(entry.path, "rb") as fin, open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+            fout.flush()
+            os.fsync(fout.fileno())
+        os.rename(tmp, f"{folder}/{name}")
+        os.unlink(entry.path)
+        count += 1
+    return Result("raw copy+fsync loop", count, time.perf_counter() - started)
+
+
+def run_engine(
+    src: Path, dest: Path, state: Path, count: int, progress: Progress, extra: list[str]
+) -> Result:
+    """The whole `reorg-tui --once` process, start-up included, with its default settings."""
+    dest.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "reorg_tui", "--once", "-s", str(src), "-d", str(dest)]
+    argv += ["--quarantine", str(state / "q"), "--state-dir", str(state / "st"), *extra]
+    task = progress.add_task("engine draining", total=count)
+    first: list[float] = []
+    moved = 0
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1)
+
+    def read() -> None:
+        nonlocal moved
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if " moved " in line or '"event": "moved"' in line:
+                if not first:
+                    first.append(time.perf_counter() - started)
+                moved += 1
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    while proc.poll() is None:
+        progress.update(task, completed=moved)
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    reader.join(timeout=5)
+    progress.update(task, completed=moved)
+    child = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the engine exited with {proc.returncode}")
+    return Result(
+        "reorg-tui --once",
+        count,
+        elapsed,
+        first_move=first[0] if first else None,
+        peak_rss=child.ru_maxrss * 1024,
+        cpu=child.ru_utime + child.ru_stime,
+    )
+
+
+def verify(dest: Path, count: int) -> None:
+    missing = [file_name(i) for i in range(count) if not target_of(dest, file_name(i)).is_file()]
+    if missing:
+        raise RuntimeError(f"{len(missing)} file(s) did not arrive, the first {missing[0]}")
+
+
+def run_bench(
+    directory: Path | None,
+    files: int,
+    size: int,
+    cross: Path | None,
+    keep: bool,
+    console: Console | None = None,
+) -> list[Result]:
+    console = console or Console(stderr=True)
+    root = Path(tempfile.mkdtemp(prefix="reorg-bench-", dir=directory))
+    other = Path(tempfile.mkdtemp(prefix="reorg-bench-", dir=cross)) if cross else None
+    results: list[Result] = []
+    old_handler = signal.getsignal(signal.SIGINT)
+    try:
+        with Progress(
+            TextColumn("{task.description:<20}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            dest_root = other or root
+            generate(root / "raw-src", files, size, progress)
+            raw = (raw_copy_loop if other else raw_rename_loop)(root / "raw-src", dest_root / "raw-dest")
+            verify(dest_root / "raw-dest", files)
+            results.append(raw)
+            generate(root / "engine-src", files, size, progress)
+            engine = run_engine(root / "engine-src", dest_root / "engine-dest", root, files, progress, [])
+            verify(dest_root / "engine-dest", files)
+            results.append(engine)
+    finally:
+        signal.signal(signal.SIGINT, old_handler)
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+            if other:
+                shutil.rmtree(other, ignore_errors=True)
+    return results
+
+
+def table(results: list[Result], files: int, size: int, where: str) -> Table:
+    base = results[0].rate
+    out = Table(
+        title=f"{files:,} files of {size} B, {where}; every file verified at its destination",
+        caption="reorg-tui runs as its own process with default settings (INFO logs, fsync, all checks)",
+    )
+    for column in ("run", "files/s", "ratio", "seconds", "first move", "peak RSS", "CPU"):
+        out.add_column(column, justify="left" if column == "run" else "right", no_wrap=True)
+    for r in results:
+        out.add_row(
+            r.name,
+            f"{r.rate:,.0f}",
+            f"{r.rate / base:.2f}" if base else "-",
+            f"{r.seconds:.2f}",
+            "-" if r.first_move is None else f"{r.first_move:.2f} s",
+            "-" if r.peak_rss is None else f"{r.peak_rss / 2**20:.0f} MiB",
+            "-" if r.cpu is None else f"{r.cpu:.2f} s",
+        )
+    return out
