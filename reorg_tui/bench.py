@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,18 +67,27 @@ def generate(folder: Path, count: int, size: int, progress: Progress) -> None:
     progress.update(task, completed=count)
 
 
-def raw_rename_loop(src: Path, dest: Path) -> Result:
-    """What a careful script would do: list once, make each folder once, rename."""
-    started = time.perf_counter()
+def _dated_folders(dest: Path) -> Callable[[str], str]:
+    """name -> its date folder, made the first time it is needed (as a careful script would)."""
     made: set[str] = set()
-    count = 0
-    for entry in os.scandir(src):
-        name = entry.name
+
+    def folder_for(name: str) -> str:
         folder = f"{dest}/{name[:4]}/{name[5:7]}/{name[8:10]}"
         if folder not in made:
             os.makedirs(folder, exist_ok=True)
             made.add(folder)
-        os.rename(entry.path, f"{folder}/{name}")
+        return folder
+
+    return folder_for
+
+
+def raw_rename_loop(src: Path, dest: Path) -> Result:
+    """What a careful script would do: list once, make each folder once, rename."""
+    started = time.perf_counter()
+    folder_for = _dated_folders(dest)
+    count = 0
+    for entry in os.scandir(src):
+        os.rename(entry.path, f"{folder_for(entry.name)}/{entry.name}")
         count += 1
     return Result("raw rename loop", count, time.perf_counter() - started)
 
@@ -85,20 +95,16 @@ def raw_rename_loop(src: Path, dest: Path) -> Result:
 def raw_copy_loop(src: Path, dest: Path) -> Result:
     """The plain cross-filesystem move: copy, fsync, rename into place, unlink the source."""
     started = time.perf_counter()
-    made: set[str] = set()
+    folder_for = _dated_folders(dest)
     count = 0
     for entry in os.scandir(src):
-        name = entry.name
-        folder = f"{dest}/{name[:4]}/{name[5:7]}/{name[8:10]}"
-        if folder not in made:
-            os.makedirs(folder, exist_ok=True)
-            made.add(folder)
-        tmp = f"{folder}/.{name}.tmp"
+        folder = folder_for(entry.name)
+        tmp = f"{folder}/.{entry.name}.tmp"
         with open(entry.path, "rb") as fin, open(tmp, "wb") as fout:
             shutil.copyfileobj(fin, fout)
             fout.flush()
             os.fsync(fout.fileno())
-        os.rename(tmp, f"{folder}/{name}")
+        os.rename(tmp, f"{folder}/{entry.name}")
         os.unlink(entry.path)
         count += 1
     return Result("raw copy+fsync loop", count, time.perf_counter() - started)

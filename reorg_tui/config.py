@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -375,7 +375,3 @@ def validate(settings: Settings) -> None:
         settings.naming()
     except NamingError as exc:
         raise ConfigError(str(exc)) from None
-
-
-def field_names() -> list[str]:
-    return [f.name for f in fields(Settings)]

@@ -237,7 +237,8 @@ class Engine:
         self.lock.acquire()
         self._once = once
         try:
-            self.settings.state_dir.chmod(0o700)
+            self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+            self.settings.state_dir.chmod(0o700)  # the control socket and state are the owner's only
             self.subscribe(self.publisher.on_event)
             warning = self.control.start()
             if warning:
@@ -388,8 +389,8 @@ class Engine:
                 return
             self._scan_now.wait(self.settings.poll_interval)
 
-    def _offer(self, rel: str, st: os.stat_result, now: float) -> None:
-        """A regular file the naming wants was seen. Lock held."""
+    def _offer(self, rel: str, st: os.stat_result, now: float, closed: bool = False) -> None:
+        """A regular file the naming wants was seen (``closed``: its writer closed it). Lock held."""
         if rel in self._claimed or rel in self.retry:
             return
         skipped = self._skipped.get(rel)
@@ -399,7 +400,9 @@ class Engine:
             del self._skipped[rel]
         settle = self.settings.settle
         waiting = self._settling.get(rel)
-        if waiting is None:
+        if closed:
+            self._make_ready(rel, st)  # a close-after-write event: complete, whatever its age
+        elif waiting is None:
             if now - st.st_mtime >= settle:
                 self._make_ready(rel, st)
             else:
@@ -426,10 +429,7 @@ class Engine:
             if not stat.S_ISREG(st.st_mode):
                 continue
             with self._lock:
-                if closed and rel not in self._claimed and rel not in self.retry:
-                    self._make_ready(rel, st)
-                else:
-                    self._offer(rel, st, now)
+                self._offer(rel, st, now, closed=closed)
 
     def _settle_due(self, now: float) -> None:
         with self._lock:

@@ -33,36 +33,34 @@ def _backlog(src: Path, n: int, size: int = 2000) -> dict[str, bytes]:
     return made
 
 
+_started: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_daemons():
+    """A failing test must not leave its daemon running (and holding files) behind."""
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def _start(src: Path, dest: Path, q: Path, *extra: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
     env["REORG_STATE_DIR"] = str(src.parent / "state")
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "reorg_tui",
-            "--headless",
-            "-s",
-            str(src),
-            "-d",
-            str(dest),
-            "--quarantine",
-            str(q),
-            "--settle",
-            "0.2",
-            "--poll-interval",
-            "0.5",
-            "--workers",
-            "2",
-            "--batch-size",
-            "16",
-            *extra,
-        ],
+    args = ["-s", str(src), "-d", str(dest), "--quarantine", str(q), "--settle", "0.2", "--poll-interval", "0.5"]
+    args += ["--workers", "2", "--batch-size", "16", *extra]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reorg_tui", "--headless", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
+    _started.append(proc)
+    return proc
 
 
 def _assert_each_file_exactly_once(made: dict[str, bytes], src: Path, dest: Path) -> None:
