@@ -109,6 +109,7 @@ class Engine:
         self._skipped: dict[str, tuple[tuple[int, int, int], int]] = {}
         self._unsynced: set[str] = set()  # destination folders with renames not yet fsynced
         self._parallel = _other_filesystem(self.source, self.dest)
+        self._inlining = False  # the scanner is draining a backlog in its own thread
         self._batches = 0
         self._busy = 0
         self._subscribers: list[Subscriber] = []
@@ -373,9 +374,13 @@ class Engine:
                     while len(self._ready) >= self._ready_cap and not self._stopping.is_set():
                         self._space.wait(0.5)
                     self._offer(rel, st, self.clock())
-                if len(self._ready) and not count.taken % 64:
+                    inline = self._inline_batch()
+                if inline:
+                    self._run_inline(inline)
+                elif len(self._ready) and not count.taken % 64:
                     self._wake.set()
             with self._lock:
+                self._inlining = False
                 gone = [r for r, (_, g) in self._skipped.items() if g < generation and r not in seen]
                 for rel in gone:
                     del self._skipped[rel]
@@ -465,14 +470,34 @@ class Engine:
         lanes = workers if self._parallel else 1
         while True:
             with self._lock:
-                if self._batches >= lanes or not self._ready:
-                    return
+                if self._batches >= lanes or not self._ready or self._inlining:
+                    return  # (while the scanner drains a backlog itself, it takes the ready files too)
                 size = min(self.settings.batch_size, max(1, -(-len(self._ready) // workers)))
                 batch = [self._ready.popleft() for _ in range(min(size, len(self._ready)))]
                 self._batches += 1
                 self._space.notify_all()
             future = pool.submit(self._work, batch)
             future.add_done_callback(self._batch_done)
+
+    def _inline_batch(self) -> list[tuple[str, os.stat_result | None]] | None:
+        """A full batch for the scanner to move itself, when renames run one lane at a time anyway:
+        a large backlog then drains in one thread, with no hand-over per batch. Lock held."""
+        if self._parallel or self._paused or self.gate.closed or self._stopping.is_set():
+            return None
+        size = self.settings.batch_size
+        if self._batches or len(self._ready) < size:
+            return None
+        self._batches += 1
+        self._inlining = True
+        return [self._ready.popleft() for _ in range(size)]
+
+    def _run_inline(self, batch: list[tuple[str, os.stat_result | None]]) -> None:
+        try:
+            self._work(batch)
+        finally:
+            with self._lock:
+                self._batches -= 1
+            self._wake.set()
 
     def _batch_done(self, future: Future[None]) -> None:
         with self._lock:
