@@ -17,6 +17,7 @@ import ctypes
 import ctypes.util
 import errno
 import hashlib
+import itertools
 import os
 import stat
 import threading
@@ -185,6 +186,9 @@ class Mover:
         self.root = root
         self.room = room  # asked before a copy whether the destination can take that many bytes
         self._rename_lane = threading.Lock()
+        self._exdev: set[int] = set()  # source devices a rename into root failed from with EXDEV
+        self._token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # unique per run: names never repeat
+        self._serial = itertools.count()
         self.staging = os.path.join(root, STAGING)
         self.verify = verify
         self.stop = stop or threading.Event()
@@ -230,11 +234,14 @@ class Mover:
             with self._rename_lane:
                 rename_noreplace(src, dst)
 
-        try:
-            return self._publish(src, st, folder, name, on_conflict, by_rename, "moved")
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
+        if st.st_dev not in self._exdev:
+            try:
+                return self._publish(src, st, folder, name, on_conflict, by_rename, "moved")
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                # Remembered per source device: the next file from there goes straight to a copy.
+                self._exdev.add(st.st_dev)
         return self._move_by_copy(src, st, folder, name, on_conflict)
 
     def _move_by_copy(
@@ -318,9 +325,13 @@ class Mover:
                 raise MoveError("not a regular file", transient=False)
             if (fst.st_size, fst.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
                 raise MoveError("source changed before its copy", transient=True)
-            os.makedirs(self.staging, exist_ok=True)
-            tmp = os.path.join(self.staging, uuid.uuid4().hex + ".part")
-            fd_out = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            tmp = f"{self.staging}/{self._token}-{next(self._serial)}.part"
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            try:
+                fd_out = os.open(tmp, flags, 0o600)
+            except FileNotFoundError:  # the first copy, or the staging folder was removed
+                os.makedirs(self.staging, exist_ok=True)
+                fd_out = os.open(tmp, flags, 0o600)
             try:
                 digest = self._copy_data(fd_in, fd_out, fst.st_size)
                 # Setuid and setgid bits are never carried over; ownership follows the source
