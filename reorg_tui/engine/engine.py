@@ -260,7 +260,6 @@ class Engine:
 
     def _start(self, once: bool) -> None:
         self.quarantine.ensure()
-        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         cleaned = self.mover.recover() + self.quarantine.repair()
         if cleaned:
             self._warn(f"recovered from an interrupted run: removed or repaired {cleaned} leftover(s)")

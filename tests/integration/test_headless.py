@@ -50,7 +50,18 @@ def _no_stray_daemons():
 def _start(src: Path, dest: Path, q: Path, *extra: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
     env["REORG_STATE_DIR"] = str(src.parent / "state")
-    args = ["-s", str(src), "-d", str(dest), "--quarantine", str(q), "--settle", "0.2", "--poll-interval", "0.5"]
+    args = [
+        "-s",
+        str(src),
+        "-d",
+        str(dest),
+        "--quarantine",
+        str(q),
+        "--settle",
+        "0.2",
+        "--poll-interval",
+        "0.5",
+    ]
     args += ["--workers", "2", "--batch-size", "16", *extra]
     proc = subprocess.Popen(
         [sys.executable, "-m", "reorg_tui", "--headless", *args],
