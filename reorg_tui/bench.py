@@ -218,3 +218,107 @@ def table(results: list[Result], files: int, size: int, where: str) -> Table:
             "-" if r.cpu is None else f"{r.cpu:.2f} s",
         )
     return out
+
+
+def _headless(src: Path, dest: Path, state: Path, *extra: str) -> subprocess.Popen[str]:
+    dest.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "reorg_tui", "--headless", "--log-format", "json", "-s", str(src)]
+    argv += ["-d", str(dest), "--quarantine", str(state / "q"), "--state-dir", str(state / "st"), *extra]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1)
+
+
+def _parse_time(stamp: str) -> float:
+    """The log's UTC stamp (2026-11-29T12:00:00.123Z) as unix time."""
+    import calendar
+
+    whole, _, frac = stamp.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + float(f"0.{frac or 0}")
+
+
+def watch_latency(directory: Path | None, rate: float, seconds: float, console: Console) -> dict[str, float]:
+    """Files arriving at ``rate`` a second: time from the writer's close to the move, per file."""
+    import json
+
+    root = Path(tempfile.mkdtemp(prefix="reorg-bench-", dir=directory))
+    src, dest = root / "src", root / "dest"
+    src.mkdir()
+    closed: dict[str, float] = {}
+    moved: dict[str, float] = {}
+    proc = _headless(src, dest, root)
+    try:
+        time.sleep(1.5)  # start-up is not what this measures
+
+        def read() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                if '"event": "moved"' in line:
+                    record = json.loads(line)
+                    moved[os.path.basename(record["destination"])] = _parse_time(record["time"])
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        total = int(rate * seconds)
+        started = time.time()
+        with Progress(
+            TextColumn("feeding"), BarColumn(), MofNCompleteColumn(), console=console, transient=True
+        ) as bar:
+            task = bar.add_task("feed", total=total)
+            for i in range(total):
+                due = started + i / rate
+                pause = due - time.time()
+                if pause > 0:
+                    time.sleep(pause)
+                name = file_name(i)
+                with open(src / name, "wb") as handle:
+                    handle.write(b"x" * 100)
+                closed[name] = time.time()
+                if i % 500 == 0:
+                    bar.update(task, completed=i)
+        deadline = time.time() + 30
+        while len(moved) < total and time.time() < deadline:
+            time.sleep(0.2)
+        fed_for = max(closed.values()) - started
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+    delays = sorted(moved[n] - closed[n] for n in closed if n in moved)
+    if len(delays) < total:
+        raise RuntimeError(f"{total - len(delays)} file(s) were not moved within 30 s of the end")
+    return {
+        "files": float(total),
+        "achieved rate": total / fed_for,
+        "p50": delays[len(delays) // 2],
+        "p95": delays[int(len(delays) * 0.95)],
+        "max": delays[-1],
+    }
+
+
+def idle_cpu(directory: Path | None, quiet_files: int, seconds: float, console: Console) -> dict[str, float]:
+    """CPU used by a running daemon with nothing to do, over a large folder of names it ignores."""
+    import psutil
+
+    root = Path(tempfile.mkdtemp(prefix="reorg-bench-", dir=directory))
+    src = root / "src"
+    src.mkdir()
+    for i in range(quiet_files):
+        (src / f"unrelated-{i:08d}.txt").touch()
+    proc = _headless(src, root / "dest", root)
+    try:
+        time.sleep(3)  # the first full scan and start-up
+        ps = psutil.Process(proc.pid)
+        before = ps.cpu_times()
+        console.print(f"measuring idle CPU for {seconds:.0f} s over {quiet_files:,} ignored names...")
+        time.sleep(seconds)
+        after = ps.cpu_times()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+    used = (after.user - before.user) + (after.system - before.system)
+    return {
+        "quiet files": float(quiet_files),
+        "seconds": seconds,
+        "cpu seconds": used,
+        "percent of a core": 100 * used / seconds,
+    }

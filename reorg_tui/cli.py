@@ -164,11 +164,35 @@ def bench(
         None, "--cross", help="Put the destination here, on another filesystem, and compare with a copy loop."
     ),
     keep: bool = typer.Option(False, "--keep", help="Keep the workload folders afterwards."),
+    watch: float = typer.Option(
+        0.0,
+        "--watch",
+        metavar="FILES_PER_S",
+        help="Instead: feed a running daemon this many files/s; report latency.",
+    ),
+    idle: bool = typer.Option(
+        False, "--idle", help="Instead: CPU of a daemon with nothing to do (--files ignored names)."
+    ),
+    seconds: float = typer.Option(
+        60.0, "--seconds", min=1, help="How long --watch feeds, or --idle measures."
+    ),
 ) -> None:
     """Measure the engine against a raw loop in the same run; print files/s, ratio, memory, CPU."""
     from rich.console import Console
 
-    from reorg_tui.bench import run_bench, table
+    from reorg_tui.bench import idle_cpu, run_bench, table, watch_latency
+
+    if watch or idle:
+        console = Console(stderr=True)
+        figures = (
+            watch_latency(directory, watch, seconds, console)
+            if watch
+            else idle_cpu(directory, files, seconds, console)
+        )
+        for key, value in figures.items():
+            shown = f"{value:.3f} s" if key in ("p50", "p95", "max") else f"{value:,.2f}"
+            typer.echo(f"{key:>18}: {shown}")
+        return
 
     for label, folder in (("--dir", directory), ("--cross", cross)):
         if folder is not None and not folder.is_dir():

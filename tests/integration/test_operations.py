@@ -202,3 +202,14 @@ def test_bench_across_filesystems(tmp_path, tmpfs):
     result = cli("bench", "--files", "200", "--dir", str(tmp_path), "--cross", str(other), timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "across filesystems" in result.stdout and "copy+fsync" in result.stdout
+
+
+def test_bench_watch_and_idle_modes_report_their_figures(tmp_path):
+    watch = cli("bench", "--watch", "200", "--seconds", "2", "--dir", str(tmp_path), timeout=120)
+    assert watch.returncode == 0, watch.stderr[-2000:]
+    for key in ("files: 400.00", "achieved rate", "p50", "p95", "max"):
+        assert key in watch.stdout
+    idle = cli("bench", "--idle", "--files", "200", "--seconds", "1", "--dir", str(tmp_path), timeout=120)
+    assert idle.returncode == 0, idle.stderr[-2000:]
+    assert "percent of a core" in idle.stdout
+    assert list(tmp_path.iterdir()) == []
