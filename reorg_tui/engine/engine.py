@@ -50,6 +50,7 @@ from reorg_tui.engine.watch import ScanCount, Watcher, scan
 log = logging.getLogger(__name__)
 Subscriber = Callable[[ev.Event], None]
 LARGE_FILE = 64 * 1024 * 1024  # above this, check headroom for the file itself before a copy
+SLOW_FSYNC = 0.0005  # seconds: an fsync slower than this is real I/O worth overlapping
 MOVED_KINDS = frozenset({"moved", "copied", "twin", "deduped"})
 
 
@@ -464,9 +465,11 @@ class Engine:
     def _dispatch(self, pool: ThreadPoolExecutor) -> None:
         # Renames within one filesystem are metadata operations the kernel serializes per folder:
         # several threads doing them only contend (for the folder lock and the GIL), so they run one
-        # batch at a time. Copies across filesystems wait on I/O and use every worker.
+        # batch at a time. Copies use every worker where the disk makes them wait (fsync), and one
+        # lane where it does not (a tmpfs, a write cache): there, threads would only contend.
         workers = self.settings.workers
-        lanes = workers if self._parallel else 1
+        waits = self.mover.fsync_seconds >= SLOW_FSYNC or self.mover.fsync_seconds == 0.0
+        lanes = workers if self._parallel and waits else 1
         while True:
             with self._lock:
                 if self._batches >= lanes or not self._ready or self._inlining:

@@ -21,6 +21,7 @@ import itertools
 import os
 import stat
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -189,6 +190,7 @@ class Mover:
         self._exdev: set[int] = set()  # source devices a rename into root failed from with EXDEV
         self._token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # unique per run: names never repeat
         self._serial = itertools.count()
+        self.fsync_seconds = 0.0
         self.staging = os.path.join(root, STAGING)
         self.verify = verify
         self.stop = stop or threading.Event()
@@ -340,7 +342,11 @@ class Mover:
                 if self.is_root:
                     os.fchown(fd_out, fst.st_uid, fst.st_gid)
                 os.utime(fd_out, ns=(fst.st_atime_ns, fst.st_mtime_ns))
+                synced = time.perf_counter()
                 os.fsync(fd_out)
+                # A running average of how long the disk makes a copy wait: the engine runs copies
+                # in parallel only where there is waiting to overlap.
+                self.fsync_seconds = 0.9 * self.fsync_seconds + 0.1 * (time.perf_counter() - synced)
                 if os.fstat(fd_out).st_size != fst.st_size:
                     raise MoveError("copy has the wrong size", transient=True, code=errno.EIO)
                 after = os.fstat(fd_in)
