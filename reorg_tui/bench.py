@@ -322,3 +322,77 @@ def idle_cpu(directory: Path | None, quiet_files: int, seconds: float, console: 
         "cpu seconds": used,
         "percent of a core": 100 * used / seconds,
     }
+
+
+def dashboard_load(directory: Path | None, rate: float, seconds: float, console: Console) -> dict[str, float]:
+    """The real dashboard hosting the engine while files arrive at ``rate`` a second: how often
+    the panes refresh, and how long a key press takes to be answered (Textual's Pilot)."""
+    import asyncio
+
+    from reorg_tui.config import Settings
+    from reorg_tui.engine.engine import Engine
+    from reorg_tui.tui.app import ReorgApp
+    from reorg_tui.tui.bridge import EngineHost
+
+    root = Path(tempfile.mkdtemp(prefix="reorg-bench-", dir=directory))
+    for name in ("src", "dest"):
+        (root / name).mkdir()
+    settings = Settings(source=root / "src", dest=root / "dest", quarantine=root / "q", state_dir=root / "st")
+    app = ReorgApp(EngineHost(Engine(settings)))
+    # The feeder is its own process: in this one it would compete with the app for the GIL.
+    feeder_code = (
+        "import sys, time\n"
+        "from reorg_tui.bench import file_name\n"
+        "folder, rate = sys.argv[1], float(sys.argv[2])\n"
+        "started, fed = time.time(), 0\n"
+        "while True:\n"
+        "    due = int((time.time() - started) * rate)\n"
+        "    while fed < due:\n"
+        "        open(f'{folder}/{file_name(fed)}', 'wb').write(b'x' * 100)\n"
+        "        fed += 1\n"
+        "    time.sleep(0.005)\n"
+    )
+    feeder: subprocess.Popen[bytes] | None = None
+
+    figures: dict[str, float] = {}
+
+    async def drive() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            nonlocal feeder
+            await pilot.pause(1.0)
+            feeder = subprocess.Popen([sys.executable, "-c", feeder_code, str(root / "src"), str(rate)])
+            await pilot.pause(2.0)  # reach a steady state
+            first_refreshes, first_moved, began = (
+                app.refreshes,
+                app.host.snapshot().totals.moved,
+                time.perf_counter(),
+            )
+            latencies = []
+            while time.perf_counter() - began < seconds:
+                pressed = time.perf_counter()
+                await pilot.press("question_mark")
+                latencies.append(app.key_answered_at - pressed)  # stamped by the app's action
+                if type(app.screen).__name__ != "HelpScreen":
+                    raise RuntimeError("the help screen did not open")
+                await pilot.press("escape")
+                await pilot.pause(0.5)
+            span = time.perf_counter() - began
+            figures["files moved per second"] = (app.host.snapshot().totals.moved - first_moved) / span
+            figures["refreshes per second"] = (app.refreshes - first_refreshes) / span
+            latencies.sort()
+            figures["key presses"] = float(len(latencies))
+            figures["key p50"] = latencies[len(latencies) // 2]
+            figures["key p95"] = latencies[int(len(latencies) * 0.95)]
+            if feeder is not None:
+                feeder.kill()
+            await pilot.press("q")
+
+    console.print(f"dashboard under {rate:,.0f} files/s for {seconds:.0f} s...")
+    try:
+        asyncio.run(drive())
+    finally:
+        if feeder is not None:
+            feeder.kill()
+            feeder.wait()
+        shutil.rmtree(root, ignore_errors=True)
+    return figures

@@ -173,6 +173,12 @@ def bench(
     idle: bool = typer.Option(
         False, "--idle", help="Instead: CPU of a daemon with nothing to do (--files ignored names)."
     ),
+    dashboard: float = typer.Option(
+        0.0,
+        "--dashboard",
+        metavar="FILES_PER_S",
+        help="Instead: the dashboard's refreshes and key latency under load.",
+    ),
     seconds: float = typer.Option(
         60.0, "--seconds", min=1, help="How long --watch feeds, or --idle measures."
     ),
@@ -180,17 +186,19 @@ def bench(
     """Measure the engine against a raw loop in the same run; print files/s, ratio, memory, CPU."""
     from rich.console import Console
 
-    from reorg_tui.bench import idle_cpu, run_bench, table, watch_latency
+    from reorg_tui.bench import dashboard_load, idle_cpu, run_bench, table, watch_latency
 
-    if watch or idle:
+    if watch or idle or dashboard:
         console = Console(stderr=True)
-        figures = (
-            watch_latency(directory, watch, seconds, console)
-            if watch
-            else idle_cpu(directory, files, seconds, console)
-        )
+        if watch:
+            figures = watch_latency(directory, watch, seconds, console)
+        elif idle:
+            figures = idle_cpu(directory, files, seconds, console)
+        else:
+            figures = dashboard_load(directory, dashboard, seconds, console)
         for key, value in figures.items():
-            shown = f"{value:.3f} s" if key in ("p50", "p95", "max") else f"{value:,.2f}"
+            timed = key in ("p50", "p95", "max", "key p50", "key p95")
+            shown = f"{value:.3f} s" if timed else f"{value:,.2f}"
             typer.echo(f"{key:>18}: {shown}")
         return
 

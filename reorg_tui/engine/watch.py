@@ -13,7 +13,15 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    DirCreatedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from reorg_tui.engine.naming import Naming
@@ -40,6 +48,13 @@ else:
     # an event, so under a steady stream every hint arrived up to half a second late. Pairing
     # only matters for renames inside the source, which the scan treats as new names anyway.
     InotifyMoveEventGrouper.delay = 0.02
+HINT_EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    FileClosedEvent,
+    FileMovedEvent,
+    DirCreatedEvent,
+    DirMovedEvent,
+]
 MAX_HINTS = 50_000  # beyond this, drop the hints and rescan: the scan is the truth anyway
 
 
@@ -144,7 +159,9 @@ class Watcher:
     def _start_observer(self) -> None:
         observer = Observer()
         try:
-            observer.schedule(_Handler(self), self.root, recursive=self.recursive)
+            # No modify events: a writer makes one per write, and its close (or, for a file
+            # linked or renamed in, its create or move) is what tells us to look.
+            observer.schedule(_Handler(self), self.root, recursive=self.recursive, event_filter=HINT_EVENTS)
             observer.start()
         except OSError as exc:
             self.mode = f"polling (events unavailable: {exc.strerror or exc})"
