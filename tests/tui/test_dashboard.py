@@ -68,7 +68,7 @@ def test_dropped_files_show_as_moved_in_the_panes(tmp_path):
 
 
 def test_a_failing_file_goes_through_retries_to_quarantine_and_r_releases_it(tmp_path, immutable):
-    settings = make_settings(tmp_path, max_retries=2, retry_base_delay=0.4, retry_max_delay=0.6)
+    settings = make_settings(tmp_path, max_retries=2, retry_base_delay=0.8, retry_max_delay=1.0)
     folder = settings.dest / "2025/02/02"
     folder.mkdir(parents=True)
     immutable(folder)  # chattr +i: EPERM even for root, a transient error
