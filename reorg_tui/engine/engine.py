@@ -423,18 +423,21 @@ class Engine:
         self._ready.append((rel, st))
 
     def _take_hints(self, now: float) -> None:
+        seen = []
         for rel, closed in self.watcher.take_hints().items():
-            name = os.path.basename(rel)
-            if not self.naming.wants(name) or (os.sep in rel and not self.settings.recursive):
+            name = rel.rpartition("/")[2]
+            if not self.naming.wants(name) or (name != rel and not self.settings.recursive):
                 continue
             try:
-                st = os.lstat(os.path.join(self.source, rel))
+                st = os.lstat(f"{self.source}/{rel}")
             except OSError:
                 continue
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            with self._lock:
-                self._offer(rel, st, now, closed=closed)
+            if stat.S_ISREG(st.st_mode):
+                seen.append((rel, st, closed))
+        if seen:
+            with self._lock:  # once for all the hints gathered since the last round
+                for rel, st, closed in seen:
+                    self._offer(rel, st, now, closed=closed)
 
     def _settle_due(self, now: float) -> None:
         with self._lock:
