@@ -171,7 +171,6 @@ def run_bench(
     root = Path(tempfile.mkdtemp(prefix="reorg-bench-", dir=directory))
     other = Path(tempfile.mkdtemp(prefix="reorg-bench-", dir=cross)) if cross else None
     results: list[Result] = []
-    old_handler = signal.getsignal(signal.SIGINT)
     try:
         with Progress(
             TextColumn("{task.description:<20}"),
@@ -191,7 +190,6 @@ def run_bench(
             verify(dest_root / "engine-dest", files)
             results.append(engine)
     finally:
-        signal.signal(signal.SIGINT, old_handler)
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
             if other:
