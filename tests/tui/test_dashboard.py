@@ -39,6 +39,10 @@ async def until(pilot: Pilot, condition: Callable[[], object], what: str, timeou
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def engine_started(pilot: Pilot, app: ReorgApp) -> None:
+    await until(pilot, lambda: "running" in text_of(app, "#status"), "the engine to start")
+
+
 def text_of(app: ReorgApp, selector: str) -> str:
     return str(app.query_one(selector, Static).render())
 
@@ -56,7 +60,7 @@ def test_dropped_files_show_as_moved_in_the_panes(tmp_path):
     app = dashboard(settings)
 
     async def script(pilot: Pilot) -> None:
-        await until(pilot, lambda: "running" in text_of(app, "#status"), "the engine to start")
+        await engine_started(pilot, app)
         for i in range(3):
             write(settings.source / f"2025-01-0{i + 1}_drop{i}.txt", f"drop {i}")
         await until(pilot, lambda: "moved 3 files" in text_of(app, "#throughput-text"), "the pane to count 3")
@@ -133,7 +137,7 @@ def test_p_pauses_so_nothing_moves_and_resumes(tmp_path):
     app = dashboard(settings)
 
     async def script(pilot: Pilot) -> None:
-        await until(pilot, lambda: "running" in text_of(app, "#status"), "the engine to start")
+        await engine_started(pilot, app)
         await pilot.press("p")
         await until(pilot, lambda: "paused by operator" in text_of(app, "#status"), "the paused state")
         assert "Press p to resume" in str(app.query_one("#banner", Static).render())
@@ -174,7 +178,7 @@ def test_q_drains_then_exits_and_releases_the_source(tmp_path):
     app = dashboard(settings)
 
     async def script(pilot: Pilot) -> None:
-        await until(pilot, lambda: "running" in text_of(app, "#status"), "the engine to start")
+        await engine_started(pilot, app)
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running, "the app to exit after draining")
 
@@ -247,7 +251,7 @@ def test_panes_keep_refreshing_and_keys_answer_under_a_flood(tmp_path):
             time.sleep(0.05)
 
     async def script(pilot: Pilot) -> None:
-        await until(pilot, lambda: "running" in text_of(app, "#status"), "the engine to start")
+        await engine_started(pilot, app)
         feeder = threading.Thread(target=flood, daemon=True)
         feeder.start()
         try:
@@ -293,7 +297,7 @@ def test_help_palette_and_a_second_q_that_forces(tmp_path):
     app = dashboard(settings)
 
     async def script(pilot: Pilot) -> None:
-        await until(pilot, lambda: "running" in text_of(app, "#status"), "the engine to start")
+        await engine_started(pilot, app)
         await pilot.press("question_mark")
         assert type(app.screen).__name__ == "HelpScreen"
         await pilot.press("escape")
