@@ -30,6 +30,7 @@ from reorg_tui.config import Settings
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.alerts import evaluate
 from reorg_tui.engine.control import ControlServer
+from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.disk import DiskGate
 from reorg_tui.engine.lock import SourceLock
 from reorg_tui.engine.metrics import (
@@ -40,7 +41,7 @@ from reorg_tui.engine.metrics import (
     RetryItem,
     Snapshot,
 )
-from reorg_tui.engine.move import NO_SPACE, Abandoned, Conflict, MoveError, Mover, Vanished, fsync_dir
+from reorg_tui.engine.move import NO_SPACE, Abandoned, Conflict, MoveError, Mover, Vanished
 from reorg_tui.engine.naming import InvalidDate
 from reorg_tui.engine.publish import Publisher
 from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore, Record
@@ -80,7 +81,10 @@ class Engine:
         self.source = str(settings.source)
         self.dest = str(settings.dest)
         self._abandon = threading.Event()
-        self.mover = Mover(self.dest, verify=settings.verify, stop=self._abandon, room=self._room_for)
+        # Both trees are reached through folder descriptors, never by re-resolving path strings:
+        # a symlink planted below either root is refused, not followed.
+        self.sources = Tree(self.source, create_root=False)
+        self.mover = Mover(Tree(self.dest), verify=settings.verify, stop=self._abandon, room=self._room_for)
         self.quarantine = QuarantineStore(settings.quarantine, verify=settings.verify)
         self.retry = RetryQueue(settings.state_dir / "retry.json")
         self.metrics = Metrics(clock)
@@ -256,6 +260,8 @@ class Engine:
         finally:
             self.control.stop()
             self._publish()
+            self.sources.close()
+            self.mover.tree.close()
             self.lock.release()
         return self._result
 
@@ -535,7 +541,7 @@ class Engine:
                     nbytes += size
                     durations.append(time.perf_counter() - started)
                     if kind == "moved":
-                        touched.add(os.path.dirname(path))
+                        touched.add(path)  # for a rename, its folder below the destination
         finally:
             self.metrics.record(
                 moved=moved,
@@ -555,7 +561,8 @@ class Engine:
             self._wake.set()
 
     def _move_one(self, rel: str, started: float, st: os.stat_result | None = None) -> tuple[str, int, str]:
-        """Move one file; returns (what happened, its size, where it is now)."""
+        """Move one file; returns (what happened, its size, and for a move the folder it is in now
+        relative to the destination, for a failure the error's name)."""
         # f-strings, not os.path.join: this runs once per file; the parts are known to be clean.
         src = f"{self.source}/{rel}"
         name = rel.rpartition("/")[2]
@@ -567,7 +574,7 @@ class Engine:
         folder = f"{self.dest}/{target.folder}"
         intended = f"{folder}/{name}"
         try:
-            outcome = self.mover.move(src, folder, name, self.settings.on_conflict, st)
+            outcome = self.mover.move(self.sources, rel, target.folder, name, self.settings.on_conflict, st)
         except Vanished:
             self._forget(rel)
             self.metrics.add(vanished=1)
@@ -600,7 +607,7 @@ class Engine:
                 self.metrics.add(duplicates=1)
             seconds = time.perf_counter() - started
             self._emit(ev.Moved(src, outcome.path, outcome.size, seconds, outcome.kind))
-        return outcome.kind, outcome.size, outcome.path
+        return outcome.kind, outcome.size, outcome.folder
 
     def _room_for(self, size: int) -> bool:
         """Asked by the mover before a copy: a large file must not take the disk under the gate."""
@@ -616,7 +623,7 @@ class Engine:
             folders, self._unsynced = self._unsynced, set()
         for folder in folders:
             with contextlib.suppress(OSError):
-                fsync_dir(folder)
+                self.mover.tree.sync(folder)
 
     def _failed(self, rel: str, src: str, exc: MoveError, intended: str) -> None:
         message = str(exc)
@@ -646,7 +653,13 @@ class Engine:
         errors.append(stamped(reason, self.clock()))
         try:
             record = self.quarantine.put(
-                src, reason=reason, intended=intended, attempts=attempts, errors=errors, first_failed_at=first
+                self.sources,
+                rel,
+                reason=reason,
+                intended=intended,
+                attempts=attempts,
+                errors=errors,
+                first_failed_at=first,
             )
         except Vanished:
             self._forget(rel)

@@ -1,5 +1,8 @@
 """The move protocol: a file is in exactly one place at every instant, and nothing is overwritten.
 
+Every name is resolved relative to a folder descriptor from a ``Tree`` (see ``dirs``): no path
+string below a configured root is resolved twice, and no symlink below it is ever followed.
+
 Same filesystem: ``renameat2(RENAME_NOREPLACE)`` (or link, then unlink, where the flag is not
 supported).  Across filesystems: copy into a staging folder on the destination's filesystem,
 fsync, verify, publish without overwriting, fsync the folder, and only then remove the source.
@@ -26,6 +29,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from reorg_tui.engine.dirs import NotAFolder, Tree
 from reorg_tui.engine.naming import numbered
 
 STAGING = ".reorg-tmp"
@@ -74,7 +78,8 @@ class MoveError(Exception):
 
 
 class Vanished(Exception):
-    """The source disappeared before it could be moved: not an error."""
+    """The source disappeared before it could be moved, or its name now holds something that is
+    not a regular file (as the scan would ignore it): not an error, nothing to move."""
 
 
 class Abandoned(Exception):
@@ -94,9 +99,10 @@ class Outcome:
     kind: str  # "moved", "copied", "twin", "deduped", "skipped"
     path: str  # where the file is now (or the existing file, for skipped)
     size: int
+    folder: str = ""  # its folder, relative to the mover's root
 
 
-def _load_renameat2() -> Callable[[str, str], None] | None:
+def _load_renameat2() -> Callable[[int, str, int, str], None] | None:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
         func = libc.renameat2
@@ -105,8 +111,8 @@ def _load_renameat2() -> Callable[[str, str], None] | None:
     func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     func.restype = ctypes.c_int
 
-    def renameat2(src: str, dst: str) -> None:
-        if func(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE):
+    def renameat2(src_dir: int, src: str, dst_dir: int, dst: str) -> None:
+        if func(src_dir, os.fsencode(src), dst_dir, os.fsencode(dst), _RENAME_NOREPLACE):
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code), src, None, dst)
 
@@ -116,82 +122,127 @@ def _load_renameat2() -> Callable[[str, str], None] | None:
 _renameat2 = _load_renameat2()
 
 
-def rename_noreplace(src: str, dst: str) -> None:
-    """Atomically rename src to dst; FileExistsError if dst exists. Never overwrites."""
+def rename_noreplace(src_dir: int, src: str, dst_dir: int, dst: str) -> None:
+    """Atomically rename ``src`` (in folder ``src_dir``) to ``dst`` (in ``dst_dir``), both named
+    relative to folder descriptors; FileExistsError if dst exists. Never overwrites."""
     if _renameat2 is not None:
         try:
-            _renameat2(src, dst)
+            _renameat2(src_dir, src, dst_dir, dst)
             return
         except OSError as exc:
             if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
                 raise
     # link() refuses to replace; for an instant the file has two names, which recovery handles.
-    os.link(src, dst, follow_symlinks=False)
-    os.unlink(src)
+    os.link(src, dst, src_dir_fd=src_dir, dst_dir_fd=dst_dir, follow_symlinks=False)
+    os.unlink(src, dir_fd=src_dir)
 
 
-def fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _lstat(name: str, folder: int) -> os.stat_result:
+    return os.stat(name, dir_fd=folder, follow_symlinks=False)
 
 
-def same_bytes(a: str, b: str) -> bool:
-    fa = os.open(a, _OPEN_READ)
-    try:
-        fb = os.open(b, _OPEN_READ)
+def same_bytes(a: int, b: int) -> bool:
+    """Whether the two open files are regular and hold the same bytes."""
+    if not (stat.S_ISREG(os.fstat(a).st_mode) and stat.S_ISREG(os.fstat(b).st_mode)):
+        return False
+    offset = 0
+    while True:
+        x, y = os.pread(a, 1 << 20, offset), os.pread(b, 1 << 20, offset)
+        if x != y:
+            return False
+        if not x:
+            return True
+        offset += len(x)
+
+
+class _Source:
+    """The file being moved: its folder's descriptor, its name there, and its lstat when found.
+    (A plain class: one is made per file, and a frozen dataclass costs more to build.)"""
+
+    __slots__ = ("folder", "name", "path", "st")
+
+    def __init__(self, folder: int, name: str, path: str, st: os.stat_result) -> None:
+        self.folder = folder
+        self.name = name
+        self.path = path  # for messages
+        self.st = st
+
+    def open(self) -> int:
+        return os.open(self.name, _OPEN_READ, dir_fd=self.folder)
+
+    def still_here(self) -> bool:
+        """The same file (inode) is still under its name."""
         try:
-            if not (stat.S_ISREG(os.fstat(fa).st_mode) and stat.S_ISREG(os.fstat(fb).st_mode)):
-                return False
-            while True:
-                x, y = os.read(fa, 1 << 20), os.read(fb, 1 << 20)
-                if x != y:
-                    return False
-                if not x:
-                    return True
-        finally:
-            os.close(fb)
-    finally:
-        os.close(fa)
+            now = _lstat(self.name, self.folder)
+        except FileNotFoundError:
+            return False
+        return (now.st_dev, now.st_ino) == (self.st.st_dev, self.st.st_ino)
+
+    def remove(self) -> None:
+        """Unlink the source once its bytes are safe elsewhere, unless its name now belongs to
+        another file (a producer replaced it meanwhile: that one is new work, not this file)."""
+        if self.still_here():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.name, dir_fd=self.folder)
 
 
-def is_twin(src: str, st: os.stat_result, existing: str) -> bool:
-    """True when ``existing`` is this very file published by an earlier, interrupted move."""
+def _same_bytes_as(src: _Source, folder: int, name: str) -> bool:
     try:
-        other = os.lstat(existing)
+        fa = src.open()
     except FileNotFoundError:
         return False
+    try:
+        fb = os.open(name, _OPEN_READ, dir_fd=folder)
+    except OSError:
+        os.close(fa)
+        return False
+    try:
+        return same_bytes(fa, fb)
+    finally:
+        os.close(fa)
+        os.close(fb)
+
+
+def is_twin(src: _Source, folder: int, name: str) -> bool:
+    """True when ``name`` in ``folder`` is this very file published by an earlier, interrupted move."""
+    try:
+        other = _lstat(name, folder)
+    except FileNotFoundError:
+        return False
+    st = src.st
     if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
         return True
     return (
         stat.S_ISREG(other.st_mode)
         and other.st_size == st.st_size
         and other.st_mtime_ns == st.st_mtime_ns
-        and same_bytes(src, existing)
+        and _same_bytes_as(src, folder, name)
     )
 
 
+class _Stale(Exception):
+    """A cached folder descriptor names a folder that was removed: open it afresh and retry."""
+
+
 class Mover:
-    """Moves files into one root (the destination tree, or the quarantine)."""
+    """Moves files into one root (the destination tree, the quarantine, or back to the source)."""
 
     def __init__(
         self,
-        root: str,
+        tree: Tree,
         *,
         verify: bool = False,
         stop: threading.Event | None = None,
         room: Callable[[int], bool] | None = None,
     ):
-        self.root = root
+        self.tree = tree
+        self.root = tree.root
         self.room = room  # asked before a copy whether the destination can take that many bytes
         self._rename_lane = threading.Lock()
         self._exdev: set[int] = set()  # source devices a rename into root failed from with EXDEV
         self._token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # unique per run: names never repeat
         self._serial = itertools.count()
         self.fsync_seconds = 0.0
-        self.staging = os.path.join(root, STAGING)
         self.verify = verify
         self.stop = stop or threading.Event()
         self.is_root = os.geteuid() == 0
@@ -200,140 +251,202 @@ class Mover:
         """Remove partial copies left by a crash. Returns how many were removed."""
         removed = 0
         try:
-            entries = list(os.scandir(self.staging))
+            with self.tree.folder(STAGING) as fd:
+                for entry in list(os.scandir(fd)):
+                    if entry.is_file(follow_symlinks=False) or entry.is_symlink():
+                        os.unlink(entry.name, dir_fd=fd)
+                        removed += 1
         except FileNotFoundError:
             return 0
-        for entry in entries:
-            if entry.is_file(follow_symlinks=False) or entry.is_symlink():
-                os.unlink(entry.path)
-                removed += 1
         return removed
 
     def move(
         self,
-        src: str,
+        source: Tree,
+        rel: str,
         folder: str,
         name: str,
         on_conflict: str = "rename",
         st: os.stat_result | None = None,
     ) -> Outcome:
-        """Move ``src`` to ``folder/name`` (folder absolute, inside root) under the policy.
+        """Move ``rel`` (below the ``source`` tree) to ``folder/name`` below this mover's root.
 
-        ``st`` is the source's lstat if the caller just took it: a rename never follows a link
-        and a copy checks again what it opened, so it only saves a system call.
+        ``st`` is the source's lstat if the caller just took it: it saves a system call. Should
+        the name have been swapped for something else since (a symlink, a FIFO), the rename is
+        checked after the fact and undone; a copy checks what it opened before reading.
         """
+        src_dir, _, src_name = rel.rpartition("/")
+        for attempt in (1, 2):
+            try:
+                fd = source.lend(src_dir)
+            except (FileNotFoundError, NotAFolder):
+                # Its folder is gone, or was swapped for a symlink: the file is no longer below
+                # the source root, and nothing outside it is touched.
+                raise Vanished(source.path(rel)) from None
+            try:
+                return self._move_from(fd, src_name, source.path(rel), folder, name, on_conflict, st)
+            except Vanished:
+                if attempt == 2 or not src_dir:
+                    raise
+                source.forget()  # a cached descriptor may name a removed folder: look once more
+                st = None
+            finally:
+                source.give_back(fd)
+        raise AssertionError("unreachable")
+
+    def _move_from(
+        self,
+        fd: int,
+        src_name: str,
+        src_path: str,
+        folder: str,
+        name: str,
+        on_conflict: str,
+        st: os.stat_result | None,
+    ) -> Outcome:
         if st is None:
             try:
-                st = os.lstat(src)
+                st = _lstat(src_name, fd)
             except FileNotFoundError:
-                raise Vanished(src) from None
+                raise Vanished(src_path) from None
         if not stat.S_ISREG(st.st_mode):
-            raise MoveError("not a regular file", transient=False)
+            raise Vanished(src_path)
+        src = _Source(fd, src_name, src_path, st)
 
-        def by_rename(dst: str) -> None:
+        def by_rename(folder_fd: int, dst: str) -> None:
             # Renames out of one folder serialize on its lock in the kernel anyway; queueing
             # here instead of there costs far less than threads contending for it.
             with self._rename_lane:
-                rename_noreplace(src, dst)
+                rename_noreplace(fd, src_name, folder_fd, dst)
+            _check_renamed(src, folder_fd, dst)
 
         if st.st_dev not in self._exdev:
             try:
-                return self._publish(src, st, folder, name, on_conflict, by_rename, "moved")
+                return self._fresh(lambda: self._publish(src, folder, name, on_conflict, by_rename, "moved"))
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
                     raise
                 # Remembered per source device: the next file from there goes straight to a copy.
                 self._exdev.add(st.st_dev)
-        return self._move_by_copy(src, st, folder, name, on_conflict)
+        return self._fresh(lambda: self._move_by_copy(src, folder, name, on_conflict))
 
-    def _move_by_copy(
-        self, src: str, st: os.stat_result, folder: str, name: str, on_conflict: str
-    ) -> Outcome:
-        tmp = self._copy_to_staging(src, st)
+    def _fresh(self, action: Callable[[], Outcome]) -> Outcome:
+        """Run ``action``; if a cached folder turned out removed, once more with fresh folders."""
         try:
+            return action()
+        except _Stale:
+            self.tree.forget()
+        try:
+            return action()
+        except _Stale:
+            raise MoveError(f"folders under {self.root} keep disappearing", transient=True) from None
 
-            def by_tmp(dst: str) -> None:
-                rename_noreplace(tmp, dst)
+    def _move_by_copy(self, src: _Source, folder: str, name: str, on_conflict: str) -> Outcome:
+        staging = self._lend(STAGING)
+        try:
+            tmp = self._copy_to_staging(src, staging)
+            try:
 
-            outcome = self._publish(src, st, folder, name, on_conflict, by_tmp, "copied")
-            if outcome.kind == "copied":
-                fsync_dir(os.path.dirname(outcome.path))
-                try:
-                    os.unlink(src)
-                except FileNotFoundError:
-                    pass  # removed behind our back after the copy was verified: still one copy
-            return outcome
+                def by_tmp(folder_fd: int, dst: str) -> None:
+                    rename_noreplace(staging, tmp, folder_fd, dst)
+
+                outcome = self._publish(src, folder, name, on_conflict, by_tmp, "copied")
+                if outcome.kind == "copied":
+                    src.remove()  # the copy is durable (file and folder fsynced): now one copy
+                return outcome
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp, dir_fd=staging)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            self.tree.give_back(staging)
+
+    def _lend(self, folder: str) -> int:
+        """A descriptor for ``folder`` below the root, made if missing; refused if anything on
+        the way is a symlink or a file."""
+        try:
+            return self.tree.lend(folder, create=True)
+        except NotAFolder as exc:
+            raise MoveError(f"{self.tree.path(folder)}: {exc.strerror}", transient=False) from None
+        except FileNotFoundError:
+            raise _Stale() from None  # a folder above it was removed since it was opened
 
     def _publish(
         self,
-        src: str,
-        st: os.stat_result,
+        src: _Source,
         folder: str,
         name: str,
         on_conflict: str,
-        put: Callable[[str], None],
+        put: Callable[[int, str], None],
         kind: str,
     ) -> Outcome:
+        fd = self._lend(folder)
+        try:
+            return self._publish_in(src, fd, folder, name, on_conflict, put, kind)
+        finally:
+            self.tree.give_back(fd)
+
+    def _publish_in(
+        self,
+        src: _Source,
+        fd: int,
+        folder: str,
+        name: str,
+        on_conflict: str,
+        put: Callable[[int, str], None],
+        kind: str,
+    ) -> Outcome:
+        size = src.st.st_size
         candidate = name
         for n in range(1, 100_000):
-            dst = f"{folder}/{candidate}"
             try:
-                self._put(src, folder, dst, put)
-                return Outcome(kind, dst, st.st_size)
+                put(fd, candidate)
+                if kind == "copied":
+                    os.fsync(fd)
+                return Outcome(kind, self.tree.path(folder, candidate), size, folder)
             except FileExistsError:
                 pass
+            except FileNotFoundError:
+                if not src.still_here():
+                    raise Vanished(src.path) from None
+                raise _Stale() from None  # the source is there, so the folder is what went
             if n == 1:
-                if is_twin(src, st, dst):
-                    _unlink_source(src)
-                    return Outcome("twin", dst, st.st_size)
+                if is_twin(src, fd, candidate):
+                    src.remove()
+                    return Outcome("twin", self.tree.path(folder, candidate), size, folder)
                 if on_conflict == "skip":
-                    return Outcome("skipped", dst, st.st_size)
+                    return Outcome("skipped", self.tree.path(folder, candidate), size, folder)
                 if on_conflict == "quarantine":
-                    raise Conflict(dst)
-                if on_conflict == "dedupe" and same_bytes(src, dst):
-                    _unlink_source(src)
-                    return Outcome("deduped", dst, st.st_size)
+                    raise Conflict(self.tree.path(folder, candidate))
+                if on_conflict == "dedupe" and _same_bytes_as(src, fd, candidate):
+                    src.remove()
+                    return Outcome("deduped", self.tree.path(folder, candidate), size, folder)
             candidate = numbered(name, n)
-        raise MoveError(f"no free name for {name!r} in {folder}", transient=False)
+        raise MoveError(f"no free name for {name!r} in {self.tree.path(folder)}", transient=False)
 
-    def _put(self, src: str, folder: str, dst: str, put: Callable[[str], None]) -> None:
-        try:
-            put(dst)
-            return
-        except FileNotFoundError:
-            if not os.path.lexists(src):
-                raise Vanished(src) from None
-        try:
-            os.makedirs(folder, exist_ok=True)
-        except FileExistsError:
-            raise MoveError(f"{folder} exists and is not a folder", transient=False) from None
-        except NotADirectoryError:
-            raise MoveError(f"a part of {folder} is not a folder", transient=False) from None
-        put(dst)
-
-    def _copy_to_staging(self, src: str, st: os.stat_result) -> str:
+    def _copy_to_staging(self, src: _Source, staging: int) -> str:
+        st = src.st
         if self.room is not None and not self.room(st.st_size):
             raise MoveError("waiting for disk space", transient=True, code=errno.ENOSPC)
         try:
-            fd_in = os.open(src, _OPEN_READ)
+            fd_in = src.open()
         except FileNotFoundError:
-            raise Vanished(src) from None
+            raise Vanished(src.path) from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # swapped for a symlink since it was found
+                raise Vanished(src.path) from None
+            raise
         try:
             fst = os.fstat(fd_in)
             if not stat.S_ISREG(fst.st_mode):
-                raise MoveError("not a regular file", transient=False)
-            if (fst.st_size, fst.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+                raise Vanished(src.path)
+            if (fst.st_ino, fst.st_size, fst.st_mtime_ns) != (st.st_ino, st.st_size, st.st_mtime_ns):
                 raise MoveError("source changed before its copy", transient=True)
-            tmp = f"{self.staging}/{self._token}-{next(self._serial)}.part"
+            tmp = f"{self._token}-{next(self._serial)}.part"
             flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
             try:
-                fd_out = os.open(tmp, flags, 0o600)
-            except FileNotFoundError:  # the first copy, or the staging folder was removed
-                os.makedirs(self.staging, exist_ok=True)
-                fd_out = os.open(tmp, flags, 0o600)
+                fd_out = os.open(tmp, flags, 0o600, dir_fd=staging)
+            except FileNotFoundError:  # the staging folder was removed behind our back
+                raise _Stale() from None
             try:
                 digest = self._copy_data(fd_in, fd_out, fst.st_size)
                 # Setuid and setgid bits are never carried over; ownership follows the source
@@ -356,7 +469,7 @@ class Mover:
                     raise MoveError("checksum of the copy differs", transient=True, code=errno.EIO)
             except BaseException:
                 os.close(fd_out)
-                os.unlink(tmp)
+                os.unlink(tmp, dir_fd=staging)
                 raise
             os.close(fd_out)
             return tmp
@@ -394,6 +507,19 @@ def _sha256_fd(fd: int) -> bytes:
     return digest.digest()
 
 
-def _unlink_source(src: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(src)
+def _check_renamed(src: _Source, folder: int, name: str) -> None:
+    """After a rename: if what arrived is not a regular file, the source name was swapped (for
+    a symlink, a FIFO...) after it was found. Put it back; nothing behind it was touched."""
+    try:
+        now = _lstat(name, folder)
+    except FileNotFoundError:
+        return  # taken away at once by someone else: it did arrive
+    if stat.S_ISREG(now.st_mode):
+        return
+    try:
+        rename_noreplace(folder, name, src.folder, src.name)
+    except OSError as exc:
+        raise MoveError(
+            f"swapped for a non-file during its move; left at {name}: {exc}", transient=False
+        ) from None
+    raise Vanished(src.path)  # back where it was, as something the scan ignores

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.move import STAGING, Mover
 from reorg_tui.engine.retry import MAX_ERRORS_KEPT
 from reorg_tui.engine.store import write_atomic
@@ -63,7 +64,8 @@ def _new_id(now: float) -> str:
 class QuarantineStore:
     def __init__(self, root: Path, *, verify: bool = False) -> None:
         self.root = root
-        self.mover = Mover(str(root), verify=verify)
+        # Items are written once and read rarely: a few descriptors are enough.
+        self.mover = Mover(Tree(str(root), capacity=16), verify=verify)
         self._lock = threading.Lock()
 
     def ensure(self) -> None:
@@ -74,7 +76,8 @@ class QuarantineStore:
 
     def put(
         self,
-        src: str,
+        source: Tree,
+        rel: str,
         *,
         reason: str,
         intended: str | None,
@@ -82,9 +85,11 @@ class QuarantineStore:
         errors: list[str],
         first_failed_at: float | None = None,
     ) -> Record:
-        """Move ``src`` into the quarantine with its record. Raises what the move raises."""
+        """Move ``rel`` (below ``source``) into the quarantine with its record. Raises what the
+        move raises."""
         now = time.time()
-        name = os.path.basename(src)
+        src = source.path(rel)
+        name = rel.rpartition("/")[2]
         record = Record(
             id=_new_id(now),
             name=name,
@@ -102,8 +107,7 @@ class QuarantineStore:
         write_atomic(record_path, _dump(record))
         folder = self.root / record.id
         try:
-            folder.mkdir()
-            self.mover.move(src, str(folder), name, "rename")
+            self.mover.move(source, rel, record.id, name, "rename")
         except BaseException:
             record_path.unlink(missing_ok=True)
             shutil.rmtree(folder, ignore_errors=True)
@@ -160,9 +164,12 @@ class QuarantineStore:
             folder = original.parent
             if source_root not in (folder, *folder.parents):
                 folder = source_root  # a record from another source: release to this one's top
-            outcome = Mover(str(source_root)).move(
-                str(self.file_path(record)), str(folder), record.name, "rename"
-            )
+            below = "" if folder == source_root else str(folder.relative_to(source_root))
+            back = Tree(str(source_root), capacity=4, create_root=False)
+            try:
+                outcome = Mover(back).move(self.mover.tree, f"{record.id}/{record.name}", below, record.name)
+            finally:
+                back.close()
             self._drop(record)
             return outcome.path
 

@@ -24,6 +24,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from reorg_tui.engine.dirs import open_below
 from reorg_tui.engine.naming import Naming
 
 log = logging.getLogger(__name__)
@@ -70,35 +71,59 @@ def scan(
     """Yield (relative path, lstat) of every regular file the naming wants, as it is listed.
 
     Streams: the first file comes out before a large folder has been listed to the end.
-    Symlinks, FIFOs, sockets and devices are never opened or followed.
+    Symlinks, FIFOs, sockets and devices are never opened or followed; subfolders are opened
+    relative to their parent with no-follow, so one swapped for a symlink is not walked into.
     """
+    try:
+        top = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        log.warning("cannot list %s: %s", root, exc.strerror)
+        return
+    try:
+        yield from _scan_below(top, root, naming, recursive, count)
+    finally:
+        os.close(top)
+
+
+def _scan_below(
+    top: int, root: str, naming: Naming, recursive: bool, count: ScanCount
+) -> Iterator[tuple[str, os.stat_result]]:
     stack = [""]
     while stack:
         rel_dir = stack.pop()
         try:
-            it = os.scandir(os.path.join(root, rel_dir) if rel_dir else root)
-        except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+            fd = open_below(top, rel_dir)
+        except OSError as exc:
             log.warning("cannot list %s: %s", os.path.join(root, rel_dir), exc.strerror)
             continue
-        with it:
-            for entry in it:
-                name = entry.name
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        if recursive and not naming.is_ignored(name):
-                            stack.append(os.path.join(rel_dir, name) if rel_dir else name)
+        try:
+            it = os.scandir(fd)
+        except OSError as exc:
+            os.close(fd)
+            log.warning("cannot list %s: %s", os.path.join(root, rel_dir), exc.strerror)
+            continue
+        try:
+            with it:
+                for entry in it:
+                    name = entry.name
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            if recursive and not naming.is_ignored(name):
+                                stack.append(f"{rel_dir}/{name}" if rel_dir else name)
+                            continue
+                        if not naming.wants(name):
+                            count.ignored += 1
+                            continue
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
                         continue
-                    if not naming.wants(name):
+                    if not stat.S_ISREG(st.st_mode):
                         count.ignored += 1
                         continue
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                if not stat.S_ISREG(st.st_mode):
-                    count.ignored += 1
-                    continue
-                count.taken += 1
-                yield (os.path.join(rel_dir, name) if rel_dir else name), st
+                    count.taken += 1
+                    yield (f"{rel_dir}/{name}" if rel_dir else name), st
+        finally:
+            os.close(fd)
 
 
 class _Handler(FileSystemEventHandler):

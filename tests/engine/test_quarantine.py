@@ -6,12 +6,20 @@ import json
 
 import pytest
 
+from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore
 from tests.conftest import OLD, run_once, running, wait_for, write
 
 
 def _put(store, src, reason="broken"):
-    return store.put(str(src), reason=reason, intended="/dest/x", attempts=3, errors=["e1", "e2", "e3"])
+    return store.put(
+        Tree(str(src.parent)),
+        src.name,
+        reason=reason,
+        intended="/dest/x",
+        attempts=3,
+        errors=["e1", "e2", "e3"],
+    )
 
 
 def test_put_list_show_survive_a_new_store(tmp_path):

@@ -140,15 +140,15 @@ def test_remote_pause_and_resume_through_the_control_socket(daemon_factory):
 
 
 def test_quarantine_list_older_than(tmp_path):
+    from reorg_tui.engine.dirs import Tree
     from reorg_tui.engine.quarantine import QuarantineStore
 
     store = QuarantineStore(tmp_path / "q")
-    old = store.put(
-        str(write(tmp_path / "2024-01-01_old.txt", b"o")), reason="r", intended=None, attempts=1, errors=[]
-    )
-    new = store.put(
-        str(write(tmp_path / "2024-01-02_new.txt", b"n")), reason="r", intended=None, attempts=1, errors=[]
-    )
+    here = Tree(str(tmp_path))
+    write(tmp_path / "2024-01-01_old.txt", b"o")
+    write(tmp_path / "2024-01-02_new.txt", b"n")
+    old = store.put(here, "2024-01-01_old.txt", reason="r", intended=None, attempts=1, errors=[])
+    new = store.put(here, "2024-01-02_new.txt", reason="r", intended=None, attempts=1, errors=[])
     record = json.loads((tmp_path / "q" / f"{old.id}.json").read_text())
     record["quarantined_at"] -= 2 * 86_400
     (tmp_path / "q" / f"{old.id}.json").write_text(json.dumps(record))

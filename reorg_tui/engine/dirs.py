@@ -1,0 +1,179 @@
+"""Folder trees reached only through directory descriptors.
+
+Every folder below a configured root is opened one component at a time, relative to its parent's
+descriptor, with ``O_NOFOLLOW``: a symlink planted anywhere below the root (a destination date
+folder pointing at ``/etc``, a source subfolder swapped for a link) is refused, never followed.
+Files are then named relative to those descriptors (``renameat2``, ``openat``, ``unlinkat``), so
+no path string is resolved again between a check and the operation it guards.
+
+Only the root itself is opened by path: it is what the operator configured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class NotAFolder(OSError):
+    """A path component below the root is a symlink or a file where a folder should be."""
+
+
+def open_below(parent: int, rel: str, *, create: bool = False) -> int:
+    """Open folder ``rel`` (components separated by "/") below the folder open as ``parent``,
+    without following a symlink at any step. Returns a new descriptor the caller closes.
+    With ``create``, missing folders are made (mode 0777 less the umask)."""
+    fd = os.dup(parent)
+    try:
+        for part in rel.split("/") if rel else ():
+            if part in ("", ".", ".."):
+                raise NotAFolder(errno.EINVAL, f"bad folder name {part!r} in {rel!r}")
+            try:
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                with contextlib.suppress(FileExistsError):  # made by another thread meanwhile
+                    os.mkdir(part, 0o777, dir_fd=fd)
+                child = _open_child(part, fd, rel)
+            except OSError as exc:
+                raise _refused(exc, part, rel) from None
+            os.close(fd)
+            fd = child
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _open_child(part: str, fd: int, rel: str) -> int:
+    try:
+        return os.open(part, _DIR_FLAGS, dir_fd=fd)
+    except OSError as exc:
+        raise _refused(exc, part, rel) from None
+
+
+def _refused(exc: OSError, part: str, rel: str) -> OSError:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        what = "a symlink or a file" if exc.errno == errno.ELOOP else "not a folder"
+        return NotAFolder(exc.errno, f"{part!r} in {rel!r} is {what}, not a folder; refused")
+    return exc
+
+
+class Tree:
+    """A root folder and a bounded cache of descriptors for folders below it.
+
+    ``folder(rel)`` lends a descriptor for the length of a ``with`` block; a descriptor is closed
+    only when the cache has dropped it and no one is using it, so a number is never reused under
+    a thread that still holds it.
+    """
+
+    def __init__(self, root: str, *, capacity: int = 256, create_root: bool = True) -> None:
+        self.root = root
+        self.capacity = capacity
+        self.create_root = create_root
+        self._lock = threading.Lock()
+        self._root_fd: int | None = None
+        self._fds: OrderedDict[str, int] = OrderedDict()
+        self._users: dict[int, int] = {}
+        self._dropped: set[int] = set()
+
+    def _lend_root(self) -> int:
+        """The root's descriptor, lent like any other (opened, and made if missing, on first use)."""
+        with self._lock:
+            if self._root_fd is None:
+                if self.create_root:
+                    os.makedirs(self.root, exist_ok=True)
+                self._root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = self._root_fd
+            self._users[fd] = self._users.get(fd, 0) + 1
+            return fd
+
+    @contextlib.contextmanager
+    def folder(self, rel: str, *, create: bool = False) -> Iterator[int]:
+        """A descriptor for ``rel`` below the root ("" is the root itself)."""
+        fd = self.lend(rel, create)
+        try:
+            yield fd
+        finally:
+            self.give_back(fd)
+
+    def lend(self, rel: str, create: bool = False) -> int:
+        """A descriptor for ``rel``; hand it back with ``give_back`` (``folder`` does both)."""
+        with self._lock:
+            fd = self._fds.get(rel)
+            if fd is not None:
+                self._fds.move_to_end(rel)
+                self._users[fd] = self._users.get(fd, 0) + 1
+                return fd
+        root = self._lend_root()
+        try:
+            fd = open_below(root, rel, create=create)
+        finally:
+            self.give_back(root)
+        with self._lock:
+            known = self._fds.get(rel)
+            if known is not None:  # another thread opened it first: use that one
+                os.close(fd)
+                fd = known
+            else:
+                self._fds[rel] = fd
+                self._evict()
+            self._users[fd] = self._users.get(fd, 0) + 1
+            return fd
+
+    def give_back(self, fd: int) -> None:
+        with self._lock:
+            left = self._users[fd] - 1
+            if left:
+                self._users[fd] = left
+                return
+            del self._users[fd]
+            if fd in self._dropped:
+                self._dropped.discard(fd)
+                os.close(fd)
+
+    def _evict(self) -> None:
+        """Lock held: drop the oldest entries beyond capacity."""
+        while len(self._fds) > self.capacity:
+            _, fd = self._fds.popitem(last=False)
+            self._drop(fd)
+
+    def _drop(self, fd: int) -> None:
+        if fd in self._users:
+            self._dropped.add(fd)
+        else:
+            os.close(fd)
+
+    def forget(self) -> None:
+        """Drop every cached descriptor, the root's included: after a folder was removed or
+        replaced behind our back, the next use opens it afresh."""
+        with self._lock:
+            for fd in self._fds.values():
+                self._drop(fd)
+            self._fds.clear()
+            if self._root_fd is not None:
+                self._drop(self._root_fd)
+                self._root_fd = None
+
+    def path(self, rel: str, name: str = "") -> str:
+        """The path string of ``rel/name``, for messages and records only."""
+        if rel and name:
+            return f"{self.root}/{rel}/{name}"
+        if rel or name:
+            return f"{self.root}/{rel or name}"
+        return self.root
+
+    def sync(self, rel: str) -> None:
+        """fsync the folder ``rel``: makes the renames into it durable."""
+        with self.folder(rel) as fd:
+            os.fsync(fd)
+
+    def close(self) -> None:
+        self.forget()
