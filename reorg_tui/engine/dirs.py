@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -43,7 +44,7 @@ def open_below(parent: int, rel: str, *, create: bool = False) -> int:
                     os.mkdir(part, 0o777, dir_fd=fd)
                 child = _open_child(part, fd, rel)
             except OSError as exc:
-                raise _refused(exc, part, rel) from None
+                raise _refused(exc, fd, part, rel) from None
             os.close(fd)
             fd = child
         return fd
@@ -56,14 +57,21 @@ def _open_child(part: str, fd: int, rel: str) -> int:
     try:
         return os.open(part, _DIR_FLAGS, dir_fd=fd)
     except OSError as exc:
-        raise _refused(exc, part, rel) from None
+        raise _refused(exc, fd, part, rel) from None
 
 
-def _refused(exc: OSError, part: str, rel: str) -> OSError:
-    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-        what = "a symlink or a file" if exc.errno == errno.ELOOP else "not a folder"
-        return NotAFolder(exc.errno, f"{part!r} in {rel!r} is {what}, not a folder; refused")
-    return exc
+def _refused(exc: OSError, parent: int, part: str, rel: str) -> OSError:
+    if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+        return exc
+    try:
+        what = (
+            "a symlink"
+            if stat.S_ISLNK(os.stat(part, dir_fd=parent, follow_symlinks=False).st_mode)
+            else "a file"
+        )
+    except OSError:
+        what = "not a folder"
+    return NotAFolder(exc.errno, f"{part!r} in {rel!r} is {what}, not a folder: refused, not followed")
 
 
 class Tree:

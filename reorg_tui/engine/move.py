@@ -37,6 +37,8 @@ CHUNK = 8 * 1024 * 1024
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_OPEN_HANDLE = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+_SET_ID = stat.S_ISUID | stat.S_ISGID
 
 # Operator-fixable faults: worth retrying with backoff before a file is given up on.
 TRANSIENT = frozenset(
@@ -141,6 +143,42 @@ def _lstat(name: str, folder: int) -> os.stat_result:
     return os.stat(name, dir_fd=folder, follow_symlinks=False)
 
 
+class HardLinked(Exception):
+    """A file with more than one name: its bytes are not read (another name would keep them)."""
+
+    def __init__(self, links: int) -> None:
+        super().__init__(f"has {links} hard links; not read or copied while another name holds it")
+        self.links = links
+
+
+def open_regular(name: str, folder: int, *, single_link: bool = False) -> int:
+    """Open ``name`` (in ``folder``) for reading, only if it is a regular file.
+
+    It is first opened as a bare handle (``O_PATH``: no side effect on a device, a FIFO or a
+    socket, no read permission used) and checked with fstat; then that very inode is reopened
+    for reading through ``/proc/self/fd``, whatever the name holds by then. Raises
+    IsADirectoryError for anything but a regular file (a symlink included), HardLinked when
+    ``single_link`` and the file has other names.
+    """
+    handle = os.open(name, _OPEN_HANDLE, dir_fd=folder)
+    try:
+        st = os.fstat(handle)
+        if not stat.S_ISREG(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "not a regular file", name)
+        if single_link and st.st_nlink > 1:
+            raise HardLinked(st.st_nlink)
+        try:
+            return os.open(f"/proc/self/fd/{handle}", os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:  # no /proc: open the name again, and check it is the same inode
+            fd = os.open(name, _OPEN_READ, dir_fd=folder)
+            if (os.fstat(fd).st_ino, os.fstat(fd).st_dev) != (st.st_ino, st.st_dev):
+                os.close(fd)
+                raise IsADirectoryError(errno.EISDIR, "replaced while being opened", name) from None
+            return fd
+    finally:
+        os.close(handle)
+
+
 def same_bytes(a: int, b: int) -> bool:
     """Whether the two open files are regular and hold the same bytes."""
     if not (stat.S_ISREG(os.fstat(a).st_mode) and stat.S_ISREG(os.fstat(b).st_mode)):
@@ -168,7 +206,12 @@ class _Source:
         self.st = st
 
     def open(self) -> int:
-        return os.open(self.name, _OPEN_READ, dir_fd=self.folder)
+        """Open it for reading; Vanished if its name no longer holds a regular file, HardLinked
+        if it has other names."""
+        try:
+            return open_regular(self.name, self.folder, single_link=True)
+        except (FileNotFoundError, IsADirectoryError):
+            raise Vanished(self.path) from None
 
     def still_here(self) -> bool:
         """The same file (inode) is still under its name."""
@@ -187,12 +230,14 @@ class _Source:
 
 
 def _same_bytes_as(src: _Source, folder: int, name: str) -> bool:
+    """Whether ``name`` in ``folder`` is a regular file with the source's bytes. A source with
+    other names is never read, so it is never found the same."""
     try:
         fa = src.open()
-    except FileNotFoundError:
+    except (Vanished, HardLinked):
         return False
     try:
-        fb = os.open(name, _OPEN_READ, dir_fd=folder)
+        fb = open_regular(name, folder)
     except OSError:
         os.close(fa)
         return False
@@ -429,16 +474,12 @@ class Mover:
             raise MoveError("waiting for disk space", transient=True, code=errno.ENOSPC)
         try:
             fd_in = src.open()
-        except FileNotFoundError:
-            raise Vanished(src.path) from None
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:  # swapped for a symlink since it was found
-                raise Vanished(src.path) from None
-            raise
+        except HardLinked as exc:
+            # Across filesystems the other names would keep the old bytes: it waits, and once
+            # the producer drops its other name, the next attempt copies it.
+            raise MoveError(str(exc), transient=True) from None
         try:
             fst = os.fstat(fd_in)
-            if not stat.S_ISREG(fst.st_mode):
-                raise Vanished(src.path)
             if (fst.st_ino, fst.st_size, fst.st_mtime_ns) != (st.st_ino, st.st_size, st.st_mtime_ns):
                 raise MoveError("source changed before its copy", transient=True)
             tmp = f"{self._token}-{next(self._serial)}.part"
@@ -451,7 +492,7 @@ class Mover:
                 digest = self._copy_data(fd_in, fd_out, fst.st_size)
                 # Setuid and setgid bits are never carried over; ownership follows the source
                 # only when we are root (anyone else cannot give files away).
-                os.fchmod(fd_out, stat.S_IMODE(fst.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
+                os.fchmod(fd_out, stat.S_IMODE(fst.st_mode) & ~_SET_ID)
                 if self.is_root:
                     os.fchown(fd_out, fst.st_uid, fst.st_gid)
                 os.utime(fd_out, ns=(fst.st_atime_ns, fst.st_mtime_ns))
@@ -515,6 +556,8 @@ def _check_renamed(src: _Source, folder: int, name: str) -> None:
     except FileNotFoundError:
         return  # taken away at once by someone else: it did arrive
     if stat.S_ISREG(now.st_mode):
+        if now.st_mode & _SET_ID:
+            _drop_set_id(folder, name, now)
         return
     try:
         rename_noreplace(folder, name, src.folder, src.name)
@@ -523,3 +566,16 @@ def _check_renamed(src: _Source, folder: int, name: str) -> None:
             f"swapped for a non-file during its move; left at {name}: {exc}", transient=False
         ) from None
     raise Vanished(src.path)  # back where it was, as something the scan ignores
+
+
+def _drop_set_id(folder: int, name: str, st: os.stat_result) -> None:
+    """A renamed file keeps its inode, mode bits included: setuid and setgid are taken off it,
+    as a copy never has them. Changed through a bare handle, so no read permission is needed
+    and a symlink swapped in meanwhile is not followed."""
+    handle = os.open(name, _OPEN_HANDLE, dir_fd=folder)
+    try:
+        now = os.fstat(handle)
+        if stat.S_ISREG(now.st_mode) and (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):
+            os.chmod(f"/proc/self/fd/{handle}", stat.S_IMODE(now.st_mode) & ~_SET_ID)
+    finally:
+        os.close(handle)

@@ -49,6 +49,8 @@ CASES = [
     (["--dest", "{d}/src"], {}, "source and destination are the same folder"),
     (["--dest", "{d}/src/inner"], {}, "is inside the source"),
     (["--quarantine", "{d}/src/q"], {}, "quarantine {d}/src/q is inside the source"),
+    (["--quarantine", "{d}"], {}, "source {d}/src is inside the quarantine {d}"),
+    (["--dest", "{d}"], {}, "source {d}/src is inside the destination {d}"),
     (["--workers", "0"], {}, "--workers (flag): '0' is below the minimum 1"),
     (["--workers", "many"], {}, "'many' is not a whole number"),
     ([], {"REORG_WORKERS": "-3"}, "--workers (env REORG_WORKERS): '-3' is below the minimum 1"),
