@@ -26,6 +26,10 @@ class NotAFolder(OSError):
     """A path component below the root is a symlink or a file where a folder should be."""
 
 
+class NotMounted(OSError):
+    """The root was a mount point and is not one now: the folder underneath is no place for files."""
+
+
 def open_below(parent: int, rel: str, *, create: bool = False) -> int:
     """Open folder ``rel`` (components separated by "/") below the folder open as ``parent``,
     without following a symlink at any step. Returns a new descriptor the caller closes.
@@ -91,11 +95,16 @@ class Tree:
         self._fds: OrderedDict[str, int] = OrderedDict()
         self._users: dict[int, int] = {}
         self._dropped: set[int] = set()
+        # A root that is a mount point must stay one: after an unmount, writing into the bare
+        # folder underneath would hide files from everyone once the filesystem is back.
+        self.mount_point = os.path.ismount(root)
 
     def _lend_root(self) -> int:
         """The root's descriptor, lent like any other (opened, and made if missing, on first use)."""
         with self._lock:
             if self._root_fd is None:
+                if self.mount_point and not os.path.ismount(self.root):
+                    raise NotMounted(errno.ENODEV, f"{self.root} is not mounted")
                 if self.create_root:
                     os.makedirs(self.root, exist_ok=True)
                 self._root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -169,6 +178,20 @@ class Tree:
             if self._root_fd is not None:
                 self._drop(self._root_fd)
                 self._root_fd = None
+
+    def root_is_current(self) -> bool:
+        """Whether the root's path still names the folder we hold open (not, say, the bare
+        mount point left after the filesystem we were writing into was unmounted)."""
+        with self._lock:
+            fd = self._root_fd
+            if fd is None:
+                return True
+            held = os.fstat(fd)
+        try:
+            now = os.stat(self.root)
+        except OSError:
+            return False
+        return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
 
     def path(self, rel: str, name: str = "") -> str:
         """The path string of ``rel/name``, for messages and records only."""

@@ -27,7 +27,13 @@ def headroom(path: str) -> Headroom:
 
 class DiskGate:
     """Open while the destination has at least ``min_free_percent`` free; closes below it and
-    reopens only once it is ``HYSTERESIS_PERCENT`` above, so it does not flap."""
+    reopens only once it is ``HYSTERESIS_PERCENT`` above, so it does not flap.
+
+    A destination that was a mount point at start must stay one: once unmounted, the folder
+    underneath is not where files belong, so the gate stays closed until it is mounted again.
+    ``generation`` counts changes of the destination's filesystem (a remount), after which
+    folder descriptors opened on the old one must not be used.
+    """
 
     def __init__(self, path: str, min_free_percent: float) -> None:
         self.path = path
@@ -35,10 +41,21 @@ class DiskGate:
         self.closed = False
         self.last: Headroom | None = None
         self.error: str | None = None
+        self.mount_point = os.path.ismount(path)
+        self.device = _device(path)
+        self.generation = 0
 
     def check(self) -> bool:
         """Refresh the reading; True while intake may go on."""
         try:
+            if self.mount_point and not os.path.ismount(self.path):
+                self.error = f"destination {self.path} is not mounted: intake waits until it is back"
+                self.closed = True
+                return False
+            device = _device(self.path)
+            if device != self.device:
+                self.device = device
+                self.generation += 1
             self.last = headroom(self.path)
             self.error = None
         except OSError as exc:
@@ -46,11 +63,16 @@ class DiskGate:
             self.error = f"cannot read free space of {self.path}: {exc.strerror}"
             self.closed = True
             return False
-        free = self.last.free_percent
-        if self.closed:
-            self.closed = free < self.min_free_percent + HYSTERESIS_PERCENT
-        else:
-            self.closed = free < self.min_free_percent
+        room = self.last
+        inodes = 100.0 * room.free_inodes / room.total_inodes if room.total_inodes else 100.0
+        floor = self.min_free_percent + (HYSTERESIS_PERCENT if self.closed else 0.0)
+        low_inodes = inodes < floor
+        self.closed = room.free_percent < floor or low_inodes
+        if low_inodes and room.free_percent >= floor:
+            self.error = (
+                f"destination has {room.free_inodes} free inodes ({inodes:.1f}%), "
+                f"under the {self.min_free_percent:g}% minimum"
+            )
         return not self.closed
 
     def fits(self, size: int) -> bool:
@@ -60,3 +82,10 @@ class DiskGate:
             return True
         after = last.free_bytes - size
         return 100.0 * after / last.total_bytes >= self.min_free_percent
+
+
+def _device(path: str) -> int | None:
+    try:
+        return os.stat(path).st_dev
+    except OSError:
+        return None

@@ -41,7 +41,7 @@ from reorg_tui.engine.metrics import (
     RetryItem,
     Snapshot,
 )
-from reorg_tui.engine.move import NO_SPACE, Abandoned, Conflict, MoveError, Mover, Vanished
+from reorg_tui.engine.move import NO_ROOM, Abandoned, Conflict, MoveError, Mover, Vanished
 from reorg_tui.engine.naming import InvalidDate
 from reorg_tui.engine.publish import Publisher
 from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore, Record
@@ -282,6 +282,7 @@ class Engine:
     def _coordinate(self, stop: threading.Event, pool: ThreadPoolExecutor, once: bool) -> None:
         last_gate = last_save = 0.0
         gate_open = not self.gate.closed
+        generation = self.gate.generation
         if not gate_open:
             self._emit(ev.Paused("disk"))
         while not stop.is_set():
@@ -297,11 +298,15 @@ class Engine:
                 was_open, gate_open = gate_open, self.gate.check()
                 if was_open != gate_open:
                     self._emit(ev.Resumed("disk") if gate_open else ev.Paused("disk"))
+                if self.gate.generation != generation:
+                    generation = self.gate.generation  # remounted: the old descriptors are stale
+                    self.mover.tree.forget()
             if gate_open and not self._paused:
                 self._dispatch(pool)
             if now - last_save >= 1.0:
                 last_save = now
                 self._sync_folders()
+                self._release_folders_when_idle()
                 self._save_retry()
                 self._check_alerts()
                 self._publish()
@@ -625,9 +630,18 @@ class Engine:
             with contextlib.suppress(OSError):
                 self.mover.tree.sync(folder)
 
+    def _release_folders_when_idle(self) -> None:
+        """With nothing in flight, close the cached folder descriptors: an operator can then
+        unmount the destination (or the quarantine) while the daemon idles."""
+        with self._lock:
+            idle = not self._batches and not self._ready
+        if idle:
+            self.mover.tree.forget()
+            self.quarantine.mover.tree.forget()
+
     def _failed(self, rel: str, src: str, exc: MoveError, intended: str) -> None:
         message = str(exc)
-        if exc.code in NO_SPACE:
+        if exc.code in NO_ROOM:
             self.gate.check()
             self._retry_later(rel, message, count_attempt=False)
             return

@@ -59,10 +59,12 @@ TRANSIENT = frozenset(
         errno.ENOMEM,
         errno.EMFILE,
         errno.ENFILE,
+        errno.ENODEV,
     }
 )
-# Out of space: the file waits without using up its retries.
-NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+# No room now (out of space, or the destination is not mounted): the file waits for the disk
+# gate without using up its retries.
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.ENODEV})
 
 
 class MoveError(Exception):
@@ -389,21 +391,38 @@ class Mover:
     def _move_by_copy(self, src: _Source, folder: str, name: str, on_conflict: str) -> Outcome:
         staging = self._lend(STAGING)
         try:
-            tmp = self._copy_to_staging(src, staging)
+            tmp, ino = self._copy_to_staging(src, staging)
             try:
 
                 def by_tmp(folder_fd: int, dst: str) -> None:
                     rename_noreplace(staging, tmp, folder_fd, dst)
+                    self._finish_copy(src, folder_fd, dst, ino)
 
-                outcome = self._publish(src, folder, name, on_conflict, by_tmp, "copied")
-                if outcome.kind == "copied":
-                    src.remove()  # the copy is durable (file and folder fsynced): now one copy
-                return outcome
+                return self._publish(src, folder, name, on_conflict, by_tmp, "copied")
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp, dir_fd=staging)
         finally:
             self.tree.give_back(staging)
+
+    def _finish_copy(self, src: _Source, folder: int, name: str, ino: int) -> None:
+        """The copy is published: make its folder durable, then remove the source, so that there
+        is one copy. If the fsync fails, the source cannot be removed (a read-only mount, an
+        immutable folder), or the destination was unmounted under the copy (its bytes went where
+        no one can reach them), take the published copy back: the file stays in the source alone."""
+        try:
+            os.fsync(folder)
+            if not self.tree.root_is_current():
+                raise MoveError(f"{self.root} was unmounted during the copy", transient=True)
+            src.remove()
+        except (OSError, MoveError) as exc:
+            with contextlib.suppress(OSError):
+                if _lstat(name, folder).st_ino == ino:
+                    os.unlink(name, dir_fd=folder)
+                    os.fsync(folder)
+            if isinstance(exc, MoveError):
+                raise
+            raise MoveError.from_os(exc, "remove the source after its copy") from None
 
     def _lend(self, folder: str) -> int:
         """A descriptor for ``folder`` below the root, made if missing; refused if anything on
@@ -445,8 +464,6 @@ class Mover:
         for n in range(1, 100_000):
             try:
                 put(fd, candidate)
-                if kind == "copied":
-                    os.fsync(fd)
                 return Outcome(kind, self.tree.path(folder, candidate), size, folder)
             except FileExistsError:
                 pass
@@ -468,7 +485,8 @@ class Mover:
             candidate = numbered(name, n)
         raise MoveError(f"no free name for {name!r} in {self.tree.path(folder)}", transient=False)
 
-    def _copy_to_staging(self, src: _Source, staging: int) -> str:
+    def _copy_to_staging(self, src: _Source, staging: int) -> tuple[str, int]:
+        """Copy into a new file in the staging folder; returns its name and inode."""
         st = src.st
         if self.room is not None and not self.room(st.st_size):
             raise MoveError("waiting for disk space", transient=True, code=errno.ENOSPC)
@@ -512,8 +530,9 @@ class Mover:
                 os.close(fd_out)
                 os.unlink(tmp, dir_fd=staging)
                 raise
+            ino = os.fstat(fd_out).st_ino
             os.close(fd_out)
-            return tmp
+            return tmp, ino
         finally:
             os.close(fd_in)
 
