@@ -27,3 +27,7 @@ screenshots: setup
 # The engine against a raw rename loop, same run, same filesystem (FILES=1000000 for the big one).
 bench FILES="100000": setup
     {{venv}}/bin/reorg-tui bench --files {{FILES}}
+
+# The crash suite's long form: many SIGKILL rounds at random moments (CI runs 4).
+torture ROUNDS="50": setup
+    REORG_KILL_ROUNDS={{ROUNDS}} {{venv}}/bin/python -m pytest -q --timeout 3600 tests/integration/test_headless.py -k sigkill

@@ -46,6 +46,7 @@ from reorg_tui.engine.naming import InvalidDate
 from reorg_tui.engine.publish import Publisher
 from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore, Record
 from reorg_tui.engine.retry import RetryQueue, backoff, stamped
+from reorg_tui.engine.store import remove_leftovers
 from reorg_tui.engine.watch import ScanCount, Watcher, scan
 
 log = logging.getLogger(__name__)
@@ -267,7 +268,7 @@ class Engine:
 
     def _start(self, once: bool) -> None:
         self.quarantine.ensure()
-        cleaned = self.mover.recover() + self.quarantine.repair()
+        cleaned = self.mover.recover() + self.quarantine.repair() + remove_leftovers(self.settings.state_dir)
         if cleaned:
             self._warn(f"recovered from an interrupted run: removed or repaired {cleaned} leftover(s)")
         loaded = self.retry.load()

@@ -471,10 +471,12 @@ class Mover:
                 if not src.still_here():
                     raise Vanished(src.path) from None
                 raise _Stale() from None  # the source is there, so the folder is what went
+            # An interrupted earlier move may have published this very file under any of the
+            # names tried (after a collision, "name (1)"): finding it there ends the move.
+            if is_twin(src, fd, candidate):
+                src.remove()
+                return Outcome("twin", self.tree.path(folder, candidate), size, folder)
             if n == 1:
-                if is_twin(src, fd, candidate):
-                    src.remove()
-                    return Outcome("twin", self.tree.path(folder, candidate), size, folder)
                 if on_conflict == "skip":
                     return Outcome("skipped", self.tree.path(folder, candidate), size, folder)
                 if on_conflict == "quarantine":

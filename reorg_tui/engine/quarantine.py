@@ -25,7 +25,7 @@ from pathlib import Path
 from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.move import STAGING, Mover
 from reorg_tui.engine.retry import MAX_ERRORS_KEPT
-from reorg_tui.engine.store import write_atomic
+from reorg_tui.engine.store import remove_leftovers, write_atomic
 
 
 class QuarantineError(Exception):
@@ -188,7 +188,7 @@ class QuarantineStore:
     def repair(self) -> int:
         """After a crash: remove partial copies, records without files, and invent records for
         files without one. Returns how many things were repaired."""
-        repaired = self.mover.recover()
+        repaired = self.mover.recover() + remove_leftovers(self.root)
         known = set()
         for record in list(self._records()):
             known.add(record.id)

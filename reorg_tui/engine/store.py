@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
+
+_LEFTOVER = re.compile(r"\..+\.\d+\.\d+\.tmp")
 
 
 def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
@@ -30,3 +33,20 @@ def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def remove_leftovers(folder: Path) -> int:
+    """Remove the temporary files of writes a crash interrupted; returns how many."""
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if _LEFTOVER.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            removed += 1
+    return removed
