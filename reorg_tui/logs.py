@@ -213,11 +213,13 @@ def log_event(event: ev.Event) -> None:
     if isinstance(event, ev.Moved):
         log_moved(event)
     elif isinstance(event, ev.Retried):
+        # attempt 0: a wait for room (a full or unmounted destination), not counted as a retry
+        what = f"retry {event.attempt} for" if event.attempt else "waiting for room to move"
         emit(
             logging.WARNING,
             "retried",
-            "retry %d for %s in %.1fs: %s",
-            event.attempt,
+            "%s %s, again in %.1fs: %s",
+            what,
             event.source,
             event.delay,
             event.error,

@@ -400,14 +400,18 @@ class Engine:
                 self._scans += 1
             self._scan_seconds = time.monotonic() - started
             self.metrics.set_ignored(count.ignored)
+            if not self._stopping.is_set():
+                self.watcher.check_coverage(count.folders)
             self._refresh_quarantine_stats()
             self._wake.set()
             if once:
                 return
             self._scan_now.wait(self.settings.poll_interval)
 
-    def _offer(self, rel: str, st: os.stat_result, now: float, closed: bool = False) -> None:
-        """A regular file the naming wants was seen (``closed``: its writer closed it). Lock held."""
+    def _offer(self, rel: str, st: os.stat_result, now: float) -> None:
+        """A regular file the naming wants was seen. It is ready once it has held still (size
+        and mtime) for ``settle`` seconds; a close event is no proof, since a writer may reopen
+        the file. Lock held."""
         if rel in self._claimed or rel in self.retry:
             return
         skipped = self._skipped.get(rel)
@@ -417,9 +421,7 @@ class Engine:
             del self._skipped[rel]
         settle = self.settings.settle
         waiting = self._settling.get(rel)
-        if closed:
-            self._make_ready(rel, st)  # a close-after-write event: complete, whatever its age
-        elif waiting is None:
+        if waiting is None:
             if now - st.st_mtime >= settle:
                 self._make_ready(rel, st)
             else:
@@ -436,7 +438,7 @@ class Engine:
 
     def _take_hints(self, now: float) -> None:
         seen = []
-        for rel, closed in self.watcher.take_hints().items():
+        for rel in self.watcher.take_hints():
             name = rel.rpartition("/")[2]
             if not self.naming.wants(name) or (name != rel and not self.settings.recursive):
                 continue
@@ -445,11 +447,11 @@ class Engine:
             except OSError:
                 continue
             if stat.S_ISREG(st.st_mode):
-                seen.append((rel, st, closed))
+                seen.append((rel, st))
         if seen:
             with self._lock:  # once for all the hints gathered since the last round
-                for rel, st, closed in seen:
-                    self._offer(rel, st, now, closed=closed)
+                for rel, st in seen:
+                    self._offer(rel, st, now)
 
     def _settle_due(self, now: float) -> None:
         with self._lock:
@@ -644,7 +646,8 @@ class Engine:
         message = str(exc)
         if exc.code in NO_ROOM:
             self.gate.check()
-            self._retry_later(rel, message, count_attempt=False)
+            delay = self._retry_later(rel, message, count_attempt=False)
+            self._emit(ev.Retried(src, self.retry.attempts(rel), message, delay))
             return
         attempt = self.retry.attempts(rel) + 1
         if exc.transient and attempt <= self.settings.max_retries:
@@ -657,7 +660,10 @@ class Engine:
     def _retry_later(self, rel: str, message: str, *, count_attempt: bool) -> float:
         with self._lock:
             attempt = self.retry.attempts(rel) + (1 if count_attempt else 0)
-            delay = backoff(max(1, attempt), self.settings.retry_base_delay, self.settings.retry_max_delay)
+            # A wait that does not count as an attempt (no room) still backs off, by how many
+            # times this file has failed so far: a disk that keeps refusing is not hammered.
+            step = attempt if count_attempt else len(self.retry.errors(rel)) + 1
+            delay = backoff(max(1, step), self.settings.retry_base_delay, self.settings.retry_max_delay)
             self.retry.schedule(rel, attempt, delay, message, self.clock())
         return delay
 

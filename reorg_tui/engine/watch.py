@@ -63,6 +63,7 @@ MAX_HINTS = 50_000  # beyond this, drop the hints and rescan: the scan is the tr
 class ScanCount:
     ignored: int = 0
     taken: int = 0
+    folders: int = 0  # listed, the source itself included
 
 
 def scan(
@@ -96,6 +97,7 @@ def _scan_below(
         except OSError as exc:
             log.warning("cannot list %s: %s", os.path.join(root, rel_dir), exc.strerror)
             continue
+        count.folders += 1
         try:
             it = os.scandir(fd)
         except OSError as exc:
@@ -137,9 +139,9 @@ class _Handler(FileSystemEventHandler):
             return
         kind = event.event_type
         if kind in ("created", "modified", "closed"):
-            self.watcher.hint(os.fsdecode(event.src_path), closed=kind == "closed")
+            self.watcher.hint(os.fsdecode(event.src_path))
         elif kind == "moved":
-            self.watcher.hint(os.fsdecode(event.dest_path), closed=False)
+            self.watcher.hint(os.fsdecode(event.dest_path))
 
 
 class _OverflowLog(logging.Handler):
@@ -173,7 +175,7 @@ class Watcher:
         self.mode = "off"
         self._observer: Observer | None = None  # type: ignore[valid-type]
         self._lock = threading.Lock()
-        self._hints: dict[str, bool] = {}
+        self._hints: set[str] = set()
         self._overflow_log = _OverflowLog(self)
         self.restarts = 0
 
@@ -206,6 +208,25 @@ class Watcher:
         self._start_observer()
         self.on_scan_request()
 
+    def check_coverage(self, folders: int) -> None:
+        """After a full scan that listed ``folders`` folders: are they all watched? watchdog
+        skips a subfolder it cannot watch without a word, so ask the kernel how many watches
+        this process holds. Short of the watch limit, say so once; rescans cover the rest."""
+        if self._observer is None or not self.recursive:
+            return
+        held = watches_held()
+        if held is None or held >= folders:
+            if self.mode.startswith("inotify, partial"):
+                self.mode = "inotify"
+            return
+        if not self.mode.startswith("inotify, partial"):
+            limit = _read_int("/proc/sys/fs/inotify/max_user_watches")
+            self.on_warning(
+                f"inotify watch limit reached (fs.inotify.max_user_watches = {limit}): {held} of "
+                f"{folders} folders watched; files in the rest are found by the rescan"
+            )
+        self.mode = f"inotify, partial: {held} of {folders} folders"
+
     def stop(self) -> None:
         logging.getLogger("watchdog.observers.inotify_c").removeHandler(self._overflow_log)
         observer, self._observer = self._observer, None
@@ -214,7 +235,9 @@ class Watcher:
             observer.join(timeout=2)
         self.mode = "off"
 
-    def hint(self, path: str, closed: bool) -> None:
+    def hint(self, path: str) -> None:
+        """Something happened to ``path``: worth a look (whether it is ready is the engine's
+        call: a close is no proof, since a writer may reopen the file)."""
         rel = os.path.relpath(path, self.root)
         if rel.startswith(".."):
             return
@@ -223,7 +246,7 @@ class Watcher:
                 self._hints.clear()
                 overflow = True
             else:
-                self._hints[rel] = closed or self._hints.get(rel, False)
+                self._hints.add(rel)
                 overflow = False
         if overflow:
             self.overflowed()
@@ -237,7 +260,33 @@ class Watcher:
     def request_scan(self) -> None:
         self.on_scan_request()
 
-    def take_hints(self) -> dict[str, bool]:
+    def take_hints(self) -> set[str]:
         with self._lock:
-            hints, self._hints = self._hints, {}
+            hints, self._hints = self._hints, set()
         return hints
+
+
+def watches_held() -> int | None:
+    """How many inotify watches this process holds, from /proc/self/fdinfo (None if unknown)."""
+    total = 0
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") != "anon_inode:inotify":
+                continue
+            with open(f"/proc/self/fdinfo/{fd}") as info:
+                total += sum(1 for line in info if line.startswith("inotify wd:"))
+        except OSError:
+            continue
+    return total
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -158,3 +159,45 @@ def test_no_inodes_left_holds_intake_publishes_nothing_partial_and_resumes(tmp_p
         f"2024/06/{d:02d}/2024-06-{d:02d}_f.txt" for d in range(1, 6)
     }
     assert len(rec.of(ev.Moved)) == 5
+
+
+def test_a_failing_fsync_publishes_nothing_and_every_file_arrives_once_it_recovers(tmp_path, tmpfs, mounts):
+    # A real failing disk: ext4 on a loop device whose backing file lives on a 12 MiB tmpfs.
+    # ext4 believes it has 128 MiB; once the backing store is full, writeback fails and so
+    # does fsync. Growing the tmpfs is the disk coming back.
+    if not (shutil.which("mkfs.ext4") and shutil.which("losetup")):
+        pytest.skip("needs mkfs.ext4 and loop devices")
+    backing = tmpfs("backing", size="12m")
+    image = backing / "disk.img"
+    with open(image, "wb") as f:
+        f.truncate(128 << 20)
+    # No journal: a failed journal write would turn the filesystem read-only for good (that is
+    # the read-only test's fault); here the disk fails writes, then comes back.
+    mkfs = ["mkfs.ext4", "-q", "-O", "^has_journal", "-E", "lazy_itable_init=0", str(image)]
+    subprocess.run(mkfs, check=True)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    _mount("-o", "loop,errors=continue", str(image), str(dest))
+    mounts.append(dest)
+    settings = make_settings(tmp_path, dest=dest, max_retries=100, retry_base_delay=0.1, retry_max_delay=0.5)
+    made = {}
+    for d in range(1, 7):
+        data = os.urandom(4 << 20)
+        write(settings.source / f"2024-08-{d:02d}_big.bin", data, OLD)
+        made[f"2024/08/{d:02d}/2024-08-{d:02d}_big.bin"] = hashlib.sha256(data).hexdigest()
+    with running(settings) as (engine, rec):
+        wait_for(lambda: len(rec.of(ev.Retried)) >= 3, timeout=30, what="fsync failures")
+        errors = {e.error for e in rec.of(ev.Retried)}
+        assert all("ENOSPC" in e or "EIO" in e for e in errors), errors
+        for rel, sha in files_under(dest).items():  # whatever has a final name is complete
+            if rel.startswith("2024/"):
+                assert made[rel] == sha, rel
+        waiting = files_under(settings.source)
+        assert waiting and all(
+            made[f"2024/08/{n[8:10]}/{n}"] == sha for n, sha in waiting.items()
+        )  # the rest still whole in the source
+        _mount("-o", "remount,size=256m", str(backing))
+        wait_for(lambda: not files_under(settings.source), timeout=60, what="every file after recovery")
+    assert {rel: sha for rel, sha in files_under(dest).items() if rel.startswith("2024/")} == made
+    assert not [rel for rel in files_under(dest) if ".reorg-tmp" in rel]
+    assert engine.quarantine_list() == []
