@@ -41,7 +41,7 @@ from reorg_tui.engine.metrics import (
     RetryItem,
     Snapshot,
 )
-from reorg_tui.engine.move import NO_ROOM, Abandoned, Conflict, MoveError, Mover, Vanished
+from reorg_tui.engine.move import NO_ROOM, Abandoned, Changed, Conflict, MoveError, Mover, Vanished
 from reorg_tui.engine.naming import InvalidDate
 from reorg_tui.engine.publish import Publisher
 from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore, Record
@@ -533,6 +533,7 @@ class Engine:
         touched: set[str] = set()
         copies = 0
         reasons: list[str] = []
+        changed: list[str] = []
         try:
             for rel, st in batch:
                 if self._abandon.is_set():
@@ -541,7 +542,9 @@ class Engine:
                 attempts += 1
                 kind, size, path = self._move_one(rel, started, st)
                 copies += kind == "copied"
-                if kind == "failed":
+                if kind == "changed":
+                    changed.append(rel)
+                elif kind == "failed":
                     failures += 1
                     reasons.append(path)  # for a failure, the error's name
                 elif kind in MOVED_KINDS:
@@ -562,6 +565,11 @@ class Engine:
             with self._lock:
                 self._busy -= 1
                 self._claimed.difference_update(rel for rel, _ in batch)
+                for rel in changed:  # written to during its copy: it settles again
+                    with contextlib.suppress(OSError):
+                        st = os.lstat(f"{self.source}/{rel}")
+                        if stat.S_ISREG(st.st_mode):
+                            self._offer(rel, st, self.clock())
                 self._unsynced.update(touched)
                 if copies or touched:
                     self._parallel = copies > 0
@@ -590,6 +598,10 @@ class Engine:
             return "vanished", 0, ""
         except Abandoned:
             return "abandoned", 0, ""
+        except Changed:
+            self._forget(rel)
+            self._warn(f"{src} changed during its copy; it moves once it holds still again")
+            return "changed", 0, ""
         except Conflict as exc:
             self._quarantine(rel, src, str(exc), exc.existing, attempts=self.retry.attempts(rel))
             return "quarantined", 0, ""

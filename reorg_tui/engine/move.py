@@ -86,6 +86,11 @@ class Vanished(Exception):
     not a regular file (as the scan would ignore it): not an error, nothing to move."""
 
 
+class Changed(Exception):
+    """The source changed after it was found ready (a writer is still at it): nothing was
+    published, and it should settle again rather than use up a retry."""
+
+
 class Abandoned(Exception):
     """A stop was asked for during a copy; the source is untouched."""
 
@@ -501,7 +506,7 @@ class Mover:
         try:
             fst = os.fstat(fd_in)
             if (fst.st_ino, fst.st_size, fst.st_mtime_ns) != (st.st_ino, st.st_size, st.st_mtime_ns):
-                raise MoveError("source changed before its copy", transient=True)
+                raise Changed(src.path)
             tmp = f"{self._token}-{next(self._serial)}.part"
             flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
             try:
@@ -521,11 +526,11 @@ class Mover:
                 # A running average of how long the disk makes a copy wait: the engine runs copies
                 # in parallel only where there is waiting to overlap.
                 self.fsync_seconds = 0.9 * self.fsync_seconds + 0.1 * (time.perf_counter() - synced)
-                if os.fstat(fd_out).st_size != fst.st_size:
-                    raise MoveError("copy has the wrong size", transient=True, code=errno.EIO)
                 after = os.fstat(fd_in)
                 if (after.st_size, after.st_mtime_ns) != (fst.st_size, fst.st_mtime_ns):
-                    raise MoveError("source changed during its copy", transient=True)
+                    raise Changed(src.path)  # first: a writer explains a size that differs
+                if os.fstat(fd_out).st_size != fst.st_size:
+                    raise MoveError("copy has the wrong size", transient=True, code=errno.EIO)
                 if digest is not None and _sha256_fd(fd_out) != digest:
                     raise MoveError("checksum of the copy differs", transient=True, code=errno.EIO)
             except BaseException:
@@ -541,7 +546,9 @@ class Mover:
     def _copy_data(self, fd_in: int, fd_out: int, size: int) -> bytes | None:
         if self.verify:
             digest = hashlib.sha256()
-            while chunk := os.read(fd_in, 1 << 20):
+            left = size  # what was there when it was opened: bytes appended since are not ours
+            while left > 0 and (chunk := os.read(fd_in, min(1 << 20, left))):
+                left -= len(chunk)
                 if self.stop.is_set():
                     raise Abandoned()
                 digest.update(chunk)

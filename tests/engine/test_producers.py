@@ -135,3 +135,21 @@ def test_more_folders_than_the_watch_limit_fall_back_to_rescans_with_a_warning(t
         warnings = [w.message for w in rec.of(ev.Warning)]
         assert any("watch limit" in m for m in warnings), warnings
     _delivered_once(settings, names)
+
+
+def test_a_file_written_to_during_its_copy_settles_again_and_arrives_whole(tmp_path, tmpfs):
+    settings = make_settings(tmp_path, dest=tmpfs("dest", size="1g"), verify=True, settle=0.3)
+    growing = settings.source / "2024-12-01_growing.bin"
+    body = os.urandom(1 << 20) * 256  # 256 MiB: its verified copy takes a while
+    write(growing, body, OLD)
+    staging = settings.dest / ".reorg-tmp"
+    with running(settings) as (engine, rec):
+        wait_for(lambda: staging.exists() and any(staging.iterdir()), timeout=20, what="the copy to start")
+        with open(growing, "ab") as f:  # the writer was not done after all
+            f.write(b"the end")
+        wait_for(lambda: not growing.exists(), timeout=30, what="the move after it settled again")
+        assert any("changed during its copy" in w.message for w in rec.of(ev.Warning))
+        assert rec.of(ev.Retried) == [] and engine.quarantine_list() == []
+    arrived = settings.dest / "2024/12/01/2024-12-01_growing.bin"
+    assert arrived.read_bytes() == body + b"the end"
+    assert len(rec.of(ev.Moved)) == 1 and os.listdir(staging) == []

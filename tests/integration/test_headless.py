@@ -304,3 +304,33 @@ def test_screenshot_script_draws_the_dashboard(tmp_path):
         svg = (tmp_path / name).read_text()
         assert svg.startswith("<svg") and "Quarantine" in svg
     assert "Quarantined&#160;file" in (tmp_path / "quarantine-details.svg").read_text()
+
+
+def test_state_files_left_empty_or_corrupt_by_a_crash_are_rebuilt_with_a_warning(tmp_path):
+    src, dest, q = _dirs(tmp_path)
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "retry.json").write_bytes(b"")  # a crash between create and write on some filesystems
+    (state / "snapshot.json").write_bytes(b"\x00\x00garbage")
+    (state / "lock.json").write_text("{")
+    (state / ".retry.json.123.456.tmp").write_text("half")  # an interrupted atomic write
+    q.mkdir()
+    write(q / "20240101T000000-deadbeef/2024-01-01_kept.txt", b"kept")
+    (q / "20240101T000000-deadbeef.json").write_bytes(b"")  # its record, empty
+    write(src / "2024-01-02_new.txt", b"new", OLD)
+    result = _once(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "retry queue" in result.stderr and "set aside" in result.stderr
+    assert "recovered from an interrupted run" in result.stderr
+    assert (dest / "2024/01/02/2024-01-02_new.txt").read_bytes() == b"new"
+    assert (state / "retry.corrupt").exists()  # kept for a post-mortem
+    if (state / "retry.json").exists():  # written again only when something waits
+        json.loads((state / "retry.json").read_bytes())
+    assert json.loads((state / "snapshot.json").read_bytes())["snapshot"]["state"] == "stopped"
+    assert not list(state.glob(".*.tmp"))
+    listed = json.loads(cli("quarantine", "list", "-q", str(q), "--json").stdout)
+    assert [(r["name"], r["reason"]) for r in listed] == [
+        ("2024-01-01_kept.txt", "found in the quarantine without a record")
+    ]
+    assert (q / "20240101T000000-deadbeef/2024-01-01_kept.txt").read_bytes() == b"kept"
