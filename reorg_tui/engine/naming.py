@@ -67,7 +67,9 @@ class Naming:
         except (TypeError, ValueError):
             raise InvalidDate(f"{year}-{month}-{day} is not a real date") from None
         values = {"year": f"{date.year:04d}", "month": f"{date.month:02d}", "day": f"{date.day:02d}"}
-        return Target(self.layout.format_map(values).strip("/"), date)
+        # Doubled or trailing slashes in a layout are harmless: no empty folder name is made.
+        parts = [part for part in self.layout.format_map(values).split("/") if part]
+        return Target("/".join(parts), date)
 
 
 def _layout_fields(layout: str) -> set[str]:
@@ -86,6 +88,10 @@ def _layout_fields(layout: str) -> set[str]:
         )
     if layout.startswith("/") or any(part in ("..", ".") for part in layout.split("/")):
         raise NamingError(f"--layout {layout!r} must stay inside the destination")
+    if "\0" in layout:
+        raise NamingError("--layout must not contain a NUL character")
+    if any(len(os.fsencode(part)) > NAME_MAX - 16 for part in layout.split("/")):
+        raise NamingError(f"--layout {layout!r} has a folder name longer than a file name may be")
     return names
 
 

@@ -98,3 +98,33 @@ def test_backoff_grows_is_capped_and_jittered(attempt, base, cap, roll):
     full = min(cap, base * 2 ** (attempt - 1))
     assert 0.5 * full <= delay <= full + 1e-9
     assert backoff(attempt + 1, base, cap, rng=lambda: 1.0) >= backoff(attempt, base, cap, rng=lambda: 1.0)
+
+
+segments = st.one_of(
+    st.sampled_from(["{year}", "{month}", "{day}", "{year}-{month}", "{year}{month}{day}"]),
+    st.text(alphabet="abcXYZ019 _-", min_size=1, max_size=12).filter(lambda s: s.strip(".") != ""),
+)
+
+
+@given(st.lists(segments, min_size=1, max_size=6), st.sampled_from(["/", "//"]), st.dates())
+def test_any_valid_layout_renders_a_folder_inside_the_destination(parts, sep, date):
+    layout = sep.join(parts)
+    if not any("{" in p for p in parts):
+        layout += "/{year}"
+    naming = Naming(DEFAULT_PATTERN, layout, DEFAULT_IGNORE)
+    target = naming.target(f"{date.isoformat()}_x.txt")
+    components = target.folder.split("/")
+    assert all(c not in ("", ".", "..") for c in components), target.folder
+    assert not target.folder.startswith("/")
+    expected = layout.format(year=f"{date.year:04d}", month=f"{date.month:02d}", day=f"{date.day:02d}")
+    assert target.folder == "/".join(p for p in expected.split("/") if p)
+
+
+@given(st.text(min_size=1, max_size=30))
+def test_a_layout_is_either_refused_or_stays_inside_the_destination(layout):
+    try:
+        naming = Naming(DEFAULT_PATTERN, layout, DEFAULT_IGNORE)
+    except NamingError:
+        return
+    folder = naming.target("2024-03-04_x").folder
+    assert not folder.startswith("/") and ".." not in folder.split("/") and "\0" not in folder
