@@ -120,6 +120,22 @@ def test_a_fault_that_clears_lets_the_retry_succeed(tmp_path, immutable):
     assert engine.quarantine.list() == []
 
 
+def test_an_immutable_source_folder_keeps_its_file_with_a_clear_error_until_cleared(tmp_path, immutable):
+    # chattr +i on the source folder: the file can be neither moved out nor quarantined (EPERM).
+    settings = make_settings(tmp_path, max_retries=1)
+    write(settings.source / "2024-12-14_held.txt", b"held", OLD)
+    immutable(settings.source)
+    engine, rec = run_once(settings)
+    assert (settings.source / "2024-12-14_held.txt").read_bytes() == b"held"
+    assert files_under(settings.dest) == {} and engine.quarantine.list() == []
+    [failed] = rec.of(ev.Failed)
+    assert "EPERM" in failed.error and "could not be quarantined" in failed.error
+    unmark(settings.source)
+    engine, rec = run_once(settings)
+    assert files_under(settings.source) == {}
+    assert (settings.dest / "2024/12/14/2024-12-14_held.txt").read_bytes() == b"held"
+
+
 def test_the_retry_queue_survives_a_restart(tmp_path, immutable):
     settings = make_settings(tmp_path, max_retries=50, retry_base_delay=5, retry_max_delay=5)
     folder = settings.dest / "2024/12/13"

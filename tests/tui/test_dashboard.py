@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
@@ -152,7 +154,9 @@ def test_p_pauses_so_nothing_moves_and_resumes(tmp_path):
 
 def test_hostile_names_are_shown_literally_and_run_no_action(tmp_path):
     settings = make_settings(tmp_path)
-    name = "2025-02-30_[bold]x[@click=app.quit] [link=http:x]\x1b[31mred\nline.txt"
+    name = "2025-02-30_[bold]x[@click=app.quit] [link=http:x]\x1b[31mred\nline\u202etxt." + os.fsdecode(
+        b"\xff"
+    )
     write(settings.source / name, b"hostile", OLD)
     app = dashboard(settings)
 
@@ -162,7 +166,7 @@ def test_hostile_names_are_shown_literally_and_run_no_action(tmp_path):
         await pilot.press("2")
         cell = table.get_row_at(0)[1]
         assert str(cell) == safe(name)
-        assert "[bold]x[@click=app.quit] [link=http:x]\\x1b[31mred\\x0aline.txt" in str(cell)
+        assert "[bold]x[@click=app.quit] [link=http:x]\\x1b[31mred\\x0aline\\u202etxt.\\xff" in str(cell)
         await pilot.click(QuarantineTable, offset=(5, 1))
         await pilot.pause(0.2)
         assert app.is_running, "a name's [@click=...] must not run an action"
