@@ -179,20 +179,6 @@ class Tree:
                 self._drop(self._root_fd)
                 self._root_fd = None
 
-    def root_is_current(self) -> bool:
-        """Whether the root's path still names the folder we hold open (not, say, the bare
-        mount point left after the filesystem we were writing into was unmounted)."""
-        with self._lock:
-            fd = self._root_fd
-            if fd is None:
-                return True
-            held = os.fstat(fd)
-        try:
-            now = os.stat(self.root)
-        except OSError:
-            return False
-        return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
-
     def path(self, rel: str, name: str = "") -> str:
         """The path string of ``rel/name``, for messages and records only."""
         if rel and name:

@@ -396,33 +396,37 @@ class Mover:
     def _move_by_copy(self, src: _Source, folder: str, name: str, on_conflict: str) -> Outcome:
         staging = self._lend(STAGING)
         try:
-            tmp, ino = self._copy_to_staging(src, staging)
+            tmp, copy = self._copy_to_staging(src, staging)
+            published = False
             try:
 
                 def by_tmp(folder_fd: int, dst: str) -> None:
+                    nonlocal published
                     rename_noreplace(staging, tmp, folder_fd, dst)
-                    self._finish_copy(src, folder_fd, dst, ino)
+                    published = True  # the temporary name is gone with the rename
+                    self._finish_copy(src, folder_fd, dst, copy)
 
                 return self._publish(src, folder, name, on_conflict, by_tmp, "copied")
             finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp, dir_fd=staging)
+                if not published:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(tmp, dir_fd=staging)
         finally:
             self.tree.give_back(staging)
 
-    def _finish_copy(self, src: _Source, folder: int, name: str, ino: int) -> None:
+    def _finish_copy(self, src: _Source, folder: int, name: str, copy: os.stat_result) -> None:
         """The copy is published: make its folder durable, then remove the source, so that there
         is one copy. If the fsync fails, the source cannot be removed (a read-only mount, an
         immutable folder), or the destination was unmounted under the copy (its bytes went where
         no one can reach them), take the published copy back: the file stays in the source alone."""
         try:
             os.fsync(folder)
-            if not self.tree.root_is_current():
+            if os.stat(self.root).st_dev != copy.st_dev:
                 raise MoveError(f"{self.root} was unmounted during the copy", transient=True)
             src.remove()
         except (OSError, MoveError) as exc:
             with contextlib.suppress(OSError):
-                if _lstat(name, folder).st_ino == ino:
+                if _lstat(name, folder).st_ino == copy.st_ino:
                     os.unlink(name, dir_fd=folder)
                     os.fsync(folder)
             if isinstance(exc, MoveError):
@@ -492,8 +496,8 @@ class Mover:
             candidate = numbered(name, n)
         raise MoveError(f"no free name for {name!r} in {self.tree.path(folder)}", transient=False)
 
-    def _copy_to_staging(self, src: _Source, staging: int) -> tuple[str, int]:
-        """Copy into a new file in the staging folder; returns its name and inode."""
+    def _copy_to_staging(self, src: _Source, staging: int) -> tuple[str, os.stat_result]:
+        """Copy into a new file in the staging folder; returns its name and its fstat."""
         st = src.st
         if self.room is not None and not self.room(st.st_size):
             raise MoveError("waiting for disk space", transient=True, code=errno.ENOSPC)
@@ -518,7 +522,7 @@ class Mover:
                 # Setuid and setgid bits are never carried over; ownership follows the source
                 # only when we are root (anyone else cannot give files away).
                 os.fchmod(fd_out, stat.S_IMODE(fst.st_mode) & ~_SET_ID)
-                if self.is_root:
+                if self.is_root and (fst.st_uid, fst.st_gid) != (os.geteuid(), os.getegid()):
                     os.fchown(fd_out, fst.st_uid, fst.st_gid)
                 os.utime(fd_out, ns=(fst.st_atime_ns, fst.st_mtime_ns))
                 synced = time.perf_counter()
@@ -529,7 +533,8 @@ class Mover:
                 after = os.fstat(fd_in)
                 if (after.st_size, after.st_mtime_ns) != (fst.st_size, fst.st_mtime_ns):
                     raise Changed(src.path)  # first: a writer explains a size that differs
-                if os.fstat(fd_out).st_size != fst.st_size:
+                copied = os.fstat(fd_out)
+                if copied.st_size != fst.st_size:
                     raise MoveError("copy has the wrong size", transient=True, code=errno.EIO)
                 if digest is not None and _sha256_fd(fd_out) != digest:
                     raise MoveError("checksum of the copy differs", transient=True, code=errno.EIO)
@@ -537,9 +542,8 @@ class Mover:
                 os.close(fd_out)
                 os.unlink(tmp, dir_fd=staging)
                 raise
-            ino = os.fstat(fd_out).st_ino
             os.close(fd_out)
-            return tmp, ino
+            return tmp, copied
         finally:
             os.close(fd_in)
 
