@@ -54,6 +54,7 @@ Subscriber = Callable[[ev.Event], None]
 LARGE_FILE = 64 * 1024 * 1024  # above this, check headroom for the file itself before a copy
 SLOW_FSYNC = 0.0005  # seconds: an fsync slower than this is real I/O worth overlapping
 MOVED_KINDS = frozenset({"moved", "copied", "twin", "deduped"})
+FULL_SCAN_EVERY = 20  # polls: a full listing at least this often, even of an unchanged folder
 
 
 @dataclass
@@ -372,6 +373,7 @@ class Engine:
         while not self._stopping.is_set():
             self._scan_now.clear()
             started = time.monotonic()
+            listed = _mtime_ns(self.source), time.time_ns()  # before the listing: a change during it shows
             count = ScanCount()
             with self._lock:
                 self._scanning = True
@@ -406,7 +408,27 @@ class Engine:
             self._wake.set()
             if once:
                 return
-            self._scan_now.wait(self.settings.poll_interval)
+            self._wait_for_a_change(*listed)
+
+    def _wait_for_a_change(self, mtime_ns: int | None, listed_ns: int) -> None:
+        """Between full scans: every poll interval, rescan only if the source folder changed.
+
+        A folder's mtime moves whenever a name is added, removed or renamed in it, so an
+        unchanged mtime means an unchanged listing, and a quiet folder of a million names costs
+        one stat per poll instead of a listing. Trusted only when the mtime is more than a second
+        older than the last listing (timestamps are coarse: a change in the same tick would look
+        the same), only without --recursive (subfolders have mtimes of their own), and never for
+        more than FULL_SCAN_EVERY polls in a row. A scan asked for (an event overflow, a new
+        folder, a restarted watcher) runs at once.
+        """
+        for _ in range(FULL_SCAN_EVERY):
+            if self._scan_now.wait(self.settings.poll_interval) or self._stopping.is_set():
+                return
+            self._refresh_quarantine_stats()
+            if self.settings.recursive or mtime_ns is None or listed_ns - mtime_ns < 1_000_000_000:
+                return
+            if _mtime_ns(self.source) != mtime_ns:
+                return
 
     def _offer(self, rel: str, st: os.stat_result, now: float) -> None:
         """A regular file the naming wants was seen. It is ready once it has held still (size
@@ -785,6 +807,13 @@ class Engine:
                 callback(event)
             except Exception:  # a face's bug must not stop the engine
                 log.exception("event subscriber failed")
+
+
+def _mtime_ns(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def _other_filesystem(a: str, b: str) -> bool:

@@ -87,6 +87,22 @@ def test_scan_alone_finds_files_when_events_are_missing(tmp_path):
         wait_for((settings.dest / "2025/01/03/2025-01-03_polled.txt").exists, what="rescan")
 
 
+def test_a_quiet_folder_is_not_listed_again_until_it_changes(tmp_path):
+    # Idle cost: an unchanged source folder costs a stat per poll, not a listing of every name.
+    settings = make_settings(tmp_path, poll_interval=0.1)
+    for i in range(300):
+        write(settings.source / f"ignored-{i}.txt", b"", OLD)
+    os.utime(settings.source, ns=(0, time.time_ns() - 5_000_000_000))  # quiet for a while
+    with running(settings) as (engine, _):
+        engine.watcher.stop()  # no events: only the polls can find the file below
+        wait_for(lambda: engine.snapshot().scans >= 1, what="the first scan")
+        time.sleep(1.5)  # 15 polls
+        assert engine.snapshot().scans <= 2
+        write(settings.source / "2025-01-04_noticed.txt", b"n", OLD)  # the folder's mtime moves
+        wait_for((settings.dest / "2025/01/04/2025-01-04_noticed.txt").exists, what="the rescan")
+        assert engine.snapshot().scans >= 2
+
+
 def test_slow_writer_is_moved_only_when_complete(tmp_path):
     settings = make_settings(tmp_path, settle=1.0)
     path = settings.source / "2025-03-04_slow.log"
