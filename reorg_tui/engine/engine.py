@@ -32,6 +32,7 @@ from reorg_tui.engine.alerts import evaluate
 from reorg_tui.engine.control import ControlServer
 from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.disk import DiskGate
+from reorg_tui.engine.errors import NO_ROOM, Abandoned, Changed, Conflict, MoveError, Vanished
 from reorg_tui.engine.lock import SourceLock
 from reorg_tui.engine.metrics import (
     Disk,
@@ -41,7 +42,7 @@ from reorg_tui.engine.metrics import (
     RetryItem,
     Snapshot,
 )
-from reorg_tui.engine.move import NO_ROOM, Abandoned, Changed, Conflict, MoveError, Mover, Vanished
+from reorg_tui.engine.move import Mover
 from reorg_tui.engine.naming import InvalidDate
 from reorg_tui.engine.publish import Publisher
 from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore, Record

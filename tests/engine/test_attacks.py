@@ -17,7 +17,8 @@ import pytest
 
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.dirs import Tree
-from reorg_tui.engine.move import Mover, Vanished
+from reorg_tui.engine.errors import Vanished
+from reorg_tui.engine.move import Mover
 from tests.conftest import OLD, files_under, make_settings, run_once, write
 
 
