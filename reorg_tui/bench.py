@@ -309,6 +309,8 @@ def idle_cpu(directory: Path | None, quiet_files: int, seconds: float, console: 
     src.mkdir()
     for i in range(quiet_files):
         (src / f"unrelated-{i:08d}.txt").touch()
+    # A quiet folder: nothing changed in it for a while (its mtime says so).
+    os.utime(src, ns=(time.time_ns(), time.time_ns() - 60 * 10**9))
     proc = _headless(src, root / "dest", root)
     try:
         time.sleep(3)  # the first full scan and start-up
@@ -317,16 +319,28 @@ def idle_cpu(directory: Path | None, quiet_files: int, seconds: float, console: 
         console.print(f"measuring idle CPU for {seconds:.0f} s over {quiet_files:,} ignored names...")
         time.sleep(seconds)
         after = ps.cpu_times()
+        from reorg_tui.engine.publish import read_state
+
+        state = read_state(root / "st") or {}
+        listing = float(state.get("snapshot", {}).get("last_scan_seconds", 0.0))
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
         shutil.rmtree(root, ignore_errors=True)
     used = (after.user - before.user) + (after.system - before.system)
+    # Not in the window: the full listing the daemon makes every FULL_SCAN_EVERY polls even of an
+    # unchanged folder. Spread over its period, it adds this much.
+    from reorg_tui.config import FIELDS
+    from reorg_tui.engine.engine import FULL_SCAN_EVERY
+
+    period = FULL_SCAN_EVERY * float(FIELDS["poll_interval"].default)
     return {
         "quiet files": float(quiet_files),
         "seconds": seconds,
         "cpu seconds": used,
         "percent of a core": 100 * used / seconds,
+        "full listing seconds": listing,
+        "with listings, percent": 100 * (used / seconds + listing / period),
     }
 
 

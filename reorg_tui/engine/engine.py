@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import heapq
 import logging
 import os
 import stat
@@ -46,6 +45,7 @@ from reorg_tui.engine.move import Mover
 from reorg_tui.engine.naming import InvalidDate
 from reorg_tui.engine.publish import Publisher
 from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore, Record
+from reorg_tui.engine.readiness import Readiness
 from reorg_tui.engine.retry import RetryQueue, backoff, stamped
 from reorg_tui.engine.store import remove_leftovers
 from reorg_tui.engine.watch import ScanCount, Watcher, scan
@@ -56,14 +56,6 @@ LARGE_FILE = 64 * 1024 * 1024  # above this, check headroom for the file itself 
 SLOW_FSYNC = 0.0005  # seconds: an fsync slower than this is real I/O worth overlapping
 MOVED_KINDS = frozenset({"moved", "copied", "twin", "deduped"})
 FULL_SCAN_EVERY = 20  # polls: a full listing at least this often, even of an unchanged folder
-
-
-@dataclass
-class _Settling:
-    size: int
-    mtime_ns: int
-    since: float
-    due: float
 
 
 @dataclass
@@ -110,11 +102,7 @@ class Engine:
         # (path, its lstat when found ready, or None to look again)
         self._ready: deque[tuple[str, os.stat_result | None]] = deque()
         self._ready_cap = max(1024, settings.workers * settings.batch_size * 2)
-        self._settling: dict[str, _Settling] = {}
-        self._settle_heap: list[tuple[float, str]] = []
-        # skipped path -> ((ino, size, mtime), the scan count when skipped): not tried again
-        # while it is the same file; forgotten once a later full scan no longer finds it.
-        self._skipped: dict[str, tuple[tuple[int, int, int], int]] = {}
+        self.readiness = Readiness(settings.settle)
         self._unsynced: set[str] = set()  # destination folders with renames not yet fsynced
         self._parallel = _other_filesystem(self.source, self.dest)
         self._inlining = False  # the scanner is draining a backlog in its own thread
@@ -169,7 +157,7 @@ class Engine:
         with self._lock:
             state = self._state_name()
             queues = Queues(
-                settling=len(self._settling),
+                settling=len(self.readiness),
                 ready=len(self._ready),
                 in_flight=len(self._claimed) - len(self._ready),
                 retry=len(self.retry),
@@ -325,8 +313,9 @@ class Engine:
     def _timeout(self, now: float) -> float:
         wait = 0.25
         with self._lock:
-            if self._settle_heap:
-                wait = min(wait, self._settle_heap[0][0] - now)
+            settle_due = self.readiness.next_due()
+            if settle_due is not None:
+                wait = min(wait, settle_due - now)
             due = self.retry.next_due()
             if due is not None:
                 wait = min(wait, due - now)
@@ -338,7 +327,7 @@ class Engine:
                 not self._scanning
                 and self._scans > 0
                 and not self._claimed
-                and not self._settling
+                and not len(self.readiness)
                 and not len(self.retry)
             )
 
@@ -383,7 +372,7 @@ class Engine:
             for rel, st in scan(self.source, self.naming, self.settings.recursive, count):
                 if self._stopping.is_set():
                     break
-                if rel in self._skipped:
+                if self.readiness.is_skipped(rel):
                     seen.add(rel)
                 with self._space:
                     while len(self._ready) >= self._ready_cap and not self._stopping.is_set():
@@ -396,9 +385,7 @@ class Engine:
                     self._wake.set()
             with self._lock:
                 self._inlining = False
-                gone = [r for r, (_, g) in self._skipped.items() if g < generation and r not in seen]
-                for rel in gone:
-                    del self._skipped[rel]
+                self.readiness.forget_skips(generation, seen)
                 self._scanning = False
                 self._scans += 1
             self._scan_seconds = time.monotonic() - started
@@ -432,30 +419,14 @@ class Engine:
                 return
 
     def _offer(self, rel: str, st: os.stat_result, now: float) -> None:
-        """A regular file the naming wants was seen. It is ready once it has held still (size
-        and mtime) for ``settle`` seconds; a close event is no proof, since a writer may reopen
-        the file. Lock held."""
+        """A regular file the naming wants was seen; queued if it is ready. Lock held."""
         if rel in self._claimed or rel in self.retry:
             return
-        skipped = self._skipped.get(rel)
-        if skipped is not None:
-            if skipped[0] == (st.st_ino, st.st_size, st.st_mtime_ns):
-                return
-            del self._skipped[rel]
-        settle = self.settings.settle
-        waiting = self._settling.get(rel)
-        if waiting is None:
-            if now - st.st_mtime >= settle:
-                self._make_ready(rel, st)
-            else:
-                due = now + settle
-                self._settling[rel] = _Settling(st.st_size, st.st_mtime_ns, now, due)
-                heapq.heappush(self._settle_heap, (due, rel))
-        elif (waiting.size, waiting.mtime_ns) != (st.st_size, st.st_mtime_ns):
-            waiting.size, waiting.mtime_ns, waiting.since = st.st_size, st.st_mtime_ns, now
+        if self.readiness.offer(rel, st, now):
+            self._make_ready(rel, st)
 
     def _make_ready(self, rel: str, st: os.stat_result) -> None:
-        self._settling.pop(rel, None)
+        self.readiness.drop(rel)
         self._claimed.add(rel)
         self._ready.append((rel, st))
 
@@ -478,27 +449,8 @@ class Engine:
 
     def _settle_due(self, now: float) -> None:
         with self._lock:
-            while self._settle_heap and self._settle_heap[0][0] <= now:
-                due, rel = heapq.heappop(self._settle_heap)
-                waiting = self._settling.get(rel)
-                if waiting is None or waiting.due != due:
-                    continue
-                try:
-                    st = os.lstat(os.path.join(self.source, rel))
-                except OSError:
-                    del self._settling[rel]
-                    continue
-                if not stat.S_ISREG(st.st_mode):
-                    del self._settling[rel]
-                    continue
-                still = (st.st_size, st.st_mtime_ns) == (waiting.size, waiting.mtime_ns)
-                if still and now - waiting.since >= self.settings.settle - 1e-6:
-                    self._make_ready(rel, st)
-                    continue
-                if not still:
-                    waiting.size, waiting.mtime_ns, waiting.since = st.st_size, st.st_mtime_ns, now
-                waiting.due = waiting.since + self.settings.settle
-                heapq.heappush(self._settle_heap, (waiting.due, rel))
+            for rel, st in self.readiness.take_due(now, lambda rel: os.lstat(f"{self.source}/{rel}")):
+                self._make_ready(rel, st)
 
     # ---- moving -----------------------------------------------------------------------------
 
@@ -640,7 +592,7 @@ class Engine:
             try:
                 st = os.lstat(src)
                 with self._lock:
-                    self._skipped[rel] = ((st.st_ino, st.st_size, st.st_mtime_ns), self._scans)
+                    self.readiness.skip(rel, st, self._scans)
             except OSError:
                 pass
             self.metrics.add(skipped=1)

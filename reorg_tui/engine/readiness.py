@@ -1,0 +1,113 @@
+"""When a file is ready to move, and which files not to try again.
+
+A file is ready once its size and mtime have held still for the settle time; a file already
+older than that is ready when it is first seen. Events are no proof of completeness (a writer may
+close and reopen its file), so only this clock decides.
+
+A file left in the source by the ``skip`` collision policy is not tried again while it is the
+same file (inode, size, mtime); it is forgotten once a full scan no longer finds it.
+
+Not thread-safe: the engine calls it under its own lock.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Identity = tuple[int, int, int]  # inode, size, mtime_ns
+
+
+@dataclass
+class _Settling:
+    size: int
+    mtime_ns: int
+    since: float  # when it was last seen to change
+    due: float  # when to look again
+
+
+def _identity(st: os.stat_result) -> Identity:
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class Readiness:
+    def __init__(self, settle: float) -> None:
+        self.settle = settle
+        self._settling: dict[str, _Settling] = {}
+        self._heap: list[tuple[float, str]] = []
+        self._skipped: dict[str, tuple[Identity, int]] = {}  # -> (identity, scan count when skipped)
+
+    def __len__(self) -> int:
+        """How many files are settling."""
+        return len(self._settling)
+
+    def next_due(self) -> float | None:
+        return self._heap[0][0] if self._heap else None
+
+    def offer(self, rel: str, st: os.stat_result, now: float) -> bool:
+        """A regular file was seen. True if it is ready now; otherwise it settles (or, if it was
+        already settling and has changed, its clock starts again)."""
+        skipped = self._skipped.get(rel)
+        if skipped is not None:
+            if skipped[0] == _identity(st):
+                return False
+            del self._skipped[rel]  # a different file under that name now: a new candidate
+        waiting = self._settling.get(rel)
+        if waiting is None:
+            if now - st.st_mtime >= self.settle:
+                return True
+            due = now + self.settle
+            self._settling[rel] = _Settling(st.st_size, st.st_mtime_ns, now, due)
+            heapq.heappush(self._heap, (due, rel))
+        elif (waiting.size, waiting.mtime_ns) != (st.st_size, st.st_mtime_ns):
+            waiting.size, waiting.mtime_ns, waiting.since = st.st_size, st.st_mtime_ns, now
+        return False
+
+    def drop(self, rel: str) -> None:
+        self._settling.pop(rel, None)
+
+    def take_due(
+        self, now: float, lstat: Callable[[str], os.stat_result]
+    ) -> list[tuple[str, os.stat_result]]:
+        """The settling files that have now held still long enough, with their fresh lstat.
+        Files that vanished or stopped being regular files are forgotten."""
+        ready = []
+        while self._heap and self._heap[0][0] <= now:
+            due, rel = heapq.heappop(self._heap)
+            waiting = self._settling.get(rel)
+            if waiting is None or waiting.due != due:
+                continue  # stale heap entry
+            try:
+                st = lstat(rel)
+            except OSError:
+                del self._settling[rel]
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                del self._settling[rel]
+                continue
+            still = (st.st_size, st.st_mtime_ns) == (waiting.size, waiting.mtime_ns)
+            if still and now - waiting.since >= self.settle - 1e-6:
+                del self._settling[rel]
+                ready.append((rel, st))
+                continue
+            if not still:
+                waiting.size, waiting.mtime_ns, waiting.since = st.st_size, st.st_mtime_ns, now
+            waiting.due = waiting.since + self.settle
+            heapq.heappush(self._heap, (waiting.due, rel))
+        return ready
+
+    def skip(self, rel: str, st: os.stat_result, scan: int) -> None:
+        """Remember that ``rel`` was left in place on purpose during scan number ``scan``."""
+        self._skipped[rel] = (_identity(st), scan)
+
+    def is_skipped(self, rel: str) -> bool:
+        return rel in self._skipped
+
+    def forget_skips(self, before_scan: int, seen: set[str]) -> None:
+        """After a full scan: forget skipped files it no longer found (remembered before it)."""
+        gone = [rel for rel, (_, scan) in self._skipped.items() if scan < before_scan and rel not in seen]
+        for rel in gone:
+            del self._skipped[rel]
