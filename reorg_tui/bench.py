@@ -349,7 +349,7 @@ def dashboard_load(directory: Path | None, rate: float, seconds: float, console:
     the panes refresh, and how long a key press takes to be answered (Textual's Pilot)."""
     import asyncio
 
-    from reorg_tui.config import Settings
+    from reorg_tui.config import FIELDS, Settings
     from reorg_tui.engine.engine import Engine
     from reorg_tui.tui.app import ReorgApp
     from reorg_tui.tui.bridge import EngineHost
@@ -381,7 +381,8 @@ def dashboard_load(directory: Path | None, rate: float, seconds: float, console:
             nonlocal feeder
             await pilot.pause(1.0)
             feeder = subprocess.Popen([sys.executable, "-c", feeder_code, str(root / "src"), str(rate)])
-            await pilot.pause(2.0)  # reach a steady state
+            # Reach a steady state: files first wait out the settle time, then move.
+            await pilot.pause(float(FIELDS["settle"].default) + 2.0)
             first_refreshes, first_moved, began = (
                 app.refreshes,
                 app.host.snapshot().totals.moved,

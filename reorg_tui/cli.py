@@ -197,7 +197,7 @@ def bench(
         else:
             figures = dashboard_load(directory, dashboard, seconds, console)
         for key, value in figures.items():
-            timed = key.startswith(("p50", "p95", "max", "key", "settle"))
+            timed = key.startswith(("p50", "p95", "max", "settle")) or key in ("key p50", "key p95")
             shown = f"{value:.3f} s" if timed else f"{value:,.2f}"
             typer.echo(f"{key:>18}: {shown}")
         return

@@ -55,6 +55,7 @@ Subscriber = Callable[[ev.Event], None]
 LARGE_FILE = 64 * 1024 * 1024  # above this, check headroom for the file itself before a copy
 SLOW_FSYNC = 0.0005  # seconds: an fsync slower than this is real I/O worth overlapping
 MOVED_KINDS = frozenset({"moved", "copied", "twin", "deduped"})
+SETTLE_ROUND = 0.05  # seconds: settled files are taken in rounds this far apart at most
 FULL_SCAN_EVERY = 20  # polls: a full listing at least this often, even of an unchanged folder
 
 
@@ -315,7 +316,10 @@ class Engine:
         with self._lock:
             settle_due = self.readiness.next_due()
             if settle_due is not None:
-                wait = min(wait, settle_due - now)
+                # Under a stream a file comes due every fraction of a millisecond: waking for each
+                # would move them one by one. Files that come due within SETTLE_ROUND are taken
+                # together (a file waits at most that much longer than its settle time).
+                wait = min(wait, max(SETTLE_ROUND, settle_due - now))
             due = self.retry.next_due()
             if due is not None:
                 wait = min(wait, due - now)
