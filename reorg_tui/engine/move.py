@@ -233,49 +233,39 @@ class Mover:
         put: Callable[[int, str], None],
         kind: str,
     ) -> Outcome:
+        """Put the file in ``folder`` under ``name`` or the first free collision name, as the
+        policy says."""
         fd = self._lend(folder)
         try:
-            return self._publish_in(src, fd, folder, name, on_conflict, put, kind)
+            size = src.st.st_size
+            candidate = name
+            for n in range(1, 100_000):
+                try:
+                    put(fd, candidate)
+                    return Outcome(kind, self.tree.path(folder, candidate), size, folder)
+                except FileExistsError:
+                    pass
+                except FileNotFoundError:
+                    if not src.still_here():
+                        raise Vanished(src.path) from None
+                    raise _Stale() from None  # the source is there, so the folder is what went
+                # An interrupted earlier move may have published this very file under any of the
+                # names tried (after a collision, "name (1)"): finding it there ends the move.
+                if is_twin(src, fd, candidate):
+                    src.remove()
+                    return Outcome("twin", self.tree.path(folder, candidate), size, folder)
+                if n == 1:
+                    if on_conflict == "skip":
+                        return Outcome("skipped", self.tree.path(folder, candidate), size, folder)
+                    if on_conflict == "quarantine":
+                        raise Conflict(self.tree.path(folder, candidate))
+                    if on_conflict == "dedupe" and same_bytes_as(src, fd, candidate):
+                        src.remove()
+                        return Outcome("deduped", self.tree.path(folder, candidate), size, folder)
+                candidate = numbered(name, n)
+            raise MoveError(f"no free name for {name!r} in {self.tree.path(folder)}", transient=False)
         finally:
             self.tree.give_back(fd)
-
-    def _publish_in(
-        self,
-        src: SourceFile,
-        fd: int,
-        folder: str,
-        name: str,
-        on_conflict: str,
-        put: Callable[[int, str], None],
-        kind: str,
-    ) -> Outcome:
-        size = src.st.st_size
-        candidate = name
-        for n in range(1, 100_000):
-            try:
-                put(fd, candidate)
-                return Outcome(kind, self.tree.path(folder, candidate), size, folder)
-            except FileExistsError:
-                pass
-            except FileNotFoundError:
-                if not src.still_here():
-                    raise Vanished(src.path) from None
-                raise _Stale() from None  # the source is there, so the folder is what went
-            # An interrupted earlier move may have published this very file under any of the
-            # names tried (after a collision, "name (1)"): finding it there ends the move.
-            if is_twin(src, fd, candidate):
-                src.remove()
-                return Outcome("twin", self.tree.path(folder, candidate), size, folder)
-            if n == 1:
-                if on_conflict == "skip":
-                    return Outcome("skipped", self.tree.path(folder, candidate), size, folder)
-                if on_conflict == "quarantine":
-                    raise Conflict(self.tree.path(folder, candidate))
-                if on_conflict == "dedupe" and same_bytes_as(src, fd, candidate):
-                    src.remove()
-                    return Outcome("deduped", self.tree.path(folder, candidate), size, folder)
-            candidate = numbered(name, n)
-        raise MoveError(f"no free name for {name!r} in {self.tree.path(folder)}", transient=False)
 
     def _copy_to_staging(self, src: SourceFile, staging: int) -> tuple[str, os.stat_result]:
         """Copy into a new file in the staging folder; returns its name and its fstat."""
