@@ -36,6 +36,8 @@ def _escape(match: re.Match[str]) -> str:
 
 def safe(text: str) -> str:
     """Printable, one-line form of a name: never interpreted by a terminal or a log reader."""
+    if text.isprintable() and "\\" not in text:  # the usual name: nothing to escape (fast, in C)
+        return text
     return _UNSAFE.sub(_escape, text)
 
 

@@ -58,6 +58,10 @@ class ControlServer:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._sock is not None:  # a connection of our own wakes the accept() at once
+            with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as knock:
+                knock.settimeout(0.5)
+                knock.connect(str(self.path))
         if self._thread is not None:
             self._thread.join(timeout=2)
         if self._sock is not None:
@@ -73,6 +77,9 @@ class ControlServer:
             except TimeoutError:
                 continue
             except OSError:
+                return
+            if self._stop.is_set():
+                conn.close()
                 return
             with conn:
                 conn.settimeout(2)

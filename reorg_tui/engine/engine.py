@@ -698,6 +698,8 @@ class Engine:
         self._emit(ev.Quarantined(src, reason, attempts, record.id))
 
     def _forget(self, rel: str) -> None:
+        if rel not in self.retry:  # the usual case, and only this file's worker would add it
+            return
         with self._lock:
             self.retry.forget(rel)
 
