@@ -245,10 +245,12 @@ class Engine:
             pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reorg-move")
             scanner = threading.Thread(target=self._scan_loop, args=(once,), name="reorg-scan", daemon=True)
             scanner.start()
+            keeper = threading.Thread(target=self._housekeeping, name="reorg-housekeeping", daemon=True)
+            keeper.start()
             try:
                 self._coordinate(stop, pool, once)
             finally:
-                self._shutdown(pool, scanner)
+                self._shutdown(pool, scanner, keeper)
         finally:
             self.control.stop()
             self._publish()
@@ -272,7 +274,7 @@ class Engine:
         self._state = "running"
 
     def _coordinate(self, stop: threading.Event, pool: ThreadPoolExecutor, once: bool) -> None:
-        last_gate = last_save = 0.0
+        last_gate = 0.0
         gate_open = not self.gate.closed
         generation = self.gate.generation
         if not gate_open:
@@ -295,14 +297,6 @@ class Engine:
                     self.mover.tree.forget()
             if gate_open and not self._paused:
                 self._dispatch(pool)
-            if now - last_save >= 1.0:
-                last_save = now
-                self._sync_folders()
-                self._release_folders_when_idle()
-                self._save_retry()
-                self._check_alerts()
-                self._publish()
-                self.watcher.check()
             if once and self._once_done():
                 break
             if once and not gate_open:
@@ -335,7 +329,24 @@ class Engine:
                 and not len(self.retry)
             )
 
-    def _shutdown(self, pool: ThreadPoolExecutor, scanner: threading.Thread) -> None:
+    def _housekeeping(self) -> None:
+        """Once a second, off the coordinator (a folder fsync can take milliseconds each, and
+        moves must not wait for them): make recent renames durable, let go of idle folders,
+        save the retry queue, evaluate alerts, publish the state, check the watcher."""
+        while not self._stopping.wait(1.0):
+            try:
+                self._sync_folders()
+                self._release_folders_when_idle()
+                self._save_retry()
+                self._check_alerts()
+                self._publish()
+                self.watcher.check()
+            except Exception:  # housekeeping must go on; the next round tries again
+                log.exception("housekeeping failed")
+
+    def _shutdown(
+        self, pool: ThreadPoolExecutor, scanner: threading.Thread, keeper: threading.Thread
+    ) -> None:
         self._state = "draining"
         self._stopping.set()
         self._abandon.set()  # in-flight copies stop at their next chunk; their sources stay
@@ -351,6 +362,7 @@ class Engine:
                     break
             time.sleep(0.01)
         scanner.join(timeout=max(0.0, deadline - time.monotonic()))
+        keeper.join(timeout=max(0.0, deadline - time.monotonic()))
         with self._lock:
             self._claimed.clear()
             self._ready.clear()

@@ -1,7 +1,8 @@
 """When a file is ready to move, and which files not to try again.
 
-A file is ready once its size and mtime have held still for the settle time; a file already
-older than that is ready when it is first seen. Events are no proof of completeness (a writer may
+A file is ready once its size and mtime have held still for the settle time, counted from its
+mtime (its last write) and checked by looking again; a file already older than that is ready
+when it is first seen. Events are no proof of completeness (a writer may
 close and reopen its file), so only this clock decides.
 
 A file left in the source by the ``skip`` collision policy is not tried again while it is the
@@ -27,6 +28,13 @@ class _Settling:
     mtime_ns: int
     since: float  # when it was last seen to change
     due: float  # when to look again
+
+
+def _last_change(st: os.stat_result, now: float) -> float:
+    """When the file last changed: its mtime (a file seen first when it was created empty and
+    then written must not wait a second settle time from when we happened to look), but never
+    later than now (a clock ahead of ours, on a network filesystem)."""
+    return min(now, st.st_mtime)
 
 
 def _identity(st: os.stat_result) -> Identity:
@@ -59,11 +67,12 @@ class Readiness:
         if waiting is None:
             if now - st.st_mtime >= self.settle:
                 return True
-            due = now + self.settle
-            self._settling[rel] = _Settling(st.st_size, st.st_mtime_ns, now, due)
+            since = _last_change(st, now)
+            due = since + self.settle
+            self._settling[rel] = _Settling(st.st_size, st.st_mtime_ns, since, due)
             heapq.heappush(self._heap, (due, rel))
         elif (waiting.size, waiting.mtime_ns) != (st.st_size, st.st_mtime_ns):
-            waiting.size, waiting.mtime_ns, waiting.since = st.st_size, st.st_mtime_ns, now
+            waiting.size, waiting.mtime_ns, waiting.since = st.st_size, st.st_mtime_ns, _last_change(st, now)
         return False
 
     def drop(self, rel: str) -> None:
@@ -94,7 +103,15 @@ class Readiness:
                 ready.append((rel, st))
                 continue
             if not still:
-                waiting.size, waiting.mtime_ns, waiting.since = st.st_size, st.st_mtime_ns, now
+                waiting.size, waiting.mtime_ns, waiting.since = (
+                    st.st_size,
+                    st.st_mtime_ns,
+                    _last_change(st, now),
+                )
+                if now - waiting.since >= self.settle - 1e-6:  # changed, but long enough ago
+                    del self._settling[rel]
+                    ready.append((rel, st))
+                    continue
             waiting.due = waiting.since + self.settle
             heapq.heappush(self._heap, (waiting.due, rel))
         return ready
