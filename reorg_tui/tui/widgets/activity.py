@@ -20,6 +20,8 @@ def describe(event: ev.Event) -> str | None:
         extra = "" if event.how in ("moved", "copied") else f" ({event.how})"
         return f"moved       {name} → {safe(event.destination)}{extra} {duration(event.seconds)}"
     if isinstance(event, ev.Retried):
+        if not event.attempt:  # a wait for room (full or unmounted destination), not a retry
+            return f"waiting     {name}, again in {event.delay:.1f}s: {safe(event.error)}"
         return f"retry {event.attempt:<5} {name} in {event.delay:.1f}s: {safe(event.error)}"
     if isinstance(event, ev.Quarantined):
         return f"quarantined {name}: {safe(event.reason)}"
@@ -42,7 +44,7 @@ class ActivityLog(Log):
 
     def add(self, events: Iterable[ev.Event]) -> None:
         lines = []
-        for event in events:
+        for event in list(events)[-MAX_LINES:]:  # under a flood, only what the log can keep
             text = describe(event)
             if text is not None:
                 lines.append(f"{clock(event.at)} {text}")
