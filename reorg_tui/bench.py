@@ -240,6 +240,25 @@ def _parse_time(stamp: str) -> float:
     return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + float(f"0.{frac or 0}")
 
 
+_FEEDER = """
+import json, sys, time
+from reorg_tui.bench import file_name
+folder, rate, total, out = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+closed = {}
+started = time.time()
+for i in range(total):
+    pause = started + i / rate - time.time()
+    if pause > 0:
+        time.sleep(pause)
+    name = file_name(i)
+    with open(f"{folder}/{name}", "wb") as handle:
+        handle.write(b"x" * 100)
+    closed[name] = time.time()
+with open(out, "w") as f:
+    json.dump(closed, f)
+"""
+
+
 def watch_latency(directory: Path | None, rate: float, seconds: float, console: Console) -> dict[str, float]:
     """Files arriving at ``rate`` a second, the daemon at its default settings: the time from a
     file being ready (its writer's close plus the settle time, as the daemon defines ready: held
@@ -270,21 +289,22 @@ def watch_latency(directory: Path | None, rate: float, seconds: float, console: 
         reader.start()
         total = int(rate * seconds)
         started = time.time()
+        # The writer is a process of its own (as a producer is): in this one it would compete
+        # with the log reader for the GIL and fall behind the rate. It reports each close time.
+        stamps = root / "closed.json"
+        feeder = subprocess.Popen(
+            [sys.executable, "-c", _FEEDER, str(src), str(rate), str(total), str(stamps)]
+        )
         with Progress(
             TextColumn("feeding"), BarColumn(), MofNCompleteColumn(), console=console, transient=True
         ) as bar:
             task = bar.add_task("feed", total=total)
-            for i in range(total):
-                due = started + i / rate
-                pause = due - time.time()
-                if pause > 0:
-                    time.sleep(pause)
-                name = file_name(i)
-                with open(src / name, "wb") as handle:
-                    handle.write(b"x" * 100)
-                closed[name] = time.time()
-                if i % 500 == 0:
-                    bar.update(task, completed=i)
+            while feeder.poll() is None:
+                bar.update(task, completed=min(total, int((time.time() - started) * rate)))
+                time.sleep(0.2)
+        if feeder.returncode != 0:
+            raise RuntimeError(f"the feeder exited with {feeder.returncode}")
+        closed.update(json.loads(stamps.read_text()))
         deadline = time.time() + 30
         while len(moved) < total and time.time() < deadline:
             time.sleep(0.2)
