@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from reorg_tui.engine.metrics import Snapshot
-from reorg_tui.engine.publish import pid_alive, read_state
+from reorg_tui.engine.publish import read_state
+from reorg_tui.engine.store import pid_alive
 from reorg_tui.logs import summary
 
 HEALTHY, DEGRADED, DOWN = 0, 1, 2

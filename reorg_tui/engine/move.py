@@ -40,6 +40,7 @@ from reorg_tui.engine.fileops import (
     sha256_fd,
 )
 from reorg_tui.engine.naming import numbered
+from reorg_tui.engine.store import pid_alive
 
 STAGING = ".reorg-tmp"
 CHUNK = 8 * 1024 * 1024
@@ -81,12 +82,20 @@ class Mover:
         self.is_root = os.geteuid() == 0
 
     def recover(self) -> int:
-        """Remove partial copies left by a crash. Returns how many were removed."""
+        """Remove partial copies left by a crash. Returns how many were removed.
+
+        Several daemons (each with its own source) may share a destination and so its staging
+        folder: a partial copy whose name carries the pid of a process still alive is another
+        daemon's copy in progress, and stays."""
         removed = 0
         try:
             with self.tree.folder(STAGING) as fd:
                 for entry in list(os.scandir(fd)):
-                    if entry.is_file(follow_symlinks=False) or entry.is_symlink():
+                    if not (entry.is_file(follow_symlinks=False) or entry.is_symlink()):
+                        continue
+                    if _copy_in_progress(entry.name):
+                        continue
+                    with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.name, dir_fd=fd)
                         removed += 1
         except FileNotFoundError:
@@ -340,3 +349,9 @@ class Mover:
                 break
             offset += sent
         return None
+
+
+def _copy_in_progress(name: str) -> bool:
+    """Whether a staging file (named PID-TOKEN-N.part) belongs to another live process."""
+    pid, _, _ = name.partition("-")
+    return pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid))

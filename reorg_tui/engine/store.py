@@ -7,7 +7,7 @@ import re
 import threading
 from pathlib import Path
 
-_LEFTOVER = re.compile(r"\..+\.\d+\.\d+\.tmp")
+_LEFTOVER = re.compile(r"\..+\.(\d+)\.\d+\.tmp")
 
 
 def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
@@ -35,18 +35,34 @@ def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
         os.close(dir_fd)
 
 
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def remove_leftovers(folder: Path) -> int:
-    """Remove the temporary files of writes a crash interrupted; returns how many."""
+    """Remove the temporary files of writes a crash interrupted; returns how many. A temporary
+    file of another live process (a second daemon sharing the folder) is its write in progress."""
     removed = 0
     try:
         entries = list(os.scandir(folder))
     except FileNotFoundError:
         return 0
     for entry in entries:
-        if _LEFTOVER.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-            try:
-                os.unlink(entry.path)
-            except FileNotFoundError:
-                continue
-            removed += 1
+        match = _LEFTOVER.fullmatch(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = int(match.group(1))
+        if pid != os.getpid() and pid_alive(pid):
+            continue
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        removed += 1
     return removed

@@ -17,8 +17,9 @@ from reorg_tui.engine import events as ev
 from reorg_tui.engine.control import request
 from reorg_tui.engine.engine import Engine
 from reorg_tui.engine.metrics import WINDOWS, Disk, QuarantineInfo, Queues, Snapshot, Timing, Totals
-from reorg_tui.engine.publish import event_from_dict, pid_alive, read_state
+from reorg_tui.engine.publish import event_from_dict, read_state
 from reorg_tui.engine.quarantine import QuarantineStore, Record
+from reorg_tui.engine.store import pid_alive
 from reorg_tui.status import STALE_AFTER
 
 MAX_EVENTS = 500  # kept between two refreshes; under a flood the oldest are dropped, not queued

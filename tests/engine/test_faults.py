@@ -192,3 +192,34 @@ def test_a_large_file_waits_until_it_fits_above_the_headroom_minimum(tmp_path, t
             (dest / "2024/07/07/2024-07-07_big.bin").exists, timeout=30, what="the big file once it fits"
         )
     assert not big.exists()
+
+
+def test_recovery_keeps_another_live_daemons_copy_in_progress_and_removes_dead_ones(tmp_path):
+    # Two daemons (two sources) may share one destination, and so its staging folder.
+    import subprocess
+    import sys
+
+    from reorg_tui.engine.dirs import Tree
+    from reorg_tui.engine.move import STAGING, Mover
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        staging = tmp_path / "dest" / STAGING
+        live = write(staging / f"{other.pid}-abcd1234-0.part", b"half")
+        dead_pid = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+        )
+        dead = write(staging / f"{int(dead_pid.stdout)}-abcd1234-1.part", b"stale")
+        foreign = write(staging / "junk.part", b"?")
+        assert Mover(Tree(str(tmp_path / "dest"))).recover() == 2
+        assert live.exists() and not dead.exists() and not foreign.exists()
+        # the same for half-written records and state files (a shared quarantine)
+        from reorg_tui.engine.store import remove_leftovers
+
+        live_record = write(tmp_path / "q" / f".ID.json.{other.pid}.7.tmp", b"{")
+        dead_record = write(tmp_path / "q" / f".ID.json.{int(dead_pid.stdout)}.7.tmp", b"{")
+        assert remove_leftovers(tmp_path / "q") == 1
+        assert live_record.exists() and not dead_record.exists()
+    finally:
+        other.kill()
+        other.wait()
