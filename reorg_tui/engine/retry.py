@@ -132,6 +132,19 @@ class RetryQueue:
             os.replace(self.path, aside)
             return 0
         for entry in loaded:
+            if not _plain_relative(entry.path):
+                log.warning("retry queue %s: ignored an entry with a bad path %r", self.path, entry.path)
+                continue
             self.entries[entry.path] = entry
             heapq.heappush(self._heap, (entry.next_try, entry.path))
-        return len(loaded)
+        return len(self.entries)
+
+
+def _plain_relative(path: object) -> bool:
+    """A path as the scan makes them: relative, no empty, "." or ".." parts, no NUL."""
+    return (
+        isinstance(path, str)
+        and bool(path)
+        and "\0" not in path
+        and all(part not in ("", ".", "..") for part in path.split("/"))
+    )

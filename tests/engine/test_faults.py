@@ -223,3 +223,21 @@ def test_recovery_keeps_another_live_daemons_copy_in_progress_and_removes_dead_o
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_retry_queue_naming_paths_outside_the_source_is_not_followed(settings, caplog):
+    # A state file is data, not trusted code: an entry pointing outside the source is dropped.
+    settings.state_dir.mkdir(exist_ok=True)
+    outside = write(settings.source.parent / "2024-01-06_outside.txt", b"keep", OLD)
+    entries = [
+        {"path": p, "attempts": 1, "next_try": 0.0, "last_error": "x"}
+        for p in ("../2024-01-06_outside.txt", "/etc/2024-01-06_x", "a\u0000b", "2024-01-07_ok.txt")
+    ]
+    (settings.state_dir / "retry.json").write_text(json.dumps({"version": 1, "entries": entries}))
+    write(settings.source / "2024-01-07_ok.txt", b"ok", OLD)
+    run_once(settings)
+    assert caplog.text.count("ignored an entry with a bad path") == 3
+    assert outside.read_bytes() == b"keep"
+    assert files_under(settings.dest) == {
+        "2024/01/07/2024-01-07_ok.txt": files_under(settings.dest)["2024/01/07/2024-01-07_ok.txt"]
+    }
