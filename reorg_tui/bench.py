@@ -243,10 +243,9 @@ def _parse_time(stamp: str) -> float:
 _FEEDER = """
 import json, sys, time
 from reorg_tui.bench import file_name
-folder, rate, total, out = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-closed = {}
-started = time.time()
-for i in range(total):
+folder, rate, total = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+closed, started, i = {}, time.time(), 0
+while not total or i < total:  # total 0: until killed
     pause = started + i / rate - time.time()
     if pause > 0:
         time.sleep(pause)
@@ -254,8 +253,10 @@ for i in range(total):
     with open(f"{folder}/{name}", "wb") as handle:
         handle.write(b"x" * 100)
     closed[name] = time.time()
-with open(out, "w") as f:
-    json.dump(closed, f)
+    i += 1
+if len(sys.argv) > 4:
+    with open(sys.argv[4], "w") as f:
+        json.dump(closed, f)
 """
 
 
@@ -387,18 +388,6 @@ def dashboard_load(directory: Path | None, rate: float, seconds: float, console:
     settings = Settings(source=root / "src", dest=root / "dest", quarantine=root / "q", state_dir=root / "st")
     app = ReorgApp(EngineHost(Engine(settings)))
     # The feeder is its own process: in this one it would compete with the app for the GIL.
-    feeder_code = (
-        "import sys, time\n"
-        "from reorg_tui.bench import file_name\n"
-        "folder, rate = sys.argv[1], float(sys.argv[2])\n"
-        "started, fed = time.time(), 0\n"
-        "while True:\n"
-        "    due = int((time.time() - started) * rate)\n"
-        "    while fed < due:\n"
-        "        open(f'{folder}/{file_name(fed)}', 'wb').write(b'x' * 100)\n"
-        "        fed += 1\n"
-        "    time.sleep(0.005)\n"
-    )
     feeder: subprocess.Popen[bytes] | None = None
 
     figures: dict[str, float] = {}
@@ -407,7 +396,7 @@ def dashboard_load(directory: Path | None, rate: float, seconds: float, console:
         async with app.run_test(size=(120, 40)) as pilot:
             nonlocal feeder
             await pilot.pause(1.0)
-            feeder = subprocess.Popen([sys.executable, "-c", feeder_code, str(root / "src"), str(rate)])
+            feeder = subprocess.Popen([sys.executable, "-c", _FEEDER, str(root / "src"), str(rate), "0"])
             # Reach a steady state: files first wait out the settle time, then move.
             await pilot.pause(float(FIELDS["settle"].default) + 2.0)
             first_refreshes, first_moved, began = (

@@ -453,7 +453,7 @@ class Engine:
             if not self.naming.wants(name) or (name != rel and not self.settings.recursive):
                 continue
             try:
-                st = os.lstat(f"{self.source}/{rel}")
+                st = self._lstat_source(rel)
             except OSError:
                 continue
             if stat.S_ISREG(st.st_mode):
@@ -463,9 +463,12 @@ class Engine:
                 for rel, st in seen:
                     self._offer(rel, st, now)
 
+    def _lstat_source(self, rel: str) -> os.stat_result:
+        return os.lstat(f"{self.source}/{rel}")  # metadata only: a move opens no-follow
+
     def _settle_due(self, now: float) -> None:
         with self._lock:
-            for rel, st in self.readiness.take_due(now, lambda rel: os.lstat(f"{self.source}/{rel}")):
+            for rel, st in self.readiness.take_due(now, self._lstat_source):
                 self._make_ready(rel, st)
 
     # ---- moving -----------------------------------------------------------------------------
@@ -558,7 +561,7 @@ class Engine:
                 self._claimed.difference_update(rel for rel, _ in batch)
                 for rel in changed:  # written to during its copy: it settles again
                     with contextlib.suppress(OSError):
-                        st = os.lstat(f"{self.source}/{rel}")
+                        st = self._lstat_source(rel)
                         if stat.S_ISREG(st.st_mode):
                             self._offer(rel, st, self.clock())
                 self._unsynced.update(touched)

@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 from reorg_tui.engine.errors import HardLinked, MoveError, Vanished
 
-_AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _OPEN_HANDLE = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -29,6 +29,13 @@ class _Settling:
     since: float  # when it was last seen to change
     due: float  # when to look again
 
+    def saw(self, st: os.stat_result, now: float) -> bool:
+        """Record what a look found; True if the file had changed since the last look."""
+        if (self.size, self.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            return False
+        self.size, self.mtime_ns, self.since = st.st_size, st.st_mtime_ns, _last_change(st, now)
+        return True
+
 
 def _last_change(st: os.stat_result, now: float) -> float:
     """When the file last changed: its mtime (a file seen first when it was created empty and
@@ -71,8 +78,8 @@ class Readiness:
             due = since + self.settle
             self._settling[rel] = _Settling(st.st_size, st.st_mtime_ns, since, due)
             heapq.heappush(self._heap, (due, rel))
-        elif (waiting.size, waiting.mtime_ns) != (st.st_size, st.st_mtime_ns):
-            waiting.size, waiting.mtime_ns, waiting.since = st.st_size, st.st_mtime_ns, _last_change(st, now)
+        else:
+            waiting.saw(st, now)
         return False
 
     def drop(self, rel: str) -> None:
@@ -97,21 +104,13 @@ class Readiness:
             if not stat.S_ISREG(st.st_mode):
                 del self._settling[rel]
                 continue
-            still = (st.st_size, st.st_mtime_ns) == (waiting.size, waiting.mtime_ns)
-            if still and now - waiting.since >= self.settle - 1e-6:
+            # Ready once still for the settle time, counted from the last change (a change seen
+            # only now may still lie far enough back, by the file's mtime).
+            waiting.saw(st, now)
+            if now - waiting.since >= self.settle - 1e-6:
                 del self._settling[rel]
                 ready.append((rel, st))
                 continue
-            if not still:
-                waiting.size, waiting.mtime_ns, waiting.since = (
-                    st.st_size,
-                    st.st_mtime_ns,
-                    _last_change(st, now),
-                )
-                if now - waiting.since >= self.settle - 1e-6:  # changed, but long enough ago
-                    del self._settling[rel]
-                    ready.append((rel, st))
-                    continue
             waiting.due = waiting.since + self.settle
             heapq.heappush(self._heap, (waiting.due, rel))
         return ready
