@@ -25,7 +25,7 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
     """Run the engine until SIGTERM/SIGINT (or, with once, until the source is done)."""
     logs.setup(settings.log_level, settings.log_format)
     engine = Engine(settings)
-    engine.subscribe(logs.log_event)
+    engine.subscribe(logs.log_events)
     stop = stop or threading.Event()
     previous = _install_signals(stop)
     ticker = threading.Thread(target=_stats_loop, args=(engine, stop, settings.stats_interval), daemon=True)

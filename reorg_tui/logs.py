@@ -91,8 +91,11 @@ class Sink:
         atexit.register(self.flush)
 
     def write(self, line: str, urgent: bool = False) -> None:
+        self.write_many([line], urgent)
+
+    def write_many(self, lines: list[str], urgent: bool = False) -> None:
         with self._lock:
-            self._pending.append(line)
+            self._pending.extend(lines)
             # A line after a quiet spell goes out at once; under load, lines leave in batches.
             if (
                 urgent
@@ -175,10 +178,8 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def log_moved(event: ev.Moved) -> None:
-    """The commonest record, written without a LogRecord: one line per file moved."""
-    if _sink is None or not log.isEnabledFor(logging.INFO):
-        return
+def _moved_line(event: ev.Moved) -> str:
+    """The commonest record, made without a LogRecord: one line per file moved."""
     how = "" if event.how in ("moved", "copied") else f", {event.how}"
     if _format == "json":
         line = json.dumps(
@@ -200,7 +201,7 @@ def log_moved(event: ev.Moved) -> None:
             f"{_stamp(event.at)} INFO    moved {safe(event.source)} -> {safe(event.destination)} "
             f"({_size(event.size)}, {event.seconds * 1000:.1f} ms{how})"
         )
-    _sink.write(line)
+    return line
 
 
 def emit(level: int, event: str, message: str, *args: Any, **fields: Any) -> None:
@@ -210,11 +211,29 @@ def emit(level: int, event: str, message: str, *args: Any, **fields: Any) -> Non
     log.log(level, message, *args, extra={"event": event, "fields": clean})
 
 
-def log_event(event: ev.Event) -> None:
-    """The headless face's subscriber: one record per engine event."""
-    if isinstance(event, ev.Moved):
-        log_moved(event)
-    elif isinstance(event, ev.Retried):
+def log_events(events: list[ev.Event]) -> None:
+    """The headless face's subscriber: one record per engine event, in order. The lines for a
+    run of moved files go to the sink in one write."""
+    if _sink is None:
+        return
+    lines: list[str] = []
+    moved = log.isEnabledFor(logging.INFO)
+    for event in events:
+        if type(event) is ev.Moved:
+            if moved:
+                lines.append(_moved_line(event))
+            continue
+        if lines:
+            _sink.write_many(lines)
+            lines = []
+        _log_record(event)
+    if lines:
+        _sink.write_many(lines)
+
+
+def _log_record(event: ev.Event) -> None:
+    """The record for any event but a move."""
+    if isinstance(event, ev.Retried):
         # attempt 0: a wait for room (a full or unmounted destination), not counted as a retry
         what = f"retry {event.attempt} for" if event.attempt else "waiting for room to move"
         emit(

@@ -61,9 +61,9 @@ class Recorder:
         self.events: list[ev.Event] = []
         self._lock = threading.Lock()
 
-    def __call__(self, event: ev.Event) -> None:
+    def __call__(self, events: list[ev.Event]) -> None:
         with self._lock:
-            self.events.append(event)
+            self.events.extend(events)
 
     def of(self, kind: type) -> list:
         with self._lock:

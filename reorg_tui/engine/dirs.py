@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import resource
 import stat
 import threading
 from collections import OrderedDict
@@ -34,27 +35,37 @@ def open_below(parent: int, rel: str, *, create: bool = False) -> int:
     """Open folder ``rel`` (components separated by "/") below the folder open as ``parent``,
     without following a symlink at any step. Returns a new descriptor the caller closes.
     With ``create``, missing folders are made (mode 0777 less the umask)."""
-    fd = os.dup(parent)
+    if not rel:
+        return os.dup(parent)
+    fd = parent
     try:
-        for part in rel.split("/") if rel else ():
-            if part in ("", ".", ".."):
-                raise NotAFolder(errno.EINVAL, f"bad folder name {part!r} in {rel!r}")
-            try:
-                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except FileNotFoundError:
-                if not create:
-                    raise
-                with contextlib.suppress(FileExistsError):  # made by another thread meanwhile
-                    os.mkdir(part, 0o777, dir_fd=fd)
-                child = _open_child(part, fd, rel)
-            except OSError as exc:
-                raise _refused(exc, fd, part, rel) from None
-            os.close(fd)
+        for part in rel.split("/"):
+            child = open_child(fd, part, rel, create=create)
+            if fd != parent:
+                os.close(fd)
             fd = child
         return fd
     except BaseException:
-        os.close(fd)
+        if fd != parent:
+            os.close(fd)
         raise
+
+
+def open_child(parent: int, part: str, rel: str, *, create: bool = False) -> int:
+    """Open the folder ``part`` right below ``parent`` (no-follow; made if missing and
+    ``create``). ``rel`` names the whole path, for messages."""
+    if part in ("", ".", "..") or "/" in part:
+        raise NotAFolder(errno.EINVAL, f"bad folder name {part!r} in {rel!r}")
+    try:
+        return os.open(part, _DIR_FLAGS, dir_fd=parent)
+    except FileNotFoundError:
+        if not create:
+            raise
+        with contextlib.suppress(FileExistsError):  # made by another thread meanwhile
+            os.mkdir(part, 0o777, dir_fd=parent)
+        return _open_child(part, parent, rel)
+    except OSError as exc:
+        raise _refused(exc, parent, part, rel) from None
 
 
 def _open_child(part: str, fd: int, rel: str) -> int:
@@ -76,6 +87,18 @@ def _refused(exc: OSError, parent: int, part: str, rel: str) -> OSError:
     except OSError:
         what = "not a folder"
     return NotAFolder(exc.errno, f"{part!r} in {rel!r} is {what}, not a folder: refused, not followed")
+
+
+def raise_open_file_limit(wanted: int = 65536) -> int:
+    """Raise this process's soft limit on open files towards the hard limit (as a daemon that
+    caches folder descriptors should: the default soft limit is often 1024). Returns the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    return soft
 
 
 class Tree:
@@ -122,18 +145,24 @@ class Tree:
             self.give_back(fd)
 
     def lend(self, rel: str, create: bool = False) -> int:
-        """A descriptor for ``rel``; hand it back with ``give_back`` (``folder`` does both)."""
+        """A descriptor for ``rel``; hand it back with ``give_back`` (``folder`` does both).
+
+        A folder not in the cache is opened below its parent, itself lent from the cache: a
+        miss costs one ``openat``, not a walk from the root."""
         with self._lock:
             fd = self._fds.get(rel)
             if fd is not None:
                 self._fds.move_to_end(rel)
                 self._users[fd] = self._users.get(fd, 0) + 1
                 return fd
-        root = self._lend_root()
+        if rel.startswith("/"):
+            raise NotAFolder(errno.EINVAL, f"bad folder name in {rel!r}")
+        head, _, part = rel.rpartition("/")
+        parent = self.lend(head, create) if head else self._lend_root()
         try:
-            fd = open_below(root, rel, create=create)
+            fd = open_child(parent, part, rel, create=create) if rel else os.dup(parent)
         finally:
-            self.give_back(root)
+            self.give_back(parent)
         with self._lock:
             known = self._fds.get(rel)
             if known is not None:  # another thread opened it first: use that one

@@ -29,7 +29,7 @@ from reorg_tui.config import Settings
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.alerts import evaluate
 from reorg_tui.engine.control import ControlServer
-from reorg_tui.engine.dirs import Tree
+from reorg_tui.engine.dirs import Tree, raise_open_file_limit
 from reorg_tui.engine.disk import DiskGate
 from reorg_tui.engine.errors import NO_ROOM, Abandoned, Changed, Conflict, MoveError, Vanished
 from reorg_tui.engine.lock import SourceLock
@@ -41,7 +41,7 @@ from reorg_tui.engine.metrics import (
     RetryItem,
     Snapshot,
 )
-from reorg_tui.engine.move import Mover
+from reorg_tui.engine.move import Mover, Outcome, RenameLane
 from reorg_tui.engine.naming import InvalidDate
 from reorg_tui.engine.publish import Publisher
 from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore, Record
@@ -51,10 +51,11 @@ from reorg_tui.engine.store import remove_leftovers
 from reorg_tui.engine.watch import ScanCount, Watcher, scan
 
 log = logging.getLogger(__name__)
-Subscriber = Callable[[ev.Event], None]
+Subscriber = Callable[[list[ev.Event]], None]
 LARGE_FILE = 64 * 1024 * 1024  # above this, check headroom for the file itself before a copy
 SLOW_FSYNC = 0.0005  # seconds: an fsync slower than this is real I/O worth overlapping
 MOVED_KINDS = frozenset({"moved", "copied", "twin", "deduped"})
+EVENT_HOLD = 0.1  # seconds: a worker hands its events over in batches at least this often
 SETTLE_ROUND = 0.05  # seconds: settled files are taken in rounds this far apart at most
 FULL_SCAN_EVERY = 20  # polls: a full listing at least this often, even of an unchanged folder
 
@@ -80,7 +81,12 @@ class Engine:
         # Both trees are reached through folder descriptors, never by re-resolving path strings:
         # a symlink planted below either root is refused, not followed.
         self.sources = Tree(self.source, create_root=False)
-        self.mover = Mover(Tree(self.dest), verify=settings.verify, stop=self._abandon, room=self._room_for)
+        # One descriptor per destination folder in use: a year of date folders is 378 of them,
+        # and a cache smaller than the working set would reopen a folder for most files.
+        folders = max(64, min(4096, raise_open_file_limit() // 4))
+        self.mover = Mover(
+            Tree(self.dest, capacity=folders), verify=settings.verify, stop=self._abandon, room=self._room_for
+        )
         self.quarantine = QuarantineStore(settings.quarantine, verify=settings.verify)
         self.retry = RetryQueue(settings.state_dir / "retry.json")
         self.metrics = Metrics(clock)
@@ -110,6 +116,7 @@ class Engine:
         self._batches = 0
         self._busy = 0
         self._subscribers: list[Subscriber] = []
+        self._held = threading.local()  # a worker's events, held until its batch (or EVENT_HOLD) ends
         self._paused = False
         self._state = "starting"
         self._scans = 0
@@ -129,7 +136,8 @@ class Engine:
     # ---- the interface every face uses -------------------------------------------------
 
     def subscribe(self, callback: Subscriber) -> None:
-        """Called from engine threads for every event: keep it quick, never touch a UI."""
+        """Called from engine threads with events in the order they happened, several at a time
+        under load (a worker hands over what one batch did): keep it quick, never touch a UI."""
         self._subscribers.append(callback)
 
     def pause(self) -> None:
@@ -237,7 +245,7 @@ class Engine:
         try:
             self.settings.state_dir.mkdir(parents=True, exist_ok=True)
             self.settings.state_dir.chmod(0o700)  # the control socket and state are the owner's only
-            self.subscribe(self.publisher.on_event)
+            self.subscribe(self.publisher.on_events)
             warning = self.control.start()
             if warning:
                 self._warn(warning)
@@ -528,13 +536,22 @@ class Engine:
         copies = 0
         reasons: list[str] = []
         changed: list[str] = []
+        # One hand-over of events per batch, not one per file (a log line, a dashboard row and a
+        # published event each): under a backlog that is most of the per-file work outside the
+        # system calls. A batch of slow copies still hands over every EVENT_HOLD seconds.
+        self._held.events = []
+        handed = time.perf_counter()
+        lane = RenameLane(self.mover, self.sources)
         try:
             for rel, st in batch:
                 if self._abandon.is_set():
                     break  # the rest stay in the source, untouched, for the next run
                 started = time.perf_counter()
+                if started - handed >= EVENT_HOLD:
+                    handed = started
+                    self._hand_over()
                 attempts += 1
-                kind, size, path = self._move_one(rel, started, st)
+                kind, size, path = self._move_one(rel, started, st, lane)
                 copies += kind == "copied"
                 if kind == "changed":
                     changed.append(rel)
@@ -548,6 +565,7 @@ class Engine:
                     if kind == "moved":
                         touched.add(path)  # for a rename, its folder below the destination
         finally:
+            lane.__exit__()
             self.metrics.record(
                 moved=moved,
                 nbytes=nbytes,
@@ -568,9 +586,13 @@ class Engine:
                 if copies or touched:
                     self._parallel = copies > 0
                 self._result.moved += moved
+            self._hand_over()
+            self._held.events = None
             self._wake.set()
 
-    def _move_one(self, rel: str, started: float, st: os.stat_result | None = None) -> tuple[str, int, str]:
+    def _move_one(
+        self, rel: str, started: float, st: os.stat_result | None = None, lane: RenameLane | None = None
+    ) -> tuple[str, int, str]:
         """Move one file; returns (what happened, its size, and for a move the folder it is in now
         relative to the destination, for a failure the error's name)."""
         # f-strings, not os.path.join: this runs once per file; the parts are known to be clean.
@@ -581,10 +603,14 @@ class Engine:
         except InvalidDate as exc:
             self._quarantine(rel, src, str(exc), None, attempts=0)
             return "quarantined", 0, ""
-        folder = f"{self.dest}/{target.folder}"
-        intended = f"{folder}/{name}"
+        intended = self.mover.tree.path(target.folder, name)
         try:
-            outcome = self.mover.move(self.sources, rel, target.folder, name, self.settings.on_conflict, st)
+            if lane is not None and st is not None and lane.move(rel, target.folder, name, st):
+                outcome = Outcome("moved", intended, st.st_size, target.folder)
+            else:
+                outcome = self.mover.move(
+                    self.sources, rel, target.folder, name, self.settings.on_conflict, st
+                )
         except Vanished:
             self._forget(rel)
             self.metrics.add(vanished=1)
@@ -776,11 +802,25 @@ class Engine:
         self._emit(ev.Warning(message))
 
     def _emit(self, event: ev.Event) -> None:
+        held = getattr(self._held, "events", None)
+        if held is not None:  # a worker in a batch: handed over with the rest of it
+            held.append(event)
+        else:
+            self._deliver([event])
+
+    def _deliver(self, events: list[ev.Event]) -> None:
         for callback in list(self._subscribers):
             try:
-                callback(event)
+                callback(events)
             except Exception:  # a face's bug must not stop the engine
                 log.exception("event subscriber failed")
+
+    def _hand_over(self) -> None:
+        """Deliver the events this thread holds, and go on holding."""
+        held = self._held.events
+        if held:
+            self._held.events = []
+            self._deliver(held)
 
 
 def _mtime_ns(path: str) -> int | None:

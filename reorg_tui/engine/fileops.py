@@ -11,6 +11,7 @@ import errno
 import hashlib
 import os
 import stat
+import sys
 from collections.abc import Callable
 
 from reorg_tui.engine.errors import HardLinked, MoveError, Vanished
@@ -21,7 +22,7 @@ _OPEN_HANDLE = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 SET_ID = stat.S_ISUID | stat.S_ISGID
 
 
-def _load_renameat2() -> Callable[[int, str, int, str], None] | None:
+def _load_renameat2() -> Callable[[int, bytes, int, bytes, int], int] | None:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
         func = libc.renameat2
@@ -29,28 +30,37 @@ def _load_renameat2() -> Callable[[int, str, int, str], None] | None:
         return None
     func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     func.restype = ctypes.c_int
-
-    def renameat2(src_dir: int, src: str, dst_dir: int, dst: str) -> None:
-        if func(src_dir, os.fsencode(src), dst_dir, os.fsencode(dst), _RENAME_NOREPLACE):
-            code = ctypes.get_errno()
-            raise OSError(code, os.strerror(code), src, None, dst)
-
-    return renameat2
+    return func  # type: ignore[no-any-return]
 
 
 _renameat2 = _load_renameat2()
+_FS_ENCODING = sys.getfilesystemencoding()
+
+
+def try_rename_noreplace(src_dir: int, src: str, dst_dir: int, dst: str) -> int:
+    """``rename_noreplace`` for the hot path: returns 0, or the errno it failed with (no
+    exception is built). -1 where renameat2 is missing: use ``rename_noreplace``."""
+    if _renameat2 is None:
+        return -1
+    if _renameat2(
+        src_dir,
+        src.encode(_FS_ENCODING, "surrogateescape"),
+        dst_dir,
+        dst.encode(_FS_ENCODING, "surrogateescape"),
+        _RENAME_NOREPLACE,
+    ):
+        return ctypes.get_errno()
+    return 0
 
 
 def rename_noreplace(src_dir: int, src: str, dst_dir: int, dst: str) -> None:
     """Atomically rename ``src`` (in folder ``src_dir``) to ``dst`` (in ``dst_dir``), both named
     relative to folder descriptors; FileExistsError if dst exists. Never overwrites."""
-    if _renameat2 is not None:
-        try:
-            _renameat2(src_dir, src, dst_dir, dst)
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
-                raise
+    code = try_rename_noreplace(src_dir, src, dst_dir, dst)
+    if code == 0:
+        return
+    if code not in (-1, errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        raise OSError(code, os.strerror(code), src, None, dst)
     # link() refuses to replace; for an instant the file has two names, which recovery handles.
     os.link(src, dst, src_dir_fd=src_dir, dst_dir_fd=dst_dir, follow_symlinks=False)
     os.unlink(src, dir_fd=src_dir)

@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from reorg_tui.engine.dirs import NotAFolder, Tree
 from reorg_tui.engine.errors import Abandoned, Changed, Conflict, HardLinked, MoveError, Vanished
@@ -38,6 +38,7 @@ from reorg_tui.engine.fileops import (
     rename_noreplace,
     same_bytes_as,
     sha256_fd,
+    try_rename_noreplace,
 )
 from reorg_tui.engine.naming import numbered
 from reorg_tui.engine.store import pid_alive
@@ -46,8 +47,7 @@ STAGING = ".reorg-tmp"
 CHUNK = 8 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     kind: str  # "moved", "copied", "twin", "deduped", "skipped"
     path: str  # where the file is now (or the existing file, for skipped)
     size: int
@@ -349,6 +349,64 @@ class Mover:
                 break
             offset += sent
         return None
+
+
+class RenameLane:
+    """The common case of a batch, made cheap: a regular file renamed on one filesystem to a
+    free name in a folder that exists, with nothing built for a file that arrives. Anything else
+    (a taken name, a folder to make or gone, another filesystem, an error) is left to
+    ``Mover.move``, which handles every case: the lane never decides what a failure means, it
+    only declines.
+
+    Source folders (a few) stay lent for the whole batch; a destination folder is lent for one
+    rename, so the folder cache's bound on open descriptors holds. Use as a context manager:
+    the source folders go back when the batch ends."""
+
+    HELD = 16  # source folders held at most; beyond that they are given back and lent afresh
+
+    def __init__(self, mover: Mover, source: Tree) -> None:
+        self.mover = mover
+        self.source = source
+        self._sources: dict[str, int] = {}
+
+    def __enter__(self) -> RenameLane:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self._sources.values():
+            self.source.give_back(fd)
+        self._sources.clear()
+
+    def move(self, rel: str, folder: str, name: str, st: os.stat_result) -> bool:
+        """Rename ``rel`` to ``folder/name``; True if done, False to take the full path."""
+        mover = self.mover
+        if st.st_dev in mover._exdev or not stat.S_ISREG(st.st_mode):
+            return False
+        src_dir, _, src_name = rel.rpartition("/")
+        src_fd = self._sources.get(src_dir)
+        tree = mover.tree
+        try:
+            if src_fd is None:
+                if len(self._sources) >= self.HELD:
+                    self.__exit__()
+                src_fd = self._sources[src_dir] = self.source.lend(src_dir)
+            dst_fd = tree.lend(folder)  # not made here: a missing folder is declined
+        except OSError:
+            return False
+        try:
+            with mover._rename_lane:
+                failed = try_rename_noreplace(src_fd, src_name, dst_fd, name)
+            if failed:
+                return False
+            try:
+                now = os.stat(name, dir_fd=dst_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return True  # taken away at once by someone else: it did arrive
+            if not stat.S_ISREG(now.st_mode) or now.st_mode & SET_ID:
+                check_renamed(SourceFile(src_fd, src_name, self.source.path(rel), st), dst_fd, name)
+            return True
+        finally:
+            tree.give_back(dst_fd)
 
 
 def _copy_in_progress(name: str) -> bool:

@@ -44,9 +44,9 @@ class Publisher:
         self._events: deque[ev.Event] = deque(maxlen=KEEP_EVENTS)
         self._lock = threading.Lock()
 
-    def on_event(self, event: ev.Event) -> None:
+    def on_events(self, events: list[ev.Event]) -> None:
         with self._lock:
-            self._events.append(event)
+            self._events.extend(events)
 
     def publish(self, snap: Snapshot) -> None:
         with self._lock:

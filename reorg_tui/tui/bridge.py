@@ -50,9 +50,9 @@ class EngineHost:
         self._lock = threading.Lock()
         engine.subscribe(self._collect)
 
-    def _collect(self, event: ev.Event) -> None:
+    def _collect(self, events: list[ev.Event]) -> None:
         with self._lock:
-            self._events.append(event)
+            self._events.extend(events)
 
     def drain_events(self) -> list[ev.Event]:
         with self._lock:

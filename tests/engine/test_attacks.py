@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from reorg_tui.engine import events as ev
-from reorg_tui.engine.dirs import Tree
+from reorg_tui.engine.dirs import NotAFolder, Tree
 from reorg_tui.engine.errors import Vanished
-from reorg_tui.engine.move import Mover
+from reorg_tui.engine.move import Mover, RenameLane
 from tests.conftest import OLD, files_under, make_settings, run_once, write
 
 
@@ -47,6 +47,21 @@ def test_a_date_folder_planted_as_a_symlink_is_refused_and_nothing_lands_outside
     assert os.path.islink(settings.dest / "2025")  # left as it was, not replaced
 
 
+def test_a_folder_opened_below_a_cached_parent_is_refused_as_a_symlink_all_the_same(tmp_path, outside):
+    tree = Tree(str(tmp_path / "dest"))
+    with tree.folder("2024/01", create=True):  # "2024" and "2024/01" are now held open
+        pass
+    os.symlink(outside, tmp_path / "dest/2024/01/02")
+    with pytest.raises(NotAFolder, match="symlink"):
+        tree.lend("2024/01/02", create=True)
+    with tree.folder("2024/01/03", create=True) as fd:  # a missing one is made below the parent
+        assert os.path.samestat(os.fstat(fd), os.lstat(tmp_path / "dest/2024/01/03"))
+    assert sorted(os.listdir(outside)) == ["2024-01-01_secret.txt"]
+    for bad in ("/2024", "2024//01", "2024/../x"):
+        with pytest.raises(NotAFolder):
+            tree.lend(bad, create=True)
+
+
 def test_a_source_subfolder_swapped_for_a_symlink_is_neither_walked_nor_moved_from(tmp_path, outside):
     settings = make_settings(tmp_path, recursive=True)
     sub = write(settings.source / "sub/2024-01-01_secret.txt", b"mine", OLD).parent
@@ -65,10 +80,11 @@ def test_a_source_subfolder_swapped_for_a_symlink_is_neither_walked_nor_moved_fr
     assert (settings.dest / "2024/01/01/2024-01-01_secret.txt").read_bytes() == b"mine"
 
 
-@pytest.mark.parametrize("across", [False, True], ids=["rename", "copy"])
+@pytest.mark.parametrize("how", ["rename", "copy", "lane"])
 def test_a_file_swapped_for_a_symlink_before_its_move_is_left_and_nothing_behind_it_read(
-    tmp_path, outside, tmpfs, across
+    tmp_path, outside, tmpfs, how
 ):
+    across = how == "copy"
     dest = tmpfs("dest") if across else tmp_path / "dest"
     source = tmp_path / "source"
     victim = write(source / "2024-01-01_x.txt", b"x", OLD)
@@ -77,7 +93,12 @@ def test_a_file_swapped_for_a_symlink_before_its_move_is_left_and_nothing_behind
     os.symlink(outside / "2024-01-01_secret.txt", victim)
     mover = Mover(Tree(str(dest)))
     with pytest.raises(Vanished):
-        mover.move(Tree(str(source)), "2024-01-01_x.txt", "2024/01/01", "2024-01-01_x.txt", st=st)
+        if how == "lane":  # a batch's fast lane: the folder exists, the name is free
+            (dest / "2024/01/01").mkdir(parents=True)
+            with RenameLane(mover, Tree(str(source))) as lane:
+                lane.move("2024-01-01_x.txt", "2024/01/01", "2024-01-01_x.txt", st)
+        else:
+            mover.move(Tree(str(source)), "2024-01-01_x.txt", "2024/01/01", "2024-01-01_x.txt", st=st)
     assert os.path.islink(victim)  # put back where it was (a rename), or never touched (a copy)
     assert not (dest / "2024/01/01/2024-01-01_x.txt").exists()
     assert not os.path.lexists(dest / "2024/01/01/2024-01-01_x.txt")
@@ -132,6 +153,7 @@ def test_hard_linked_sources_move_by_rename_and_are_never_copied(tmp_path, tmpfs
 
 def test_setuid_and_setgid_bits_never_reach_the_destination(tmp_path, tmpfs):
     for settings in (make_settings(tmp_path / "same"), make_settings(tmp_path / "x", dest=tmpfs("dest"))):
+        (settings.dest / "2024/01/01").mkdir(parents=True)  # a renamed file takes the fast lane
         for name in ("2024-01-01_suid", "2024-01-01_sgid"):
             path = write(settings.source / name, b"#!/bin/sh\n", OLD)
             os.chmod(path, 0o755 | (stat.S_ISUID if "suid" in name else stat.S_ISGID))

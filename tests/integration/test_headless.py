@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -334,3 +337,41 @@ def test_state_files_left_empty_or_corrupt_by_a_crash_are_rebuilt_with_a_warning
         ("2024-01-01_kept.txt", "found in the quarantine without a record")
     ]
     assert (q / "20240101T000000-deadbeef/2024-01-01_kept.txt").read_bytes() == b"kept"
+
+
+def _limit_open_files(soft: int, hard: int) -> Callable[[], None]:
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_more_date_folders_than_the_open_file_limit_allows_still_all_arrive(tmp_path):
+    """The daemon keeps a descriptor open per destination folder in use, as many as the open-file
+    limit allows. Here the limit (soft and hard, so it cannot be raised) is far below the 700
+    date folders of the backlog: the drain reopens folders, and never fails for want of one."""
+    src, dest, q = _dirs(tmp_path)
+    made = {}
+    for i in range(1400):
+        day = datetime.date(2020, 1, 1) + datetime.timedelta(days=i % 700)
+        name = f"{day.isoformat()}_f{i:05d}.bin"
+        made[name] = f"{i:08d}".encode()
+        write(src / name, made[name], OLD)
+    args = ["--once", "-s", str(src), "-d", str(dest), "--quarantine", str(q), "--settle", "0"]
+    done = cli(
+        *args, env={"REORG_STATE_DIR": str(tmp_path / "state")}, preexec_fn=_limit_open_files(128, 128)
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Too many open files" not in done.stderr
+    _assert_each_file_exactly_once(made, src, dest)
+    assert not files_under(src)
+
+
+def test_the_soft_open_file_limit_is_raised_towards_the_hard_one():
+    probe = "from reorg_tui.engine.dirs import raise_open_file_limit as r; import resource as m; "
+    probe += "print(r(), m.getrlimit(m.RLIMIT_NOFILE)[0])"
+    run = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        preexec_fn=_limit_open_files(256, 4096),
+        check=True,
+    )
+    assert run.stdout.split() == ["4096", "4096"]
