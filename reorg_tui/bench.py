@@ -110,6 +110,15 @@ def raw_copy_loop(src: Path, dest: Path) -> Result:
     return Result("raw copy+fsync loop", count, time.perf_counter() - started)
 
 
+def compile_package() -> None:
+    """Start the engine as an installed one starts: with this package's bytecode compiled (a wheel
+    install compiles it; an editable install under PYTHONDONTWRITEBYTECODE would compile every
+    module at every start, which is not the tool's start-up). Written to __pycache__ as usual."""
+    import compileall
+
+    compileall.compile_dir(str(Path(__file__).resolve().parent), quiet=1)
+
+
 def run_engine(
     src: Path, dest: Path, state: Path, count: int, progress: Progress, extra: list[str]
 ) -> Result:
@@ -117,6 +126,7 @@ def run_engine(
     dest.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "reorg_tui", "--once", "-s", str(src), "-d", str(dest)]
     argv += ["--quarantine", str(state / "q"), "--state-dir", str(state / "st"), *extra]
+    compile_package()
     task = progress.add_task("engine draining", total=count)
     first: list[float] = []
     moved = 0
@@ -229,6 +239,7 @@ def _headless(src: Path, dest: Path, state: Path, *extra: str) -> subprocess.Pop
     dest.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "reorg_tui", "--headless", "--log-format", "json", "-s", str(src)]
     argv += ["-d", str(dest), "--quarantine", str(state / "q"), "--state-dir", str(state / "st"), *extra]
+    compile_package()
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1)
 
 

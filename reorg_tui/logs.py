@@ -42,14 +42,15 @@ def safe(text: str) -> str:
 
 
 _stamp_cache: tuple[int, str] = (-1, "")
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def _stamp(created: float) -> str:
     global _stamp_cache
-    second = int(created)
+    second, ms = divmod(int(created * 1000), 1000)
     if _stamp_cache[0] != second:  # one strftime a second, not one a line
         _stamp_cache = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{_stamp_cache[1]}.{int(created % 1 * 1000):03d}Z"
+    return _stamp_cache[1] + _MILLIS[ms]
 
 
 class JsonFormatter(logging.Formatter):

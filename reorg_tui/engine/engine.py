@@ -57,6 +57,7 @@ SLOW_FSYNC = 0.0005  # seconds: an fsync slower than this is real I/O worth over
 MOVED_KINDS = frozenset({"moved", "copied", "twin", "deduped"})
 EVENT_HOLD = 0.1  # seconds: a worker hands its events over in batches at least this often
 SETTLE_ROUND = 0.05  # seconds: settled files are taken in rounds this far apart at most
+INLINE_WAIT = 0.05  # seconds: a scanner moving what it lists takes a part batch after this long
 FULL_SCAN_EVERY = 20  # polls: a full listing at least this often, even of an unchanged folder
 
 
@@ -112,7 +113,8 @@ class Engine:
         self.readiness = Readiness(settings.settle)
         self._unsynced: set[str] = set()  # destination folders with renames not yet fsynced
         self._parallel = _other_filesystem(self.source, self.dest)
-        self._inlining = False  # the scanner is draining a backlog in its own thread
+        self._inlining = False  # a scan is on: with one lane, the scanner moves what it finds
+        self._inlined_at = 0.0  # (monotonic) when the scanner last took a batch, or its scan began
         self._batches = 0
         self._busy = 0
         self._subscribers: list[Subscriber] = []
@@ -392,6 +394,12 @@ class Engine:
             with self._lock:
                 self._scanning = True
                 generation = self._scans
+                # Where moves run one lane at a time anyway (renames on one filesystem, copies
+                # that do not wait for the disk), the scanner moves what it lists itself, batch by
+                # batch, with no hand-over to another thread (a hand-over costs a switch of the
+                # interpreter lock per system call, both ways).
+                self._inlining = True
+                self._inlined_at = time.monotonic()
             seen: set[str] = set()
             for rel, st in scan(self.source, self.naming, self.settings.recursive, count):
                 if self._stopping.is_set():
@@ -399,10 +407,13 @@ class Engine:
                 if self.readiness.is_skipped(rel):
                     seen.add(rel)
                 with self._space:
-                    while len(self._ready) >= self._ready_cap and not self._stopping.is_set():
-                        self._space.wait(0.5)
                     self._offer(rel, st, self.clock())
                     inline = self._inline_batch()
+                    while (
+                        inline is None and len(self._ready) >= self._ready_cap and not self._stopping.is_set()
+                    ):
+                        self._space.wait(0.5)
+                        inline = self._inline_batch()
                 if inline:
                     self._run_inline(inline)
                 elif len(self._ready) and not count.taken % 64:
@@ -482,17 +493,14 @@ class Engine:
     # ---- moving -----------------------------------------------------------------------------
 
     def _dispatch(self, pool: ThreadPoolExecutor) -> None:
-        # Renames within one filesystem are metadata operations the kernel serializes per folder:
-        # several threads doing them only contend (for the folder lock and the GIL), so they run one
-        # batch at a time. Copies use every worker where the disk makes them wait (fsync), and one
-        # lane where it does not (a tmpfs, a write cache): there, threads would only contend.
         workers = self.settings.workers
-        waits = self.mover.fsync_seconds >= SLOW_FSYNC or self.mover.fsync_seconds == 0.0
-        lanes = workers if self._parallel and waits else 1
+        lanes = self._lanes()
         while True:
             with self._lock:
-                if self._batches >= lanes or not self._ready or self._inlining:
-                    return  # (while the scanner drains a backlog itself, it takes the ready files too)
+                if self._batches >= lanes or not self._ready:
+                    return
+                if self._inlining and lanes == 1 and time.monotonic() - self._inlined_at < INLINE_WAIT:
+                    return  # the scanner takes the ready files itself (unless it finds none for a while)
                 size = min(self.settings.batch_size, max(1, -(-len(self._ready) // workers)))
                 batch = [self._ready.popleft() for _ in range(min(size, len(self._ready)))]
                 self._batches += 1
@@ -500,17 +508,31 @@ class Engine:
             future = pool.submit(self._work, batch)
             future.add_done_callback(self._batch_done)
 
+    def _lanes(self) -> int:
+        """How many batches may run at once. Renames within one filesystem are metadata operations
+        the kernel serializes per folder: several threads doing them only contend (for the folder
+        lock and the GIL), so they run one batch at a time. Copies use every worker where the
+        disk makes them wait (fsync), and one lane where it does not (a tmpfs, a write cache):
+        there, threads would only contend."""
+        waits = self.mover.fsync_seconds >= SLOW_FSYNC or self.mover.fsync_seconds == 0.0
+        return self.settings.workers if self._parallel and waits else 1
+
     def _inline_batch(self) -> list[tuple[str, os.stat_result | None]] | None:
-        """A full batch for the scanner to move itself, when renames run one lane at a time anyway:
-        a large backlog then drains in one thread, with no hand-over per batch. Lock held."""
-        if self._parallel or self._paused or self.gate.closed or self._stopping.is_set():
+        """A batch for the scanner to move itself: a full one, or what is ready once INLINE_WAIT
+        has passed since its last. Lock held."""
+        if not self._inlining or self._paused or self.gate.closed or self._stopping.is_set():
             return None
+        if self._lanes() > 1:
+            return None
+        if self._batches or not self._ready:
+            return None
+        now = time.monotonic()
         size = self.settings.batch_size
-        if self._batches or len(self._ready) < size:
+        if len(self._ready) < size and now - self._inlined_at < INLINE_WAIT:
             return None
         self._batches += 1
-        self._inlining = True
-        return [self._ready.popleft() for _ in range(size)]
+        self._inlined_at = now
+        return [self._ready.popleft() for _ in range(min(size, len(self._ready)))]
 
     def _run_inline(self, batch: list[tuple[str, os.stat_result | None]]) -> None:
         try:
@@ -518,11 +540,11 @@ class Engine:
         finally:
             with self._lock:
                 self._batches -= 1
-            self._wake.set()
 
     def _batch_done(self, future: Future[None]) -> None:
         with self._lock:
             self._batches -= 1
+            self._space.notify_all()  # a scanner waiting for room may take the next batch itself
         if not future.cancelled() and future.exception() is not None:
             log.error("a worker failed unexpectedly", exc_info=future.exception())
         self._wake.set()
@@ -588,7 +610,8 @@ class Engine:
                 self._result.moved += moved
             self._hand_over()
             self._held.events = None
-            self._wake.set()
+            if failures or changed or self._abandon.is_set():
+                self._wake.set()  # a retry to schedule, a file to settle again, or a stop under way
 
     def _move_one(
         self, rel: str, started: float, st: os.stat_result | None = None, lane: RenameLane | None = None
