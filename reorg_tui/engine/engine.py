@@ -406,7 +406,7 @@ class Engine:
                     break
                 if self.readiness.is_skipped(rel):
                     seen.add(rel)
-                with self._space:
+                with self._lock:  # (self._space is this lock too; waited on below)
                     self._offer(rel, st, self.clock())
                     inline = self._inline_batch()
                     while (
@@ -520,15 +520,13 @@ class Engine:
     def _inline_batch(self) -> list[tuple[str, os.stat_result | None]] | None:
         """A batch for the scanner to move itself: a full one, or what is ready once INLINE_WAIT
         has passed since its last. Lock held."""
-        if not self._inlining or self._paused or self.gate.closed or self._stopping.is_set():
-            return None
-        if self._lanes() > 1:
-            return None
-        if self._batches or not self._ready:
-            return None
-        now = time.monotonic()
         size = self.settings.batch_size
-        if len(self._ready) < size and now - self._inlined_at < INLINE_WAIT:
+        now = time.monotonic()
+        if len(self._ready) < size and (not self._ready or now - self._inlined_at < INLINE_WAIT):
+            return None  # the usual answer, for all but one file a batch: asked first
+        if self._batches or not self._inlining or self._paused or self.gate.closed:
+            return None
+        if self._stopping.is_set() or self._lanes() > 1:
             return None
         self._batches += 1
         self._inlined_at = now

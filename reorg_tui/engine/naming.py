@@ -8,7 +8,6 @@ import os
 import re
 import string
 from dataclasses import dataclass
-from functools import lru_cache
 
 NAME_MAX = 255  # bytes, on every Linux filesystem we write to
 DATE_GROUPS = ("year", "month", "day")
@@ -44,7 +43,8 @@ class Naming:
         self.ignore = ignore
         globs = "|".join(fnmatch.translate(g) for g in ignore)
         self._ignored = re.compile(globs) if globs else None
-        self._folder_for = lru_cache(maxsize=4096)(self._render)
+        self._groups = tuple(self.regex.groupindex[g] for g in DATE_GROUPS)
+        self._targets: dict[tuple[str, ...], Target] = {}  # (year, month, day) -> its target
 
     def is_ignored(self, name: str) -> bool:
         """Hidden, temporary or otherwise excluded by the ignore globs."""
@@ -59,7 +59,13 @@ class Naming:
         match = self.regex.search(name)
         if match is None:
             raise ValueError(f"{name!r} does not match the pattern")
-        return self._folder_for(*match.group(*DATE_GROUPS))
+        date = match.group(*self._groups)
+        target = self._targets.get(date)
+        if target is None:
+            if len(self._targets) >= 4096:
+                self._targets.clear()  # bounded; a clear costs one render per date afterwards
+            target = self._targets[date] = self._render(*date)
+        return target
 
     def _render(self, year: str, month: str, day: str) -> Target:
         try:
