@@ -32,6 +32,7 @@ class Result:
     files: int
     seconds: float
     first_move: float | None = None
+    drain_rate: float | None = None  # files/s from the first move to the last (start-up left out)
     peak_rss: int | None = None  # bytes
     cpu: float | None = None  # user + system seconds
 
@@ -110,6 +111,9 @@ def raw_copy_loop(src: Path, dest: Path) -> Result:
     return Result("raw copy+fsync loop", count, time.perf_counter() - started)
 
 
+MOVED = b" INFO    moved "  # what a moved file's line holds in the text log (and no other line)
+
+
 def compile_package() -> None:
     """Start the engine as an installed one starts: with this package's bytecode compiled (a wheel
     install compiles it; an editable install under PYTHONDONTWRITEBYTECODE would compile every
@@ -128,8 +132,9 @@ def run_engine(
     argv += ["--quarantine", str(state / "q"), "--state-dir", str(state / "st"), *extra]
     compile_package()
     task = progress.add_task("engine draining", total=count)
-    first: list[float] = []
+    stamps: list[bytes] = []  # the log stamps of the first and of the latest moved line
     moved = 0
+    began = time.time()
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -141,13 +146,16 @@ def run_engine(
         fd, tail = proc.stderr.fileno(), b""
         while chunk := os.read(fd, 1 << 16):
             text = tail + chunk
-            found = text.count(b" moved ") + text.count(b'"event": "moved"')
-            if found and not first:
-                first.append(time.perf_counter() - started)
+            found = text.count(MOVED)
+            if found:
+                # Text lines begin with their UTC stamp: "2026-11-29T12:00:00.123Z INFO    moved ...".
+                head = text.rfind(b"\n", 0, text.find(MOVED)) + 1
+                last = text.rfind(b"\n", 0, text.rfind(MOVED)) + 1
+                stamps[:] = [stamps[0] if stamps else text[head : head + 24], text[last : last + 24]]
             moved += found
             cut = text.rfind(b"\n") + 1
             tail = text[cut:]
-            moved -= tail.count(b" moved ") + tail.count(b'"event": "moved"')  # counted again next time
+            moved -= tail.count(MOVED)  # counted again next time
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -160,11 +168,15 @@ def run_engine(
     child = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"the engine exited with {proc.returncode}")
+    first = last = None
+    if stamps:
+        first, last = (_parse_time(s.decode()) for s in stamps)
     return Result(
         "reorg-tui --once",
         count,
         elapsed,
-        first_move=first[0] if first else None,
+        first_move=None if first is None else max(0.0, first - began),
+        drain_rate=(count - 1) / (last - first) if first is not None and last and last > first else None,
         peak_rss=child.ru_maxrss * 1024,
         cpu=child.ru_utime + child.ru_stime,
     )
@@ -218,9 +230,10 @@ def table(results: list[Result], files: int, size: int, where: str) -> Table:
     base = results[0].rate
     out = Table(
         title=f"{files:,} files of {size} B, {where}; every file verified at its destination",
-        caption="reorg-tui runs as its own process with default settings (INFO logs, fsync, all checks)",
+        caption="reorg-tui runs as its own process with default settings (INFO logs, fsync, all checks); "
+        "drain files/s counts from its first move to its last, start-up left out",
     )
-    for column in ("run", "files/s", "ratio", "seconds", "first move", "peak RSS", "CPU"):
+    for column in ("run", "files/s", "ratio", "seconds", "first move", "drain files/s", "peak RSS", "CPU"):
         out.add_column(column, justify="left" if column == "run" else "right", no_wrap=True)
     for r in results:
         out.add_row(
@@ -229,6 +242,7 @@ def table(results: list[Result], files: int, size: int, where: str) -> Table:
             f"{r.rate / base:.2f}" if base else "-",
             f"{r.seconds:.2f}",
             "-" if r.first_move is None else f"{r.first_move:.2f} s",
+            "-" if r.drain_rate is None else f"{r.drain_rate:,.0f}",
             "-" if r.peak_rss is None else f"{r.peak_rss / 2**20:.0f} MiB",
             "-" if r.cpu is None else f"{r.cpu:.2f} s",
         )

@@ -4,6 +4,8 @@ Threads:
 - the caller of ``run(stop)``: the coordinator. It turns hints and settled files into ready
   work, dispatches batches, and watches the disk gate and the retry schedule.
 - the scanner: full listings of the source, streamed, with backpressure from the ready queue.
+  Where moves run one lane at a time (renames on one filesystem, copies to a disk that does not
+  make them wait), it moves what it lists itself, batch by batch (see ``_inline_batch``).
 - the watchdog observer: hints only.
 - the pool: ``workers`` threads moving batches of files.
 
@@ -155,6 +157,7 @@ class Engine:
             if not self._paused:
                 return
             self._paused = False
+            self._space.notify_all()  # a scanner held up by the pause goes on moving what it lists
         self._emit(ev.Resumed("operator"))
         self._wake.set()
 
