@@ -7,6 +7,7 @@ an absolute number: machines (and their neighbours) differ.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import shutil
 import signal
@@ -249,12 +250,17 @@ def table(results: list[Result], files: int, size: int, where: str) -> Table:
     return out
 
 
-def _headless(src: Path, dest: Path, state: Path, *extra: str) -> subprocess.Popen[str]:
+def _headless(src: Path, dest: Path, state: Path, *extra: str) -> subprocess.Popen[bytes]:
     dest.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "reorg_tui", "--headless", "--log-format", "json", "-s", str(src)]
     argv += ["-d", str(dest), "--quarantine", str(state / "q"), "--state-dir", str(state / "st"), *extra]
     compile_package()
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1)
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+_MOVED_JSON = re.compile(
+    rb'^\{"time": "([^"]+)", "level": "info", "event": "moved".*?"destination": "([^"]*)"', re.M
+)
 
 
 def _parse_time(stamp: str) -> float:
@@ -305,11 +311,16 @@ def watch_latency(directory: Path | None, rate: float, seconds: float, console: 
         time.sleep(1.5)  # start-up is not what this measures
 
         def read() -> None:
+            # Large reads and one regex per chunk, in C: parsing every line as JSON here would
+            # take CPU from the daemon it measures, and a slow reader throttles the daemon's log.
             assert proc.stderr is not None
-            for line in proc.stderr:
-                if '"event": "moved"' in line:
-                    record = json.loads(line)
-                    moved[os.path.basename(record["destination"])] = _parse_time(record["time"])
+            fd, tail = proc.stderr.fileno(), b""
+            while chunk := os.read(fd, 1 << 16):
+                text = tail + chunk
+                cut = text.rfind(b"\n") + 1
+                text, tail = text[:cut], text[cut:]
+                for stamp, destination in _MOVED_JSON.findall(text):
+                    moved[os.path.basename(destination.decode())] = _parse_time(stamp.decode())
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()

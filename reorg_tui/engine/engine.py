@@ -309,7 +309,7 @@ class Engine:
                     generation = self.gate.generation  # remounted: the old descriptors are stale
                     self.mover.tree.forget()
             if gate_open and not self._paused:
-                self._dispatch(pool)
+                self._dispatch(pool, stop)
             if once and self._once_done():
                 break
             if once and not gate_open:
@@ -495,19 +495,28 @@ class Engine:
 
     # ---- moving -----------------------------------------------------------------------------
 
-    def _dispatch(self, pool: ThreadPoolExecutor) -> None:
+    def _dispatch(self, pool: ThreadPoolExecutor, stop: threading.Event) -> None:
         workers = self.settings.workers
         lanes = self._lanes()
-        while True:
+        # Renames (one lane, each done in well under a millisecond) are moved by the coordinator
+        # itself: handing a batch to a pool thread costs a switch of the interpreter lock per
+        # system call while the two run side by side. Copies go to the pool, where a stop can
+        # abandon one mid-file.
+        here = lanes == 1 and not self._parallel
+        while not stop.is_set():
             with self._lock:
                 if self._batches >= lanes or not self._ready:
                     return
                 if self._inlining and lanes == 1 and time.monotonic() - self._inlined_at < INLINE_WAIT:
                     return  # the scanner takes the ready files itself (unless it finds none for a while)
-                size = min(self.settings.batch_size, max(1, -(-len(self._ready) // workers)))
+                share = len(self._ready) if here else -(-len(self._ready) // workers)
+                size = min(self.settings.batch_size, max(1, share))
                 batch = [self._ready.popleft() for _ in range(min(size, len(self._ready)))]
                 self._batches += 1
                 self._space.notify_all()
+            if here:
+                self._run_inline(batch)
+                continue
             future = pool.submit(self._work, batch)
             future.add_done_callback(self._batch_done)
 
@@ -536,11 +545,15 @@ class Engine:
         return [self._ready.popleft() for _ in range(min(size, len(self._ready)))]
 
     def _run_inline(self, batch: list[tuple[str, os.stat_result | None]]) -> None:
+        """Move a batch in this thread (the scanner's, or the coordinator's)."""
         try:
             self._work(batch)
+        except Exception:  # as a pool worker's would be: logged, and the run goes on
+            log.exception("a worker failed unexpectedly")
         finally:
             with self._lock:
                 self._batches -= 1
+                self._space.notify_all()
 
     def _batch_done(self, future: Future[None]) -> None:
         with self._lock:
