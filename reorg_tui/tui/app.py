@@ -64,7 +64,7 @@ class ReorgApp(App[int]):
         self,
         host: Host,
         *,
-        refresh_interval: float = 0.25,
+        refresh_interval: float = 0.2,  # 5 a second: under load a late tick is skipped, not queued
         now: float | None = None,
         quit_after: float | None = None,
         attached: bool = False,
