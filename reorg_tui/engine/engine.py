@@ -503,7 +503,7 @@ class Engine:
         # system call while the two run side by side. Copies go to the pool, where a stop can
         # abandon one mid-file.
         here = lanes == 1 and not self._parallel
-        while not stop.is_set():
+        while not (stop.is_set() or self._paused or self.gate.closed):  # (checked again between batches)
             with self._lock:
                 if self._batches >= lanes or not self._ready:
                     return
