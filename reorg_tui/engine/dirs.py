@@ -63,16 +63,9 @@ def open_child(parent: int, part: str, rel: str, *, create: bool = False) -> int
             raise
         with contextlib.suppress(FileExistsError):  # made by another thread meanwhile
             os.mkdir(part, 0o777, dir_fd=parent)
-        return _open_child(part, parent, rel)
+        return open_child(parent, part, rel)  # made now: opened (or refused) like any other
     except OSError as exc:
         raise _refused(exc, parent, part, rel) from None
-
-
-def _open_child(part: str, fd: int, rel: str) -> int:
-    try:
-        return os.open(part, _DIR_FLAGS, dir_fd=fd)
-    except OSError as exc:
-        raise _refused(exc, fd, part, rel) from None
 
 
 def _refused(exc: OSError, parent: int, part: str, rel: str) -> OSError:

@@ -601,7 +601,7 @@ class Engine:
                     if kind == "moved":
                         touched.add(path)  # for a rename, its folder below the destination
         finally:
-            lane.__exit__()
+            lane.close()
             self.metrics.record(
                 moved=moved,
                 nbytes=nbytes,

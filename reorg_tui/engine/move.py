@@ -359,8 +359,8 @@ class RenameLane:
     only declines.
 
     Source folders (a few) stay lent for the whole batch; a destination folder is lent for one
-    rename, so the folder cache's bound on open descriptors holds. Use as a context manager:
-    the source folders go back when the batch ends."""
+    rename, so the folder cache's bound on open descriptors holds. ``close`` (or the end of a
+    ``with`` block) gives the source folders back."""
 
     HELD = 16  # source folders held at most; beyond that they are given back and lent afresh
 
@@ -373,6 +373,9 @@ class RenameLane:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         for fd in self._sources.values():
             self.source.give_back(fd)
         self._sources.clear()
@@ -388,7 +391,7 @@ class RenameLane:
         try:
             if src_fd is None:
                 if len(self._sources) >= self.HELD:
-                    self.__exit__()
+                    self.close()
                 src_fd = self._sources[src_dir] = self.source.lend(src_dir)
             dst_fd = tree.lend(folder)  # not made here: a missing folder is declined
         except OSError:

@@ -12,6 +12,7 @@ import pytest
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.engine import Engine
 from reorg_tui.engine.lock import AlreadyRunning
+from reorg_tui.engine.move import RenameLane
 from tests.conftest import OLD, files_under, make_settings, run_once, running, wait_for, write
 
 
@@ -300,3 +301,25 @@ def test_a_file_the_quarantine_refuses_stays_in_the_source(settings, immutable):
     [failed] = rec.of(ev.Failed)
     assert "could not be quarantined" in failed.error
     assert (settings.source / "2024-02-31_nowhere.txt").read_bytes() == b"n"
+
+
+def test_a_batch_from_more_source_folders_than_the_lane_holds_moves_every_file_once(tmp_path):
+    """A batch keeps its source folders open (RenameLane.HELD at most, then gives them back and
+    lends afresh): with 40 subfolders in one batch, every file still arrives once, bytes intact."""
+    settings = make_settings(tmp_path, recursive=True)
+    (settings.dest / "2024/03/04").mkdir(parents=True)  # an existing folder: the fast lane renames
+    made = {}
+    for i in range(40):
+        made[f"2024-03-04_f{i:02d}.txt"] = os.urandom(32)
+        write(
+            settings.source / f"sub{i:02d}" / f"2024-03-04_f{i:02d}.txt",
+            made[f"2024-03-04_f{i:02d}.txt"],
+            OLD,
+        )
+    assert len(made) > RenameLane.HELD
+    run_once(settings)
+    arrived = {Path(p).name: p for p in files_under(settings.dest)}
+    assert set(arrived) == set(made)
+    for name, data in made.items():
+        assert (settings.dest / "2024/03/04" / name).read_bytes() == data
+    assert not [p for p in files_under(settings.source)]
