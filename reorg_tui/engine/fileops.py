@@ -99,6 +99,13 @@ def open_regular(name: str, folder: int, *, single_link: bool = False) -> int:
         os.close(handle)
 
 
+def writable_by_others(folder: int, euid: int) -> bool:
+    """Whether a user other than ``euid`` (root aside) may add, remove or rename names in the open
+    ``folder``. An ACL that grants anyone write access shows in the group bits (its mask)."""
+    st = os.fstat(folder)
+    return st.st_uid != euid or bool(st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
 def same_bytes(a: int, b: int) -> bool:
     """Whether the two open files are regular and hold the same bytes."""
     if not (stat.S_ISREG(os.fstat(a).st_mode) and stat.S_ISREG(os.fstat(b).st_mode)):

@@ -39,6 +39,7 @@ from reorg_tui.engine.fileops import (
     same_bytes_as,
     sha256_fd,
     try_rename_noreplace,
+    writable_by_others,
 )
 from reorg_tui.engine.naming import numbered
 from reorg_tui.engine.store import pid_alive
@@ -358,6 +359,12 @@ class RenameLane:
     ``Mover.move``, which handles every case: the lane never decides what a failure means, it
     only declines.
 
+    What a rename moved is looked at afterwards (a name swapped for a symlink since the scan is
+    put back) only where someone else could have swapped it: a source folder another user may
+    write to, or a file another user owns (and so may chmod). Where only this process's user
+    (and root) can change the name, what the scan saw is what was renamed, and the look would be
+    a system call a file for nothing.
+
     Source folders (a few) stay lent for the whole batch; a destination folder is lent for one
     rename, so the folder cache's bound on open descriptors holds. ``close`` (or the end of a
     ``with`` block) gives the source folders back."""
@@ -367,7 +374,8 @@ class RenameLane:
     def __init__(self, mover: Mover, source: Tree) -> None:
         self.mover = mover
         self.source = source
-        self._sources: dict[str, int] = {}
+        self._sources: dict[str, tuple[int, bool]] = {}  # folder -> (descriptor, others may write it)
+        self._euid = os.geteuid()
 
     def __enter__(self) -> RenameLane:
         return self
@@ -376,31 +384,32 @@ class RenameLane:
         self.close()
 
     def close(self) -> None:
-        for fd in self._sources.values():
+        for fd, _ in self._sources.values():
             self.source.give_back(fd)
         self._sources.clear()
 
     def move(self, rel: str, folder: str, name: str, st: os.stat_result) -> bool:
         """Rename ``rel`` to ``folder/name``; True if done, False to take the full path."""
         mover = self.mover
-        if st.st_dev in mover._exdev or not stat.S_ISREG(st.st_mode):
+        if st.st_dev in mover._exdev or not stat.S_ISREG(st.st_mode) or st.st_mode & SET_ID:
             return False
         src_dir, _, src_name = rel.rpartition("/")
-        src_fd = self._sources.get(src_dir)
+        held = self._sources.get(src_dir)
         tree = mover.tree
         try:
-            if src_fd is None:
-                if len(self._sources) >= self.HELD:
-                    self.close()
-                src_fd = self._sources[src_dir] = self.source.lend(src_dir)
+            if held is None:
+                held = self._hold(src_dir)
             dst_fd = tree.lend(folder)  # not made here: a missing folder is declined
         except OSError:
             return False
+        src_fd, shared = held
         try:
             with mover._rename_lane:
                 failed = try_rename_noreplace(src_fd, src_name, dst_fd, name)
             if failed:
                 return False
+            if not (shared or st.st_uid != self._euid):
+                return True
             try:
                 now = os.stat(name, dir_fd=dst_fd, follow_symlinks=False)
             except FileNotFoundError:
@@ -410,6 +419,17 @@ class RenameLane:
             return True
         finally:
             tree.give_back(dst_fd)
+
+    def _hold(self, src_dir: str) -> tuple[int, bool]:
+        if len(self._sources) >= self.HELD:
+            self.close()
+        fd = self.source.lend(src_dir)
+        try:
+            held = self._sources[src_dir] = (fd, writable_by_others(fd, self._euid))
+        except OSError:
+            self.source.give_back(fd)
+            raise
+        return held
 
 
 def _copy_in_progress(name: str) -> bool:

@@ -88,6 +88,7 @@ def test_a_file_swapped_for_a_symlink_before_its_move_is_left_and_nothing_behind
     dest = tmpfs("dest") if across else tmp_path / "dest"
     source = tmp_path / "source"
     victim = write(source / "2024-01-01_x.txt", b"x", OLD)
+    os.chmod(source, 0o777)  # a drop folder strangers write into: only they can swap a name
     st = os.lstat(victim)
     victim.unlink()
     os.symlink(outside / "2024-01-01_secret.txt", victim)
@@ -104,6 +105,41 @@ def test_a_file_swapped_for_a_symlink_before_its_move_is_left_and_nothing_behind
     assert not os.path.lexists(dest / "2024/01/01/2024-01-01_x.txt")
     assert (outside / "2024-01-01_secret.txt").read_bytes() == b"secret"
     assert not any(n.endswith(".part") for n in os.listdir(dest / ".reorg-tmp")) if across else True
+
+
+def test_in_a_folder_only_its_owner_writes_the_lane_moves_what_the_owner_put_there_and_follows_nothing(
+    tmp_path, outside
+):
+    """Where no one but this process's user can change a name (a folder of its own, not group- or
+    world-writable), the lane does not look at what it renamed: nobody else can have swapped it.
+    What the owner itself swapped in moves as it is: a symlink stays a symlink, never followed."""
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    victim = write(source / "2024-01-01_x.txt", b"x", OLD)
+    os.chmod(source, 0o755)
+    st = os.lstat(victim)
+    victim.unlink()
+    os.symlink(outside / "2024-01-01_secret.txt", victim)
+    (dest / "2024/01/01").mkdir(parents=True)
+    with RenameLane(Mover(Tree(str(dest))), Tree(str(source))) as lane:
+        assert lane.move("2024-01-01_x.txt", "2024/01/01", "2024-01-01_x.txt", st)
+    arrived = dest / "2024/01/01/2024-01-01_x.txt"
+    assert arrived.is_symlink() and not os.path.lexists(victim)
+    assert (outside / "2024-01-01_secret.txt").read_bytes() == b"secret"
+    assert os.listdir(outside) == ["2024-01-01_secret.txt"]
+
+
+def test_a_file_another_user_owns_is_looked_at_after_its_rename_even_in_a_folder_of_our_own(tmp_path):
+    """Its owner may chmod it between the scan and the rename: the setuid bit it set is dropped."""
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    path = write(source / "2024-01-01_tool", b"#!/bin/sh\n", OLD)
+    os.chmod(source, 0o755)
+    os.chown(path, 4321, 4321)
+    st = os.lstat(path)
+    os.chmod(path, 0o755 | stat.S_ISUID)  # after the scan's look (as its owner could)
+    (dest / "2024/01/01").mkdir(parents=True)
+    with RenameLane(Mover(Tree(str(dest))), Tree(str(source))) as lane:
+        assert lane.move("2024-01-01_tool", "2024/01/01", "2024-01-01_tool", st)
+    assert stat.S_IMODE(os.lstat(dest / "2024/01/01/2024-01-01_tool").st_mode) == 0o755
 
 
 def test_fifos_sockets_and_devices_are_never_opened_and_never_block(tmp_path, tmpfs):
