@@ -11,6 +11,7 @@ import re
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -135,6 +136,7 @@ def run_engine(
     task = progress.add_task("engine draining", total=count)
     stamps: list[bytes] = []  # the log stamps of the first and of the latest moved line
     moved = 0
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)  # children's totals: this run is the difference
     began = time.time()
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -179,7 +181,7 @@ def run_engine(
         first_move=None if first is None else max(0.0, first - began),
         drain_rate=(count - 1) / (last - first) if first is not None and last and last > first else None,
         peak_rss=child.ru_maxrss * 1024,
-        cpu=child.ru_utime + child.ru_stime,
+        cpu=child.ru_utime + child.ru_stime - before.ru_utime - before.ru_stime,
     )
 
 
@@ -196,11 +198,16 @@ def run_bench(
     cross: Path | None,
     keep: bool,
     console: Console | None = None,
-) -> list[Result]:
+    rounds: int = 1,
+) -> list[tuple[Result, Result]]:
+    """The raw loop, then the engine, on fresh copies of the same workload, ``rounds`` times:
+    (raw, engine) for each round. Rounds alternate the two, so a neighbour's burst on a shared
+    machine weighs on both sides rather than on one."""
     console = console or Console(stderr=True)
     root = Path(tempfile.mkdtemp(prefix="reorg-bench-", dir=directory))
     other = Path(tempfile.mkdtemp(prefix="reorg-bench-", dir=cross)) if cross else None
-    results: list[Result] = []
+    dest_root = other or root
+    results: list[tuple[Result, Result]] = []
     try:
         with Progress(
             TextColumn("{task.description:<20}"),
@@ -210,15 +217,19 @@ def run_bench(
             console=console,
             transient=True,
         ) as progress:
-            dest_root = other or root
-            generate(root / "raw-src", files, size, progress)
-            raw = (raw_copy_loop if other else raw_rename_loop)(root / "raw-src", dest_root / "raw-dest")
-            verify(dest_root / "raw-dest", files)
-            results.append(raw)
-            generate(root / "engine-src", files, size, progress)
-            engine = run_engine(root / "engine-src", dest_root / "engine-dest", root, files, progress, [])
-            verify(dest_root / "engine-dest", files)
-            results.append(engine)
+            for n in range(1, rounds + 1):
+                if n > 1:  # each round starts from an empty destination, as the first did
+                    for leftover in ("raw-dest", "engine-dest"):
+                        shutil.rmtree(dest_root / leftover)
+                    for state in ("st", "q"):
+                        shutil.rmtree(root / state, ignore_errors=True)
+                generate(root / "raw-src", files, size, progress)
+                raw = (raw_copy_loop if other else raw_rename_loop)(root / "raw-src", dest_root / "raw-dest")
+                verify(dest_root / "raw-dest", files)
+                generate(root / "engine-src", files, size, progress)
+                engine = run_engine(root / "engine-src", dest_root / "engine-dest", root, files, progress, [])
+                verify(dest_root / "engine-dest", files)
+                results.append((raw, engine))
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -227,25 +238,45 @@ def run_bench(
     return results
 
 
-def table(results: list[Result], files: int, size: int, where: str) -> Table:
-    base = results[0].rate
+def _median_of(values: list[float | None]) -> float | None:
+    """The median of the figures a side reports (the raw loop reports no first move, say)."""
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
+def table(rounds: list[tuple[Result, Result]], files: int, size: int, where: str) -> Table:
+    """One row for the raw loop and one for the engine: each figure the median over the rounds
+    (peak memory: the largest), the ratio the median of each round's own ratio."""
+    ratios = [engine.rate / raw.rate if raw.rate else 0.0 for raw, engine in rounds]
+    caption = (
+        "reorg-tui runs as its own process with default settings (INFO logs, fsync, all checks); "
+        "drain files/s counts from its first move to its last, start-up left out"
+    )
+    if len(rounds) > 1:
+        caption += f"; medians of {len(rounds)} rounds, the ratio in each: " + ", ".join(
+            f"{r:.2f}" for r in ratios
+        )
     out = Table(
-        title=f"{files:,} files of {size} B, {where}; every file verified at its destination",
-        caption="reorg-tui runs as its own process with default settings (INFO logs, fsync, all checks); "
-        "drain files/s counts from its first move to its last, start-up left out",
+        title=f"{files:,} files of {size} B, {where}; every file verified at its destination", caption=caption
     )
     for column in ("run", "files/s", "ratio", "seconds", "first move", "drain files/s", "peak RSS", "CPU"):
         out.add_column(column, justify="left" if column == "run" else "right", no_wrap=True)
-    for r in results:
+    for side, ratio in ((0, 1.0), (1, statistics.median(ratios))):
+        runs = [pair[side] for pair in rounds]
+        first = _median_of([r.first_move for r in runs])
+        drain = _median_of([r.drain_rate for r in runs])
+        cpu = _median_of([r.cpu for r in runs])
+        seconds = statistics.median([r.seconds for r in runs])
+        rss = max((r.peak_rss for r in runs if r.peak_rss is not None), default=None)
         out.add_row(
-            r.name,
-            f"{r.rate:,.0f}",
-            f"{r.rate / base:.2f}" if base else "-",
-            f"{r.seconds:.2f}",
-            "-" if r.first_move is None else f"{r.first_move:.2f} s",
-            "-" if r.drain_rate is None else f"{r.drain_rate:,.0f}",
-            "-" if r.peak_rss is None else f"{r.peak_rss / 2**20:.0f} MiB",
-            "-" if r.cpu is None else f"{r.cpu:.2f} s",
+            runs[0].name,
+            f"{statistics.median([r.rate for r in runs]):,.0f}",
+            f"{ratio:.2f}",
+            f"{seconds:.2f}",
+            "-" if first is None else f"{first:.2f} s",
+            "-" if drain is None else f"{drain:,.0f}",
+            "-" if rss is None else f"{rss / 2**20:.0f} MiB",
+            "-" if cpu is None else f"{cpu:.2f} s",
         )
     return out
 

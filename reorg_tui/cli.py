@@ -164,6 +164,9 @@ def bench(
         None, "--cross", help="Put the destination here, on another filesystem, and compare with a copy loop."
     ),
     keep: bool = typer.Option(False, "--keep", help="Keep the workload folders afterwards."),
+    rounds: int = typer.Option(
+        3, "--rounds", min=1, help="Run both sides this many times, alternating; report medians."
+    ),
     watch: float = typer.Option(
         0.0,
         "--watch",
@@ -205,7 +208,7 @@ def bench(
     for label, folder in (("--dir", directory), ("--cross", cross)):
         if folder is not None and not folder.is_dir():
             raise ConfigError(f"{label} {folder} is not a folder")
-    results = run_bench(directory, files, size, cross, keep)
+    results = run_bench(directory, files, size, cross, keep, rounds=rounds)
     where = "across filesystems" if cross else "one filesystem"
     Console(width=None if sys.stdout.isatty() else 110).print(table(results, files, size, where))
 

@@ -71,8 +71,9 @@ def lstat_at(name: str, folder: int) -> os.stat_result:
     return os.stat(name, dir_fd=folder, follow_symlinks=False)
 
 
-def open_regular(name: str, folder: int, *, single_link: bool = False) -> int:
-    """Open ``name`` (in ``folder``) for reading, only if it is a regular file.
+def open_regular(name: str, folder: int, *, single_link: bool = False) -> tuple[int, os.stat_result]:
+    """Open ``name`` (in ``folder``) for reading, only if it is a regular file; returns the
+    descriptor and the file's fstat.
 
     It is first opened as a bare handle (``O_PATH``: no side effect on a device, a FIFO or a
     socket, no read permission used) and checked with fstat; then that very inode is reopened
@@ -88,13 +89,14 @@ def open_regular(name: str, folder: int, *, single_link: bool = False) -> int:
         if single_link and st.st_nlink > 1:
             raise HardLinked(st.st_nlink)
         try:
-            return os.open(f"/proc/self/fd/{handle}", os.O_RDONLY | os.O_CLOEXEC)
+            return os.open(f"/proc/self/fd/{handle}", os.O_RDONLY | os.O_CLOEXEC), st
         except FileNotFoundError:  # no /proc: open the name again, and check it is the same inode
             fd = os.open(name, _OPEN_READ, dir_fd=folder)
-            if (os.fstat(fd).st_ino, os.fstat(fd).st_dev) != (st.st_ino, st.st_dev):
+            again = os.fstat(fd)
+            if (again.st_ino, again.st_dev) != (st.st_ino, st.st_dev):
                 os.close(fd)
                 raise IsADirectoryError(errno.EISDIR, "replaced while being opened", name) from None
-            return fd
+            return fd, again
     finally:
         os.close(handle)
 
@@ -132,9 +134,9 @@ class SourceFile:
         self.path = path  # for messages
         self.st = st
 
-    def open(self) -> int:
-        """Open it for reading; Vanished if its name no longer holds a regular file, HardLinked
-        if it has other names."""
+    def open(self) -> tuple[int, os.stat_result]:
+        """Open it for reading (a descriptor and its fstat); Vanished if its name no longer holds
+        a regular file, HardLinked if it has other names."""
         try:
             return open_regular(self.name, self.folder, single_link=True)
         except (FileNotFoundError, IsADirectoryError):
@@ -160,11 +162,11 @@ def same_bytes_as(src: SourceFile, folder: int, name: str) -> bool:
     """Whether ``name`` in ``folder`` is a regular file with the source's bytes. A source with
     other names is never read, so it is never found the same."""
     try:
-        fa = src.open()
+        fa, _ = src.open()
     except (Vanished, HardLinked):
         return False
     try:
-        fb = open_regular(name, folder)
+        fb, _ = open_regular(name, folder)
     except OSError:
         os.close(fa)
         return False

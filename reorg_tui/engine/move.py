@@ -80,7 +80,8 @@ class Mover:
         self.fsync_seconds = 0.0
         self.verify = verify
         self.stop = stop or threading.Event()
-        self.is_root = os.geteuid() == 0
+        self._ids = os.geteuid(), os.getegid()
+        self.is_root = self._ids[0] == 0
 
     def recover(self) -> int:
         """Remove partial copies left by a crash. Returns how many were removed.
@@ -283,13 +284,12 @@ class Mover:
         if self.room is not None and not self.room(st.st_size):
             raise MoveError("waiting for disk space", transient=True, code=errno.ENOSPC)
         try:
-            fd_in = src.open()
+            fd_in, fst = src.open()
         except HardLinked as exc:
             # Across filesystems the other names would keep the old bytes: it waits, and once
             # the producer drops its other name, the next attempt copies it.
             raise MoveError(str(exc), transient=True) from None
         try:
-            fst = os.fstat(fd_in)
             if (fst.st_ino, fst.st_size, fst.st_mtime_ns) != (st.st_ino, st.st_size, st.st_mtime_ns):
                 raise Changed(src.path)
             tmp = f"{self._token}-{next(self._serial)}.part"
@@ -303,7 +303,7 @@ class Mover:
                 # Setuid and setgid bits are never carried over; ownership follows the source
                 # only when we are root (anyone else cannot give files away).
                 os.fchmod(fd_out, stat.S_IMODE(fst.st_mode) & ~SET_ID)
-                if self.is_root and (fst.st_uid, fst.st_gid) != (os.geteuid(), os.getegid()):
+                if self.is_root and (fst.st_uid, fst.st_gid) != self._ids:
                     os.fchown(fd_out, fst.st_uid, fst.st_gid)
                 os.utime(fd_out, ns=(fst.st_atime_ns, fst.st_mtime_ns))
                 synced = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 import urllib.request
@@ -190,9 +191,13 @@ def test_printed_deployment_files_match_the_flags(tmp_path):
 
 def test_bench_short_form_verifies_every_file(tmp_path):
     """The benchmark's correctness only (every file arrives, a table is printed): never its speed."""
-    result = cli("bench", "--files", "400", "--size", "64", "--dir", str(tmp_path), timeout=120)
+    result = cli(
+        "bench", "--files", "400", "--size", "64", "--dir", str(tmp_path), "--rounds", "2", timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "400 files of 64 B, one filesystem; every file verified" in " ".join(result.stdout.split())
+    text = " ".join(result.stdout.split())
+    assert "400 files of 64 B, one filesystem; every file verified" in text
+    assert re.search(r"medians of 2 rounds, the ratio in each: \d+\.\d\d, \d+\.\d\d", text), text
     assert "raw rename loop" in result.stdout and "reorg-tui" in result.stdout
     row = next(line for line in result.stdout.splitlines() if "reorg-tui --once" in line)
     cells = [cell.strip() for cell in row.strip("│ ").split("│")]
