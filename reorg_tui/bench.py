@@ -28,6 +28,10 @@ from rich.table import Table
 DAYS = 365
 
 
+class BenchFailed(Exception):
+    """The measured side did not do its work (a file did not arrive): there is no figure to give."""
+
+
 @dataclass
 class Result:
     name: str
@@ -170,7 +174,7 @@ def run_engine(
     progress.update(task, completed=moved)
     child = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise RuntimeError(f"the engine exited with {proc.returncode}")
+        raise BenchFailed(f"the engine exited with {proc.returncode}")
     first = last = None
     if stamps:
         first, last = (_parse_time(s.decode()) for s in stamps)
@@ -188,7 +192,7 @@ def run_engine(
 def verify(dest: Path, count: int) -> None:
     missing = [file_name(i) for i in range(count) if not target_of(dest, file_name(i)).is_file()]
     if missing:
-        raise RuntimeError(f"{len(missing)} file(s) did not arrive, the first {missing[0]}")
+        raise BenchFailed(f"{len(missing)} file(s) did not arrive, the first {missing[0]}")
 
 
 def run_bench(
@@ -294,6 +298,9 @@ _MOVED_JSON = re.compile(
 )
 
 
+_PAUSED_JSON = re.compile(rb'"event": "paused", "message": "([^"]*)"')
+
+
 def _parse_time(stamp: str) -> float:
     """The log's UTC stamp (2026-11-29T12:00:00.123Z) as unix time."""
     import calendar
@@ -337,6 +344,7 @@ def watch_latency(directory: Path | None, rate: float, seconds: float, console: 
     src.mkdir()
     closed: dict[str, float] = {}
     moved: dict[str, float] = {}
+    paused: list[bytes] = []  # the daemon's "intake paused" lines, should any come
     proc = _headless(src, dest, root)
     try:
         time.sleep(1.5)  # start-up is not what this measures
@@ -352,6 +360,7 @@ def watch_latency(directory: Path | None, rate: float, seconds: float, console: 
                 text, tail = text[:cut], text[cut:]
                 for stamp, destination in _MOVED_JSON.findall(text):
                     moved[os.path.basename(destination.decode())] = _parse_time(stamp.decode())
+                paused.extend(_PAUSED_JSON.findall(text))
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
@@ -361,7 +370,8 @@ def watch_latency(directory: Path | None, rate: float, seconds: float, console: 
         # with the log reader for the GIL and fall behind the rate. It reports each close time.
         stamps = root / "closed.json"
         feeder = subprocess.Popen(
-            [sys.executable, "-c", _FEEDER, str(src), str(rate), str(total), str(stamps)]
+            [sys.executable, "-c", _FEEDER, str(src), str(rate), str(total), str(stamps)],
+            stderr=subprocess.PIPE,  # a few lines at most: its error, should it fail
         )
         with Progress(
             TextColumn("feeding"), BarColumn(), MofNCompleteColumn(), console=console, transient=True
@@ -371,10 +381,16 @@ def watch_latency(directory: Path | None, rate: float, seconds: float, console: 
                 bar.update(task, completed=min(total, int((time.time() - started) * rate)))
                 time.sleep(0.2)
         if feeder.returncode != 0:
-            raise RuntimeError(f"the feeder exited with {feeder.returncode}")
+            assert feeder.stderr is not None
+            said = feeder.stderr.read().decode(errors="replace").strip().splitlines()
+            raise BenchFailed(f"the writer stopped: {said[-1] if said else f'exit {feeder.returncode}'}")
         closed.update(json.loads(stamps.read_text()))
-        deadline = time.time() + 30
+        deadline, last = time.time() + 30, (0, time.time())
         while len(moved) < total and time.time() < deadline:
+            if len(moved) != last[0]:
+                last = len(moved), time.time()
+            elif paused and time.time() - last[1] > 3:
+                break  # paused for lack of room and nothing moves: waiting longer shows nothing
             time.sleep(0.2)
         fed_for = max(closed.values()) - started
     finally:
@@ -383,7 +399,13 @@ def watch_latency(directory: Path | None, rate: float, seconds: float, console: 
         shutil.rmtree(root, ignore_errors=True)
     delays = sorted(moved[n] - closed[n] for n in closed if n in moved)
     if len(delays) < total:
-        raise RuntimeError(f"{total - len(delays)} file(s) were not moved within 30 s of the end")
+        why = (
+            f"; the daemon paused intake ({paused[-1].decode()}): the folder given to --dir is short "
+            "of space or of inodes"
+            if paused
+            else ""
+        )
+        raise BenchFailed(f"{total - len(delays)} file(s) were not moved within 30 s of the end{why}")
     return {
         "files": float(total),
         "achieved rate": total / fed_for,

@@ -187,6 +187,26 @@ def bench(
     ),
 ) -> None:
     """Measure the engine against a raw loop in the same run; print files/s, ratio, memory, CPU."""
+    from reorg_tui.bench import BenchFailed
+
+    try:
+        _bench(directory, files, size, cross, keep, rounds, watch, idle, dashboard, seconds)
+    except BenchFailed as exc:
+        raise typer.Exit(_fail(f"bench: {exc}", LEFT_BEHIND)) from None
+
+
+def _bench(
+    directory: Path | None,
+    files: int,
+    size: int,
+    cross: Path | None,
+    keep: bool,
+    rounds: int,
+    watch: float,
+    idle: bool,
+    dashboard: float,
+    seconds: float,
+) -> None:
     from rich.console import Console
 
     from reorg_tui.bench import dashboard_load, idle_cpu, run_bench, table, watch_latency

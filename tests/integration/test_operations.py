@@ -214,6 +214,23 @@ def test_bench_across_filesystems(tmp_path, tmpfs):
     assert "across filesystems" in result.stdout and "copy+fsync" in result.stdout
 
 
+def test_bench_watch_says_when_the_daemon_paused_for_lack_of_room_and_exits_1(tmp_path, tmpfs):
+    """A --dir short of inodes: the daemon's disk gate pauses intake (under 10% of the inodes
+    free) before the first file has settled, files stay in the source, and the bench gives no
+    figure: one line naming the pause, exit code 1, no traceback. With fewer inodes still the
+    writer itself fails, and says so the same way."""
+    small = tmpfs("small", size="64m", inodes=540)  # 500 files fit; 10% of 540 free does not stay
+    result = cli("bench", "--watch", "250", "--seconds", "2", "--dir", str(small), timeout=120)
+    assert result.returncode == 1, (result.stdout, result.stderr[-2000:])
+    [line] = result.stderr.strip().splitlines()
+    assert "not moved" in line and "paused intake (intake paused (disk))" in line, line
+    tiny = tmpfs("tiny", size="64m", inodes=100)
+    result = cli("bench", "--watch", "250", "--seconds", "2", "--dir", str(tiny), timeout=120)
+    assert result.returncode == 1, (result.stdout, result.stderr[-2000:])
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("reorg-tui: error: bench: the writer stopped: OSError: [Errno 28]"), line
+
+
 def test_bench_watch_and_idle_modes_report_their_figures(tmp_path):
     watch = cli("bench", "--watch", "200", "--seconds", "2", "--dir", str(tmp_path), timeout=120)
     assert watch.returncode == 0, watch.stderr[-2000:]
