@@ -189,7 +189,9 @@ def test_hard_linked_sources_move_by_rename_and_are_never_copied(tmp_path, tmpfs
 
 def test_setuid_and_setgid_bits_never_reach_the_destination(tmp_path, tmpfs):
     for settings in (make_settings(tmp_path / "same"), make_settings(tmp_path / "x", dest=tmpfs("dest"))):
-        (settings.dest / "2024/01/01").mkdir(parents=True)  # a renamed file takes the fast lane
+        # The folder exists, so a rename would take the batch's fast lane: it declines a file with
+        # these bits, and the full path renames it and clears them.
+        (settings.dest / "2024/01/01").mkdir(parents=True)
         for name in ("2024-01-01_suid", "2024-01-01_sgid"):
             path = write(settings.source / name, b"#!/bin/sh\n", OLD)
             os.chmod(path, 0o755 | (stat.S_ISUID if "suid" in name else stat.S_ISGID))
