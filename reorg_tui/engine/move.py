@@ -362,8 +362,8 @@ class RenameLane:
     What a rename moved is looked at afterwards (a name swapped for a symlink since the scan is
     put back) only where someone else could have swapped it: a source folder another user may
     write to, or a file another user owns (and so may chmod). Where only this process's user
-    (and root) can change the name, what the scan saw is what was renamed, and the look would be
-    a system call a file for nothing.
+    (and root) can change the name, whoever could swap it could as well write the destination
+    directly: the look would guard against no one, for a system call a file.
 
     Source folders (a few) stay lent for the whole batch; a destination folder is lent for one
     rename, so the folder cache's bound on open descriptors holds. ``close`` (or the end of a
