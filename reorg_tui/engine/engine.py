@@ -546,22 +546,26 @@ class Engine:
 
     def _run_inline(self, batch: list[tuple[str, os.stat_result | None]]) -> None:
         """Move a batch in this thread (the scanner's, or the coordinator's)."""
+        error: BaseException | None = None
         try:
             self._work(batch)
-        except Exception:  # as a pool worker's would be: logged, and the run goes on
-            log.exception("a worker failed unexpectedly")
+        except Exception as exc:  # as a pool worker's would be: logged, and the run goes on
+            error = exc
         finally:
-            with self._lock:
-                self._batches -= 1
-                self._space.notify_all()
+            self._batch_ended(error)
 
     def _batch_done(self, future: Future[None]) -> None:
+        self._batch_ended(None if future.cancelled() else future.exception())
+        self._wake.set()
+
+    def _batch_ended(self, error: BaseException | None) -> None:
+        """A batch is over, moved in place or by the pool: its lane is free, and a scanner waiting
+        for room may take the next batch itself."""
         with self._lock:
             self._batches -= 1
-            self._space.notify_all()  # a scanner waiting for room may take the next batch itself
-        if not future.cancelled() and future.exception() is not None:
-            log.error("a worker failed unexpectedly", exc_info=future.exception())
-        self._wake.set()
+            self._space.notify_all()
+        if error is not None:
+            log.error("a worker failed unexpectedly", exc_info=error)
 
     def _work(self, batch: list[tuple[str, os.stat_result | None]]) -> None:
         with self._lock:

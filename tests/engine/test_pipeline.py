@@ -322,4 +322,4 @@ def test_a_batch_from_more_source_folders_than_the_lane_holds_moves_every_file_o
     assert set(arrived) == set(made)
     for name, data in made.items():
         assert (settings.dest / "2024/03/04" / name).read_bytes() == data
-    assert not [p for p in files_under(settings.source)]
+    assert not files_under(settings.source)
