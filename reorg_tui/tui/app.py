@@ -160,7 +160,8 @@ class ReorgApp(App[int]):
         self.post_message(QuarantineLoaded(self.host.quarantine_list()))
 
     def on_quarantine_loaded(self, message: QuarantineLoaded) -> None:
-        self.query_one(QuarantineTable).show(message.records)
+        for table in self.query(QuarantineTable):  # none once shutting down: the widgets are gone
+            table.show(message.records)
 
     @work(thread=True, group="operations", exit_on_error=False)
     def run_operation(self, verb: str, ids: list[str]) -> None:

@@ -238,6 +238,23 @@ def test_demo_sandbox_brings_every_pane_to_life(tmp_path):
     drive(app, script)
 
 
+def test_a_quarantine_list_that_arrives_after_its_table_is_gone_is_dropped(tmp_path):
+    """The list loads in a worker thread; quitting meanwhile removes the table before the list
+    arrives (CI once failed on exit this way). Its arrival must not crash the app."""
+    settings = make_settings(tmp_path)
+    write(settings.source / "2024-02-30_bad.txt", b"x", OLD)  # quarantined: not a real date
+    app = dashboard(settings)
+
+    async def script(pilot: Pilot) -> None:
+        await until(pilot, lambda: app.query_one(QuarantineTable).row_count == 1, "the quarantined file")
+        await app.query_one(QuarantineTable).remove()  # as a shutdown does
+        await app.load_quarantine().wait()  # the real worker: lists the quarantine, posts the list
+        await pilot.pause(0.2)
+        assert app.is_running and not app.query(QuarantineTable)
+
+    drive(app, script)
+
+
 def test_panes_keep_refreshing_and_keys_answer_under_a_flood(tmp_path):
     import threading
 
