@@ -18,7 +18,7 @@ from typing import Any, Optional
 import humanize
 import typer
 
-from reorg_tui import __version__, logs
+from reorg_tui import __version__
 from reorg_tui.config import FIELDS, ConfigError, default_state_dir, load, resolve
 from reorg_tui.engine.lock import AlreadyRunning
 from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, Record
@@ -31,6 +31,7 @@ from reorg_tui.exitcodes import (
     NOT_FOUND,
     USAGE,
 )
+from reorg_tui.names import safe
 
 app = typer.Typer(
     add_completion=False,
@@ -379,7 +380,7 @@ def q_list(
         return
     for r in records:
         size, age = humanize.naturalsize(r.size, binary=True), humanize.naturaldelta(r.age)
-        typer.echo(f"{r.id}  {size:>9}  {age:>12}  {logs.safe(r.name)}  [{logs.safe(r.reason)}]")
+        typer.echo(f"{r.id}  {size:>9}  {age:>12}  {safe(r.name)}  [{safe(r.reason)}]")
     total = sum(r.size for r in records)
     typer.echo(f"{len(records)} file(s), {humanize.naturalsize(total, binary=True)}")
 
@@ -402,15 +403,15 @@ def q_show(
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.quarantined_at))
     lines = [
         f"id:          {record.id}",
-        f"file:        {logs.safe(str(store.file_path(record)))}",
-        f"original:    {logs.safe(record.original)}",
-        f"intended:    {logs.safe(record.intended or '-')}",
-        f"reason:      {logs.safe(record.reason)}",
+        f"file:        {safe(str(store.file_path(record)))}",
+        f"original:    {safe(record.original)}",
+        f"intended:    {safe(record.intended or '-')}",
+        f"reason:      {safe(record.reason)}",
         f"attempts:    {record.attempts}",
         f"size:        {humanize.naturalsize(record.size, binary=True)}",
         f"quarantined: {when} ({humanize.naturaldelta(record.age)} ago)",
         "errors:",
-        *(f"  - {logs.safe(e)}" for e in record.errors),
+        *(f"  - {safe(e)}" for e in record.errors),
     ]
     typer.echo("\n".join(lines))
 
@@ -433,7 +434,7 @@ def q_release(
         path = store.release(item_id, root)
         done.append({"id": item_id, "released_to": path})
         if not as_json:
-            typer.echo(f"released {item_id} -> {logs.safe(path)}")
+            typer.echo(f"released {item_id} -> {safe(path)}")
     if as_json:
         typer.echo(json.dumps(done, indent=1))
 
@@ -454,12 +455,12 @@ def q_delete(
     if not yes:
         if not sys.stdin.isatty():
             raise ConfigError("refusing to delete without --yes when not at a terminal")
-        names = ", ".join(logs.safe(r.name) for r in records)
+        names = ", ".join(safe(r.name) for r in records)
         typer.confirm(f"Delete {len(records)} file(s) for good: {names}?", abort=True)
     for record in records:
         store.delete(record.id)
         if not as_json:
-            typer.echo(f"deleted {record.id} ({logs.safe(record.name)})")
+            typer.echo(f"deleted {record.id} ({safe(record.name)})")
     if as_json:
         typer.echo(json.dumps([r.id for r in records]))
 
@@ -489,5 +490,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"reorg-tui: error: {logs.safe(message)}", file=sys.stderr)
+    print(f"reorg-tui: error: {safe(message)}", file=sys.stderr)
     return code

@@ -17,6 +17,7 @@ from reorg_tui.engine.lock import AlreadyRunning
 from reorg_tui.engine.naming import InvalidDate
 from reorg_tui.engine.watch import ScanCount, scan
 from reorg_tui.exitcodes import ALREADY_RUNNING, LEFT_BEHIND, OK
+from reorg_tui.names import safe
 
 log = logging.getLogger("reorg_tui")
 
@@ -123,9 +124,9 @@ def dry_run(settings: Settings, out: TextIO = sys.stdout) -> int:
         try:
             target = os.path.join(settings.dest, naming.target(name).folder, name)
             note = "  (exists: " + settings.on_conflict + ")" if os.path.lexists(target) else ""
-            out.write(f"{logs.safe(src)} -> {logs.safe(target)}{note}\n")
+            out.write(f"{safe(src)} -> {safe(target)}{note}\n")
         except InvalidDate as exc:
-            out.write(f"{logs.safe(src)} -> quarantine ({exc})\n")
+            out.write(f"{safe(src)} -> quarantine ({exc})\n")
         planned += 1
     out.write(f"{planned} file(s) planned, {count.ignored} ignored; nothing was touched\n")
     return OK

@@ -9,7 +9,6 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import re
 import sys
 import threading
 import time
@@ -19,28 +18,9 @@ import humanize
 
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.metrics import Snapshot
+from reorg_tui.names import safe
 
 log = logging.getLogger("reorg_tui")
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\udc80-\udcff\\\\]")
-
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    code = ord(char)
-    if char == "\\":
-        return "\\\\"
-    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as surrogateescape keeps it
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def safe(text: str) -> str:
-    """Printable, one-line form of a name: never interpreted by a terminal or a log reader."""
-    if text.isprintable() and "\\" not in text:  # the usual name: nothing to escape (fast, in C)
-        return text
-    return _UNSAFE.sub(_escape, text)
-
-
 _stamp_cache: tuple[int, str] = (-1, "")
 _MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 

@@ -18,7 +18,7 @@ from textual.worker import Worker, WorkerState
 from reorg_tui.engine.lock import AlreadyRunning
 from reorg_tui.engine.quarantine import Record
 from reorg_tui.exitcodes import ALREADY_RUNNING, INTERNAL, OK
-from reorg_tui.logs import safe
+from reorg_tui.names import safe
 from reorg_tui.tui.bridge import Host
 from reorg_tui.tui.screens.confirm import ConfirmScreen
 from reorg_tui.tui.screens.details import DetailsScreen

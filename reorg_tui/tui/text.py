@@ -7,7 +7,7 @@ import time
 import humanize
 from rich.text import Text
 
-from reorg_tui.logs import safe
+from reorg_tui.names import safe
 
 
 def literal(value: str, style: str = "") -> Text:

@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Log, Static
 
 from reorg_tui.engine.engine import Engine
-from reorg_tui.logs import safe
+from reorg_tui.names import safe
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.bridge import EngineHost
 from reorg_tui.tui.screens.confirm import ConfirmScreen

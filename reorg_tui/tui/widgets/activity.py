@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from textual.widgets import Log
 
 from reorg_tui.engine import events as ev
-from reorg_tui.logs import safe
+from reorg_tui.names import safe
 from reorg_tui.tui.text import clock, duration
 
 MAX_LINES = 1000

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reorg_tui.logs import _UNSAFE, _escape, safe
+from reorg_tui.names import _UNSAFE, _escape, safe
 
 
 @given(st.text())
