@@ -448,7 +448,7 @@ def idle_cpu(directory: Path | None, quiet_files: int, seconds: float, console: 
     # Not in the window: the full listing the daemon makes every FULL_SCAN_EVERY polls even of an
     # unchanged folder. Spread over its period, it adds this much.
     from reorg_tui.config import FIELDS
-    from reorg_tui.engine.engine import FULL_SCAN_EVERY
+    from reorg_tui.engine.intake import FULL_SCAN_EVERY
 
     period = FULL_SCAN_EVERY * float(FIELDS["poll_interval"].default)
     return {

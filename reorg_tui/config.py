@@ -1,7 +1,8 @@
 """Settings: flags, then REORG_* environment variables, then a TOML file, then defaults.
 
-Every setting is declared once in ``FIELDS``: its type, default, bounds, environment variable and
-help text.  The command line builds its ``--help`` from the same table, so the two never drift.
+Every setting is declared once, as a field of ``EngineSettings`` (the engine's) or of ``Settings``
+(the faces' own, added to it): its type, default, bounds and help text. ``FIELDS`` is built from
+those fields; the command line builds its flags, ``--help`` and environment variables from it.
 """
 
 from __future__ import annotations
@@ -11,20 +12,16 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_origin, get_type_hints
 
-from reorg_tui.engine.alerts import AlertRules
-from reorg_tui.engine.naming import Naming, NamingError
+from reorg_tui.engine.naming import NamingError
+from reorg_tui.engine.settings import EngineSettings, setting
 
 ENV_PREFIX = "REORG_"
-CONFLICT_POLICIES = ("rename", "skip", "dedupe", "quarantine")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
-DEFAULT_PATTERN = r"^(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})_"
-DEFAULT_LAYOUT = "{year}/{month}/{day}"
-DEFAULT_IGNORE = (".*", "*.part", "*.tmp", "*.crdownload", "*~")
 
 
 class ConfigError(Exception):
@@ -32,7 +29,28 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class Settings(EngineSettings):
+    """The engine's settings and the faces' own (logs, summary lines, the metrics endpoint).
+
+    A ``Settings`` is an ``EngineSettings``: the faces hand it to the engine as it is, and the
+    engine reads only its own fields."""
+
+    log_level: str = setting("INFO", "Log level.", choices=LOG_LEVELS)
+    log_format: str = setting("text", "Log format.", choices=LOG_FORMATS)
+    stats_interval: float = setting(60.0, "Seconds between summary log lines.", minimum=0.1, maximum=86_400)
+    metrics_port: int = setting(
+        0, "Serve Prometheus metrics on this port (0: off).", minimum=0, maximum=65535
+    )
+    metrics_addr: str = setting("127.0.0.1", "Address the metrics endpoint binds to.")
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
 class Field:
+    """One setting as the command line sees it: a flag, an environment variable, a TOML key."""
+
     name: str
     kind: type
     default: Any
@@ -63,138 +81,24 @@ class Field:
         return f"{self.help} [default: {shown}; env: {self.env}]"
 
 
-FIELDS: dict[str, Field] = {
-    f.name: f
-    for f in (
-        Field("source", Path, None, "Folder to watch for dated files."),
-        Field("dest", Path, None, "Root of the dated destination tree."),
-        Field(
-            "quarantine",
-            Path,
-            None,
-            "Folder for files that cannot be moved (default: DEST/_quarantine).",
-        ),
-        Field(
-            "state_dir",
-            Path,
-            None,
-            "Folder for the retry queue and lock info (default: ~/.local/state/reorg-tui/<source id>).",
-        ),
-        Field("workers", int, 4, "Threads that move files.", 1, 256),
-        Field("batch_size", int, 256, "Files handed to a worker at once.", 1, 100_000),
-        Field("max_retries", int, 5, "Retries of a failing move before quarantine.", 0, 1000),
-        Field("retry_base_delay", float, 1.0, "First retry delay in seconds.", 0.0, 86_400),
-        Field("retry_max_delay", float, 300.0, "Longest retry delay in seconds.", 0.0, 86_400),
-        Field("poll_interval", float, 15.0, "Seconds between full rescans.", 0.05, 86_400),
-        Field("settle", float, 2.0, "Seconds a file must hold still before it moves.", 0.0, 86_400),
-        Field(
-            "min_free_percent",
-            float,
-            10.0,
-            "Pause intake while the destination has less free space (percent).",
-            0.0,
-            99.0,
-        ),
-        Field(
-            "on_conflict",
-            str,
-            "rename",
-            "What to do when the destination name exists.",
-            choices=CONFLICT_POLICIES,
-        ),
-        Field("layout", str, DEFAULT_LAYOUT, "Destination folder template under DEST."),
-        Field("pattern", str, DEFAULT_PATTERN, "Regex with named groups year, month, day."),
-        Field("ignore", tuple, DEFAULT_IGNORE, "Comma-separated globs of names never touched."),
-        Field("recursive", bool, False, "Also take files from source subfolders."),
-        Field("verify", bool, False, "Checksum every copy across filesystems."),
-        Field("log_level", str, "INFO", "Log level.", choices=LOG_LEVELS),
-        Field("log_format", str, "text", "Log format.", choices=LOG_FORMATS),
-        Field("stats_interval", float, 60.0, "Seconds between summary log lines.", 0.1, 86_400),
-        Field(
-            "alert_error_rate",
-            float,
-            0.05,
-            "Alert when failed/attempts over 1 min reaches this (0: off).",
-            0.0,
-            1.0,
-        ),
-        Field(
-            "alert_quarantine_count",
-            int,
-            10,
-            "Alert when this many files are in quarantine (0: off).",
-            0,
-            10**9,
-        ),
-        Field(
-            "alert_quarantine_age",
-            float,
-            86_400.0,
-            "Alert when a file has waited this many seconds in quarantine (0: off).",
-            0.0,
-            10**9,
-        ),
-        Field(
-            "alert_disk_free_percent", float, 15.0, "Alert under this much free space (0: off).", 0.0, 99.0
-        ),
-        Field("metrics_port", int, 0, "Serve Prometheus metrics on this port (0: off).", 0, 65535),
-        Field("metrics_addr", str, "127.0.0.1", "Address the metrics endpoint binds to."),
-        Field(
-            "shutdown_timeout",
-            float,
-            5.0,
-            "Seconds a stop may wait for in-flight moves.",
-            0.1,
-            3600,
-        ),
-    )
-}
+def _kind(hint: Any) -> type:
+    """The plain type a setting's annotation names: Path, int, float, bool, tuple or str."""
+    origin = get_origin(hint)
+    if origin is Literal:
+        return str
+    return origin or hint  # tuple[str, ...] -> tuple
 
 
-@dataclass(frozen=True)
-class Settings:
-    source: Path
-    dest: Path
-    quarantine: Path
-    state_dir: Path
-    workers: int = 4
-    batch_size: int = 256
-    max_retries: int = 5
-    retry_base_delay: float = 1.0
-    retry_max_delay: float = 300.0
-    poll_interval: float = 15.0
-    settle: float = 2.0
-    min_free_percent: float = 10.0
-    on_conflict: str = "rename"
-    layout: str = DEFAULT_LAYOUT
-    pattern: str = DEFAULT_PATTERN
-    ignore: tuple[str, ...] = DEFAULT_IGNORE
-    recursive: bool = False
-    verify: bool = False
-    log_level: str = "INFO"
-    log_format: str = "text"
-    stats_interval: float = 60.0
-    alert_error_rate: float = 0.05
-    alert_quarantine_count: int = 10
-    alert_quarantine_age: float = 86_400.0
-    alert_disk_free_percent: float = 15.0
-    metrics_port: int = 0
-    metrics_addr: str = "127.0.0.1"
-    shutdown_timeout: float = 5.0
+def _fields() -> dict[str, Field]:
+    hints = get_type_hints(Settings)
+    table = {}
+    for f in fields(Settings):
+        default = None if f.default is MISSING else f.default
+        table[f.name] = Field(f.name, _kind(hints[f.name]), default, **f.metadata)
+    return table
 
-    def alert_rules(self) -> AlertRules:
-        return AlertRules(
-            self.alert_error_rate,
-            self.alert_quarantine_count,
-            self.alert_quarantine_age,
-            self.alert_disk_free_percent,
-        )
 
-    def naming(self) -> Naming:
-        return Naming(self.pattern, self.layout, self.ignore)
-
-    def with_(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
+FIELDS: dict[str, Field] = _fields()
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -374,4 +278,4 @@ def validate(settings: Settings) -> None:
     try:
         settings.naming()
     except NamingError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(f"{FIELDS[exc.setting].flag} {exc.detail}") from None

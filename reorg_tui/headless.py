@@ -14,8 +14,8 @@ from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine.engine import Engine
 from reorg_tui.engine.lock import AlreadyRunning
-from reorg_tui.engine.naming import InvalidDate
-from reorg_tui.engine.watch import ScanCount, scan
+from reorg_tui.engine.plan import preview
+from reorg_tui.engine.watch import ScanCount
 from reorg_tui.exitcodes import ALREADY_RUNNING, LEFT_BEHIND, OK
 from reorg_tui.names import safe
 
@@ -115,18 +115,14 @@ def _restore_signals(previous: dict[int, object]) -> None:
 
 def dry_run(settings: Settings, out: TextIO = sys.stdout) -> int:
     """Print each planned move; touch nothing."""
-    naming = settings.naming()
     count = ScanCount()
     planned = 0
-    for rel, _st in scan(str(settings.source), naming, settings.recursive, count):
-        src = os.path.join(settings.source, rel)
-        name = os.path.basename(rel)
-        try:
-            target = os.path.join(settings.dest, naming.target(name).folder, name)
-            note = "  (exists: " + settings.on_conflict + ")" if os.path.lexists(target) else ""
-            out.write(f"{safe(src)} -> {safe(target)}{note}\n")
-        except InvalidDate as exc:
-            out.write(f"{safe(src)} -> quarantine ({exc})\n")
+    for p in preview(settings, count):
+        if p.planned is None:
+            out.write(f"{safe(p.source)} -> quarantine ({p.problem})\n")
+        else:
+            note = f"  (exists: {settings.on_conflict})" if p.exists else ""
+            out.write(f"{safe(p.source)} -> {safe(p.planned.intended)}{note}\n")
         planned += 1
     out.write(f"{planned} file(s) planned, {count.ignored} ignored; nothing was touched\n")
     return OK

@@ -214,14 +214,24 @@ def log_events(events: list[ev.Event]) -> None:
 
 def _log_record(event: ev.Event) -> None:
     """The record for any event but a move."""
-    if isinstance(event, ev.Retried):
-        # attempt 0: a wait for room (a full or unmounted destination), not counted as a retry
-        what = f"retry {event.attempt} for" if event.attempt else "waiting for room to move"
+    if isinstance(event, ev.Waiting):
+        emit(
+            logging.WARNING,
+            "waiting",
+            "waiting for room to move %s, again in %.1fs: %s",
+            event.source,
+            event.delay,
+            event.error,
+            file=event.source,
+            error=event.error,
+            delay=round(event.delay, 3),
+        )
+    elif isinstance(event, ev.Retried):
         emit(
             logging.WARNING,
             "retried",
-            "%s %s, again in %.1fs: %s",
-            what,
+            "retry %d for %s, again in %.1fs: %s",
+            event.attempt,
             event.source,
             event.delay,
             event.error,

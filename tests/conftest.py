@@ -65,7 +65,7 @@ class Recorder:
         with self._lock:
             self.events.extend(events)
 
-    def of(self, kind: type) -> list:
+    def of(self, kind: type | tuple[type, ...]) -> list:
         with self._lock:
             return [e for e in self.events if isinstance(e, kind)]
 

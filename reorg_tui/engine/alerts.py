@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reorg_tui.engine.events import Alert
 from reorg_tui.engine.metrics import ERROR_WINDOW, Snapshot
 
 MIN_ATTEMPTS_FOR_RATE = 5  # one failure out of one attempt is not yet an error *rate*
@@ -37,3 +38,25 @@ def evaluate(snap: Snapshot, rules: AlertRules) -> dict[str, str]:
             f"destination has {d.free_percent:.1f}% free (alert under {rules.disk_free_percent:g}%)"
         )
     return active
+
+
+class AlertTracker:
+    """The alerts active now, and the events for those raised and cleared since the last look.
+
+    Threads: the housekeeper calls ``update``; any thread reads ``active`` (a tuple, replaced whole).
+    """
+
+    def __init__(self, rules: AlertRules) -> None:
+        self.rules = rules
+        self._active: dict[str, str] = {}
+        self.active: tuple[str, ...] = ()
+
+    def update(self, snap: Snapshot) -> list[Alert]:
+        now = evaluate(snap, self.rules)
+        before, self._active = self._active, now
+        self.active = tuple(now.values())
+        raised = [Alert(name, message, True) for name, message in now.items() if name not in before]
+        cleared = [
+            Alert(name, f"recovered: {message}", False) for name, message in before.items() if name not in now
+        ]
+        return raised + cleared

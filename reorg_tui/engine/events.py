@@ -39,6 +39,15 @@ class Retried(Event):
 
 
 @dataclass(frozen=True)
+class Waiting(Event):
+    """No room to move it (a full, or unmounted, destination): it waits, and that is no attempt."""
+
+    source: str
+    error: str
+    delay: float
+
+
+@dataclass(frozen=True)
 class Quarantined(Event):
     source: str
     reason: str
@@ -87,6 +96,7 @@ _KINDS: dict[type, str] = {
     Moved: "moved",
     Skipped: "skipped",
     Retried: "retried",
+    Waiting: "waiting",
     Quarantined: "quarantined",
     Failed: "failed",
     Vanished: "vanished",

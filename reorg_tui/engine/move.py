@@ -41,6 +41,7 @@ from reorg_tui.engine.fileops import (
     try_rename_noreplace,
     writable_by_others,
 )
+from reorg_tui.engine.kinds import ConflictPolicy, Kind
 from reorg_tui.engine.naming import numbered
 from reorg_tui.engine.store import pid_alive
 
@@ -49,7 +50,7 @@ CHUNK = 8 * 1024 * 1024
 
 
 class Outcome(NamedTuple):
-    kind: str  # "moved", "copied", "twin", "deduped", "skipped"
+    kind: Kind  # MOVED, COPIED, TWIN, DEDUPED or SKIPPED
     path: str  # where the file is now (or the existing file, for skipped)
     size: int
     folder: str = ""  # its folder, relative to the mover's root
@@ -110,7 +111,7 @@ class Mover:
         rel: str,
         folder: str,
         name: str,
-        on_conflict: str = "rename",
+        on_conflict: ConflictPolicy = "rename",
         st: os.stat_result | None = None,
     ) -> Outcome:
         """Move ``rel`` (below the ``source`` tree) to ``folder/name`` below this mover's root.
@@ -145,7 +146,7 @@ class Mover:
         src_path: str,
         folder: str,
         name: str,
-        on_conflict: str,
+        on_conflict: ConflictPolicy,
         st: os.stat_result | None,
     ) -> Outcome:
         if st is None:
@@ -166,7 +167,9 @@ class Mover:
 
         if st.st_dev not in self._exdev:
             try:
-                return self._fresh(lambda: self._publish(src, folder, name, on_conflict, by_rename, "moved"))
+                return self._fresh(
+                    lambda: self._publish(src, folder, name, on_conflict, by_rename, Kind.MOVED)
+                )
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
                     raise
@@ -185,7 +188,7 @@ class Mover:
         except _Stale:
             raise MoveError(f"folders under {self.root} keep disappearing", transient=True) from None
 
-    def _move_by_copy(self, src: SourceFile, folder: str, name: str, on_conflict: str) -> Outcome:
+    def _move_by_copy(self, src: SourceFile, folder: str, name: str, on_conflict: ConflictPolicy) -> Outcome:
         staging = self._lend(STAGING)
         try:
             tmp, copy = self._copy_to_staging(src, staging)
@@ -198,7 +201,7 @@ class Mover:
                     published = True  # the temporary name is gone with the rename
                     self._finish_copy(src, folder_fd, dst, copy)
 
-                return self._publish(src, folder, name, on_conflict, by_tmp, "copied")
+                return self._publish(src, folder, name, on_conflict, by_tmp, Kind.COPIED)
             finally:
                 if not published:
                     with contextlib.suppress(FileNotFoundError):
@@ -240,9 +243,9 @@ class Mover:
         src: SourceFile,
         folder: str,
         name: str,
-        on_conflict: str,
+        on_conflict: ConflictPolicy,
         put: Callable[[int, str], None],
-        kind: str,
+        kind: Kind,
     ) -> Outcome:
         """Put the file in ``folder`` under ``name`` or the first free collision name, as the
         policy says."""
@@ -264,15 +267,15 @@ class Mover:
                 # names tried (after a collision, "name (1)"): finding it there ends the move.
                 if is_twin(src, fd, candidate):
                     src.remove()
-                    return Outcome("twin", self.tree.path(folder, candidate), size, folder)
+                    return Outcome(Kind.TWIN, self.tree.path(folder, candidate), size, folder)
                 if n == 1:
                     if on_conflict == "skip":
-                        return Outcome("skipped", self.tree.path(folder, candidate), size, folder)
+                        return Outcome(Kind.SKIPPED, self.tree.path(folder, candidate), size, folder)
                     if on_conflict == "quarantine":
                         raise Conflict(self.tree.path(folder, candidate))
                     if on_conflict == "dedupe" and same_bytes_as(src, fd, candidate):
                         src.remove()
-                        return Outcome("deduped", self.tree.path(folder, candidate), size, folder)
+                        return Outcome(Kind.DEDUPED, self.tree.path(folder, candidate), size, folder)
                 candidate = numbered(name, n)
             raise MoveError(f"no free name for {name!r} in {self.tree.path(folder)}", transient=False)
         finally:

@@ -14,7 +14,12 @@ DATE_GROUPS = ("year", "month", "day")
 
 
 class NamingError(ValueError):
-    """The pattern or layout setting cannot be used."""
+    """The pattern or layout setting cannot be used; names the setting, so a face can name its flag."""
+
+    def __init__(self, setting: str, detail: str) -> None:
+        super().__init__(f"{setting} {detail}")
+        self.setting = setting
+        self.detail = detail
 
 
 class InvalidDate(ValueError):
@@ -34,12 +39,12 @@ class Naming:
         try:
             self.regex = re.compile(pattern)
         except re.error as exc:
-            raise NamingError(f"--pattern {pattern!r} is not a valid regex: {exc}") from None
+            raise NamingError("pattern", f"{pattern!r} is not a valid regex: {exc}") from None
         missing = [g for g in DATE_GROUPS if g not in self.regex.groupindex]
         if missing:
-            raise NamingError(f"--pattern {pattern!r} lacks the named group(s) {', '.join(missing)}")
+            raise NamingError("pattern", f"{pattern!r} lacks the named group(s) {', '.join(missing)}")
         self.layout = layout
-        self._fields = _layout_fields(layout)
+        _check_layout(layout)
         self.ignore = ignore
         globs = "|".join(fnmatch.translate(g) for g in ignore)
         self._ignored = re.compile(globs) if globs else None
@@ -78,27 +83,27 @@ class Naming:
         return Target("/".join(parts), date)
 
 
-def _layout_fields(layout: str) -> set[str]:
+def _check_layout(layout: str) -> None:
     if not layout.strip("/ "):
-        raise NamingError("--layout must not be empty")
+        raise NamingError("layout", "must not be empty")
     try:
         parsed = list(string.Formatter().parse(layout))
     except ValueError as exc:
-        raise NamingError(f"--layout {layout!r} is not a valid template: {exc}") from None
+        raise NamingError("layout", f"{layout!r} is not a valid template: {exc}") from None
     names = {name for _, name, spec, conv in parsed if name is not None}
     unknown = names - set(DATE_GROUPS)
     if unknown or any(spec or conv for _, name, spec, conv in parsed if name is not None):
         raise NamingError(
-            f"--layout {layout!r} may only use {{year}}, {{month}} and {{day}}"
-            + (f", not {', '.join(sorted(unknown))}" if unknown else "")
+            "layout",
+            f"{layout!r} may only use {{year}}, {{month}} and {{day}}"
+            + (f", not {', '.join(sorted(unknown))}" if unknown else ""),
         )
     if layout.startswith("/") or any(part in ("..", ".") for part in layout.split("/")):
-        raise NamingError(f"--layout {layout!r} must stay inside the destination")
+        raise NamingError("layout", f"{layout!r} must stay inside the destination")
     if "\0" in layout:
-        raise NamingError("--layout must not contain a NUL character")
+        raise NamingError("layout", "must not contain a NUL character")
     if any(len(os.fsencode(part)) > NAME_MAX - 16 for part in layout.split("/")):
-        raise NamingError(f"--layout {layout!r} has a folder name longer than a file name may be")
-    return names
+        raise NamingError("layout", f"{layout!r} has a folder name longer than a file name may be")
 
 
 def _cut(text: str, max_bytes: int) -> str:

@@ -151,7 +151,7 @@ def test_the_retry_queue_survives_a_restart(tmp_path, immutable):
     with running(settings) as (engine2, _):
         snap = engine2.snapshot()
         assert [(r.path, r.attempts) for r in snap.retry_head] == [("2024-12-13_persist.txt", 1)]
-    assert again.retry.load() == 1
+    assert again.failures.load() == 1
 
 
 def test_a_corrupt_retry_file_is_set_aside_and_the_engine_starts(settings):
@@ -166,8 +166,8 @@ def test_a_corrupt_retry_file_is_set_aside_and_the_engine_starts(settings):
 def test_a_vanished_file_is_counted_not_failed(settings):
     engine = Engine(settings)
     # the coordinator would hand this path to a worker; it is gone by then
-    kind, _, _ = engine._move_one("2024-01-01_gone.txt", time.perf_counter())
-    assert kind == "vanished"
+    result = engine.runner.move_one("2024-01-01_gone.txt", time.perf_counter())
+    assert result.kind == "vanished"
     snap = engine.snapshot()
     assert snap.totals.vanished == 1
     assert snap.totals.failed_attempts == 0

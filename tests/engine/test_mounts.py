@@ -18,6 +18,9 @@ import pytest
 from reorg_tui.engine import events as ev
 from tests.conftest import OLD, files_under, make_settings, running, wait_for, write
 
+# A file that will be tried again: a retry, or a wait for room (ENOSPC, an unmounted destination).
+TRIED_AGAIN = (ev.Retried, ev.Waiting)
+
 
 def _mount(*args: str) -> None:
     result = subprocess.run(["mount", *args], capture_output=True, text=True)
@@ -86,8 +89,8 @@ def test_a_destination_unmounted_during_a_copy_keeps_the_source(tmp_path, tmpfs,
     with running(settings) as (engine, rec):
         wait_for(lambda: staging.exists() and any(staging.iterdir()), timeout=20, what="the copy to start")
         assert _umount(dest, "-l").returncode == 0  # lazily: the copy goes on into a detached fs
-        wait_for(lambda: rec.of(ev.Retried), timeout=30, what="the copy to be given up")
-        assert "unmounted during the copy" in rec.of(ev.Retried)[0].error
+        wait_for(lambda: rec.of(TRIED_AGAIN), timeout=30, what="the copy to be given up")
+        assert "unmounted during the copy" in rec.of(TRIED_AGAIN)[0].error
         assert hashlib.sha256(big.read_bytes()).hexdigest() == expected  # the source stayed whole
         assert os.listdir(dest) == []  # and nothing went into the bare mount point
         _mount("-t", "tmpfs", "-o", "size=1g", "tmpfs", str(dest))
@@ -186,8 +189,8 @@ def test_a_failing_fsync_publishes_nothing_and_every_file_arrives_once_it_recove
         write(settings.source / f"2024-08-{d:02d}_big.bin", data, OLD)
         made[f"2024/08/{d:02d}/2024-08-{d:02d}_big.bin"] = hashlib.sha256(data).hexdigest()
     with running(settings) as (engine, rec):
-        wait_for(lambda: len(rec.of(ev.Retried)) >= 3, timeout=30, what="fsync failures")
-        errors = {e.error for e in rec.of(ev.Retried)}
+        wait_for(lambda: len(rec.of(TRIED_AGAIN)) >= 3, timeout=30, what="fsync failures")
+        errors = {e.error for e in rec.of(TRIED_AGAIN)}
         assert all("ENOSPC" in e or "EIO" in e for e in errors), errors
         for rel, sha in files_under(dest).items():  # whatever has a final name is complete
             if rel.startswith("2024/"):

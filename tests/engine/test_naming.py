@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reorg_tui.config import DEFAULT_IGNORE, DEFAULT_LAYOUT, DEFAULT_PATTERN
 from reorg_tui.engine.naming import NAME_MAX, InvalidDate, Naming, NamingError, numbered
 from reorg_tui.engine.retry import backoff
+from reorg_tui.engine.settings import DEFAULT_IGNORE, DEFAULT_LAYOUT, DEFAULT_PATTERN
 
 NAMING = Naming(DEFAULT_PATTERN, DEFAULT_LAYOUT, DEFAULT_IGNORE)
 

@@ -188,8 +188,8 @@ def test_q_drains_then_exits_and_releases_the_source(tmp_path):
     drive(app, script)
     assert app.return_code == 0
     engine = Engine(settings)  # the lock was let go: a new instance may start
-    engine.lock.acquire()
-    engine.lock.release()
+    engine.instance.lock.acquire()
+    engine.instance.lock.release()
 
 
 def test_narrow_terminal_still_shows_every_pane(tmp_path):

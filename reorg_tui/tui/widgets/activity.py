@@ -19,9 +19,9 @@ def describe(event: ev.Event) -> str | None:
     if isinstance(event, ev.Moved):
         extra = "" if event.how in ("moved", "copied") else f" ({event.how})"
         return f"moved       {name} → {safe(event.destination)}{extra} {duration(event.seconds)}"
+    if isinstance(event, ev.Waiting):  # for room (a full or unmounted destination): not a retry
+        return f"waiting     {name}, again in {event.delay:.1f}s: {safe(event.error)}"
     if isinstance(event, ev.Retried):
-        if not event.attempt:  # a wait for room (full or unmounted destination), not a retry
-            return f"waiting     {name}, again in {event.delay:.1f}s: {safe(event.error)}"
         return f"retry {event.attempt:<5} {name} in {event.delay:.1f}s: {safe(event.error)}"
     if isinstance(event, ev.Quarantined):
         return f"quarantined {name}: {safe(event.reason)}"

@@ -1,0 +1,180 @@
+"""The batch runner: moves the files of one batch, one after another, and says what became of
+each (one ``FileResult`` per file, in a ``BatchResult``). It changes no shared state of its own:
+failures go to ``Failures`` (retry, quarantine), a skipped file to intake's skip memory, events
+to the bus (held by the caller for the whole batch); the engine applies the result in one place.
+
+Threads: whichever thread a batch runs on (see lanes.py): the scanner, the coordinator or a pool
+worker. ``RenameLane`` holds source folders open for the length of one batch, in that thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+from reorg_tui.engine import events as ev
+from reorg_tui.engine.bus import EventBus
+from reorg_tui.engine.dirs import Tree
+from reorg_tui.engine.errors import Abandoned, Changed, Conflict, MoveError, Vanished
+from reorg_tui.engine.failures import Failures, reason_label
+from reorg_tui.engine.intake import Intake
+from reorg_tui.engine.kinds import ARRIVED, FileResult, Kind, Ready
+from reorg_tui.engine.metrics import Metrics
+from reorg_tui.engine.move import Mover, Outcome, RenameLane
+from reorg_tui.engine.naming import InvalidDate
+from reorg_tui.engine.plan import plan
+from reorg_tui.engine.settings import EngineSettings
+
+
+@dataclass
+class Tally:
+    """A batch's results summed up, as metrics, intake and lanes want them."""
+
+    moved: int = 0
+    nbytes: int = 0
+    copies: int = 0
+    durations: list[float] = field(default_factory=list)  # of each file that arrived
+    reasons: list[str] = field(default_factory=list)  # of each failure
+    changed: list[str] = field(default_factory=list)  # written to during the copy: settle again
+    renamed: set[str] = field(default_factory=set)  # destination folders renamed into
+
+
+@dataclass
+class BatchResult:
+    batch: list[Ready]  # every file handed in, tried or not (a stop leaves the rest untouched)
+    files: list[FileResult] = field(default_factory=list)  # the ones tried, in order
+
+    def tally(self) -> Tally:
+        t = Tally()
+        for file in self.files:
+            kind = file.kind
+            if kind in ARRIVED:
+                t.moved += 1
+                t.nbytes += file.size
+                t.durations.append(file.seconds)
+                if file.folder is not None:
+                    t.renamed.add(file.folder)
+                elif kind is Kind.COPIED:
+                    t.copies += 1
+            elif kind is Kind.FAILED:
+                t.reasons.append(file.reason or "other")
+            elif kind is Kind.CHANGED:
+                t.changed.append(file.rel)
+        return t
+
+
+class BatchRunner:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        *,
+        sources: Tree,
+        mover: Mover,
+        intake: Intake,
+        failures: Failures,
+        metrics: Metrics,
+        bus: EventBus,
+        abandon: threading.Event,
+    ) -> None:
+        self.settings = settings
+        self.source = str(settings.source)
+        self.dest = str(settings.dest)
+        self.naming = settings.naming()
+        self.sources = sources
+        self.mover = mover
+        self.intake = intake
+        self.failures = failures
+        self.metrics = metrics
+        self.bus = bus
+        self.abandon = abandon
+
+    def run(self, batch: list[Ready], result: BatchResult) -> None:
+        """Move the batch's files into ``result`` (given, not returned: a batch cut short by an
+        unexpected error still reports what it did)."""
+        lane = RenameLane(self.mover, self.sources)
+        try:
+            for rel, st in batch:
+                if self.abandon.is_set():
+                    break  # the rest stay in the source, untouched, for the next run
+                started = time.perf_counter()
+                self.bus.tick(started)
+                result.files.append(self.move_one(rel, started, st, lane))
+        finally:
+            lane.close()
+
+    def move_one(
+        self, rel: str, started: float, st: os.stat_result | None = None, lane: RenameLane | None = None
+    ) -> FileResult:
+        src = f"{self.source}/{rel}"
+        try:
+            folder, name, intended = plan(self.naming, self.dest, rel)
+        except InvalidDate as exc:
+            self.failures.quarantine(rel, src, str(exc), None, attempts=0)
+            return FileResult(rel, Kind.QUARANTINED)
+        try:
+            if lane is not None and st is not None and lane.move(rel, folder, name, st):
+                outcome = Outcome(Kind.MOVED, intended, st.st_size, folder)
+            else:
+                outcome = self.mover.move(self.sources, rel, folder, name, self.settings.on_conflict, st)
+        except Vanished:
+            self.failures.forget(rel)
+            self.metrics.add(vanished=1)
+            self.bus.emit(ev.Vanished(src))
+            return FileResult(rel, Kind.VANISHED)
+        except Abandoned:
+            return FileResult(rel, Kind.ABANDONED)
+        except Changed:
+            self.failures.forget(rel)
+            self.bus.warn(f"{src} changed during its copy; it moves once it holds still again")
+            return FileResult(rel, Kind.CHANGED)
+        except Conflict as exc:
+            self.failures.quarantine(rel, src, str(exc), exc.existing, attempts=self.failures.attempts(rel))
+            return FileResult(rel, Kind.QUARANTINED)
+        except MoveError as exc:
+            self.failures.failed(rel, src, exc, intended)
+            return FileResult(rel, Kind.FAILED, reason=reason_label(exc))
+        except OSError as exc:
+            error = MoveError.from_os(exc, "move")
+            self.failures.failed(rel, src, error, intended)
+            return FileResult(rel, Kind.FAILED, reason=reason_label(error))
+        self.failures.forget(rel)
+        if outcome.kind == Kind.SKIPPED:
+            try:
+                self.intake.skip(rel, os.lstat(src))
+            except OSError:
+                pass
+            self.metrics.add(skipped=1)
+            self.bus.emit(ev.Skipped(src, outcome.path))
+            return FileResult(rel, Kind.SKIPPED)
+        if outcome.kind in (Kind.TWIN, Kind.DEDUPED):
+            self.metrics.add(duplicates=1)
+        seconds = time.perf_counter() - started
+        self.bus.emit(ev.Moved(src, outcome.path, outcome.size, seconds, outcome.kind))
+        folder_moved = outcome.folder if outcome.kind == Kind.MOVED else None
+        return FileResult(rel, outcome.kind, outcome.size, seconds, folder_moved)
+
+
+class FolderSync:
+    """Destination folders with renames not yet fsynced. Renames are atomic without this; it makes
+    reported moves durable about once a second, one fsync per folder touched since, however many
+    files moved into it. Batch threads add (under its lock); the housekeeper syncs."""
+
+    def __init__(self, tree: Tree) -> None:
+        self.tree = tree
+        self._lock = threading.Lock()
+        self._folders: set[str] = set()
+
+    def add(self, folders: set[str]) -> None:
+        if folders:
+            with self._lock:
+                self._folders.update(folders)
+
+    def sync(self) -> None:
+        with self._lock:
+            folders, self._folders = self._folders, set()
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                self.tree.sync(folder)

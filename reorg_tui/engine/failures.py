@@ -1,0 +1,208 @@
+"""Failures: what becomes of a file whose move failed. A retry later (with backoff), the
+quarantine (with its reason), or, where not even the quarantine takes it, the source.
+
+Owns, under its own lock: the retry queue, the run's tally (``RunResult``) and the quarantine's
+count, bytes and oldest time as this process knows them.
+
+Threads: whichever thread moves a batch (the scanner, the coordinator or a pool worker) calls
+``failed``, ``quarantine`` and ``forget``; the coordinator takes due retries; the housekeeper saves
+the queue; any thread reads the counts. ``rel in failures`` is read without the lock (a dict
+lookup): only the worker holding a file in flight adds it, so a reader that misses an entry
+being added also finds the file still claimed by intake.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from reorg_tui.engine import events as ev
+from reorg_tui.engine.bus import EventBus
+from reorg_tui.engine.dirs import Tree
+from reorg_tui.engine.disk import DiskGate
+from reorg_tui.engine.errors import NO_ROOM, MoveError, Vanished
+from reorg_tui.engine.metrics import Metrics, RetryItem
+from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore
+from reorg_tui.engine.retry import RetryQueue, backoff, stamped
+from reorg_tui.engine.settings import EngineSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What a run did, for its exit code (``--once``: anything quarantined or left is exit 1)."""
+
+    moved: int = 0
+    quarantined: int = 0
+    failed: int = 0
+    left: list[str] = field(default_factory=list)
+
+
+class Failures:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        *,
+        clock: Callable[[], float],
+        bus: EventBus,
+        metrics: Metrics,
+        gate: DiskGate,
+        store: QuarantineStore,
+        sources: Tree,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.bus = bus
+        self.metrics = metrics
+        self.gate = gate
+        self.store = store
+        self.sources = sources
+        self.retry = RetryQueue(settings.state_dir / "retry.json")
+        self.result = RunResult()
+        self.once = False  # --once: a file not even the quarantine takes is left, not retried
+        self._lock = threading.Lock()
+        self._stats = QuarantineStats()
+
+    # ---- the retry queue ---------------------------------------------------------------------
+
+    def __contains__(self, rel: str) -> bool:
+        return rel in self.retry
+
+    def __len__(self) -> int:
+        return len(self.retry)
+
+    def attempts(self, rel: str) -> int:
+        with self._lock:
+            return self.retry.attempts(rel)
+
+    def due(self, now: float, limit: int) -> list[str]:
+        """Files whose next try has come; they stay in the queue until forgotten."""
+        with self._lock:
+            return self.retry.pop_due(now, limit)
+
+    def next_due(self) -> float | None:
+        with self._lock:
+            return self.retry.next_due()
+
+    def head(self, limit: int) -> tuple[RetryItem, ...]:
+        with self._lock:
+            entries = self.retry.head(limit)
+        return tuple(
+            RetryItem(e.path, e.attempts, 0.0 if e.next_try == float("inf") else e.next_try, e.last_error)
+            for e in entries
+        )
+
+    def forget(self, rel: str) -> None:
+        if rel not in self.retry:  # the usual case, and only this file's worker would add it
+            return
+        with self._lock:
+            self.retry.forget(rel)
+
+    def load(self) -> int:
+        with self._lock:
+            return self.retry.load()
+
+    def save(self) -> None:
+        with self._lock:
+            try:
+                self.retry.save()
+            except OSError as exc:
+                log.warning("cannot save the retry queue to %s: %s", self.retry.path, exc)
+
+    # ---- one failed attempt --------------------------------------------------------------------
+
+    def failed(self, rel: str, src: str, exc: MoveError, intended: str) -> None:
+        message = str(exc)
+        if exc.code in NO_ROOM:
+            self.gate.check()
+            delay = self._retry_later(rel, message, count_attempt=False)
+            self.bus.emit(ev.Waiting(src, message, delay))
+            return
+        attempt = self.attempts(rel) + 1
+        if exc.transient and attempt <= self.settings.max_retries:
+            delay = self._retry_later(rel, message, count_attempt=True)
+            self.metrics.add(retried=1)
+            self.bus.emit(ev.Retried(src, attempt, message, delay))
+            return
+        self.quarantine(rel, src, message, intended, attempts=attempt)
+
+    def _retry_later(self, rel: str, message: str, *, count_attempt: bool) -> float:
+        with self._lock:
+            attempt = self.retry.attempts(rel) + (1 if count_attempt else 0)
+            # A wait that does not count as an attempt (no room) still backs off, by how many
+            # times this file has failed so far: a disk that keeps refusing is not hammered.
+            step = attempt if count_attempt else len(self.retry.errors(rel)) + 1
+            delay = backoff(max(1, step), self.settings.retry_base_delay, self.settings.retry_max_delay)
+            self.retry.schedule(rel, attempt, delay, message, self.clock())
+        return delay
+
+    def quarantine(self, rel: str, src: str, reason: str, intended: str | None, attempts: int) -> None:
+        with self._lock:
+            errors = self.retry.errors(rel)
+            first = self.retry.entries[rel].first_failed if rel in self.retry else None
+        errors.append(stamped(reason, self.clock()))
+        try:
+            record = self.store.put(
+                self.sources,
+                rel,
+                reason=reason,
+                intended=intended,
+                attempts=attempts,
+                errors=errors,
+                first_failed_at=first,
+            )
+        except Vanished:
+            self.forget(rel)
+            self.metrics.add(vanished=1)
+            return
+        except (MoveError, OSError) as exc:
+            # Not even the quarantine will take it: it stays in the source, tried again later.
+            message = f"{reason}; and could not be quarantined: {exc}"
+            with self._lock:
+                self.result.failed += 1
+                if self.once:
+                    self.retry.forget(rel)
+                    self.result.left.append(f"{src}: {message}")
+                else:
+                    delay = self.settings.retry_max_delay
+                    self.retry.schedule(rel, attempts, delay, message, self.clock())
+            self.bus.emit(ev.Failed(src, message))
+            return
+        self.forget(rel)
+        self.metrics.add(quarantined=1)
+        with self._lock:
+            self.result.quarantined += 1
+            q = self._stats
+            self._stats = QuarantineStats(
+                q.count + 1, q.bytes + record.size, q.oldest if q.oldest is not None else self.clock()
+            )
+        self.bus.emit(ev.Quarantined(src, reason, attempts, record.id))
+
+    # ---- the run's tally and the quarantine's counts -------------------------------------------
+
+    def moved(self, count: int) -> None:
+        with self._lock:
+            self.result.moved += count
+
+    def left(self, line: str) -> None:
+        with self._lock:
+            self.result.left.append(line)
+
+    @property
+    def quarantine_stats(self) -> QuarantineStats:
+        return self._stats  # replaced whole, never changed in place
+
+    def count_quarantine(self) -> None:
+        """Count the quarantine again from its records (after a scan, a release, a delete)."""
+        stats = self.store.stats()
+        with self._lock:
+            self._stats = stats
+
+
+def reason_label(exc: MoveError) -> str:
+    """A short, bounded label for metrics: the errno name, or "other"."""
+    return errno.errorcode.get(exc.code, "other") if exc.code is not None else "other"

@@ -1,0 +1,66 @@
+"""This process's claim on its source, and what it shows other processes: the source lock, the
+state folder (owner only), the control socket (pause, resume, ping) and the published snapshot.
+
+Used as ``with Instance(...):`` around a run. Threads: the caller of ``Engine.run`` enters and
+leaves it; the housekeeper publishes; the control server answers on a thread of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from reorg_tui.engine.bus import EventBus
+from reorg_tui.engine.control import ControlServer
+from reorg_tui.engine.lock import SourceLock
+from reorg_tui.engine.metrics import Snapshot
+from reorg_tui.engine.publish import Publisher
+from reorg_tui.engine.settings import EngineSettings
+
+log = logging.getLogger(__name__)
+
+
+class Instance:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        *,
+        bus: EventBus,
+        snapshot: Callable[[], Snapshot],
+        handlers: dict[str, Callable[[], Any]],
+    ) -> None:
+        self.state_dir = settings.state_dir
+        self.bus = bus
+        self.snapshot = snapshot
+        self.lock = SourceLock(settings.source, settings.state_dir)
+        self.publisher = Publisher(settings.state_dir)
+        self.control = ControlServer(settings.state_dir, handlers)
+
+    def __enter__(self) -> Instance:
+        """Raises AlreadyRunning if another instance holds the source."""
+        self.lock.acquire()
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.state_dir.chmod(0o700)  # the control socket and state are the owner's only
+            self.bus.subscribe(self.publisher.on_events)
+            warning = self.control.start()
+            if warning:
+                self.bus.warn(warning)
+        except BaseException:
+            self.lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.control.stop()
+            self.publish()
+        finally:
+            self.lock.release()
+
+    def publish(self) -> None:
+        try:
+            self.publisher.publish(self.snapshot())
+        except OSError as exc:
+            log.warning("cannot publish state to %s: %s", self.publisher.path, exc)
