@@ -9,9 +9,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from reorg_tui.engine.kinds import State
 from reorg_tui.engine.metrics import BUCKETS, Snapshot
-
-STATES = ("starting", "running", "paused", "paused-disk", "draining", "stopped")
 
 
 class SnapshotCollector(Collector):
@@ -60,7 +59,7 @@ class SnapshotCollector(Collector):
         yield _gauge("reorg_workers_busy", "Workers moving files now.", snap.workers_busy)
         yield _gauge("reorg_alerts_active", "Alert rules crossed now.", len(snap.alerts))
         state = GaugeMetricFamily("reorg_engine_state", "1 for the engine's current state.", labels=["state"])
-        for name in STATES:
+        for name in State:
             state.add_metric([name], 1.0 if snap.state == name else 0.0)
         yield state
         yield _gauge("reorg_start_time_seconds", "When the engine started (unix time).", snap.started_at)

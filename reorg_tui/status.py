@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reorg_tui.engine.kinds import State
 from reorg_tui.engine.metrics import Snapshot
 from reorg_tui.engine.publish import read_state
 from reorg_tui.engine.store import pid_alive
@@ -50,12 +51,12 @@ def check(state_dir: Path, now: float | None = None) -> Health:
     now = time.time() if now is None else now
     snap = Snapshot.from_dict(data["snapshot"])
     pid, age = int(data.get("pid", 0)), now - float(data.get("published_at", 0))
-    if snap.state == "stopped" or not pid_alive(pid):
+    if snap.state == State.STOPPED or not pid_alive(pid):
         return Health(DOWN, f"not running: pid {pid} stopped {age:.0f}s ago", snap, pid, age)
     if age > STALE_AFTER:
         return Health(DOWN, f"stale: pid {pid} last published {age:.0f}s ago", snap, pid, age)
     problems = list(snap.alerts)
-    if snap.state == "paused-disk" and snap.pause_reason:
+    if snap.state == State.PAUSED_DISK and snap.pause_reason:
         problems.append(snap.pause_reason)
     if snap.quarantine.count and not any("quarantine" in p for p in problems):
         problems.append(f"{snap.quarantine.count} file(s) in quarantine")

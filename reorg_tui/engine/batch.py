@@ -23,9 +23,10 @@ from reorg_tui.engine.failures import Failures, reason_label
 from reorg_tui.engine.intake import Intake
 from reorg_tui.engine.kinds import ARRIVED, FileResult, Kind, Ready
 from reorg_tui.engine.metrics import Metrics
-from reorg_tui.engine.move import Mover, Outcome, RenameLane
-from reorg_tui.engine.naming import InvalidDate
+from reorg_tui.engine.move import Mover, Outcome
+from reorg_tui.engine.naming import InvalidDate, Naming
 from reorg_tui.engine.plan import plan
+from reorg_tui.engine.rename_lane import RenameLane
 from reorg_tui.engine.settings import EngineSettings
 
 
@@ -71,6 +72,7 @@ class BatchRunner:
         self,
         settings: EngineSettings,
         *,
+        naming: Naming,
         sources: Tree,
         mover: Mover,
         intake: Intake,
@@ -82,7 +84,7 @@ class BatchRunner:
         self.settings = settings
         self.source = str(settings.source)
         self.dest = str(settings.dest)
-        self.naming = settings.naming()
+        self.naming = naming
         self.sources = sources
         self.mover = mover
         self.intake = intake

@@ -57,10 +57,12 @@ class Engine:
         self.clock = clock
         self.source = str(settings.source)
         self.dest = str(settings.dest)
+        self.naming = settings.naming()
         self._abandon = threading.Event()  # in-flight copies stop at their next chunk
         self._stopping = threading.Event()
         self._wake = threading.Event()  # the coordinator has something to do
-        self._paused = False
+        self._pause_lock = threading.Lock()  # pause() and resume() come from any face's thread
+        self._paused = False  # read without it: a bool, and moves check it again between batches
         self._state = State.STARTING
         self.bus = EventBus()
         # Both trees are reached through folder descriptors, never by re-resolving path strings:
@@ -95,6 +97,7 @@ class Engine:
         )
         self.intake = Intake(
             settings,
+            naming=self.naming,
             clock=clock,
             watcher=self.watcher,
             metrics=self.metrics,
@@ -116,6 +119,7 @@ class Engine:
         self.intake.lanes = self.lanes
         self.runner = BatchRunner(
             settings,
+            naming=self.naming,
             sources=self.sources,
             mover=self.mover,
             intake=self.intake,
@@ -137,16 +141,18 @@ class Engine:
         self.bus.subscribe(callback)
 
     def pause(self) -> None:
-        if self._paused:
-            return
-        self._paused = True
+        with self._pause_lock:
+            if self._paused:
+                return
+            self._paused = True
         self.bus.emit(ev.Paused("operator"))
         self._wake.set()
 
     def resume(self) -> None:
-        if not self._paused:
-            return
-        self._paused = False
+        with self._pause_lock:
+            if not self._paused:
+                return
+            self._paused = False
         self.intake.notify_space()  # a scanner held up by the pause goes on moving what it lists
         self.bus.emit(ev.Resumed("operator"))
         self._wake.set()

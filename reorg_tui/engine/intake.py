@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from reorg_tui.engine.kinds import Ready
 from reorg_tui.engine.metrics import Metrics
+from reorg_tui.engine.naming import Naming
 from reorg_tui.engine.readiness import Readiness
 from reorg_tui.engine.settings import EngineSettings
 from reorg_tui.engine.watch import ScanCount, Watcher, scan
@@ -40,6 +41,7 @@ class Intake:
         self,
         settings: EngineSettings,
         *,
+        naming: Naming,
         clock: Callable[[], float],
         watcher: Watcher,
         metrics: Metrics,
@@ -49,7 +51,7 @@ class Intake:
     ) -> None:
         self.settings = settings
         self.source = str(settings.source)
-        self.naming = settings.naming()
+        self.naming = naming
         self.clock = clock
         self.watcher = watcher
         self.metrics = metrics

@@ -77,7 +77,7 @@ class QuarantineInfo:
 @dataclass(frozen=True)
 class Snapshot:
     taken_at: float
-    state: str  # starting, running, paused, paused-disk, draining, stopped
+    state: str  # a State (kinds.py); a plain str once read back from JSON
     pause_reason: str | None
     source: str
     dest: str

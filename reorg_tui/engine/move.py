@@ -38,8 +38,6 @@ from reorg_tui.engine.fileops import (
     rename_noreplace,
     same_bytes_as,
     sha256_fd,
-    try_rename_noreplace,
-    writable_by_others,
 )
 from reorg_tui.engine.kinds import ConflictPolicy, Kind
 from reorg_tui.engine.naming import numbered
@@ -74,8 +72,8 @@ class Mover:
         self.tree = tree
         self.root = tree.root
         self.room = room  # asked before a copy whether the destination can take that many bytes
-        self._rename_lane = threading.Lock()
-        self._exdev: set[int] = set()  # source devices a rename into root failed from with EXDEV
+        self.rename_lock = threading.Lock()  # renames into root, one at a time (see rename_lane)
+        self.exdev: set[int] = set()  # source devices a rename into root failed from with EXDEV
         self._token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # unique per run: names never repeat
         self._serial = itertools.count()
         self.fsync_seconds = 0.0
@@ -161,11 +159,11 @@ class Mover:
         def by_rename(folder_fd: int, dst: str) -> None:
             # Renames out of one folder serialize on its lock in the kernel anyway; queueing
             # here instead of there costs far less than threads contending for it.
-            with self._rename_lane:
+            with self.rename_lock:
                 rename_noreplace(fd, src_name, folder_fd, dst)
             check_renamed(src, folder_fd, dst)
 
-        if st.st_dev not in self._exdev:
+        if st.st_dev not in self.exdev:
             try:
                 return self._fresh(
                     lambda: self._publish(src, folder, name, on_conflict, by_rename, Kind.MOVED)
@@ -174,7 +172,7 @@ class Mover:
                 if exc.errno != errno.EXDEV:
                     raise
                 # Remembered per source device: the next file from there goes straight to a copy.
-                self._exdev.add(st.st_dev)
+                self.exdev.add(st.st_dev)
         return self._fresh(lambda: self._move_by_copy(src, folder, name, on_conflict))
 
     def _fresh(self, action: Callable[[], Outcome]) -> Outcome:
@@ -353,86 +351,6 @@ class Mover:
                 break
             offset += sent
         return None
-
-
-class RenameLane:
-    """The common case of a batch, made cheap: a regular file renamed on one filesystem to a
-    free name in a folder that exists, with nothing built for a file that arrives. Anything else
-    (a taken name, a folder to make or gone, another filesystem, an error) is left to
-    ``Mover.move``, which handles every case: the lane never decides what a failure means, it
-    only declines.
-
-    What a rename moved is looked at afterwards (a name swapped for a symlink since the scan is
-    put back) only where someone else could have swapped it: a source folder another user may
-    write to, or a file another user owns (and so may chmod). Where only this process's user
-    (and root) can change the name, whoever could swap it could as well write the destination
-    directly: the look would guard against no one, for a system call a file.
-
-    Source folders (a few) stay lent for the whole batch; a destination folder is lent for one
-    rename, so the folder cache's bound on open descriptors holds. ``close`` (or the end of a
-    ``with`` block) gives the source folders back."""
-
-    HELD = 16  # source folders held at most; beyond that they are given back and lent afresh
-
-    def __init__(self, mover: Mover, source: Tree) -> None:
-        self.mover = mover
-        self.source = source
-        self._sources: dict[str, tuple[int, bool]] = {}  # folder -> (descriptor, others may write it)
-        self._euid = os.geteuid()
-
-    def __enter__(self) -> RenameLane:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        for fd, _ in self._sources.values():
-            self.source.give_back(fd)
-        self._sources.clear()
-
-    def move(self, rel: str, folder: str, name: str, st: os.stat_result) -> bool:
-        """Rename ``rel`` to ``folder/name``; True if done, False to take the full path."""
-        mover = self.mover
-        if st.st_dev in mover._exdev or not stat.S_ISREG(st.st_mode) or st.st_mode & SET_ID:
-            return False
-        src_dir, _, src_name = rel.rpartition("/")
-        held = self._sources.get(src_dir)
-        tree = mover.tree
-        try:
-            if held is None:
-                held = self._hold(src_dir)
-            dst_fd = tree.lend(folder)  # not made here: a missing folder is declined
-        except OSError:
-            return False
-        src_fd, shared = held
-        try:
-            with mover._rename_lane:
-                failed = try_rename_noreplace(src_fd, src_name, dst_fd, name)
-            if failed:
-                return False
-            if not (shared or st.st_uid != self._euid):
-                return True
-            try:
-                now = os.stat(name, dir_fd=dst_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                return True  # taken away at once by someone else: it did arrive
-            if not stat.S_ISREG(now.st_mode) or now.st_mode & SET_ID:
-                check_renamed(SourceFile(src_fd, src_name, self.source.path(rel), st), dst_fd, name)
-            return True
-        finally:
-            tree.give_back(dst_fd)
-
-    def _hold(self, src_dir: str) -> tuple[int, bool]:
-        if len(self._sources) >= self.HELD:
-            self.close()
-        fd = self.source.lend(src_dir)
-        try:
-            held = self._sources[src_dir] = (fd, writable_by_others(fd, self._euid))
-        except OSError:
-            self.source.give_back(fd)
-            raise
-        return held
 
 
 def _copy_in_progress(name: str) -> bool:

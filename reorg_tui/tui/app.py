@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
+from reorg_tui.engine.kinds import State
 from reorg_tui.engine.lock import AlreadyRunning
 from reorg_tui.engine.quarantine import Record
 from reorg_tui.exitcodes import ALREADY_RUNNING, INTERNAL, OK
@@ -189,7 +190,7 @@ class ReorgApp(App[int]):
     # ---- actions --------------------------------------------------------------------------------
 
     def action_toggle_pause(self) -> None:
-        self.toggle_pause(resume=self.host.snapshot().state == "paused")
+        self.toggle_pause(resume=self.host.snapshot().state == State.PAUSED)
 
     @work(thread=True, group="control", exit_on_error=False)
     def toggle_pause(self, resume: bool) -> None:

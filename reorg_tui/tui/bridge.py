@@ -16,6 +16,7 @@ from reorg_tui.config import Settings
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.control import request
 from reorg_tui.engine.engine import Engine
+from reorg_tui.engine.kinds import State
 from reorg_tui.engine.metrics import WINDOWS, Disk, QuarantineInfo, Queues, Snapshot, Timing, Totals
 from reorg_tui.engine.publish import event_from_dict, read_state
 from reorg_tui.engine.quarantine import QuarantineStore, Record
@@ -114,7 +115,7 @@ class AttachedHost:
         snap = Snapshot.from_dict(data["snapshot"])
         pid = int(data.get("pid", 0))
         if not pid_alive(pid) or time.time() - float(data.get("published_at", 0)) > STALE_AFTER:
-            snap = dataclasses.replace(snap, state="stopped", taken_at=time.time())
+            snap = dataclasses.replace(snap, state=State.STOPPED, taken_at=time.time())
         fresh = [e for e in map(event_from_dict, data.get("events", ())) if e and e.at > self._last_event_at]
         with self._lock:
             self._snapshot, self.pid = snap, pid

@@ -18,7 +18,8 @@ import pytest
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.dirs import NotAFolder, Tree
 from reorg_tui.engine.errors import Vanished
-from reorg_tui.engine.move import Mover, RenameLane
+from reorg_tui.engine.move import Mover
+from reorg_tui.engine.rename_lane import RenameLane
 from tests.conftest import OLD, files_under, make_settings, run_once, write
 
 

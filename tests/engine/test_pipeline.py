@@ -12,7 +12,7 @@ import pytest
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.engine import Engine
 from reorg_tui.engine.lock import AlreadyRunning
-from reorg_tui.engine.move import RenameLane
+from reorg_tui.engine.rename_lane import RenameLane
 from tests.conftest import OLD, files_under, make_settings, run_once, running, wait_for, write
 
 

@@ -5,22 +5,23 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from reorg_tui.engine.kinds import State
 from reorg_tui.engine.metrics import Snapshot
 from reorg_tui.tui.text import literal, uptime
 
-STATES = {
-    "starting": ("starting", "-starting"),
-    "running": ("running", "-running"),
-    "paused": ("paused by operator", "-paused"),
-    "paused-disk": ("paused: disk low", "-disk"),
-    "draining": ("draining", "-draining"),
-    "stopped": ("stopped", "-stopped"),
+STATES: dict[str, tuple[str, str]] = {  # the label shown, and the CSS class that colours it
+    State.STARTING: ("starting", "-starting"),
+    State.RUNNING: ("running", "-running"),
+    State.PAUSED: ("paused by operator", "-paused"),
+    State.PAUSED_DISK: ("paused: disk low", "-disk"),
+    State.DRAINING: ("draining", "-draining"),
+    State.STOPPED: ("stopped", "-stopped"),
 }
 
 
 class StatusLine(Static):
     def show(self, snap: Snapshot, draining: bool = False, attached: bool = False) -> None:
-        state = "draining" if draining and snap.state not in ("stopped",) else snap.state
+        state = State.DRAINING if draining and snap.state != State.STOPPED else snap.state
         label, cls = STATES.get(state, (state, "-running"))
         for _, other in STATES.values():
             self.set_class(other == cls, other)
@@ -43,10 +44,10 @@ class Banner(Static):
         if snap.alerts:
             self.update(Text("ALERT: " + "; ".join(snap.alerts), style="bold"))
             self.set_class(True, "-visible", "-error")
-        elif snap.state == "paused-disk":
+        elif snap.state == State.PAUSED_DISK:
             self.update(Text(f"Intake paused: {snap.pause_reason}. Files wait in the source.", style="bold"))
             self.set_class(True, "-visible", "-error")
-        elif snap.state == "paused":
+        elif snap.state == State.PAUSED:
             self.update(Text("Paused by operator: nothing moves. Press p to resume.", style="bold"))
             self.set_class(True, "-visible")
             self.set_class(False, "-error")
