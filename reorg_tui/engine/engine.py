@@ -3,18 +3,21 @@
 The stages, each owning its state and lock (their opening comments say which threads run them):
 - intake.py: the scanner thread (full listings, streamed, with backpressure), the watcher's
   hints, the settle clock and the ready queue;
+- coordinator.py: the loop on the caller's thread: hints, settled files and due retries into
+  ready work, the disk gate, dispatch;
 - lanes.py: how many batches run at once, and on which thread (scanner, coordinator or pool);
-- batch.py: moves one batch, one ``FileResult`` per file;
+- batch.py: moves one batch, one ``FileResult`` per file; the engine applies the result here;
 - failures.py: retries with backoff, the quarantine hand-off, the run's tally;
+- housekeeping.py: the once-a-second chores, on a thread of their own;
 - bus.py: events to subscribers, a batch at a time;
 - instance.py: the source lock, the control socket and the published snapshot.
-
-Threads: the caller of ``run(stop)`` is the coordinator: it turns hints, settled files and due
-retries into ready work, dispatches batches and watches the disk gate. The housekeeper runs the
-once-a-second chores. The watchdog observer only hints. The pool has ``workers`` threads.
+The watchdog observer (watch.py) only hints. The pool has ``workers`` threads.
 
 One path is in at most one of these places at a time: settling, ready or in flight (claimed by
 intake), waiting for a retry (failures), or remembered as skipped (intake).
+
+Over 300 lines because the wiring is written out, one keyword per collaborator, so that what each
+stage may touch is read here and nowhere else; and ``snapshot()`` gathers every stage's numbers.
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from reorg_tui.engine import events as ev
 from reorg_tui.engine.alerts import AlertTracker
 from reorg_tui.engine.batch import BatchResult, BatchRunner, FolderSync
 from reorg_tui.engine.bus import EventBus, Subscriber
+from reorg_tui.engine.coordinator import Coordinator
 from reorg_tui.engine.dirs import Tree, raise_open_file_limit
 from reorg_tui.engine.disk import DiskGate
 from reorg_tui.engine.failures import Failures, RunResult
+from reorg_tui.engine.housekeeping import Housekeeper
 from reorg_tui.engine.instance import Instance
 from reorg_tui.engine.intake import Intake
 from reorg_tui.engine.kinds import Ready, State
@@ -46,7 +51,6 @@ from reorg_tui.engine.watch import Watcher
 
 log = logging.getLogger(__name__)
 LARGE_FILE = 64 * 1024 * 1024  # above this, check headroom for the file itself before a copy
-SETTLE_ROUND = 0.05  # seconds: settled files are taken in rounds this far apart at most
 
 
 class Engine:
@@ -127,6 +131,18 @@ class Engine:
             metrics=self.metrics,
             bus=self.bus,
             abandon=self._abandon,
+        )
+        self.coordinator = Coordinator(
+            clock=clock,
+            intake=self.intake,
+            failures=self.failures,
+            lanes=self.lanes,
+            gate=self.gate,
+            bus=self.bus,
+            wake=self._wake,
+            paused=lambda: self._paused,
+            remounted=self.mover.tree.forget,
+            pause_reason=lambda: self.snapshot().pause_reason,
         )
         self.instance = Instance(
             settings,
@@ -239,10 +255,10 @@ class Engine:
                     target=self.intake.scan_loop, args=(once,), name="reorg-scan", daemon=True
                 )
                 scanner.start()
-                keeper = threading.Thread(target=self._housekeeping, name="reorg-housekeeping", daemon=True)
+                keeper = Housekeeper(self._chores(), self._stopping)
                 keeper.start()
                 try:
-                    self._coordinate(stop, pool, once)
+                    self.coordinator.run(stop, pool, once)
                 finally:
                     self._shutdown(pool, scanner, keeper)
             finally:
@@ -264,68 +280,7 @@ class Engine:
             self.watcher.start()
         self._state = State.RUNNING
 
-    def _coordinate(self, stop: threading.Event, pool: ThreadPoolExecutor, once: bool) -> None:
-        last_gate = 0.0
-        gate_open = not self.gate.closed
-        generation = self.gate.generation
-        cap = self.intake.cap
-        if not gate_open:
-            self.bus.emit(ev.Paused("disk"))
-        while not stop.is_set():
-            now = self.clock()
-            self.intake.take_hints(now)
-            self.intake.settle_due(now)
-            self.intake.requeue(self.failures.due(now, cap))
-            if now - last_gate >= 0.25 or not gate_open:
-                last_gate = now
-                was_open, gate_open = gate_open, self.gate.check()
-                if was_open != gate_open:
-                    self.bus.emit(ev.Resumed("disk") if gate_open else ev.Paused("disk"))
-                if self.gate.generation != generation:
-                    generation = self.gate.generation  # remounted: the old descriptors are stale
-                    self.mover.tree.forget()
-            if gate_open and not self._paused:
-                self.lanes.dispatch(pool, stop)
-            if once and self.intake.idle_after_scan() and not len(self.failures):
-                break
-            if once and not gate_open:
-                self.failures.left(self.snapshot().pause_reason or "destination is short of space")
-                break
-            self._wake.wait(self._timeout(now))
-            self._wake.clear()
-
-    def _timeout(self, now: float) -> float:
-        wait = 0.25
-        settle_due = self.intake.next_due()
-        if settle_due is not None:
-            # Under a stream a file comes due every fraction of a millisecond: waking for each
-            # would move them one by one. Files that come due within SETTLE_ROUND are taken
-            # together (a file waits at most that much longer than its settle time).
-            wait = min(wait, max(SETTLE_ROUND, settle_due - now))
-        due = self.failures.next_due()
-        if due is not None:
-            wait = min(wait, due - now)
-        return max(0.005, wait)
-
-    def _housekeeping(self) -> None:
-        """Once a second, off the coordinator (a folder fsync can take milliseconds each, and
-        moves must not wait for them): make recent renames durable, let go of idle folders,
-        save the retry queue, evaluate alerts, publish the state, check the watcher."""
-        while not self._stopping.wait(1.0):
-            try:
-                self.unsynced.sync()
-                self._release_folders_when_idle()
-                self.failures.save()
-                for alert in self.alerts.update(self.snapshot()):
-                    self.bus.emit(alert)
-                self.instance.publish()
-                self.watcher.check()
-            except Exception:  # housekeeping must go on; the next round tries again
-                log.exception("housekeeping failed")
-
-    def _shutdown(
-        self, pool: ThreadPoolExecutor, scanner: threading.Thread, keeper: threading.Thread
-    ) -> None:
+    def _shutdown(self, pool: ThreadPoolExecutor, scanner: threading.Thread, keeper: Housekeeper) -> None:
         self._state = State.DRAINING
         self._stopping.set()
         self._abandon.set()  # in-flight copies stop at their next chunk; their sources stay
@@ -379,6 +334,22 @@ class Engine:
             return True
         self.gate.check()
         return self.gate.fits(size)
+
+    def _chores(self) -> list[Callable[[], object]]:
+        """Once a second: make recent renames durable, let go of idle folders, save the retry
+        queue, evaluate alerts, publish the state, check the watcher."""
+        return [
+            self.unsynced.sync,
+            self._release_folders_when_idle,
+            self.failures.save,
+            self._raise_alerts,
+            self.instance.publish,
+            self.watcher.check,
+        ]
+
+    def _raise_alerts(self) -> None:
+        for alert in self.alerts.update(self.snapshot()):
+            self.bus.emit(alert)
 
     def _release_folders_when_idle(self) -> None:
         """With nothing in flight, close the cached folder descriptors: an operator can then
