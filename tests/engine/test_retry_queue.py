@@ -51,6 +51,7 @@ def test_a_file_handed_out_is_not_handed_out_again_until_it_fails_again(queue):
     assert queue.pop_due(T + 5.0, limit=10) == [A]
     assert queue.pop_due(T + 3600, limit=10) == []
     assert queue.next_due() is None  # nothing to wake up for while it is in flight
+    assert queue.head(1)[0].next_try is None  # in flight: no time
     queue.schedule(A, 2, 10.0, "EIO", T + 6)
     assert queue.next_due() == T + 16
     assert queue.pop_due(T + 16, limit=10) == [A]
@@ -67,10 +68,12 @@ def test_files_come_back_soonest_first_and_at_most_limit_at_a_time(queue):
 def test_the_latest_schedule_of_a_file_wins(queue):
     queue.schedule(A, 1, 1.0, "EIO", T)
     queue.schedule(A, 1, 10.0, "ENOSPC", T)  # no room: a longer wait before the first one came
-    assert queue.next_due() == T + 10.0
     assert queue.pop_due(T + 1.0, limit=10) == []
     assert queue.pop_due(T + 10.0, limit=10) == [A]
     assert len(queue) == 1
+    queue.schedule(B, 1, 1.0, "EIO", T)
+    queue.schedule(B, 1, 10.0, "ENOSPC", T)
+    assert queue.next_due() == T + 10.0  # the engine does not wake up for the earlier time
 
 
 def test_each_failure_is_kept_with_its_utc_time_the_newest_last(queue):
@@ -137,6 +140,8 @@ def test_a_file_in_flight_when_the_daemon_stopped_is_tried_again_at_once_after_a
     again = restarted(queue)
     assert again.attempts(A) == 1 and again.errors(A) == queue.errors(A)
     assert again.pop_due(T, limit=10) == [A]  # no worker holds it any more
+    saved = json.loads(queue.path.read_text())["entries"]
+    assert {e["path"]: e["next_try"] for e in saved} == {A: 0.0, B: T + 3600}  # as older versions read it
 
 
 def test_nothing_is_written_until_something_changes(queue):
@@ -250,6 +255,18 @@ def test_entries_naming_a_path_outside_the_source_are_dropped_with_a_warning(que
     assert queue.path.exists()  # the good entries are still there: the file is not set aside
 
 
+def test_an_entry_with_no_time_loads_as_due_at_once(queue):
+    # What this version writes for a file in flight is 0.0; a null means the same: no time.
+    entries = [
+        {"path": A, "attempts": 1, "next_try": None, "last_error": "x"},
+        {"path": B, "attempts": 1, "next_try": T + 60, "last_error": "x"},
+    ]
+    queue.path.write_text(json.dumps({"version": 1, "entries": entries}))
+    assert queue.load() == 2
+    assert queue.pop_due(T, limit=10) == [A]
+    assert queue.pop_due(T + 60, limit=10) == [B]
+
+
 @pytest.mark.xfail(
     strict=True,
     raises=TypeError,
@@ -258,7 +275,7 @@ def test_entries_naming_a_path_outside_the_source_are_dropped_with_a_warning(que
 )
 def test_an_entry_whose_time_is_not_a_number_is_dropped_and_the_others_kept(queue):
     entries = [
-        {"path": A, "attempts": 1, "next_try": None, "last_error": "x"},
+        {"path": A, "attempts": 1, "next_try": "soon", "last_error": "x"},
         {"path": B, "attempts": 1, "next_try": T, "last_error": "x"},
     ]
     queue.path.write_text(json.dumps({"version": 1, "entries": entries}))
