@@ -14,11 +14,12 @@ demo: setup
 test:
     bash .ci/run
 
-# Format check, lint and types.
+# Format check, lint, types, and the engine's import boundary.
 check: setup
     {{venv}}/bin/ruff format --check reorg_tui tests
     {{venv}}/bin/ruff check reorg_tui tests
     {{venv}}/bin/mypy reorg_tui
+    {{venv}}/bin/python -m pytest -q tests/test_import_hygiene.py
 
 # SVG screenshots of the dashboard for the README, from a fixed sample state.
 screenshots: setup

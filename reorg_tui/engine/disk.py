@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
+from reorg_tui.engine.metrics import Disk
+
 HYSTERESIS_PERCENT = 1.0  # resume only once free space is this much above the threshold
+LARGE_FILE = 64 * 1024 * 1024  # above this, a copy checks there is room for the file itself
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,16 @@ def headroom(path: str) -> Headroom:
     return Headroom(st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize, st.f_favail, st.f_files)
 
 
+@dataclass(frozen=True)
+class GateView:
+    """One reading of the gate: every field from the same check."""
+
+    closed: bool = False
+    last: Headroom | None = None
+    error: str | None = None
+    generation: int = 0
+
+
 class DiskGate:
     """Open while the destination has at least ``min_free_percent`` free; closes below it and
     reopens only once it is ``HYSTERESIS_PERCENT`` above, so it does not flap.
@@ -33,51 +47,96 @@ class DiskGate:
     underneath is not where files belong, so the gate stays closed until it is mounted again.
     ``generation`` counts changes of the destination's filesystem (a remount), after which
     folder descriptors opened on the old one must not be used.
+
+    Threads: ``check()`` runs in the coordinator (at start, then every 0.25 s) and in pool
+    threads (before a large copy, and after a copy that found no room). Any thread reads it,
+    the UI's too through ``Engine.snapshot()``. A check runs under ``_lock``, so two checks do
+    not interleave; it publishes one frozen ``GateView``, so readers take no lock and never
+    wait behind a slow ``statvfs``, and ``view`` gives them closed, last, error and generation
+    from the same check.
     """
 
     def __init__(self, path: str, min_free_percent: float) -> None:
         self.path = path
         self.min_free_percent = min_free_percent
-        self.closed = False
-        self.last: Headroom | None = None
-        self.error: str | None = None
         self.mount_point = os.path.ismount(path)
-        self.device = _device(path)
-        self.generation = 0
+        self._lock = threading.Lock()
+        self.device = _device(path)  # changed under _lock
+        self.view = GateView()  # replaced whole, under _lock
+
+    @property
+    def closed(self) -> bool:
+        return self.view.closed
+
+    @property
+    def last(self) -> Headroom | None:
+        return self.view.last
+
+    @property
+    def error(self) -> str | None:
+        return self.view.error
+
+    @property
+    def generation(self) -> int:
+        return self.view.generation
 
     def check(self) -> bool:
         """Refresh the reading; True while intake may go on."""
+        with self._lock:
+            self.view = view = self._check(self.view)
+        return not view.closed
+
+    def _check(self, was: GateView) -> GateView:
+        generation = was.generation
         try:
             if self.mount_point and not os.path.ismount(self.path):
-                self.error = f"destination {self.path} is not mounted: intake waits until it is back"
-                self.closed = True
-                return False
+                unmounted = f"destination {self.path} is not mounted: intake waits until it is back"
+                return GateView(True, was.last, unmounted, generation)
             device = _device(self.path)
             if device != self.device:
                 self.device = device
-                self.generation += 1
-            self.last = headroom(self.path)
-            self.error = None
+                generation += 1
+            room = headroom(self.path)
         except OSError as exc:
             # An unreachable destination is no place to send files: hold intake until it is back.
-            self.error = f"cannot read free space of {self.path}: {exc.strerror}"
-            self.closed = True
-            return False
-        room = self.last
+            unreadable = f"cannot read free space of {self.path}: {exc.strerror}"
+            return GateView(True, was.last, unreadable, generation)
         inodes = 100.0 * room.free_inodes / room.total_inodes if room.total_inodes else 100.0
-        floor = self.min_free_percent + (HYSTERESIS_PERCENT if self.closed else 0.0)
+        floor = self.min_free_percent + (HYSTERESIS_PERCENT if was.closed else 0.0)
         low_inodes = inodes < floor
-        self.closed = room.free_percent < floor or low_inodes
+        closed = room.free_percent < floor or low_inodes
+        error: str | None = None
         if low_inodes and room.free_percent >= floor:
-            self.error = (
+            error = (
                 f"destination has {room.free_inodes} free inodes ({inodes:.1f}%), "
                 f"under the {self.min_free_percent:g}% minimum"
             )
-        return not self.closed
+        return GateView(closed, room, error, generation)
+
+    def room_for(self, size: int) -> bool:
+        """Asked before a copy: a large file must not take the destination under the minimum."""
+        if size < LARGE_FILE:
+            return True
+        self.check()
+        return self.fits(size)
+
+    def shown(self) -> tuple[Disk, str | None]:
+        """The destination's room as the snapshot shows it, and why the gate is closed (or None)."""
+        view, minimum = self.view, self.min_free_percent
+        room = view.last
+        disk = Disk(min_free_percent=minimum)
+        if room is not None:
+            disk = Disk(room.free_bytes, room.total_bytes, room.free_percent, minimum)
+        if not view.closed:
+            return disk, None
+        return (
+            disk,
+            view.error or f"destination has {disk.free_percent:.1f}% free, under the {minimum:g}% minimum",
+        )
 
     def fits(self, size: int) -> bool:
         """Whether a file of ``size`` bytes can be copied without crossing the threshold."""
-        last = self.last
+        last = self.view.last
         if last is None or not last.total_bytes:
             return True
         after = last.free_bytes - size

@@ -42,7 +42,7 @@ from reorg_tui.engine.instance import Instance
 from reorg_tui.engine.intake import Intake
 from reorg_tui.engine.kinds import Ready, State
 from reorg_tui.engine.lanes import Lanes
-from reorg_tui.engine.metrics import Disk, Metrics, QuarantineInfo, Queues, Snapshot
+from reorg_tui.engine.metrics import Metrics, QuarantineInfo, Queues, Snapshot
 from reorg_tui.engine.move import Mover
 from reorg_tui.engine.quarantine import QuarantineStore, Record
 from reorg_tui.engine.settings import EngineSettings
@@ -50,7 +50,6 @@ from reorg_tui.engine.store import remove_leftovers
 from reorg_tui.engine.watch import Watcher
 
 log = logging.getLogger(__name__)
-LARGE_FILE = 64 * 1024 * 1024  # above this, check headroom for the file itself before a copy
 
 
 class Engine:
@@ -75,12 +74,15 @@ class Engine:
         # One descriptor per destination folder in use: a year of date folders is 378 of them,
         # and a cache smaller than the working set would reopen a folder for most files.
         folders = max(64, min(4096, raise_open_file_limit() // 4))
+        self.gate = DiskGate(self.dest, settings.min_free_percent)
         self.mover = Mover(
-            Tree(self.dest, capacity=folders), verify=settings.verify, stop=self._abandon, room=self._room_for
+            Tree(self.dest, capacity=folders),
+            verify=settings.verify,
+            stop=self._abandon,
+            room=self.gate.room_for,
         )
         self.quarantine = QuarantineStore(settings.quarantine, verify=settings.verify)
         self.metrics = Metrics(clock)
-        self.gate = DiskGate(self.dest, settings.min_free_percent)
         self.alerts = AlertTracker(settings.alert_rules())
         self.unsynced = FolderSync(self.mover.tree)
         self.failures = Failures(
@@ -184,17 +186,8 @@ class Engine:
         queues = Queues(settling, ready, in_flight, len(self.failures))
         state = self._state_name()
         qstats = self.failures.quarantine_stats
-        room, minimum = self.gate.last, self.settings.min_free_percent
-        disk = Disk(min_free_percent=minimum)
-        if room is not None:
-            disk = Disk(room.free_bytes, room.total_bytes, room.free_percent, minimum)
-        reason = None
-        if state == State.PAUSED:
-            reason = "paused by operator"
-        elif state == State.PAUSED_DISK:
-            reason = self.gate.error or (
-                f"destination has {disk.free_percent:.1f}% free, under the {minimum:g}% minimum"
-            )
+        disk, why = self.gate.shown()
+        reason = {State.PAUSED: "paused by operator", State.PAUSED_DISK: why}.get(state)
         totals, files, nbytes, error_rate, timing, history = view
         return Snapshot(
             taken_at=self.clock(),
@@ -327,13 +320,6 @@ class Engine:
             self._wake.set()  # a retry to schedule, a file to settle again, or a stop under way
 
     # ---- helpers ---------------------------------------------------------------------------------
-
-    def _room_for(self, size: int) -> bool:
-        """Asked by the mover before a copy: a large file must not take the disk under the gate."""
-        if size < LARGE_FILE:
-            return True
-        self.gate.check()
-        return self.gate.fits(size)
 
     def _chores(self) -> list[Callable[[], object]]:
         """Once a second: make recent renames durable, let go of idle folders, save the retry

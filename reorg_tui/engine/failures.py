@@ -91,10 +91,7 @@ class Failures:
     def head(self, limit: int) -> tuple[RetryItem, ...]:
         with self._lock:
             entries = self.retry.head(limit)
-        return tuple(
-            RetryItem(e.path, e.attempts, 0.0 if e.next_try == float("inf") else e.next_try, e.last_error)
-            for e in entries
-        )
+        return tuple(RetryItem(e.path, e.attempts, e.next_try, e.last_error) for e in entries)
 
     def forget(self, rel: str) -> None:
         if rel not in self.retry:  # the usual case, and only this file's worker would add it

@@ -55,7 +55,7 @@ class Queues:
 class RetryItem:
     path: str
     attempts: int
-    next_try: float  # wall clock; 0 while in flight
+    next_try: float | None  # wall clock; None while in flight
     last_error: str
 
 

@@ -37,7 +37,7 @@ def stamped(error: str, when: float) -> str:
 class RetryEntry:
     path: str  # relative to the source
     attempts: int
-    next_try: float  # wall-clock seconds
+    next_try: float | None  # wall-clock seconds; None while in flight (handed to a worker)
     last_error: str
     errors: list[str] = field(default_factory=list)
     first_failed: float = 0.0
@@ -90,7 +90,7 @@ class RetryQueue:
             when, rel = heapq.heappop(self._heap)
             entry = self.entries.get(rel)
             if entry is not None and entry.next_try == when:
-                entry.next_try = float("inf")
+                entry.next_try = None
                 due.append(rel)
         return due
 
@@ -104,8 +104,8 @@ class RetryQueue:
         return None
 
     def head(self, limit: int) -> list[RetryEntry]:
-        """The entries due soonest, for the snapshot."""
-        waiting = heapq.nsmallest(limit, self.entries.values(), key=lambda e: e.next_try)
+        """The entries due soonest, for the snapshot; files in flight come last."""
+        waiting = heapq.nsmallest(limit, self.entries.values(), key=_due_order)
         return [RetryEntry(**asdict(e)) for e in waiting]
 
     def save(self) -> None:
@@ -113,7 +113,8 @@ class RetryQueue:
             return
         data = [asdict(e) for e in self.entries.values()]
         for item in data:
-            if item["next_try"] == float("inf"):
+            if item["next_try"] is None:
+                # After a restart no worker holds it: due at once. 0.0, as every version wrote.
                 item["next_try"] = 0.0
         write_atomic(self.path, json.dumps({"version": 1, "entries": data}).encode())
         self.dirty = False
@@ -135,9 +136,16 @@ class RetryQueue:
             if not _plain_relative(entry.path):
                 log.warning("retry queue %s: ignored an entry with a bad path %r", self.path, entry.path)
                 continue
+            if entry.next_try is None:
+                entry.next_try = 0.0  # no time (in flight when saved): due at once, as 0.0 is
             self.entries[entry.path] = entry
             heapq.heappush(self._heap, (entry.next_try, entry.path))
         return len(self.entries)
+
+
+def _due_order(entry: RetryEntry) -> tuple[bool, float]:
+    """Soonest first, and files in flight (no time) after all the others."""
+    return entry.next_try is None, entry.next_try or 0.0
 
 
 def _plain_relative(path: object) -> bool:

@@ -1,4 +1,4 @@
-"""Naming, layout templates, collision names and the retry schedule, with property tests."""
+"""Naming, layout templates and collision names, with property tests."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reorg_tui.engine.naming import NAME_MAX, InvalidDate, Naming, NamingError, numbered
-from reorg_tui.engine.retry import backoff
 from reorg_tui.engine.settings import DEFAULT_IGNORE, DEFAULT_LAYOUT, DEFAULT_PATTERN
 
 NAMING = Naming(DEFAULT_PATTERN, DEFAULT_LAYOUT, DEFAULT_IGNORE)
@@ -90,14 +89,6 @@ def test_collision_name_keeps_the_extension():
     assert numbered("2024-01-01_noext", 1) == "2024-01-01_noext (1)"
     long = "2024-01-01_" + "é" * 120 + ".txt"
     assert numbered(long, 12).endswith(" (12).txt")
-
-
-@given(st.integers(min_value=1, max_value=200), st.floats(0.01, 10), st.floats(10, 600), st.floats(0, 1))
-def test_backoff_grows_is_capped_and_jittered(attempt, base, cap, roll):
-    delay = backoff(attempt, base, cap, rng=lambda: roll)
-    full = min(cap, base * 2 ** (attempt - 1))
-    assert 0.5 * full <= delay <= full + 1e-9
-    assert backoff(attempt + 1, base, cap, rng=lambda: 1.0) >= backoff(attempt, base, cap, rng=lambda: 1.0)
 
 
 segments = st.one_of(

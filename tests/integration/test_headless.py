@@ -254,15 +254,6 @@ def test_json_logs_are_one_object_a_line_and_names_cannot_forge_lines(tmp_path):
     assert records[-1]["event"] == "stopped" and records[-1]["moved"] == 2
 
 
-def test_engine_and_headless_never_import_textual():
-    code = (
-        "import sys, reorg_tui.headless, reorg_tui.engine.engine, reorg_tui.cli; "
-        "print('textual' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
-
-
 def test_demo_runs_on_its_own_sandbox(tmp_path):
     result = cli(
         "demo",

@@ -11,9 +11,7 @@ class RetryTable(KeyedTable):
     def show(self, snap: Snapshot) -> None:
         rows = {}
         for item in snap.retry_head:
-            wait = item.next_try - snap.taken_at
-            next_in = (
-                "now" if item.next_try == 0 or wait <= 0 else f"in {wait:.0f}s" if wait >= 1 else "in <1s"
-            )
+            wait = 0.0 if item.next_try is None else item.next_try - snap.taken_at  # None: in flight
+            next_in = "now" if wait <= 0 else f"in {wait:.0f}s" if wait >= 1 else "in <1s"
             rows[item.path] = (literal(item.path), str(item.attempts), next_in, literal(item.last_error))
         self.sync(rows)
