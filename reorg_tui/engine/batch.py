@@ -47,6 +47,7 @@ class Tally:
 class BatchResult:
     batch: list[Ready]  # every file handed in, tried or not (a stop leaves the rest untouched)
     files: list[FileResult] = field(default_factory=list)  # the ones tried, in order
+    attempted: int = 0  # tried, counting one whose move ended in an unexpected error
 
     def tally(self) -> Tally:
         t = Tally()
@@ -103,6 +104,7 @@ class BatchRunner:
                     break  # the rest stay in the source, untouched, for the next run
                 started = time.perf_counter()
                 self.bus.tick(started)
+                result.attempted += 1
                 result.files.append(self.move_one(rel, started, st, lane))
         finally:
             lane.close()

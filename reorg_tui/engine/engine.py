@@ -296,7 +296,7 @@ class Engine:
     def _move_batch(self, batch: list[Ready]) -> None:
         """Move a batch and apply what it did, in one place; its events are handed over once."""
         result = BatchResult(batch)
-        with self.bus.holding():
+        with self.bus.holding(), self.lanes.working():
             try:
                 self.runner.run(batch, result)
             finally:
@@ -307,7 +307,7 @@ class Engine:
         self.metrics.record(
             moved=tally.moved,
             nbytes=tally.nbytes,
-            attempts=len(result.files),
+            attempts=result.attempted,
             failures=len(tally.reasons),
             durations=tally.durations,
             reasons=tally.reasons,

@@ -23,8 +23,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 from reorg_tui.engine.intake import Intake
 from reorg_tui.engine.kinds import Ready
@@ -101,7 +102,7 @@ class Lanes:
             if here:
                 self.run_inline(batch)
                 continue
-            pool.submit(self._run, batch).add_done_callback(self._done)
+            pool.submit(self._work, batch).add_done_callback(self._done)
 
     # ---- the scanner (intake's lock held) --------------------------------------------------------
 
@@ -131,17 +132,20 @@ class Lanes:
         """Move a batch in this thread (the scanner's, or the coordinator's)."""
         error: BaseException | None = None
         try:
-            self._run(batch)
+            self._work(batch)
         except Exception as exc:  # as a pool worker's would be: logged, and the run goes on
             error = exc
         finally:
             self._ended(error)
 
-    def _run(self, batch: list[Ready]) -> None:
+    @contextmanager
+    def working(self) -> Iterator[None]:
+        """Counts a batch as busy for as long as the block runs (the batch runner's work, not its
+        events' hand-over: a subscriber told of a batch's end sees it no longer busy)."""
         with self._lock:
             self.busy += 1
         try:
-            self._work(batch)
+            yield
         finally:
             with self._lock:
                 self.busy -= 1

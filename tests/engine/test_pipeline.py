@@ -323,3 +323,21 @@ def test_a_batch_from_more_source_folders_than_the_lane_holds_moves_every_file_o
     for name, data in made.items():
         assert (settings.dest / "2024/03/04" / name).read_bytes() == data
     assert not files_under(settings.source)
+
+
+def test_a_batch_is_no_longer_busy_by_the_time_its_events_arrive(settings):
+    # A face told that files moved reads the snapshot to show it: the batch that moved them must
+    # not still count as a busy worker, nor its files as in flight.
+    for i in range(5):
+        write(settings.source / f"2024-08-0{1 + i}_b{i}.dat", b"b", OLD)
+    engine = Engine(settings)
+    seen: list[tuple[int, int]] = []
+
+    def on_events(events: list[ev.Event]) -> None:
+        if any(isinstance(e, ev.Moved) for e in events):
+            snap = engine.snapshot()
+            seen.append((snap.workers_busy, snap.queues.in_flight))
+
+    engine.subscribe(on_events)
+    engine.run(threading.Event(), once=True)
+    assert seen and seen[-1] == (0, 0)
