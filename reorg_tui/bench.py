@@ -25,11 +25,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from reorg_tui.engine.errors import ExitCode, ReorgError
+
 DAYS = 365
 
 
-class BenchFailed(Exception):
+class BenchFailed(ReorgError):
     """The measured side did not do its work (a file did not arrive): there is no figure to give."""
+
+    exit_code = ExitCode.LEFT_BEHIND
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"bench: {why}")
 
 
 @dataclass

@@ -20,18 +20,15 @@ import typer
 
 from reorg_tui import __version__
 from reorg_tui.config import FIELDS, ConfigError, default_state_dir, load, resolve
-from reorg_tui.engine.lock import AlreadyRunning
-from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, Record
-from reorg_tui.exitcodes import (
-    ALREADY_RUNNING,
-    EPILOG,
-    INTERNAL,
-    INTERRUPTED,
-    LEFT_BEHIND,
-    NOT_FOUND,
-    USAGE,
-)
+from reorg_tui.engine.errors import ExitCode, ReorgError
+from reorg_tui.engine.quarantine import QuarantineStore, Record
 from reorg_tui.names import safe
+
+EPILOG = (
+    "Exit codes: 0 ok; 1 --once left files quarantined or unmoved (bench: a file did not arrive); "
+    "2 bad settings or usage; 3 another instance is processing the source; 4 no such quarantined file; "
+    "70 internal error."
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -43,9 +40,6 @@ app = typer.Typer(
 )
 quarantine_app = typer.Typer(help="Inspect, release or delete quarantined files.", epilog=EPILOG)
 app.add_typer(quarantine_app, name="quarantine")
-
-_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
-
 
 SHORT = {"source": "-s", "dest": "-d", "workers": "-w"}
 
@@ -188,12 +182,7 @@ def bench(
     ),
 ) -> None:
     """Measure the engine against a raw loop in the same run; print files/s, ratio, memory, CPU."""
-    from reorg_tui.bench import BenchFailed
-
-    try:
-        _bench(directory, files, size, cross, keep, rounds, watch, idle, dashboard, seconds)
-    except BenchFailed as exc:
-        raise typer.Exit(_fail(f"bench: {exc}", LEFT_BEHIND)) from None
+    _bench(directory, files, size, cross, keep, rounds, watch, idle, dashboard, seconds)
 
 
 def _bench(
@@ -469,23 +458,21 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: turns every expected failure into one line and an exit code."""
     try:
         result = app(args=argv, prog_name="reorg-tui", standalone_mode=False)
-    except ConfigError as exc:
-        return _fail(str(exc), USAGE)
-    except AlreadyRunning as exc:
-        return _fail(str(exc), ALREADY_RUNNING)
-    except QuarantineError as exc:
-        return _fail(str(exc), NOT_FOUND)
-    except _ClickException as exc:  # type: ignore[misc]
-        return _fail(exc.format_message().replace("\n", " "), USAGE)
+    except ReorgError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except typer.TyperException as exc:  # typer's usage errors (it vendors click as typer._click)
+        return _fail(exc.format_message().replace("\n", " "), ExitCode.USAGE)
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
-        return _fail(f"{exc.strerror or exc}{where}", LEFT_BEHIND)
+        return _fail(f"{exc.strerror or exc}{where}", ExitCode.LEFT_BEHIND)
     except (KeyboardInterrupt, typer.Abort):
-        return _fail("interrupted", INTERRUPTED)
+        return _fail("interrupted", ExitCode.INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
         if os.environ.get("REORG_DEBUG"):
             raise
-        return _fail(f"internal error: {type(exc).__name__}: {exc} (set REORG_DEBUG=1 for details)", INTERNAL)
+        return _fail(
+            f"internal error: {type(exc).__name__}: {exc} (set REORG_DEBUG=1 for details)", ExitCode.INTERNAL
+        )
     return result if isinstance(result, int) else 0
 
 

@@ -15,10 +15,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
+from reorg_tui.engine.errors import ExitCode
 from reorg_tui.engine.kinds import State
 from reorg_tui.engine.lock import AlreadyRunning
 from reorg_tui.engine.quarantine import Record
-from reorg_tui.exitcodes import ALREADY_RUNNING, INTERNAL, OK
 from reorg_tui.names import safe
 from reorg_tui.tui.bridge import Host
 from reorg_tui.tui.screens.confirm import ConfirmScreen
@@ -124,11 +124,11 @@ class ReorgApp(App[int]):
             return
         error = event.worker.error
         if isinstance(error, AlreadyRunning):
-            self.exit(ALREADY_RUNNING, message=f"reorg-tui: error: {error}")
+            self.exit(ExitCode.ALREADY_RUNNING, message=f"reorg-tui: error: {error}")
         elif error is not None:
-            self.exit(INTERNAL, message=f"reorg-tui: engine failed: {type(error).__name__}: {error}")
+            self.exit(ExitCode.INTERNAL, message=f"reorg-tui: engine failed: {type(error).__name__}: {error}")
         else:
-            self.exit(OK)
+            self.exit(ExitCode.OK)
 
     def refresh_from_engine(self) -> None:
         """UI thread: reads a copy of the engine's state; never blocks, never touches files."""
@@ -208,7 +208,7 @@ class ReorgApp(App[int]):
 
     def action_quit_drain(self) -> None:
         if self.quitting or not self.host.live:
-            self.exit(OK)
+            self.exit(ExitCode.OK)
             return
         if self.attached:
             self.quitting = True
