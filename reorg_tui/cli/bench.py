@@ -45,25 +45,29 @@ def bench(
     """Measure the engine against a raw loop in the same run; print files/s, ratio, memory, CPU."""
     from rich.console import Console
 
-    from reorg_tui.bench import dashboard_load, idle_cpu, run_bench, table, watch_latency
-
     if watch or idle or dashboard:
         console = Console(stderr=True)
         if watch:
-            figures = watch_latency(directory, watch, seconds, console)
+            from reorg_tui.bench import stream
+
+            figures = stream.measure(directory, watch, seconds, console)
         elif idle:
-            figures = idle_cpu(directory, files, seconds, console)
+            from reorg_tui.bench import idle as idle_mode
+
+            figures = idle_mode.measure(directory, files, seconds, console)
         else:
-            figures = dashboard_load(directory, dashboard, seconds, console)
-        for key, value in figures.items():
-            timed = key.startswith(("p50", "p95", "max", "settle")) or key in ("key p50", "key p95")
-            shown = f"{value:.3f} s" if timed else f"{value:,.2f}"
-            typer.echo(f"{key:>18}: {shown}")
+            from reorg_tui.bench import dashboard as dashboard_mode  # imports Textual
+
+            figures = dashboard_mode.measure(directory, dashboard, seconds, console)
+        for figure in figures:
+            typer.echo(figure.line())
         return
+
+    from reorg_tui.bench import backlog
 
     for label, folder in (("--dir", directory), ("--cross", cross)):
         if folder is not None and not folder.is_dir():
             raise ConfigError(f"{label} {folder} is not a folder")
-    results = run_bench(directory, files, size, cross, keep, rounds=rounds)
+    results = backlog.run(directory, files, size, cross, keep, rounds=rounds)
     where = "across filesystems" if cross else "one filesystem"
-    Console(width=None if sys.stdout.isatty() else 110).print(table(results, files, size, where))
+    Console(width=None if sys.stdout.isatty() else 110).print(backlog.table(results, files, size, where))
