@@ -16,6 +16,7 @@ from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_origin, get_type_hints
 
+from reorg_tui.engine.errors import ReorgError
 from reorg_tui.engine.naming import NamingError
 from reorg_tui.engine.settings import EngineSettings, setting
 
@@ -24,7 +25,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
 
 
-class ConfigError(Exception):
+class ConfigError(ReorgError):
     """A user's mistake in the settings: reported as one line, exit code 2."""
 
 

@@ -13,10 +13,10 @@ from typing import Any, TextIO
 from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine.engine import Engine
+from reorg_tui.engine.errors import ExitCode
 from reorg_tui.engine.lock import AlreadyRunning
 from reorg_tui.engine.plan import preview
 from reorg_tui.engine.watch import ScanCount
-from reorg_tui.exitcodes import ALREADY_RUNNING, LEFT_BEHIND, OK
 from reorg_tui.names import safe
 
 log = logging.getLogger("reorg_tui")
@@ -49,7 +49,7 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
         result = engine.run(stop, once=once)
     except AlreadyRunning as exc:
         logs.emit(logging.ERROR, "refused", "%s", str(exc), pid=exc.pid)
-        return ALREADY_RUNNING
+        return ExitCode.ALREADY_RUNNING
     finally:
         stop.set()
         _restore_signals(previous)
@@ -60,8 +60,8 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
     if once and (result.quarantined or result.failed or result.left):
         for line in result.left:
             logs.emit(logging.WARNING, "left", "left in the source: %s", line)
-        return LEFT_BEHIND
-    return OK
+        return ExitCode.LEFT_BEHIND
+    return ExitCode.OK
 
 
 def start_metrics(engine: Engine, settings: Settings) -> Any:
@@ -125,4 +125,4 @@ def dry_run(settings: Settings, out: TextIO = sys.stdout) -> int:
             out.write(f"{safe(p.source)} -> {safe(p.planned.intended)}{note}\n")
         planned += 1
     out.write(f"{planned} file(s) planned, {count.ignored} ignored; nothing was touched\n")
-    return OK
+    return ExitCode.OK

@@ -17,12 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from reorg_tui.engine.errors import ReorgError
+
 SOCKET_NAME = "control.sock"
 MAX_PATH = 107  # sun_path holds 108 bytes with its terminating NUL
 
 
-class ControlError(Exception):
-    pass
+class ControlError(ReorgError):
+    """The running instance could not be reached, or refused what was asked (exit code 2)."""
 
 
 class ControlServer:

@@ -1,8 +1,35 @@
-"""What can go wrong with a move, and how each is handled."""
+"""What can go wrong, and how each is handled.
+
+``ReorgError`` is the base of every error a user sees: each subclass says its exit code, and the
+command line turns any of them into one line on stderr and that code. The other exceptions here
+are the engine's internal outcomes of a move: caught inside the engine, never shown as errors.
+"""
 
 from __future__ import annotations
 
 import errno
+from enum import IntEnum
+from typing import ClassVar
+
+
+class ExitCode(IntEnum):
+    """Exit codes, documented in the README and in --help."""
+
+    OK = 0
+    LEFT_BEHIND = 1  # --once: some files were quarantined or could not be moved (bench: one did not arrive)
+    USAGE = 2  # bad flags, environment, config file or folders
+    ALREADY_RUNNING = 3  # another instance holds the source
+    NOT_FOUND = 4  # quarantine: no such item
+    INTERNAL = 70  # a bug: please report it
+    INTERRUPTED = 130
+
+
+class ReorgError(Exception):
+    """A failure the user is told about: one line on stderr and ``exit_code``. Unless a subclass
+    says otherwise, a mistake in what the user asked for (exit code 2)."""
+
+    exit_code: ClassVar[ExitCode] = ExitCode.USAGE
+
 
 # Operator-fixable faults: worth retrying with backoff before a file is given up on.
 TRANSIENT = frozenset(
@@ -32,6 +59,8 @@ NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.ENODEV})
 
 
 class MoveError(Exception):
+    """Engine-internal outcome: a move failed; ``transient`` says whether to retry it."""
+
     def __init__(self, message: str, *, transient: bool, code: int | None = None) -> None:
         super().__init__(message)
         self.transient = transient
@@ -46,21 +75,22 @@ class MoveError(Exception):
 
 
 class Vanished(Exception):
-    """The source disappeared before it could be moved, or its name now holds something that is
-    not a regular file (as the scan would ignore it): not an error, nothing to move."""
+    """Engine-internal outcome: the source disappeared before it could be moved, or its name now
+    holds something that is not a regular file (as the scan would ignore it): not an error,
+    nothing to move."""
 
 
 class Changed(Exception):
-    """The source changed after it was found ready (a writer is still at it): nothing was
-    published, and it should settle again rather than use up a retry."""
+    """Engine-internal outcome: the source changed after it was found ready (a writer is still at
+    it): nothing was published, and it should settle again rather than use up a retry."""
 
 
 class Abandoned(Exception):
-    """A stop was asked for during a copy; the source is untouched."""
+    """Engine-internal outcome: a stop was asked for during a copy; the source is untouched."""
 
 
 class Conflict(Exception):
-    """The destination name is taken and the policy says quarantine."""
+    """Engine-internal outcome: the destination name is taken and the policy says quarantine."""
 
     def __init__(self, existing: str) -> None:
         super().__init__(f"name collision: {existing} already exists")
@@ -68,7 +98,8 @@ class Conflict(Exception):
 
 
 class HardLinked(Exception):
-    """A file with more than one name: its bytes are not read (another name would keep them)."""
+    """Engine-internal outcome: a file with more than one name, whose bytes are not read (another
+    name would keep them)."""
 
     def __init__(self, links: int) -> None:
         super().__init__(f"has {links} hard links; not read or copied while another name holds it")

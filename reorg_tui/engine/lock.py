@@ -13,10 +13,15 @@ import os
 import time
 from pathlib import Path
 
+from reorg_tui.engine.errors import ExitCode, ReorgError
 from reorg_tui.engine.store import write_atomic
 
 
-class AlreadyRunning(Exception):
+class AlreadyRunning(ReorgError):
+    """Another instance holds the source's lock."""
+
+    exit_code = ExitCode.ALREADY_RUNNING
+
     def __init__(self, source: Path, pid: int | None) -> None:
         who = f" (pid {pid})" if pid else ""
         super().__init__(f"another reorg-tui instance{who} is already processing {source}")

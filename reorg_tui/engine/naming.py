@@ -9,11 +9,13 @@ import re
 import string
 from dataclasses import dataclass
 
+from reorg_tui.engine.errors import ReorgError
+
 NAME_MAX = 255  # bytes, on every Linux filesystem we write to
 DATE_GROUPS = ("year", "month", "day")
 
 
-class NamingError(ValueError):
+class NamingError(ReorgError, ValueError):
     """The pattern or layout setting cannot be used; names the setting, so a face can name its flag."""
 
     def __init__(self, setting: str, detail: str) -> None:

@@ -23,13 +23,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from reorg_tui.engine.dirs import Tree
+from reorg_tui.engine.errors import ExitCode, ReorgError
 from reorg_tui.engine.move import STAGING, Mover
 from reorg_tui.engine.retry import MAX_ERRORS_KEPT
 from reorg_tui.engine.store import remove_leftovers, write_atomic
 
 
-class QuarantineError(Exception):
+class QuarantineError(ReorgError):
     """An operation on the quarantine could not be done (unknown id, file gone...)."""
+
+    exit_code = ExitCode.NOT_FOUND
 
 
 @dataclass

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -15,10 +15,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
+from reorg_tui.engine.errors import ExitCode
 from reorg_tui.engine.kinds import State
 from reorg_tui.engine.lock import AlreadyRunning
 from reorg_tui.engine.quarantine import Record
-from reorg_tui.exitcodes import ALREADY_RUNNING, INTERNAL, OK
 from reorg_tui.names import safe
 from reorg_tui.tui.bridge import Host
 from reorg_tui.tui.screens.confirm import ConfirmScreen
@@ -50,7 +50,9 @@ class OperationDone(Message):
 
 
 class ReorgApp(App[int]):
-    CSS_PATH = "app.tcss"
+    # Absolute: Textual resolves a relative path next to the module of the running class, and a
+    # subclass (the benchmark's, a test's) lives elsewhere.
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "reorg-tui"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (160, "-wide")]
     BINDINGS = [
@@ -78,8 +80,6 @@ class ReorgApp(App[int]):
         self.now = now  # a fixed clock, for deterministic screenshots
         self.stop_event = threading.Event()
         self.quitting = False
-        self.refreshes = 0  # counted, so tests and the benchmark can see the panes keep up
-        self.key_answered_at = 0.0
         self._quarantine_count: int | None = None
 
     def compose(self) -> ComposeResult:
@@ -124,11 +124,11 @@ class ReorgApp(App[int]):
             return
         error = event.worker.error
         if isinstance(error, AlreadyRunning):
-            self.exit(ALREADY_RUNNING, message=f"reorg-tui: error: {error}")
+            self.exit(ExitCode.ALREADY_RUNNING, message=f"reorg-tui: error: {error}")
         elif error is not None:
-            self.exit(INTERNAL, message=f"reorg-tui: engine failed: {type(error).__name__}: {error}")
+            self.exit(ExitCode.INTERNAL, message=f"reorg-tui: engine failed: {type(error).__name__}: {error}")
         else:
-            self.exit(OK)
+            self.exit(ExitCode.OK)
 
     def refresh_from_engine(self) -> None:
         """UI thread: reads a copy of the engine's state; never blocks, never touches files."""
@@ -152,7 +152,6 @@ class ReorgApp(App[int]):
                 tab.label = f"Quarantine ({snap.quarantine.count}) [2]"  # type: ignore[assignment]
                 if self.host.live:
                     self.load_quarantine()
-        self.refreshes += 1
 
     # ---- the quarantine, off the UI thread --------------------------------------------------
 
@@ -208,7 +207,7 @@ class ReorgApp(App[int]):
 
     def action_quit_drain(self) -> None:
         if self.quitting or not self.host.live:
-            self.exit(OK)
+            self.exit(ExitCode.OK)
             return
         if self.attached:
             self.quitting = True
@@ -220,7 +219,6 @@ class ReorgApp(App[int]):
         self.refresh_from_engine()
 
     def action_help(self) -> None:
-        self.key_answered_at = time.perf_counter()  # for `reorg-tui bench --dashboard`
         self.push_screen(HelpScreen())
 
     def action_show_tab(self, tab: str) -> None:

@@ -1,0 +1,58 @@
+"""For operators: ``status`` of a running instance, and ``config supervisord|systemd``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from reorg_tui.cli.options import layered, with_settings
+from reorg_tui.config import ConfigError, default_state_dir, load, resolve
+
+config_app = typer.Typer(help="Print deployment files that match the settings given.")
+
+
+@with_settings
+def status(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    *,
+    flags: dict[str, Any],
+    config: Path | None,
+) -> None:
+    """Health of the instance running on this source. Exit 0 healthy, 1 degraded, 2 not running or stale."""
+    from reorg_tui.status import check
+
+    given, config_file = layered(ctx, flags, config)
+    values = resolve(given, config_file=config_file, required=())
+    state_dir = values["state_dir"]
+    if state_dir is None:
+        if values["source"] is None:
+            raise ConfigError("--source (or --state-dir) is required to find the running instance")
+        state_dir = default_state_dir(Path(os.path.realpath(values["source"])))
+    health = check(state_dir)
+    typer.echo(json.dumps(health.to_dict(), indent=1) if as_json else health.line)
+    raise typer.Exit(health.code)
+
+
+@config_app.command("supervisord")
+@with_settings
+def config_supervisord(ctx: typer.Context, *, flags: dict[str, Any], config: Path | None) -> None:
+    """A [program:reorg-tui] section for supervisord."""
+    from reorg_tui.deploy import supervisord
+
+    given, config_file = layered(ctx, flags, config)
+    typer.echo(supervisord(load(given, config_file=config_file)), nl=False)
+
+
+@config_app.command("systemd")
+@with_settings
+def config_systemd(ctx: typer.Context, *, flags: dict[str, Any], config: Path | None) -> None:
+    """A systemd unit with Restart=on-failure and hardening."""
+    from reorg_tui.deploy import systemd
+
+    given, config_file = layered(ctx, flags, config)
+    typer.echo(systemd(load(given, config_file=config_file)), nl=False)

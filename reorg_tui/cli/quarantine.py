@@ -1,0 +1,184 @@
+"""``quarantine list|show|release|delete``: the quarantine store, for an operator or a script."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import humanize
+import typer
+
+from reorg_tui.cli.options import config_option, layered
+from reorg_tui.config import FIELDS, ConfigError, resolve
+from reorg_tui.engine.quarantine import QuarantineStore, Record
+from reorg_tui.names import safe
+
+app = typer.Typer(help="Inspect, release or delete quarantined files.")
+
+
+def _store(
+    ctx: typer.Context, quarantine: str | None, dest: str | None, config: Path | None
+) -> QuarantineStore:
+    given, config_file = layered(ctx, {"quarantine": quarantine, "dest": dest}, config)
+    values = resolve(given, config_file=config_file, required=())
+    root = values["quarantine"]
+    if root is None:
+        if values["dest"] is None:
+            raise ConfigError("--quarantine is required (or --dest, or set REORG_QUARANTINE)")
+        root = values["dest"] / "_quarantine"
+    if not root.is_dir():
+        raise ConfigError(f"quarantine {root} does not exist")
+    return QuarantineStore(root)
+
+
+def _source(ctx: typer.Context, source: str | None, config: Path | None) -> Path:
+    given, config_file = layered(ctx, {"source": source}, config)
+    values = resolve(given, config_file=config_file, required=("source",))
+    path = Path(os.path.realpath(values["source"]))
+    if not path.is_dir():
+        raise ConfigError(f"source {path} does not exist")
+    return path
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def parse_age(text: str) -> float:
+    """``90s``, ``30m``, ``12h``, ``1d``, ``2w`` (or plain seconds) -> seconds."""
+    raw = text.strip().lower()
+    unit = raw[-1:] if raw[-1:] in _UNITS else "s"
+    number = raw[:-1] if raw[-1:] in _UNITS else raw
+    try:
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        raise ConfigError(f"--older-than: {text!r} is not an age such as 90s, 30m, 12h, 1d or 2w") from None
+    if value < 0:
+        raise ConfigError(f"--older-than: {text!r} is negative")
+    return value
+
+
+def _record_dict(store: QuarantineStore, record: Record) -> dict[str, Any]:
+    return {**record.__dict__, "path": str(store.file_path(record)), "age_seconds": round(record.age, 3)}
+
+
+_Q = typer.Option(None, "--quarantine", "-q", help=FIELDS["quarantine"].help_text())
+_D = typer.Option(None, "--dest", "-d", help=FIELDS["dest"].help_text())
+_S = typer.Option(None, "--source", "-s", help=FIELDS["source"].help_text())
+_J = typer.Option(False, "--json", help="Print JSON for scripts.")
+
+
+@app.command("list")
+def q_list(
+    ctx: typer.Context,
+    quarantine: str = _Q,
+    dest: str = _D,
+    config: Path = config_option(),
+    older_than: str = typer.Option(
+        None,
+        "--older-than",
+        metavar="AGE",
+        help="Only files quarantined longer ago than this: 90s, 30m, 12h, 1d, 2w.",
+    ),
+    as_json: bool = _J,
+) -> None:
+    """List quarantined files, oldest first."""
+    store = _store(ctx, quarantine, dest, config)
+    records = store.list()
+    if older_than is not None:
+        limit = parse_age(older_than)
+        records = [r for r in records if r.age >= limit]
+    if as_json:
+        typer.echo(json.dumps([_record_dict(store, r) for r in records], indent=1))
+        return
+    if not records:
+        typer.echo(f"the quarantine {store.root} is empty")
+        return
+    for r in records:
+        size, age = humanize.naturalsize(r.size, binary=True), humanize.naturaldelta(r.age)
+        typer.echo(f"{r.id}  {size:>9}  {age:>12}  {safe(r.name)}  [{safe(r.reason)}]")
+    total = sum(r.size for r in records)
+    typer.echo(f"{len(records)} file(s), {humanize.naturalsize(total, binary=True)}")
+
+
+@app.command("show")
+def q_show(
+    ctx: typer.Context,
+    item_id: str = typer.Argument(..., metavar="ID", help="The id shown by `quarantine list`."),
+    quarantine: str = _Q,
+    dest: str = _D,
+    config: Path = config_option(),
+    as_json: bool = _J,
+) -> None:
+    """Show one quarantined file: where it came from, where it was going, every error."""
+    store = _store(ctx, quarantine, dest, config)
+    record = store.get(item_id)
+    if as_json:
+        typer.echo(json.dumps(_record_dict(store, record), indent=1))
+        return
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.quarantined_at))
+    lines = [
+        f"id:          {record.id}",
+        f"file:        {safe(str(store.file_path(record)))}",
+        f"original:    {safe(record.original)}",
+        f"intended:    {safe(record.intended or '-')}",
+        f"reason:      {safe(record.reason)}",
+        f"attempts:    {record.attempts}",
+        f"size:        {humanize.naturalsize(record.size, binary=True)}",
+        f"quarantined: {when} ({humanize.naturaldelta(record.age)} ago)",
+        "errors:",
+        *(f"  - {safe(e)}" for e in record.errors),
+    ]
+    typer.echo("\n".join(lines))
+
+
+@app.command("release")
+def q_release(
+    ctx: typer.Context,
+    item_ids: list[str] = typer.Argument(..., metavar="ID...", help="Ids shown by `quarantine list`."),
+    quarantine: str = _Q,
+    dest: str = _D,
+    source: str = _S,
+    config: Path = config_option(),
+    as_json: bool = _J,
+) -> None:
+    """Put files back into the source, to go through the pipeline again (attempts reset)."""
+    store = _store(ctx, quarantine, dest, config)
+    root = _source(ctx, source, config)
+    done = []
+    for item_id in item_ids:
+        path = store.release(item_id, root)
+        done.append({"id": item_id, "released_to": path})
+        if not as_json:
+            typer.echo(f"released {item_id} -> {safe(path)}")
+    if as_json:
+        typer.echo(json.dumps(done, indent=1))
+
+
+@app.command("delete")
+def q_delete(
+    ctx: typer.Context,
+    item_ids: list[str] = typer.Argument(..., metavar="ID...", help="Ids shown by `quarantine list`."),
+    quarantine: str = _Q,
+    dest: str = _D,
+    config: Path = config_option(),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    as_json: bool = _J,
+) -> None:
+    """Delete quarantined files and their records, for good."""
+    store = _store(ctx, quarantine, dest, config)
+    records = [store.get(i) for i in item_ids]
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError("refusing to delete without --yes when not at a terminal")
+        names = ", ".join(safe(r.name) for r in records)
+        typer.confirm(f"Delete {len(records)} file(s) for good: {names}?", abort=True)
+    for record in records:
+        store.delete(record.id)
+        if not as_json:
+            typer.echo(f"deleted {record.id} ({safe(record.name)})")
+    if as_json:
+        typer.echo(json.dumps([r.id for r in records]))
