@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from reorg_tui.bench.daemon import argv, compile_package, parse_time, records
+from reorg_tui.bench.daemon import argv, compile_package
 from reorg_tui.bench.report import BenchFailed
 from reorg_tui.bench.workload import generate, scratch, verify
 from reorg_tui.engine.publish import read_state
@@ -82,19 +82,20 @@ def raw_copy_loop(src: Path, dest: Path) -> Result:
 
 
 def run_engine(src: Path, dest: Path, state: Path, count: int, progress: Progress) -> Result:
-    """The whole `reorg-tui --once` process, start-up included, with its default settings but a
-    JSON log. The log goes to a file and is read after the process ends: parsing 100,000 lines
-    meanwhile would take CPU from the engine on a small machine. The progress bar follows the
-    snapshot the engine publishes about once a second."""
+    """The whole `reorg-tui --once` process, start-up included, with its default settings (its
+    text log, a line a file, goes to a file as under a supervisor). The figures come from the
+    snapshot it publishes: about once a second for the progress bar, and at its exit for when its
+    first and last file arrived."""
     dest.mkdir(parents=True, exist_ok=True)
     compile_package()
     task = progress.add_task("engine draining", total=count)
-    log_path = state / "engine-log.jsonl"
+    log_path = state / "engine.log"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)  # children's totals: this run is the difference
     with open(log_path, "wb") as log:
         began = time.time()
         started = time.perf_counter()
-        proc = subprocess.Popen(argv("--once", src, dest, state), stdout=subprocess.DEVNULL, stderr=log)
+        command = argv("--once", src, dest, state, log_format="text")
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
         while proc.poll() is None:
             published = read_state(state / "st")
             progress.update(task, completed=published["snapshot"]["totals"]["moved"] if published else 0)
@@ -103,10 +104,10 @@ def run_engine(src: Path, dest: Path, state: Path, count: int, progress: Progres
     child = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise BenchFailed(f"the engine exited with {proc.returncode}")
-    with open(log_path, "rb") as log:
-        stamps = [parse_time(r["time"]) for r in records(log) if r.get("event") == "moved"]
-    progress.update(task, completed=len(stamps))
-    first, last = (stamps[0], stamps[-1]) if stamps else (None, None)
+    final = read_state(state / "st")
+    snap = final["snapshot"] if final else {}
+    first, last = snap.get("first_move_at"), snap.get("last_move_at")
+    progress.update(task, completed=snap.get("totals", {}).get("moved", 0))
     return Result(
         "reorg-tui --once",
         count,
@@ -176,7 +177,7 @@ def table(rounds: list[tuple[Result, Result]], files: int, size: int, where: str
     (peak memory: the largest), the ratio the median of each round's own ratio."""
     ratios = [engine.rate / raw.rate if raw.rate else 0.0 for raw, engine in rounds]
     caption = (
-        "reorg-tui runs as its own process with default settings but a JSON log (INFO, fsync, all checks); "
+        "reorg-tui runs as its own process with default settings (INFO logs, fsync, all checks); "
         "drain files/s counts from its first move to its last, start-up left out"
     )
     if len(rounds) > 1:

@@ -27,10 +27,10 @@ def compile_package() -> None:
     compileall.compile_dir(str(Path(__file__).resolve().parents[1]), quiet=1)
 
 
-def argv(mode: str, src: Path, dest: Path, state: Path) -> list[str]:
+def argv(mode: str, src: Path, dest: Path, state: Path, log_format: str = "json") -> list[str]:
     """`reorg-tui MODE` (--once, --headless) from ``src`` to ``dest``, its quarantine and state
-    folder under ``state``, logging JSON; otherwise its default settings."""
-    command = [sys.executable, "-m", "reorg_tui", mode, "--log-format", "json", "-s", str(src)]
+    folder under ``state``, logging JSON (or as told); otherwise its default settings."""
+    command = [sys.executable, "-m", "reorg_tui", mode, "--log-format", log_format, "-s", str(src)]
     command += ["-d", str(dest), "--quarantine", str(state / "q"), "--state-dir", str(state / "st")]
     return command
 

@@ -41,6 +41,8 @@ class Tally:
     reasons: list[str] = field(default_factory=list)  # of each failure
     changed: list[str] = field(default_factory=list)  # written to during the copy: settle again
     renamed: set[str] = field(default_factory=set)  # destination folders renamed into
+    first_at: float | None = None  # when the first and the last file of the batch arrived
+    last_at: float | None = None
 
 
 @dataclass
@@ -54,6 +56,9 @@ class BatchResult:
         for file in self.files:
             kind = file.kind
             if kind in ARRIVED:
+                if t.first_at is None:
+                    t.first_at = file.at
+                t.last_at = file.at
                 t.moved += 1
                 t.nbytes += file.size
                 t.durations.append(file.seconds)
@@ -156,9 +161,10 @@ class BatchRunner:
         if outcome.kind in (Kind.TWIN, Kind.DEDUPED):
             self.metrics.add(duplicates=1)
         seconds = time.perf_counter() - started
-        self.bus.emit(ev.Moved(src, outcome.path, outcome.size, seconds, outcome.kind))
+        moved = ev.Moved(src, outcome.path, outcome.size, seconds, outcome.kind)
+        self.bus.emit(moved)
         folder_moved = outcome.folder if outcome.kind == Kind.MOVED else None
-        return FileResult(rel, outcome.kind, outcome.size, seconds, folder_moved)
+        return FileResult(rel, outcome.kind, outcome.size, seconds, folder_moved, None, moved.at)
 
 
 class FolderSync:

@@ -216,6 +216,8 @@ class Engine:
             time_histogram=buckets,
             time_total=time_total,
             alerts=self.alerts.active,
+            first_move_at=self.metrics.first_move_at,
+            last_move_at=self.metrics.last_move_at,
         )
 
     def quarantine_list(self) -> list[Record]:
@@ -311,6 +313,7 @@ class Engine:
             failures=len(tally.reasons),
             durations=tally.durations,
             reasons=tally.reasons,
+            arrived=(tally.first_at, tally.last_at),
         )
         self.intake.done(result.batch, tally.changed)
         self.unsynced.add(tally.renamed)

@@ -56,3 +56,4 @@ class FileResult(NamedTuple):
     seconds: float = 0.0
     folder: str | None = None  # renamed: its folder below the destination, to be fsynced
     reason: str | None = None  # failed: a short, bounded label (the errno name) for metrics
+    at: float = 0.0  # arrived: when (wall clock, the time its Moved event carries)

@@ -102,6 +102,8 @@ class Snapshot:
     time_histogram: tuple[int, ...] = ()  # cumulative counts for BUCKETS, then +Inf
     time_total: float = 0.0
     alerts: tuple[str, ...] = ()
+    first_move_at: float | None = None  # when this run's first file arrived (wall clock)
+    last_move_at: float | None = None  # and its latest
 
     @property
     def uptime(self) -> float:
@@ -169,6 +171,8 @@ class Metrics:
         self.counts: dict[str, int] = dict.fromkeys(Totals.__dataclass_fields__, 0)
         self.reasons: dict[str, int] = {}  # failed attempts by error name (a small, bounded set)
         self._buckets = [0] * (len(BUCKETS) + 1)
+        self.first_move_at: float | None = None  # wall clock, the run's first file to arrive
+        self.last_move_at: float | None = None  # and its latest
 
     def add(self, **counts: int) -> None:
         with self._lock:
@@ -188,10 +192,17 @@ class Metrics:
         failures: int,
         durations: list[float],
         reasons: list[str] | None = None,
+        arrived: tuple[float | None, float | None] = (None, None),
     ) -> None:
-        """Merge one batch's results: one lock round per batch, not per file."""
+        """Merge one batch's results: one lock round per batch, not per file. ``arrived``: when
+        its first and last file arrived (wall clock), if any did."""
         now = self.clock()
+        first, last = arrived
         with self._lock:
+            if first is not None and self.first_move_at is None:
+                self.first_move_at = first
+            if last is not None:
+                self.last_move_at = max(last, self.last_move_at or last)
             self._ring.add(int(now), moved, nbytes, attempts, failures)
             self.counts["moved"] += moved
             self.counts["bytes"] += nbytes

@@ -264,6 +264,8 @@ def test_snapshot_reports_throughput_timing_and_queues(settings):
     assert snap.queues.ready == snap.queues.in_flight == snap.queues.retry == 0
     assert len(rec.of(ev.Moved)) == 300
     assert snap.to_dict()["totals"]["moved"] == 300
+    moves = [e.at for e in rec.of(ev.Moved)]  # when the first and the last file arrived
+    assert (snap.first_move_at, snap.last_move_at) == (min(moves), max(moves))
 
 
 def test_a_dead_watcher_is_noticed_and_restarted(tmp_path):
