@@ -13,7 +13,8 @@ import humanize
 import typer
 
 from reorg_tui.cli.options import config_option, layered
-from reorg_tui.config import FIELDS, ConfigError, resolve
+from reorg_tui.config import FIELDS, ConfigError, default_state_dir, resolve
+from reorg_tui.engine.operations import QuarantineOps
 from reorg_tui.engine.quarantine import QuarantineStore, Record
 from reorg_tui.names import safe
 
@@ -35,13 +36,18 @@ def _store(
     return QuarantineStore(root)
 
 
-def _source(ctx: typer.Context, source: str | None, config: Path | None) -> Path:
+def _ops(
+    ctx: typer.Context, store: QuarantineStore, source: str | None, config: Path | None, *, required: bool
+) -> QuarantineOps:
+    """Release and delete as the daemon on the source does them: through it, where one runs."""
     given, config_file = layered(ctx, {"source": source}, config)
-    values = resolve(given, config_file=config_file, required=("source",))
+    values = resolve(given, config_file=config_file, required=("source",) if required else ())
+    if values["source"] is None:  # (delete, with no source known: no daemon to ask)
+        return QuarantineOps(store, None, None)
     path = Path(os.path.realpath(values["source"]))
     if not path.is_dir():
         raise ConfigError(f"source {path} does not exist")
-    return path
+    return QuarantineOps(store, path, values["state_dir"] or default_state_dir(path))
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -146,11 +152,10 @@ def q_release(
     as_json: bool = _J,
 ) -> None:
     """Put files back into the source, to go through the pipeline again (attempts reset)."""
-    store = _store(ctx, quarantine, dest, config)
-    root = _source(ctx, source, config)
+    ops = _ops(ctx, _store(ctx, quarantine, dest, config), source, config, required=True)
     done = []
     for item_id in item_ids:
-        path = store.release(item_id, root)
+        path = ops.release(item_id)
         done.append({"id": item_id, "released_to": path})
         if not as_json:
             typer.echo(f"released {item_id} -> {safe(path)}")
@@ -164,12 +169,14 @@ def q_delete(
     item_ids: list[str] = typer.Argument(..., metavar="ID...", help="Ids shown by `quarantine list`."),
     quarantine: str = _Q,
     dest: str = _D,
+    source: str = _S,
     config: Path = config_option(),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     as_json: bool = _J,
 ) -> None:
     """Delete quarantined files and their records, for good."""
     store = _store(ctx, quarantine, dest, config)
+    ops = _ops(ctx, store, source, config, required=False)
     records = [store.get(i) for i in item_ids]
     if not yes:
         if not sys.stdin.isatty():
@@ -177,7 +184,7 @@ def q_delete(
         names = ", ".join(safe(r.name) for r in records)
         typer.confirm(f"Delete {len(records)} file(s) for good: {names}?", abort=True)
     for record in records:
-        store.delete(record.id)
+        ops.delete(record.id)
         if not as_json:
             typer.echo(f"deleted {record.id} ({safe(record.name)})")
     if as_json:

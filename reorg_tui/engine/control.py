@@ -2,7 +2,11 @@
 
 The socket lives in the state folder (made 0700) with mode 0600, and every connection's peer is
 checked with SO_PEERCRED: only the same user (or root) is served. One JSON line each way:
-``{"op": "pause"}`` -> ``{"ok": true, "state": "paused"}``.
+``{"op": "pause"}`` -> ``{"ok": true, "result": "paused"}``; an op may take string arguments,
+``{"op": "release", "args": {"id": "...", "quarantine": "..."}}``. A handler that refuses raises
+a ``ReorgError`` (or hits an OSError): the reply says why, and which kind of refusal it was, so the
+asking side raises the same kind of error (an unknown quarantine id is ``QuarantineError`` on
+both sides).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from reorg_tui.engine.errors import ReorgError
+from reorg_tui.engine.quarantine import QuarantineError
 
 SOCKET_NAME = "control.sock"
 MAX_PATH = 107  # sun_path holds 108 bytes with its terminating NUL
@@ -27,8 +32,20 @@ class ControlError(ReorgError):
     """The running instance could not be reached, or refused what was asked (exit code 2)."""
 
 
+class Unreachable(ControlError):
+    """No instance answers on the socket (none runs, or its control socket is off)."""
+
+
+class NotServed(ControlError):
+    """The instance does not do this for the one who asks (another quarantine than its own)."""
+
+
+Handler = Callable[[dict[str, str]], Any]
+_REFUSALS: dict[str, type[ReorgError]] = {"not_found": QuarantineError, "not_served": NotServed}
+
+
 class ControlServer:
-    def __init__(self, state_dir: Path, handlers: dict[str, Callable[[], Any]]) -> None:
+    def __init__(self, state_dir: Path, handlers: dict[str, Handler]) -> None:
         self.path = state_dir / SOCKET_NAME
         self.handlers = handlers
         self._sock: socket.socket | None = None
@@ -95,25 +112,38 @@ class ControlServer:
             conn.sendall(b'{"ok": false, "error": "not allowed"}\n')
             return
         request = json.loads(conn.makefile("rb").readline() or b"{}")
-        handler = self.handlers.get(request.get("op", ""))
+        conn.sendall(json.dumps(self._reply(request)).encode() + b"\n")
+
+    def _reply(self, request: Any) -> dict[str, Any]:
+        if not isinstance(request, dict):
+            return {"ok": False, "error": "a request is one JSON object"}
+        op, args = request.get("op", ""), request.get("args", {})
+        handler = self.handlers.get(op) if isinstance(op, str) else None
         if handler is None:
-            reply: dict[str, Any] = {"ok": False, "error": f"unknown op {request.get('op')!r}"}
-        else:
-            reply = {"ok": True, "result": handler()}
-        conn.sendall(json.dumps(reply).encode() + b"\n")
+            return {"ok": False, "error": f"unknown op {op!r}"}
+        if not isinstance(args, dict) or not all(isinstance(v, str) for v in args.values()):
+            return {"ok": False, "error": "args must be an object of strings"}
+        try:
+            return {"ok": True, "result": handler(args)}
+        except (ReorgError, OSError) as exc:
+            kind = next((k for k, cls in _REFUSALS.items() if isinstance(exc, cls)), "refused")
+            return {"ok": False, "error": str(exc), "kind": kind}
 
 
-def request(state_dir: Path, op: str, timeout: float = 3.0) -> Any:
-    """Ask the running instance to do ``op``; ControlError if it cannot be reached or refuses."""
+def request(state_dir: Path, op: str, timeout: float = 3.0, **args: str) -> Any:
+    """Ask the running instance to do ``op``. Unreachable if no instance answers; a refusal raises
+    the kind of error the instance raised (QuarantineError, NotServed), or ControlError."""
     path = state_dir / SOCKET_NAME
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(str(path))
-            sock.sendall(json.dumps({"op": op}).encode() + b"\n")
+            sock.sendall(json.dumps({"op": op, "args": args}).encode() + b"\n")
             reply = json.loads(sock.makefile("rb").readline() or b"{}")
     except (OSError, ValueError) as exc:
-        raise ControlError(f"cannot reach the running instance at {path}: {exc}") from None
-    if not reply.get("ok"):
-        raise ControlError(str(reply.get("error", "refused")))
+        raise Unreachable(f"cannot reach the running instance at {path}: {exc}") from None
+    if not isinstance(reply, dict) or not reply.get("ok"):
+        error = reply.get("error", "refused") if isinstance(reply, dict) else "refused"
+        kind = reply.get("kind") if isinstance(reply, dict) else None
+        raise _REFUSALS.get(str(kind), ControlError)(str(error))
     return reply.get("result")

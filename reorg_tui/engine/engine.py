@@ -28,11 +28,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.alerts import AlertTracker
 from reorg_tui.engine.batch import BatchResult, BatchRunner, FolderSync
 from reorg_tui.engine.bus import EventBus, Subscriber
+from reorg_tui.engine.control import NotServed
 from reorg_tui.engine.coordinator import Coordinator
 from reorg_tui.engine.dirs import Tree, raise_open_file_limit
 from reorg_tui.engine.disk import DiskGate
@@ -150,7 +152,13 @@ class Engine:
             settings,
             bus=self.bus,
             snapshot=self.snapshot,
-            handlers={"pause": self._remote_pause, "resume": self._remote_resume, "ping": self._state_name},
+            handlers={
+                "pause": lambda _: self._remote_pause(),
+                "resume": lambda _: self._remote_resume(),
+                "ping": lambda _: self._state_name(),
+                "release": lambda args: self.release(self._served_id(args)),
+                "delete": lambda args: asdict(self.delete(self._served_id(args))),
+            },
         )
 
     # ---- the interface every face uses -------------------------------------------------
@@ -358,6 +366,13 @@ class Engine:
         if self.gate.closed:
             return State.PAUSED_DISK
         return State.RUNNING
+
+    def _served_id(self, args: dict[str, str]) -> str:
+        """The item a release or delete over the control socket names, once it is known to be
+        in the quarantine this instance keeps (see operations.py)."""
+        if os.path.realpath(args.get("quarantine", "")) != str(self.settings.quarantine):
+            raise NotServed(f"this instance keeps its quarantine in {self.settings.quarantine}")
+        return args.get("id", "")
 
     def _remote_pause(self) -> State:
         self.pause()

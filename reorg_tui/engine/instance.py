@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from reorg_tui.engine.bus import EventBus
-from reorg_tui.engine.control import ControlServer
+from reorg_tui.engine.control import ControlServer, Handler
 from reorg_tui.engine.lock import SourceLock
 from reorg_tui.engine.metrics import Snapshot
 from reorg_tui.engine.publish import Publisher
@@ -28,7 +27,7 @@ class Instance:
         *,
         bus: EventBus,
         snapshot: Callable[[], Snapshot],
-        handlers: dict[str, Callable[[], Any]],
+        handlers: dict[str, Handler],
     ) -> None:
         self.state_dir = settings.state_dir
         self.bus = bus

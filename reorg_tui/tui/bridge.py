@@ -18,6 +18,7 @@ from reorg_tui.engine.control import request
 from reorg_tui.engine.engine import Engine
 from reorg_tui.engine.kinds import State
 from reorg_tui.engine.metrics import WINDOWS, Disk, QuarantineInfo, Queues, Snapshot, Timing, Totals
+from reorg_tui.engine.operations import QuarantineOps
 from reorg_tui.engine.publish import event_from_dict, read_state
 from reorg_tui.engine.quarantine import QuarantineStore, Record
 from reorg_tui.engine.store import pid_alive
@@ -85,8 +86,8 @@ class EngineHost:
 
 class AttachedHost:
     """Another process runs the engine (a daemon under supervisord, say): show what it publishes,
-    steer it through its control socket, and work on its quarantine directly (safe while it runs:
-    a released file goes back to the source, where the daemon picks it up like any other).
+    and steer it through its control socket: pause, resume, and release or delete (which the
+    daemon does itself, see engine/operations.py). Listing reads its quarantine directly.
 
     Everything that reads a file or a socket runs in the app's worker threads, never the UI's.
     """
@@ -96,6 +97,7 @@ class AttachedHost:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = QuarantineStore(settings.quarantine)
+        self.ops = QuarantineOps(self.store, settings.source, settings.state_dir)
         self._snapshot = placeholder(settings, "attaching")
         self._events: deque[ev.Event] = deque(maxlen=MAX_EVENTS)
         self._last_event_at = 0.0
@@ -145,10 +147,10 @@ class AttachedHost:
         return self.store.list()
 
     def release(self, item_id: str) -> str:
-        return self.store.release(item_id, self.settings.source)
+        return self.ops.release(item_id)
 
     def delete(self, item_id: str) -> Record:
-        return self.store.delete(item_id)
+        return self.ops.delete(item_id)
 
 
 def placeholder(settings: Settings, state: str) -> Snapshot:

@@ -240,3 +240,42 @@ def test_bench_watch_and_idle_modes_report_their_figures(tmp_path):
     assert idle.returncode == 0, idle.stderr[-2000:]
     assert "percent of a core" in idle.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_release_and_delete_go_through_the_daemon_running_on_the_source(daemon_factory):
+    """With a daemon on the source, `quarantine release` and `delete` ask it to do the work, over
+    its control socket: it counts its quarantine again at once, so `status` stops reporting the
+    file without waiting for its next full scan (an hour away here). An unknown id is refused by
+    the daemon with the same line and exit code 4 as without one."""
+    from reorg_tui.engine.quarantine import QuarantineStore
+
+    d = daemon_factory("--poll-interval", "3600", "--on-conflict", "quarantine")
+    for name in ("2024-07-08_twice.txt", "2024-07-09_twice.txt"):  # each name taken: quarantined
+        write(d.dst / name[:4] / name[5:7] / name[8:10] / name, b"old")
+        write(d.src / name, b"new", OLD)
+
+    def quarantined() -> int | None:  # as `status` reads it from the daemon's published snapshot
+        snap = check(d.state).snapshot
+        return None if snap is None else snap.quarantine.count
+
+    wait_for(lambda: quarantined() == 2, what="both files in the quarantine")
+    by_name = {r.name: r.id for r in QuarantineStore(d.q).list()}
+    (d.dst / "2024/07/08/2024-07-08_twice.txt").unlink()
+    where = ("-q", str(d.q), "-s", str(d.src))
+    done = cli("--state-dir", str(d.state), "quarantine", "release", by_name["2024-07-08_twice.txt"], *where)
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: (d.dst / "2024/07/08/2024-07-08_twice.txt").read_bytes() == b"new", what="the move")
+    wait_for(lambda: quarantined() == 1, timeout=5, what="the daemon to count its quarantine again")
+    gone = cli(
+        "--state-dir", str(d.state), "quarantine", "delete", by_name["2024-07-09_twice.txt"], "--yes", *where
+    )
+    assert gone.returncode == 0, gone.stderr
+    wait_for(lambda: quarantined() == 0, timeout=5, what="the daemon to count the delete")
+    assert not (d.src / "2024-07-09_twice.txt").exists() and QuarantineStore(d.q).list() == []
+    unknown = cli("--state-dir", str(d.state), "quarantine", "release", "nope", *where)
+    assert (
+        unknown.returncode == 4
+        and unknown.stderr.strip() == "reorg-tui: error: no quarantined file with id 'nope'"
+    )
+    code, _ = d.stop()
+    assert code == 0

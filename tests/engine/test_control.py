@@ -1,0 +1,62 @@
+"""The control socket, served for real on a unix socket in a short temporary folder."""
+
+from __future__ import annotations
+
+import json
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from reorg_tui.engine.control import SOCKET_NAME, ControlError, ControlServer, Unreachable, request
+from reorg_tui.engine.quarantine import QuarantineError
+
+
+@pytest.fixture
+def served():
+    state = Path(tempfile.mkdtemp(prefix="rt-ctl-", dir="/tmp"))  # a unix socket path must be short
+
+    def release(args: dict[str, str]) -> str:
+        if args.get("id") != "known":
+            raise QuarantineError(f"no quarantined file with id {args.get('id')!r}")
+        return "/src/released"
+
+    def broken(args: dict[str, str]) -> str:
+        raise PermissionError(1, "Operation not permitted")
+
+    server = ControlServer(state, {"ping": lambda _: "running", "release": release, "broken": broken})
+    assert server.start() is None
+    yield state
+    server.stop()
+
+
+def raw(state: Path, line: bytes) -> dict:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(3)
+        sock.connect(str(state / SOCKET_NAME))
+        sock.sendall(line)
+        return json.loads(sock.makefile("rb").readline())
+
+
+def test_an_op_with_arguments_and_a_refusal_of_the_same_kind_on_both_sides(served):
+    assert request(served, "ping") == "running"
+    assert request(served, "release", id="known") == "/src/released"
+    with pytest.raises(QuarantineError, match="no quarantined file with id 'other'"):
+        request(served, "release", id="other")  # exit code 4 in the asking process too
+    with pytest.raises(ControlError, match="Operation not permitted"):
+        request(served, "broken")
+
+
+def test_malformed_requests_get_an_answer_and_the_server_goes_on(served):
+    assert raw(served, b"[1, 2]\n") == {"ok": False, "error": "a request is one JSON object"}
+    assert raw(served, b'{"op": ["ping"]}\n')["ok"] is False
+    assert (
+        raw(served, b'{"op": "release", "args": {"id": 7}}\n')["error"] == "args must be an object of strings"
+    )
+    assert request(served, "ping") == "running"
+
+
+def test_no_instance_answering_is_unreachable(tmp_path):
+    with pytest.raises(Unreachable):
+        request(tmp_path, "ping", timeout=0.5)
