@@ -23,6 +23,7 @@ from reorg_tui.names import safe
 log = logging.getLogger("reorg_tui")
 _stamp_cache: tuple[int, str] = (-1, "")
 _MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps with an option makes one a call
 
 
 def _stamp(created: float) -> str:
@@ -44,7 +45,7 @@ class JsonFormatter(logging.Formatter):
         data.update(getattr(record, "fields", {}))
         if record.exc_info:
             data["error"] = safe(self.formatException(record.exc_info))
-        return json.dumps(data, ensure_ascii=False)
+        return _to_json(data)
 
 
 class TextFormatter(logging.Formatter):
@@ -163,7 +164,7 @@ def _moved_line(event: ev.Moved) -> str:
     """The commonest record, made without a LogRecord: one line per file moved."""
     how = "" if event.how in ("moved", "copied") else f", {event.how}"
     if _format == "json":
-        line = json.dumps(
+        line = _to_json(
             {
                 "time": _stamp(event.at),
                 "level": "info",
@@ -174,8 +175,7 @@ def _moved_line(event: ev.Moved) -> str:
                 "bytes": event.size,
                 "duration": round(event.seconds, 6),
                 "how": event.how,
-            },
-            ensure_ascii=False,
+            }
         )
     else:
         line = (
