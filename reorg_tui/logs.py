@@ -1,7 +1,8 @@
 """Structured logs: one line a record, in text for people or JSON for log shippers.
 
-File names are user data: control characters, bidirectional overrides and undecodable bytes are
-escaped, so no name can forge or garble a log line.
+An event's words and JSON keys come from present.py. File names are user data: control
+characters, bidirectional overrides and undecodable bytes are escaped, so no name can forge or
+garble a log line.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ import threading
 import time
 from typing import Any, TextIO
 
-import humanize
-
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.metrics import Snapshot
 from reorg_tui.names import safe
+from reorg_tui.present import WORDS, Words, moved, summary
 
 log = logging.getLogger("reorg_tui")
 _stamp_cache: tuple[int, str] = (-1, "")
 _MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps with an option makes one a call
 
 
 def _stamp(created: float) -> str:
@@ -33,23 +34,40 @@ def _stamp(created: float) -> str:
     return _stamp_cache[1] + _MILLIS[ms]
 
 
+def _text_line(created: float, levelname: str, message: str) -> str:
+    return f"{_stamp(created)} {levelname:<7} {message}"
+
+
+def _json_record(
+    created: float, level: str, event: str, message: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "time": _stamp(created),
+        "level": level,
+        "event": event,
+        "message": message,
+    }
+    data.update(fields)
+    return data
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {
-            "time": _stamp(record.created),
-            "level": record.levelname.lower(),
-            "event": getattr(record, "event", "log"),
-            "message": safe(record.getMessage()),
-        }
-        data.update(getattr(record, "fields", {}))
+        data = _json_record(
+            record.created,
+            record.levelname.lower(),
+            getattr(record, "event", "log"),
+            safe(record.getMessage()),
+            getattr(record, "fields", {}),
+        )
         if record.exc_info:
             data["error"] = safe(self.formatException(record.exc_info))
-        return json.dumps(data, ensure_ascii=False)
+        return _to_json(data)
 
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = f"{_stamp(record.created)} {record.levelname:<7} {safe(record.getMessage())}"
+        line = _text_line(record.created, record.levelname, safe(record.getMessage()))
         if record.exc_info:
             line += " | " + safe(self.formatException(record.exc_info))
         return line
@@ -149,40 +167,14 @@ def flush() -> None:
         _sink.flush()
 
 
-def _size(n: int) -> str:
-    """Like humanize.naturalsize(binary=True), without its per-call translation lookups."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
+_MOVED = WORDS[ev.Moved]
+_MOVED_LEVEL = logging.getLevelName(_MOVED.level)
+_MOVED_TEXT = f"{_MOVED_LEVEL:<7} "  # padded once, not once a line
 
 
-def _moved_line(event: ev.Moved) -> str:
-    """The commonest record, made without a LogRecord: one line per file moved."""
-    how = "" if event.how in ("moved", "copied") else f", {event.how}"
-    if _format == "json":
-        line = json.dumps(
-            {
-                "time": _stamp(event.at),
-                "level": "info",
-                "event": "moved",
-                "message": f"moved {safe(event.source)} -> {safe(event.destination)}",
-                "file": safe(event.source),
-                "destination": safe(event.destination),
-                "bytes": event.size,
-                "duration": round(event.seconds, 6),
-                "how": event.how,
-            },
-            ensure_ascii=False,
-        )
-    else:
-        line = (
-            f"{_stamp(event.at)} INFO    moved {safe(event.source)} -> {safe(event.destination)} "
-            f"({_size(event.size)}, {event.seconds * 1000:.1f} ms{how})"
-        )
-    return line
+def _json_line(event: ev.Event, words: Words[Any], level: str, created: float) -> str:
+    message = words.message_of(event)
+    return _to_json(_json_record(created, level, words.event_of(event), message, words.fields(event)))
 
 
 def emit(level: int, event: str, message: str, *args: Any, **fields: Any) -> None:
@@ -193,121 +185,45 @@ def emit(level: int, event: str, message: str, *args: Any, **fields: Any) -> Non
 
 
 def log_events(events: list[ev.Event]) -> None:
-    """The headless face's subscriber: one record per engine event, in order. The lines for a
-    run of moved files go to the sink in one write."""
+    """The headless face's subscriber: one line per engine event, in order. The lines for a run
+    of moved files go to the sink in one write."""
     if _sink is None:
         return
     lines: list[str] = []
-    moved = log.isEnabledFor(logging.INFO)
+    log_moves = log.isEnabledFor(_MOVED.level)
+    text, json_level = _format != "json", _MOVED_LEVEL.lower()
     for event in events:
-        if type(event) is ev.Moved:
-            if moved:
-                lines.append(_moved_line(event))
+        if type(event) is ev.Moved:  # one line a file, tens of thousands a second: made right here
+            if log_moves:
+                lines.append(
+                    f"{_stamp(event.at)} {_MOVED_TEXT}{moved(event)}"
+                    if text
+                    else _json_line(event, _MOVED, json_level, event.at)
+                )
             continue
         if lines:
             _sink.write_many(lines)
             lines = []
-        _log_record(event)
+        _log_record(event, _sink)
     if lines:
         _sink.write_many(lines)
 
 
-def _log_record(event: ev.Event) -> None:
-    """The record for any event but a move."""
-    if isinstance(event, ev.Waiting):
-        emit(
-            logging.WARNING,
-            "waiting",
-            "waiting for room to move %s, again in %.1fs: %s",
-            event.source,
-            event.delay,
-            event.error,
-            file=event.source,
-            error=event.error,
-            delay=round(event.delay, 3),
-        )
-    elif isinstance(event, ev.Retried):
-        emit(
-            logging.WARNING,
-            "retried",
-            "retry %d for %s, again in %.1fs: %s",
-            event.attempt,
-            event.source,
-            event.delay,
-            event.error,
-            file=event.source,
-            attempt=event.attempt,
-            error=event.error,
-            delay=round(event.delay, 3),
-        )
-    elif isinstance(event, ev.Quarantined):
-        emit(
-            logging.WARNING,
-            "quarantined",
-            "quarantined %s after %d attempt(s): %s (id %s)",
-            event.source,
-            event.attempts,
-            event.reason,
-            event.item_id,
-            file=event.source,
-            attempt=event.attempts,
-            error=event.reason,
-            id=event.item_id,
-        )
-    elif isinstance(event, ev.Failed):
-        emit(
-            logging.ERROR,
-            "failed",
-            "%s stays in the source: %s",
-            event.source,
-            event.error,
-            file=event.source,
-            error=event.error,
-        )
-    elif isinstance(event, ev.Skipped):
-        emit(
-            logging.INFO,
-            "skipped",
-            "skipped %s: %s exists",
-            event.source,
-            event.existing,
-            file=event.source,
-            destination=event.existing,
-        )
-    elif isinstance(event, ev.Vanished):
-        emit(
-            logging.INFO, "vanished", "%s vanished before it could be moved", event.source, file=event.source
-        )
-    elif isinstance(event, (ev.Paused, ev.Resumed)):
-        what = "paused" if isinstance(event, ev.Paused) else "resumed"
-        level = logging.WARNING if what == "paused" and event.reason == "disk" else logging.INFO
-        emit(level, what, "intake %s (%s)", what, event.reason, reason=event.reason)
-    elif isinstance(event, ev.Alert):
-        level = logging.WARNING if event.active else logging.INFO
-        what = "alert" if event.active else "alert_recovered"
-        emit(
-            level,
-            what,
-            "%s: %s",
-            "ALERT" if event.active else "recovered",
-            event.message,
-            alert=event.name,
-            active=event.active,
-        )
-    elif isinstance(event, ev.Warning):
-        emit(logging.WARNING, "warning", "%s", event.message)
-
-
-def summary(snap: Snapshot) -> str:
-    """One line of health: the same numbers the dashboard and status show."""
-    t = snap.totals
-    return (
-        f"{snap.state}: moved {t.moved} ({humanize.naturalsize(t.bytes, binary=True)}), "
-        f"{snap.files_per_second[60]:.1f} files/s over 1 min, "
-        f"errors {snap.error_rate:.1%}, retry queue {snap.queues.retry}, "
-        f"quarantine {snap.quarantine.count}, ignored {t.ignored}, "
-        f"disk {snap.disk.free_percent:.1f}% free"
-    )
+def _log_record(event: ev.Event, sink: Sink) -> None:
+    """The line for any event but a move, stamped when it is logged; from a warning up it is
+    written at once, as SinkHandler writes a record."""
+    words = WORDS.get(type(event))
+    if words is None:
+        return
+    level = words.level_of(event)
+    if not log.isEnabledFor(level):
+        return
+    levelname = logging.getLevelName(level)
+    if _format == "json":
+        line = _json_line(event, words, levelname.lower(), time.time())
+    else:
+        line = _text_line(time.time(), levelname, words.line(event))
+    sink.write(line, urgent=level >= logging.WARNING)
 
 
 def log_summary(snap: Snapshot, event: str = "stats") -> None:

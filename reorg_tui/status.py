@@ -15,7 +15,7 @@ from reorg_tui.engine.kinds import State
 from reorg_tui.engine.metrics import Snapshot
 from reorg_tui.engine.publish import read_state
 from reorg_tui.engine.store import pid_alive
-from reorg_tui.logs import summary
+from reorg_tui.present import summary
 
 HEALTHY, DEGRADED, DOWN = 0, 1, 2
 STALE_AFTER = 10.0  # seconds without a new publication (it publishes about every second)

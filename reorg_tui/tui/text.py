@@ -27,14 +27,6 @@ def rate(n: float) -> str:
     return f"{n:,.1f}" if n < 1000 else f"{n:,.0f}"
 
 
-def duration(seconds: float) -> str:
-    if seconds < 0.001:
-        return f"{seconds * 1e6:.0f} µs"
-    if seconds < 1:
-        return f"{seconds * 1000:.1f} ms"
-    return f"{seconds:.2f} s"
-
-
 def uptime(seconds: float) -> str:
     seconds = int(seconds)
     h, rest = divmod(seconds, 3600)
