@@ -16,9 +16,7 @@ from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_origin, get_type_hints
 
-from reorg_tui.engine.errors import ReorgError
-from reorg_tui.engine.naming import NamingError
-from reorg_tui.engine.settings import EngineSettings, setting
+from reorg_tui.engine import EngineSettings, NamingError, ReorgError, setting
 
 ENV_PREFIX = "REORG_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

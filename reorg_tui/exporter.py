@@ -9,8 +9,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from reorg_tui.engine.kinds import State
-from reorg_tui.engine.metrics import BUCKETS, Snapshot
+from reorg_tui.engine import BUCKETS, Snapshot, State
 
 
 class SnapshotCollector(Collector):

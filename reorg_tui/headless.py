@@ -12,11 +12,7 @@ from typing import Any, TextIO
 
 from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
-from reorg_tui.engine.engine import Engine
-from reorg_tui.engine.errors import ExitCode
-from reorg_tui.engine.lock import AlreadyRunning
-from reorg_tui.engine.plan import preview
-from reorg_tui.engine.watch import ScanCount
+from reorg_tui.engine import AlreadyRunning, Engine, ExitCode, ScanCount, preview
 from reorg_tui.names import safe
 
 log = logging.getLogger("reorg_tui")

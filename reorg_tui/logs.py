@@ -15,8 +15,8 @@ import threading
 import time
 from typing import Any, TextIO
 
+from reorg_tui.engine import Snapshot
 from reorg_tui.engine import events as ev
-from reorg_tui.engine.metrics import Snapshot
 from reorg_tui.names import safe
 from reorg_tui.present import WORDS, Words, moved, summary
 

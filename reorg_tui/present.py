@@ -20,8 +20,8 @@ from typing import Any, Generic, TypeVar
 
 import humanize
 
+from reorg_tui.engine import Snapshot
 from reorg_tui.engine import events as ev
-from reorg_tui.engine.metrics import Snapshot
 from reorg_tui.names import safe
 
 E = TypeVar("E", bound=ev.Event)

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reorg_tui.engine.kinds import State
-from reorg_tui.engine.metrics import Snapshot
+from reorg_tui.engine import Snapshot, State
 from reorg_tui.engine.publish import read_state
 from reorg_tui.engine.store import pid_alive
 from reorg_tui.present import summary

@@ -15,7 +15,7 @@ from reorg_tui.bench import feeder
 from reorg_tui.bench.report import Figure
 from reorg_tui.bench.workload import scratch
 from reorg_tui.config import FIELDS, Settings
-from reorg_tui.engine.engine import Engine
+from reorg_tui.engine import Engine
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.bridge import EngineHost
 from reorg_tui.tui.screens.help import HelpScreen

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from reorg_tui.engine.errors import ExitCode, ReorgError
+from reorg_tui.engine import ExitCode, ReorgError
 
 
 class BenchFailed(ReorgError):

@@ -13,7 +13,7 @@ import sys
 import typer
 
 from reorg_tui.cli import bench, ops, quarantine, run
-from reorg_tui.engine.errors import ExitCode, ReorgError
+from reorg_tui.engine import ExitCode, ReorgError
 from reorg_tui.names import safe
 
 EPILOG = (

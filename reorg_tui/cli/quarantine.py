@@ -14,8 +14,7 @@ import typer
 
 from reorg_tui.cli.options import config_option, layered
 from reorg_tui.config import FIELDS, ConfigError, default_state_dir, resolve
-from reorg_tui.engine.operations import QuarantineOps
-from reorg_tui.engine.quarantine import QuarantineStore, Record
+from reorg_tui.engine import QuarantineOps, QuarantineStore, Record
 from reorg_tui.names import safe
 
 app = typer.Typer(help="Inspect, release or delete quarantined files.")

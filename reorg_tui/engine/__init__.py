@@ -1,0 +1,61 @@
+"""The engine: plain Python, no Textual, no typer. Its public surface is what this module names;
+the faces (the dashboard, the headless runner, the command line) import these, and reach below
+only for what other processes read of a running instance: its published state (``publish``), its
+control socket (``control``), its source lock (``lock``) and whether its pid lives (``store``).
+"""
+
+from reorg_tui.engine import events
+from reorg_tui.engine.engine import Engine
+from reorg_tui.engine.errors import ExitCode, ReorgError
+from reorg_tui.engine.failures import RunResult
+from reorg_tui.engine.kinds import ConflictPolicy, Kind, State
+from reorg_tui.engine.lock import AlreadyRunning
+from reorg_tui.engine.metrics import (
+    BUCKETS,
+    ERROR_WINDOW,
+    WINDOWS,
+    Disk,
+    QuarantineInfo,
+    Queues,
+    RetryItem,
+    Snapshot,
+    Timing,
+    Totals,
+)
+from reorg_tui.engine.naming import NamingError
+from reorg_tui.engine.operations import QuarantineOps
+from reorg_tui.engine.plan import preview
+from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, Record
+from reorg_tui.engine.settings import EngineSettings, setting
+from reorg_tui.engine.watch import ScanCount
+
+__all__ = [
+    "BUCKETS",
+    "ERROR_WINDOW",
+    "WINDOWS",
+    "AlreadyRunning",
+    "ConflictPolicy",
+    "Disk",
+    "Engine",
+    "EngineSettings",
+    "ExitCode",
+    "Kind",
+    "NamingError",
+    "QuarantineError",
+    "QuarantineInfo",
+    "QuarantineOps",
+    "QuarantineStore",
+    "Queues",
+    "Record",
+    "ReorgError",
+    "RetryItem",
+    "RunResult",
+    "ScanCount",
+    "Snapshot",
+    "State",
+    "Timing",
+    "Totals",
+    "events",
+    "preview",
+    "setting",
+]

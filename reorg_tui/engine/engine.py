@@ -55,7 +55,12 @@ log = logging.getLogger(__name__)
 
 
 class Engine:
-    """The core. Knows nothing of Textual or the command line; every face reads snapshot()."""
+    """The core. Knows nothing of Textual or the command line; every face reads snapshot().
+
+    Its own state: ``_paused`` (changed under ``_pause_lock`` by any face's thread, read anywhere),
+    ``_state`` (written only by the thread in ``run``), and the three signals every stage shares:
+    ``_wake`` (the coordinator has work), ``_stopping`` (threads end) and ``_abandon`` (copies in
+    flight stop at their next chunk)."""
 
     def __init__(self, settings: EngineSettings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings

@@ -11,6 +11,9 @@ After a crash the staging folder may hold partial copies (removed by ``recover``
 be both published and still in the source: the next attempt finds the destination name taken by a
 *twin* (the same inode, or the same size, mtime and bytes) and removes the source, counting the
 file once.
+
+Over 300 lines: the protocol's steps (open, copy, check, publish, remove) are read best together,
+each beside the failure it guards against; the rename lane's shortcut lives in rename_lane.py.
 """
 
 from __future__ import annotations

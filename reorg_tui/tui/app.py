@@ -15,10 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from reorg_tui.engine.errors import ExitCode
-from reorg_tui.engine.kinds import State
-from reorg_tui.engine.lock import AlreadyRunning
-from reorg_tui.engine.quarantine import Record
+from reorg_tui.engine import AlreadyRunning, ExitCode, Record, State
 from reorg_tui.names import safe
 from reorg_tui.tui.bridge import Host
 from reorg_tui.tui.screens.confirm import ConfirmScreen

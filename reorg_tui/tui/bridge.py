@@ -13,14 +13,23 @@ from collections import deque
 from typing import Protocol
 
 from reorg_tui.config import Settings
+from reorg_tui.engine import (
+    WINDOWS,
+    Disk,
+    Engine,
+    QuarantineInfo,
+    QuarantineOps,
+    QuarantineStore,
+    Queues,
+    Record,
+    Snapshot,
+    State,
+    Timing,
+    Totals,
+)
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.control import request
-from reorg_tui.engine.engine import Engine
-from reorg_tui.engine.kinds import State
-from reorg_tui.engine.metrics import WINDOWS, Disk, QuarantineInfo, Queues, Snapshot, Timing, Totals
-from reorg_tui.engine.operations import QuarantineOps
 from reorg_tui.engine.publish import event_from_dict, read_state
-from reorg_tui.engine.quarantine import QuarantineStore, Record
 from reorg_tui.engine.store import pid_alive
 from reorg_tui.status import STALE_AFTER
 

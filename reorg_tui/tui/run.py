@@ -6,7 +6,7 @@ import sys
 
 from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
-from reorg_tui.engine.engine import Engine
+from reorg_tui.engine import Engine
 from reorg_tui.engine.lock import source_is_locked
 from reorg_tui.headless import start_metrics
 from reorg_tui.tui.app import ReorgApp

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from reorg_tui.engine import Disk, QuarantineInfo, Queues, Record, RetryItem, Snapshot, Timing, Totals
 from reorg_tui.engine import events as ev
-from reorg_tui.engine.metrics import (
-    Disk,
-    QuarantineInfo,
-    Queues,
-    RetryItem,
-    Snapshot,
-    Timing,
-    Totals,
-)
-from reorg_tui.engine.quarantine import Record
 
 NOW = 1_789_398_000.0  # a fixed instant: 2026-09-14 13:00:00 UTC
 _HISTORY = tuple(

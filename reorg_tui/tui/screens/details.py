@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from reorg_tui.engine.quarantine import Record
+from reorg_tui.engine import Record
 from reorg_tui.tui.text import age, literal, size
 
 

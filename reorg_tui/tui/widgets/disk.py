@@ -3,7 +3,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from reorg_tui.engine.metrics import Snapshot
+from reorg_tui.engine import Snapshot
 from reorg_tui.tui.text import size
 from reorg_tui.tui.widgets.pane import Pane
 

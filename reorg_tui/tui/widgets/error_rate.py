@@ -3,7 +3,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import Sparkline, Static
 
-from reorg_tui.engine.metrics import ERROR_WINDOW, Snapshot
+from reorg_tui.engine import ERROR_WINDOW, Snapshot
 from reorg_tui.tui.text import count
 from reorg_tui.tui.widgets.pane import Pane
 from reorg_tui.tui.widgets.throughput import SPARK_SECONDS

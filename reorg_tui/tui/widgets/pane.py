@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual import events
 from textual.containers import Vertical
 
-from reorg_tui.engine.metrics import Snapshot
+from reorg_tui.engine import Snapshot
 
 
 class Pane(Vertical):

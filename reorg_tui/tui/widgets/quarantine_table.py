@@ -4,7 +4,7 @@ import time
 
 from rich.text import Text
 
-from reorg_tui.engine.quarantine import Record
+from reorg_tui.engine import Record
 from reorg_tui.tui.text import age, literal, size
 from reorg_tui.tui.widgets.keyed_table import KeyedTable
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from reorg_tui.engine.metrics import Snapshot
+from reorg_tui.engine import Snapshot
 from reorg_tui.tui.text import literal
 from reorg_tui.tui.widgets.keyed_table import KeyedTable
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from reorg_tui.engine.kinds import State
-from reorg_tui.engine.metrics import Snapshot
+from reorg_tui.engine import Snapshot, State
 from reorg_tui.tui.text import literal, uptime
 
 STATES: dict[str, tuple[str, str]] = {  # the label shown, and the CSS class that colours it

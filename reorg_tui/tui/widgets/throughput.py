@@ -3,7 +3,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import Sparkline, Static
 
-from reorg_tui.engine.metrics import Snapshot
+from reorg_tui.engine import Snapshot
 from reorg_tui.tui.text import count, rate, size
 from reorg_tui.tui.widgets.pane import Pane
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from reorg_tui.engine.metrics import Snapshot
+from reorg_tui.engine import Snapshot
 from reorg_tui.present import duration
 from reorg_tui.tui.text import count
 from reorg_tui.tui.widgets.pane import Pane
