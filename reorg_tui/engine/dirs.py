@@ -18,7 +18,7 @@ import resource
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -51,9 +51,11 @@ def open_below(parent: int, rel: str, *, create: bool = False) -> int:
         raise
 
 
-def open_child(parent: int, part: str, rel: str, *, create: bool = False) -> int:
+def open_child(
+    parent: int, part: str, rel: str, *, create: bool = False, made: Callable[[], None] | None = None
+) -> int:
     """Open the folder ``part`` right below ``parent`` (no-follow; made if missing and
-    ``create``). ``rel`` names the whole path, for messages."""
+    ``create``, and then ``made`` is called). ``rel`` names the whole path, for messages."""
     if part in ("", ".", "..") or "/" in part:
         raise NotAFolder(errno.EINVAL, f"bad folder name {part!r} in {rel!r}")
     try:
@@ -61,8 +63,13 @@ def open_child(parent: int, part: str, rel: str, *, create: bool = False) -> int
     except FileNotFoundError:
         if not create:
             raise
-        with contextlib.suppress(FileExistsError):  # made by another thread meanwhile
+        try:
             os.mkdir(part, 0o777, dir_fd=parent)
+        except FileExistsError:  # made by another thread meanwhile
+            pass
+        else:
+            if made is not None:
+                made()
         return open_child(parent, part, rel)  # made now: opened (or refused) like any other
     except OSError as exc:
         raise _refused(exc, parent, part, rel) from None
@@ -102,8 +109,16 @@ class Tree:
     a thread that still holds it.
     """
 
-    def __init__(self, root: str, *, capacity: int = 256, create_root: bool = True) -> None:
+    def __init__(
+        self,
+        root: str,
+        *,
+        capacity: int = 256,
+        create_root: bool = True,
+        made: Callable[[], None] | None = None,
+    ) -> None:
         self.root = root
+        self.made = made  # called for each folder this tree makes (each takes an inode)
         self.capacity = capacity
         self.create_root = create_root
         self._lock = threading.Lock()
@@ -137,6 +152,10 @@ class Tree:
         finally:
             self.give_back(fd)
 
+    def knows(self, rel: str) -> bool:
+        """Whether ``rel`` is open in the cache now (so it exists: lending it makes nothing)."""
+        return rel in self._fds
+
     def lend(self, rel: str, create: bool = False) -> int:
         """A descriptor for ``rel``; hand it back with ``give_back`` (``folder`` does both).
 
@@ -153,7 +172,7 @@ class Tree:
         head, _, part = rel.rpartition("/")
         parent = self.lend(head, create) if head else self._lend_root()
         try:
-            fd = open_child(parent, part, rel, create=create) if rel else os.dup(parent)
+            fd = open_child(parent, part, rel, create=create, made=self.made) if rel else os.dup(parent)
         finally:
             self.give_back(parent)
         with self._lock:

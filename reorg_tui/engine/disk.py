@@ -63,6 +63,11 @@ class DiskGate:
         self._lock = threading.Lock()
         self.device = _device(path)  # changed under _lock
         self.view = GateView()  # replaced whole, under _lock
+        # Copies in flight, and copies finished since the last reading (which it cannot show
+        # yet), in bytes and in files (a file is an inode): counted against the minimum, so that
+        # no copy starts that would take the destination below it. Under _lock.
+        self._held = [0, 0]
+        self._spent = [0, 0]
 
     @property
     def closed(self) -> bool:
@@ -83,7 +88,10 @@ class DiskGate:
     def check(self) -> bool:
         """Refresh the reading; True while intake may go on."""
         with self._lock:
-            self.view = view = self._check(self.view)
+            was = self.view
+            self.view = view = self._check(was)
+            if view.last is not was.last:  # a fresh reading: it shows the copies finished before it
+                self._spent = [0, 0]
         return not view.closed
 
     def _check(self, was: GateView) -> GateView:
@@ -113,12 +121,45 @@ class DiskGate:
             )
         return GateView(closed, room, error, generation)
 
-    def room_for(self, size: int) -> bool:
-        """Asked before a copy: a large file must not take the destination under the minimum."""
+    def reserve(self, size: int, inodes: int = 1) -> bool:
+        """Asked before a copy: True, and the copy's bytes and inodes are held (its file's, and the
+        folders it may make), if the destination
+        stays at or above the minimum with it and every copy in flight; False: it must wait.
+
+        The last reading (at most 0.25 s old) is trusted, with the copies since counted against
+        it, while the copy would leave more than HYSTERESIS_PERCENT above the minimum; nearer
+        the floor, and before a large copy, the reading is taken afresh first: it then also sees
+        what no copy holds for (date folders made, another writer on the same disk)."""
         if size < LARGE_FILE:
-            return True
+            with self._lock:
+                if self._fits(size, inodes, margin=HYSTERESIS_PERCENT):
+                    self._hold(size, inodes)
+                    return True
         self.check()
-        return self.fits(size)
+        with self._lock:
+            if not self._fits(size, inodes):
+                return False
+            self._hold(size, inodes)
+        return True
+
+    def _hold(self, size: int, inodes: int) -> None:
+        self._held[0] += size
+        self._held[1] += inodes
+
+    def made_folder(self) -> None:
+        """A folder was made on the destination: its inode counts until the next reading."""
+        with self._lock:
+            self._spent[1] += 1
+
+    def release(self, size: int, inodes: int = 1, *, kept: bool) -> None:
+        """A copy reserved with ``reserve`` is over; ``kept``: its bytes stay at the destination
+        (until the next reading shows them)."""
+        with self._lock:
+            self._held[0] -= size
+            self._held[1] -= inodes
+            if kept:
+                self._spent[0] += size
+                self._spent[1] += inodes
 
     def shown(self) -> tuple[Disk, str | None]:
         """The destination's room as the snapshot shows it, and why the gate is closed (or None)."""
@@ -135,12 +176,25 @@ class DiskGate:
         )
 
     def fits(self, size: int) -> bool:
-        """Whether a file of ``size`` bytes can be copied without crossing the threshold."""
+        """Whether a file of ``size`` bytes can be copied without crossing the threshold, counting
+        the copies in flight and those since the last reading."""
+        with self._lock:
+            return self._fits(size, 1)
+
+    def _fits(self, size: int, files: int, margin: float = 0.0) -> bool:
         last = self.view.last
-        if last is None or not last.total_bytes:
+        if last is None:
             return True
-        after = last.free_bytes - size
-        return 100.0 * after / last.total_bytes >= self.min_free_percent
+        minimum = self.min_free_percent + margin
+        if last.total_bytes:
+            free = last.free_bytes - self._held[0] - self._spent[0] - size
+            if 100.0 * free / last.total_bytes < minimum:
+                return False
+        if last.total_inodes:
+            free_inodes = last.free_inodes - self._held[1] - self._spent[1] - files
+            if 100.0 * free_inodes / last.total_inodes < minimum:
+                return False
+        return True
 
 
 def _device(path: str) -> int | None:

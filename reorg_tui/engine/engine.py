@@ -83,10 +83,10 @@ class Engine:
         folders = max(64, min(4096, raise_open_file_limit() // 4))
         self.gate = DiskGate(self.dest, settings.min_free_percent)
         self.mover = Mover(
-            Tree(self.dest, capacity=folders),
+            Tree(self.dest, capacity=folders, made=self.gate.made_folder),
             verify=settings.verify,
             stop=self._abandon,
-            room=self.gate.room_for,
+            space=self.gate,
         )
         self.quarantine = QuarantineStore(settings.quarantine, verify=settings.verify)
         self.metrics = Metrics(clock)

@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from reorg_tui.engine.dirs import NotAFolder, Tree
 from reorg_tui.engine.errors import Abandoned, Changed, Conflict, HardLinked, MoveError, Vanished
@@ -57,6 +57,13 @@ class Outcome(NamedTuple):
     folder: str = ""  # its folder, relative to the mover's root
 
 
+class Space(Protocol):
+    """Room on the destination, held for each copy while it runs (see disk.DiskGate)."""
+
+    def reserve(self, size: int, inodes: int = 1) -> bool: ...
+    def release(self, size: int, inodes: int = 1, *, kept: bool) -> None: ...
+
+
 class _Stale(Exception):
     """A cached folder descriptor names a folder that was removed: open it afresh and retry."""
 
@@ -70,11 +77,11 @@ class Mover:
         *,
         verify: bool = False,
         stop: threading.Event | None = None,
-        room: Callable[[int], bool] | None = None,
+        space: Space | None = None,
     ):
         self.tree = tree
         self.root = tree.root
-        self.room = room  # asked before a copy whether the destination can take that many bytes
+        self.space = space  # holds room on the destination for each copy, or refuses it
         self.rename_lock = threading.Lock()  # renames into root, one at a time (see rename_lane)
         self.exdev: set[int] = set()  # source devices a rename into root failed from with EXDEV
         self._token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # unique per run: names never repeat
@@ -190,6 +197,13 @@ class Mover:
             raise MoveError(f"folders under {self.root} keep disappearing", transient=True) from None
 
     def _move_by_copy(self, src: SourceFile, folder: str, name: str, on_conflict: ConflictPolicy) -> Outcome:
+        size = src.st.st_size
+        # Its file's inode, and those of the folders it may have to make (the first into a folder).
+        inodes = 1 + (0 if self.tree.knows(folder) else folder.count("/") + 1)
+        inodes += 0 if self.tree.knows(STAGING) else 1
+        if self.space is not None and not self.space.reserve(size, inodes):
+            raise MoveError("waiting for disk space", transient=True, code=errno.ENOSPC)
+        kept = False
         staging = self._lend(STAGING)
         try:
             tmp, copy = self._copy_to_staging(src, staging)
@@ -202,13 +216,17 @@ class Mover:
                     published = True  # the temporary name is gone with the rename
                     self._finish_copy(src, folder_fd, dst, copy)
 
-                return self._publish(src, folder, name, on_conflict, by_tmp, Kind.COPIED)
+                outcome = self._publish(src, folder, name, on_conflict, by_tmp, Kind.COPIED)
+                kept = published
+                return outcome
             finally:
                 if not published:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(tmp, dir_fd=staging)
         finally:
             self.tree.give_back(staging)
+            if self.space is not None:
+                self.space.release(size, inodes, kept=kept)
 
     def _finish_copy(self, src: SourceFile, folder: int, name: str, copy: os.stat_result) -> None:
         """The copy is published: make its folder durable, then remove the source, so that there
@@ -285,8 +303,6 @@ class Mover:
     def _copy_to_staging(self, src: SourceFile, staging: int) -> tuple[str, os.stat_result]:
         """Copy into a new file in the staging folder; returns its name and its fstat."""
         st = src.st
-        if self.room is not None and not self.room(st.st_size):
-            raise MoveError("waiting for disk space", transient=True, code=errno.ENOSPC)
         try:
             fd_in, fst = src.open()
         except HardLinked as exc:

@@ -183,3 +183,26 @@ def test_a_reader_holding_a_view_keeps_one_consistent_reading_while_the_gate_mov
         now.last,
         now.generation,
     )
+
+
+@pytest.mark.needs_root
+@root_only
+def test_copies_in_flight_and_since_the_last_reading_count_against_the_minimum(small):
+    size, total = pages(small)
+    gate = DiskGate(str(small), 50.0)
+    gate.check()
+    quarter = (total // 4) * size
+    assert gate.reserve(quarter) and gate.reserve(quarter)  # half the disk held by two copies
+    assert not gate.reserve(size)  # a third would cross the minimum, though nothing is written yet
+    gate.release(quarter, kept=False)  # one copy was given up: its room is free again
+    assert gate.reserve(size)
+    gate.release(size, kept=False)
+    gate.release(quarter, kept=True)  # the other arrived: its bytes count until a reading shows them
+    (small / "arrived").write_bytes(b"\0" * quarter)
+    assert gate.fits(quarter - size) and not gate.fits(quarter + size)
+    gate.check()  # the fresh reading shows the file itself, and counts it once
+    assert gate.fits(quarter - size) and not gate.fits(quarter + size)
+    free_inodes = os.statvfs(small).f_favail  # 200 less the root and the arrived file
+    assert gate.reserve(0, inodes=free_inodes - 101) and gate.fits(0)  # exactly at the minimum after one more
+    gate.made_folder()  # a folder made counts as an inode until the next reading
+    assert not gate.fits(0)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import time
+
+import pytest
 
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.engine import Engine
@@ -241,3 +244,40 @@ def test_a_retry_queue_naming_paths_outside_the_source_is_not_followed(settings,
     assert files_under(settings.dest) == {
         "2024/01/07/2024-01-07_ok.txt": files_under(settings.dest)["2024/01/07/2024-01-07_ok.txt"]
     }
+
+
+@pytest.mark.parametrize("short_of", ["space", "inodes"])
+def test_the_free_space_minimum_is_a_floor_no_copy_crosses(tmp_path, tmpfs, short_of):
+    """Copies of small files, many at once, into a small destination: free space (and free inodes)
+    never go under --min-free-percent, looked at after every copy; what does not fit waits in the
+    source, whole, and arrives once there is room."""
+    if short_of == "space":
+        dest, files, size = tmpfs("small", size="8m"), 40, 256 * 1024  # 10 MiB offered, 4 MiB may land
+    else:
+        dest, files, size = tmpfs("few", size="64m", inodes=60), 80, 100  # 80 files, 25 may land
+    settings = make_settings(
+        tmp_path, dest=dest, quarantine=tmp_path / "q", min_free_percent=50, retry_max_delay=0.5
+    )
+    for i in range(files):  # one date: its folders are made once (a folder's inode is not held for)
+        write(settings.source / f"2024-07-01_f{i:03d}.bin", os.urandom(size), OLD)
+    lowest = [100.0]
+
+    def after_each_copy(events: list[ev.Event]) -> None:
+        if any(isinstance(e, ev.Moved) for e in events):
+            st = os.statvfs(dest)
+            free = st.f_bavail / st.f_blocks if short_of == "space" else st.f_favail / st.f_files
+            lowest[0] = min(lowest[0], 100 * free)
+
+    def landed() -> int:
+        return len([p for p in files_under(dest) if p.startswith("2024/")])
+
+    with running(settings) as (engine, rec):
+        engine.subscribe(after_each_copy)
+        waited = lambda: {e.source for e in rec.of(ev.Waiting)}  # noqa: E731
+        wait_for(lambda: len(waited()) + landed() == files, what="every file to land or wait for room")
+        assert 0 < landed() < files and lowest[0] >= 50, (landed(), lowest)
+        landed_then = landed()
+        assert len(files_under(settings.source)) == files - landed_then  # the rest whole in the source
+        assert not rec.of(ev.Retried) and engine.snapshot().totals.quarantined == 0
+        subprocess.run(["mount", "-o", "remount,size=256m,nr_inodes=4000", str(dest)], check=True)
+        wait_for(lambda: not files_under(settings.source), timeout=30, what="the rest once there is room")
