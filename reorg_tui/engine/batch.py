@@ -16,18 +16,22 @@ import time
 from dataclasses import dataclass, field
 
 from reorg_tui.engine import events as ev
-from reorg_tui.engine.bus import EventBus
+from reorg_tui.engine.bus import EVENT_HOLD, EventBus
 from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.errors import Abandoned, Changed, Conflict, MoveError, Vanished
 from reorg_tui.engine.failures import Failures, reason_label
 from reorg_tui.engine.intake import Intake
 from reorg_tui.engine.kinds import ARRIVED, FileResult, Kind, Ready
 from reorg_tui.engine.metrics import Metrics
-from reorg_tui.engine.move import Mover, Outcome
+from reorg_tui.engine.move import Mover
 from reorg_tui.engine.naming import InvalidDate, Naming
 from reorg_tui.engine.plan import plan
 from reorg_tui.engine.rename_lane import RenameLane
 from reorg_tui.engine.settings import EngineSettings
+
+# Read once: a member looked up on its Enum class is a Python-level lookup, and this is per file.
+MOVED, SKIPPED, DUPLICATES = Kind.MOVED, Kind.SKIPPED, (Kind.TWIN, Kind.DEDUPED)
+_new = tuple.__new__  # a FileResult made without NamedTuple's Python-level __new__ (one a file)
 
 
 @dataclass
@@ -101,16 +105,20 @@ class BatchRunner:
 
     def run(self, batch: list[Ready], result: BatchResult) -> None:
         """Move the batch's files into ``result`` (given, not returned: a batch cut short by an
-        unexpected error still reports what it did)."""
+        unexpected error still reports what it did). The caller holds the bus's events; a slow
+        batch hands them over every EVENT_HOLD seconds."""
         lane = RenameLane(self.mover, self.sources)
+        files, handed = result.files, time.perf_counter()
         try:
             for rel, st in batch:
                 if self.abandon.is_set():
                     break  # the rest stay in the source, untouched, for the next run
                 started = time.perf_counter()
-                self.bus.tick(started)
+                if started - handed >= EVENT_HOLD:
+                    handed = started
+                    self.bus.hand_over()
                 result.attempted += 1
-                result.files.append(self.move_one(rel, started, st, lane))
+                files.append(self.move_one(rel, started, st, lane))
         finally:
             lane.close()
 
@@ -125,9 +133,8 @@ class BatchRunner:
             return FileResult(rel, Kind.QUARANTINED)
         try:
             if lane is not None and st is not None and lane.move(rel, folder, name, st):
-                outcome = Outcome(Kind.MOVED, intended, st.st_size, folder)
-            else:
-                outcome = self.mover.move(self.sources, rel, folder, name, self.settings.on_conflict, st)
+                return self._arrived(rel, src, MOVED, intended, st.st_size, folder, started)
+            outcome = self.mover.move(self.sources, rel, folder, name, self.settings.on_conflict, st)
         except Vanished:
             self.failures.forget(rel)
             self.metrics.add(vanished=1)
@@ -149,8 +156,8 @@ class BatchRunner:
             error = MoveError.from_os(exc, "move")
             self.failures.failed(rel, src, error, intended)
             return FileResult(rel, Kind.FAILED, reason=reason_label(error))
-        self.failures.forget(rel)
-        if outcome.kind == Kind.SKIPPED:
+        if outcome.kind is SKIPPED:
+            self.failures.forget(rel)
             try:
                 self.intake.skip(rel, os.lstat(src))
             except OSError:
@@ -158,13 +165,20 @@ class BatchRunner:
             self.metrics.add(skipped=1)
             self.bus.emit(ev.Skipped(src, outcome.path))
             return FileResult(rel, Kind.SKIPPED)
-        if outcome.kind in (Kind.TWIN, Kind.DEDUPED):
+        if outcome.kind in DUPLICATES:
             self.metrics.add(duplicates=1)
+        return self._arrived(rel, src, outcome.kind, outcome.path, outcome.size, outcome.folder, started)
+
+    def _arrived(
+        self, rel: str, src: str, kind: Kind, path: str, size: int, folder: str, started: float
+    ) -> FileResult:
+        """The file is at ``path`` (below ``folder``): no retry is kept for it; it is told."""
+        self.failures.forget(rel)
         seconds = time.perf_counter() - started
-        moved = ev.Moved(src, outcome.path, outcome.size, seconds, outcome.kind)
+        moved = ev.Moved(src, path, size, seconds, kind)
         self.bus.emit(moved)
-        folder_moved = outcome.folder if outcome.kind == Kind.MOVED else None
-        return FileResult(rel, outcome.kind, outcome.size, seconds, folder_moved, None, moved.at)
+        renamed = folder if kind is MOVED else None  # a rename: its folder is fsynced later
+        return _new(FileResult, (rel, kind, size, seconds, renamed, None, moved.at))
 
 
 class FolderSync:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -28,7 +27,6 @@ class EventBus:
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
         self._held = threading.local()
-        self._handed = threading.local()
 
     def subscribe(self, callback: Subscriber) -> None:
         """Called from engine threads with events in the order they happened, several at a time
@@ -47,20 +45,13 @@ class EventBus:
 
     @contextmanager
     def holding(self) -> Iterator[None]:
-        """Hold this thread's events until the block ends (or ``tick`` finds EVENT_HOLD passed)."""
+        """Hold this thread's events until the block ends (or ``hand_over`` is called)."""
         self._held.events = []
-        self._handed.at = time.perf_counter()
         try:
             yield
         finally:
             self.hand_over()
             self._held.events = None
-
-    def tick(self, now: float) -> None:
-        """Inside ``holding``: hand over what is held if EVENT_HOLD has passed since the last time."""
-        if now - self._handed.at >= EVENT_HOLD:
-            self._handed.at = now
-            self.hand_over()
 
     def hand_over(self) -> None:
         """Deliver the events this thread holds, and go on holding."""

@@ -62,6 +62,9 @@ class Failures:
         self.store = store
         self.sources = sources
         self.retry = RetryQueue(settings.state_dir / "retry.json")
+        # Files waiting for a retry, by path (the queue's own dict, never replaced): read without
+        # the lock, once per file, by intake and by ``forget`` (see the opening comment).
+        self.waiting = self.retry.entries
         self.result = RunResult()
         self.once = False  # --once: a file not even the quarantine takes is left, not retried
         self._lock = threading.Lock()
@@ -70,7 +73,7 @@ class Failures:
     # ---- the retry queue ---------------------------------------------------------------------
 
     def __contains__(self, rel: str) -> bool:
-        return rel in self.retry
+        return rel in self.waiting
 
     def __len__(self) -> int:
         return len(self.retry)
@@ -94,7 +97,7 @@ class Failures:
         return tuple(RetryItem(e.path, e.attempts, e.next_try, e.last_error) for e in entries)
 
     def forget(self, rel: str) -> None:
-        if rel not in self.retry:  # the usual case, and only this file's worker would add it
+        if rel not in self.waiting:  # the usual case, and only this file's worker would add it
             return
         with self._lock:
             self.retry.forget(rel)

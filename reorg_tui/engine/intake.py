@@ -236,7 +236,7 @@ class Intake:
 
     def _offer(self, rel: str, st: os.stat_result, now: float) -> None:
         """A regular file the naming wants was seen; queued if it is ready."""
-        if rel in self._claimed or rel in self.failures:
+        if rel in self._claimed or rel in self.failures.waiting:
             return
         if self.readiness.offer(rel, st, now):
             self._make_ready(rel, st)

@@ -17,12 +17,13 @@ class Planned(NamedTuple):
     intended: str  # the whole path it is meant to have (a collision may give it another name)
 
 
-def plan(naming: Naming, dest: str, rel: str) -> Planned:
-    """The destination of ``rel`` (a path below the source); InvalidDate if its date does not exist."""
+def plan(naming: Naming, dest: str, rel: str) -> tuple[str, str, str]:
+    """The destination of ``rel`` (a path below the source), as a ``Planned``'s fields: a plain
+    tuple, made once per file. InvalidDate if its date does not exist."""
     # f-strings, not os.path.join: this runs once per file; the parts are known to be clean.
     name = rel.rpartition("/")[2]
     folder = naming.target(name).folder
-    return Planned(folder, name, f"{dest}/{folder}/{name}")
+    return folder, name, f"{dest}/{folder}/{name}"
 
 
 class Preview(NamedTuple):
@@ -38,7 +39,7 @@ def preview(settings: EngineSettings, count: ScanCount) -> Iterator[Preview]:
     for rel, _st in scan(source, naming, settings.recursive, count):
         src = f"{source}/{rel}"
         try:
-            planned = plan(naming, dest, rel)
+            planned = Planned(*plan(naming, dest, rel))
         except InvalidDate as exc:
             yield Preview(src, None, str(exc), False)
             continue
