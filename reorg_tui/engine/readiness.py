@@ -8,7 +8,7 @@ close and reopen its file), so only this clock decides.
 A file left in the source by the ``skip`` collision policy is not tried again while it is the
 same file (inode, size, mtime); it is forgotten once a full scan no longer finds it.
 
-Not thread-safe: the engine calls it under its own lock.
+Not thread-safe: Intake (intake.py) calls it under its lock.
 """
 
 from __future__ import annotations

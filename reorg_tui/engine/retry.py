@@ -44,7 +44,7 @@ class RetryEntry:
 
 
 class RetryQueue:
-    """Files waiting for another try. Thread-safe only under the engine's lock."""
+    """Files waiting for another try. Not thread-safe: Failures (failures.py) holds its lock around it."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
