@@ -25,32 +25,41 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
     engine.subscribe(logs.log_events)
     stop = stop or threading.Event()
     previous = _install_signals(stop)
-    ticker = threading.Thread(target=_stats_loop, args=(engine, stop, settings.stats_interval), daemon=True)
-    logs.emit(
-        logging.INFO,
-        "started",
-        "watching %s -> %s (%d workers, quarantine %s)%s",
-        str(settings.source),
-        str(settings.dest),
-        settings.workers,
-        str(settings.quarantine),
-        " once" if once else "",
-        pid=os.getpid(),
-        source=str(settings.source),
-        destination=str(settings.dest),
-    )
-    metrics = start_metrics(engine, settings)
-    ticker.start()
+    servers: list[Any] = []
+
+    def started() -> None:
+        """Once the source is held: a second instance has been refused (exit 3) before this
+        binds a port or says it is watching."""
+        metrics = start_metrics(engine, settings)
+        if metrics is not None:
+            servers.append(metrics)
+        threading.Thread(
+            target=_stats_loop, args=(engine, stop, settings.stats_interval), daemon=True
+        ).start()
+        logs.emit(
+            logging.INFO,
+            "started",
+            "watching %s -> %s (%d workers, quarantine %s)%s",
+            str(settings.source),
+            str(settings.dest),
+            settings.workers,
+            str(settings.quarantine),
+            " once" if once else "",
+            pid=os.getpid(),
+            source=str(settings.source),
+            destination=str(settings.dest),
+        )
+
     try:
-        result = engine.run(stop, once=once)
+        result = engine.run(stop, once=once, started=started)
     except AlreadyRunning as exc:
         logs.emit(logging.ERROR, "refused", "%s", str(exc), pid=exc.pid)
         return ExitCode.ALREADY_RUNNING
     finally:
         stop.set()
         _restore_signals(previous)
-        if metrics is not None:
-            metrics.shutdown()
+        for server in servers:
+            server.shutdown()
     logs.log_summary(engine.snapshot(), event="stopped")
     logs.flush()
     if once and (result.quarantined or result.failed or result.left):
@@ -87,6 +96,9 @@ def _stats_loop(engine: Engine, stop: threading.Event, interval: float) -> None:
 
 
 def _install_signals(stop: threading.Event) -> dict[int, object]:
+    """SIGTERM and SIGINT drain and stop. SIGHUP is logged and ignored: there is no reload
+    (settings are read at start), and a HUP from a closing terminal or an operator's habit must
+    not end the daemon silently."""
     if threading.current_thread() is not threading.main_thread():
         return {}
 
@@ -98,9 +110,17 @@ def _install_signals(stop: threading.Event) -> dict[int, object]:
         )
         stop.set()
 
+    def on_hangup(signum: int, frame: FrameType | None) -> None:
+        logs.emit(
+            logging.WARNING,
+            "sighup",
+            "SIGHUP received: ignored (settings are read only at start; restart to apply new ones)",
+        )
+
     previous: dict[int, object] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, on_signal)
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
     return previous
 
 

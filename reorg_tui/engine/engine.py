@@ -251,9 +251,13 @@ class Engine:
 
     # ---- running ---------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event, *, once: bool = False) -> RunResult:
+    def run(
+        self, stop: threading.Event, *, once: bool = False, started: Callable[[], object] | None = None
+    ) -> RunResult:
         """Run until ``stop`` is set (or, with once, until the source is done). Drains, then
-        returns. Raises AlreadyRunning if another instance holds the source."""
+        returns. Raises AlreadyRunning if another instance holds the source, before anything else
+        is touched. ``started`` is called once the source is held and the stages run (a face binds
+        its metrics port and says "watching" there); what it raises ends the run, drained."""
         self.failures.once = once
         with self.instance:
             try:
@@ -266,6 +270,8 @@ class Engine:
                 keeper = Housekeeper(self._chores(), self._stopping)
                 keeper.start()
                 try:
+                    if started is not None:
+                        started()
                     self.coordinator.run(stop, pool, once)
                 finally:
                     self._shutdown(pool, scanner, keeper)
