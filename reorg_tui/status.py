@@ -1,7 +1,8 @@
 """Health of a running instance, from the state it publishes: for cron, monitoring and people.
 
 Exit codes of ``reorg-tui status``: 0 healthy, 1 degraded (an alert is active, intake is paused
-for disk, or the quarantine is not empty), 2 not running or stale.
+for disk, or by an operator while files wait, or the quarantine is not empty), 2 not running or
+stale.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import humanize
 
 from reorg_tui.engine import Snapshot, State
 from reorg_tui.engine.publish import read_state
@@ -57,6 +60,11 @@ def check(state_dir: Path, now: float | None = None) -> Health:
     problems = list(snap.alerts)
     if snap.state == State.PAUSED_DISK and snap.pause_reason:
         problems.append(snap.pause_reason)
+    waiting = snap.queues.settling + snap.queues.ready + snap.queues.retry
+    if snap.state == State.PAUSED and waiting:
+        # A forgotten pause moves nothing: a monitoring check must hear of it.
+        since = "" if snap.paused_at is None else f" {humanize.naturaldelta(now - snap.paused_at)} ago"
+        problems.append(f"paused by an operator{since}, {waiting} file(s) waiting")
     if snap.quarantine.count and not any("quarantine" in p for p in problems):
         problems.append(f"{snap.quarantine.count} file(s) in quarantine")
     if problems:

@@ -73,6 +73,7 @@ class Engine:
         self._wake = threading.Event()  # the coordinator has something to do
         self._pause_lock = threading.Lock()  # pause() and resume() come from any face's thread
         self._paused = False  # read without it: a bool, and moves check it again between batches
+        self._paused_at: float | None = None  # when it was paused: `status` reports the pause's age
         self._state = State.STARTING
         self.bus = EventBus()
         # Both trees are reached through folder descriptors, never by re-resolving path strings:
@@ -176,6 +177,7 @@ class Engine:
             if self._paused:
                 return
             self._paused = True
+            self._paused_at = self.clock()
         self.bus.emit(ev.Paused("operator"))
         self._wake.set()
 
@@ -184,6 +186,7 @@ class Engine:
             if not self._paused:
                 return
             self._paused = False
+            self._paused_at = None
         self.intake.notify_space()  # a scanner held up by the pause goes on moving what it lists
         self.bus.emit(ev.Resumed("operator"))
         self._wake.set()
@@ -231,6 +234,7 @@ class Engine:
             alerts=self.alerts.active,
             first_move_at=self.metrics.first_move_at,
             last_move_at=self.metrics.last_move_at,
+            paused_at=self._paused_at,
         )
 
     def quarantine_list(self) -> list[Record]:

@@ -98,6 +98,24 @@ def test_status_exit_codes_in_each_state(daemon_factory):
     assert check(d.root / "nowhere").code == 2
 
 
+def test_status_is_degraded_while_an_operators_pause_leaves_files_waiting(daemon_factory):
+    """A forgotten pause moves nothing: `status` says so (exit 1) with its age, until resumed."""
+    from reorg_tui.engine.control import request
+
+    d = daemon_factory()
+    status = lambda: cli("status", "--state-dir", str(d.state))  # noqa: E731
+    assert request(d.state, "pause") == "paused"
+    write(d.src / "2024-07-11_held.txt", b"h", OLD)
+    wait_for(lambda: status().returncode == 1, what="degraded while paused with a file waiting")
+    line = status().stdout.strip()
+    assert re.fullmatch(
+        r"degraded: paused by an operator (a moment|a second|\d+ seconds) ago, 1 file\(s\) waiting", line
+    ), line
+    assert request(d.state, "resume") == "running"
+    wait_for((d.dst / "2024/07/11/2024-07-11_held.txt").exists, what="the move after resume")
+    wait_for(lambda: status().returncode == 0, what="healthy again")
+
+
 def test_status_finds_the_state_from_the_source(tmp_path):
     (tmp_path / "s").mkdir()
     result = cli("status", "-s", str(tmp_path / "s"), env={"XDG_STATE_HOME": str(tmp_path / "xdg")})
