@@ -15,6 +15,7 @@ from typing import Any
 import humanize
 
 from reorg_tui.engine import Snapshot, State
+from reorg_tui.engine.lock import lock_holder
 from reorg_tui.engine.publish import read_state
 from reorg_tui.engine.store import pid_alive
 from reorg_tui.present import summary
@@ -46,11 +47,25 @@ class Health:
         }
 
 
-def check(state_dir: Path, now: float | None = None) -> Health:
+def check(state_dir: Path, now: float | None = None, source: Path | None = None) -> Health:
+    """The health of the instance publishing in ``state_dir``. With ``source``, a down result
+    while another process holds the source's lock names that process instead: it runs, but
+    keeps its state elsewhere."""
+    health = _check(state_dir, time.time() if now is None else now)
+    holder = None if health.code != DOWN or source is None else lock_holder(source)
+    if holder is None or holder == health.pid:
+        return health
+    line = (
+        f"not reachable: pid {holder} holds {source} but publishes no state in {state_dir}; "
+        "it was started with another --state-dir (or a --config that sets one): pass the same"
+    )
+    return Health(DOWN, line, None, holder, None)
+
+
+def _check(state_dir: Path, now: float) -> Health:
     data = read_state(state_dir)
     if data is None:
         return Health(DOWN, f"not running: no published state in {state_dir}", None, None, None)
-    now = time.time() if now is None else now
     snap = Snapshot.from_dict(data["snapshot"])
     pid, age = int(data.get("pid", 0)), now - float(data.get("published_at", 0))
     if snap.state == State.STOPPED or not pid_alive(pid):

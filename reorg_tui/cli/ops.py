@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from reorg_tui.cli.options import layered, with_settings
-from reorg_tui.config import ConfigError, default_state_dir, load, resolve
+from reorg_tui.config import ConfigError, find_state_dir, load, resolve
 
 config_app = typer.Typer(help="Print deployment files that match the settings given.")
 
@@ -28,12 +28,14 @@ def status(
 
     given, config_file = layered(ctx, flags, config)
     values = resolve(given, config_file=config_file, required=())
-    state_dir = values["state_dir"]
-    if state_dir is None:
-        if values["source"] is None:
+    folder, where = values["state_dir"], values["source"]
+    if where is None:
+        if folder is None:
             raise ConfigError("--source (or --state-dir) is required to find the running instance")
-        state_dir = default_state_dir(Path(os.path.realpath(values["source"])))
-    health = check(state_dir)
+    else:
+        where = Path(os.path.realpath(where))
+        folder = find_state_dir(where, folder)
+    health = check(folder, source=where)
     typer.echo(json.dumps(health.to_dict(), indent=1) if as_json else health.line)
     raise typer.Exit(health.code)
 

@@ -13,7 +13,7 @@ import humanize
 import typer
 
 from reorg_tui.cli.options import config_option, layered
-from reorg_tui.config import FIELDS, ConfigError, default_state_dir, resolve
+from reorg_tui.config import FIELDS, ConfigError, find_state_dir, resolve
 from reorg_tui.engine import QuarantineOps, QuarantineStore, Record
 from reorg_tui.names import safe
 
@@ -46,7 +46,7 @@ def _ops(
     path = Path(os.path.realpath(values["source"]))
     if not path.is_dir():
         raise ConfigError(f"source {path} does not exist")
-    return QuarantineOps(store, path, values["state_dir"] or default_state_dir(path))
+    return QuarantineOps(store, path, find_state_dir(path, values["state_dir"]))
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}

@@ -116,6 +116,54 @@ def test_status_is_degraded_while_an_operators_pause_leaves_files_waiting(daemon
     wait_for(lambda: status().returncode == 0, what="healthy again")
 
 
+def test_status_finds_a_daemon_with_its_own_state_folder_from_the_source_alone(daemon_factory, tmp_path):
+    """The daemon runs with --state-dir: it leaves a pointer in its source's default state folder,
+    which `status --source` (and an attaching dashboard, through find_state_dir) follows. A
+    pointer that is not the daemon's own is not followed: status then names the pid holding the
+    source and what to pass."""
+    from reorg_tui.config import default_state_dir, find_state_dir
+
+    d = daemon_factory()
+    found = cli("status", "--source", str(d.src))
+    assert found.returncode == 0, found.stdout
+    assert found.stdout.startswith(f"healthy (pid {d.proc.pid}): running"), found.stdout
+    default = default_state_dir(d.src)
+    assert find_state_dir(d.src, default) == d.state  # the dashboard's settings carry the default
+    assert find_state_dir(d.src, d.root / "given") == d.root / "given"  # one given is used as it is
+
+    pointer = default / "state-dir.json"
+    good = pointer.read_text()
+    unreachable = (
+        f"not reachable: pid {d.proc.pid} holds {d.src} but publishes no state in {default}; "
+        "it was started with another --state-dir (or a --config that sets one): pass the same"
+    )
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(good)
+    hostile = [
+        json.dumps({"source": "/srv/other", "state_dir": str(d.state)}),  # another source's
+        json.dumps({"source": str(d.src), "state_dir": "st"}),  # relative
+        json.dumps({"source": str(d.src), "state_dir": f"{d.root}/x/../st"}),  # not normal
+        json.dumps({"source": str(d.src), "state_dir": 7}),
+        "{" * 100,
+        good + " " * 9000,  # too big to be ours
+    ]
+    for text in hostile:
+        pointer.write_text(text)
+        result = cli("status", "--source", str(d.src))
+        assert (result.returncode, result.stdout.strip()) == (2, unreachable), text
+    pointer.unlink()
+    pointer.symlink_to(elsewhere)  # never followed, even to a good pointer
+    assert cli("status", "--source", str(d.src)).stdout.strip() == unreachable
+    pointer.unlink()
+    pointer.write_text(good)
+    os.chown(pointer, 12345, 12345)  # another user's file (root may chown; the check is the owner)
+    assert cli("status", "--source", str(d.src)).stdout.strip() == unreachable
+    os.chown(pointer, os.getuid(), os.getgid())
+    assert cli("status", "--source", str(d.src)).returncode == 0
+    code, _ = d.stop()
+    assert code == 0 and not default.exists()  # nothing left behind in the default state folder
+
+
 def test_status_finds_the_state_from_the_source(tmp_path):
     (tmp_path / "s").mkdir()
     result = cli("status", "-s", str(tmp_path / "s"), env={"XDG_STATE_HOME": str(tmp_path / "xdg")})
