@@ -7,6 +7,7 @@ those fields; the command line builds its flags, ``--help`` and environment vari
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -177,9 +178,18 @@ def read_toml(path: Path) -> dict[str, Any]:
     for key, value in table.items():
         name = key.replace("-", "_")
         if name not in FIELDS:
-            raise ConfigError(f"config file {path}: unknown setting {key!r}")
+            raise ConfigError(f"config file {path}: unknown setting {key!r}{_hint(key, value)}")
         out[name] = value
     return out
+
+
+def _hint(key: str, value: Any) -> str:
+    """What an unknown key in a config file was probably meant to be."""
+    if isinstance(value, dict):
+        return ": settings go at the top level or under [reorg-tui]"
+    keys = [name.replace("_", "-") for name in FIELDS]
+    close = difflib.get_close_matches(key.replace("_", "-").lower(), keys, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def resolve(

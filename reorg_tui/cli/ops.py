@@ -9,24 +9,30 @@ from typing import Any
 
 import typer
 
-from reorg_tui.cli.options import layered, with_settings
-from reorg_tui.config import ConfigError, find_state_dir, load, resolve
+from reorg_tui.cli.options import config_option, layered, with_settings
+from reorg_tui.config import FIELDS, ConfigError, find_state_dir, load, resolve
 
 config_app = typer.Typer(help="Print deployment files that match the settings given.")
 
 
-@with_settings
 def status(
     ctx: typer.Context,
+    source: str = typer.Option(None, "--source", "-s", help=FIELDS["source"].help_text()),
+    state_dir: str = typer.Option(
+        None,
+        "--state-dir",
+        help="The instance's state folder, if it was started with one; found from --source otherwise. "
+        "[env: REORG_STATE_DIR]",
+    ),
+    config: Path = config_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
-    *,
-    flags: dict[str, Any],
-    config: Path | None,
 ) -> None:
-    """Health of the instance running on this source. Exit 0 healthy, 1 degraded, 2 not running or stale."""
+    """Health of the instance running on this source (found from --source alone, even if it was
+    started with --state-dir). Exit 0 healthy; 1 degraded: an alert, a pause for disk, an
+    operator's pause with files waiting, or files in the quarantine; 2 not running or stale."""
     from reorg_tui.status import check
 
-    given, config_file = layered(ctx, flags, config)
+    given, config_file = layered(ctx, {"source": source, "state_dir": state_dir}, config)
     values = resolve(given, config_file=config_file, required=())
     folder, where = values["state_dir"], values["source"]
     if where is None:
