@@ -14,7 +14,7 @@ import typer
 
 from reorg_tui.cli.options import config_option, layered
 from reorg_tui.config import FIELDS, ConfigError, find_state_dir, resolve
-from reorg_tui.engine import QuarantineOps, QuarantineStore, Record
+from reorg_tui.engine import QuarantineOps, QuarantineStore, Record, foreseen_failure
 from reorg_tui.names import safe
 
 app = typer.Typer(help="Inspect, release or delete quarantined files.")
@@ -183,12 +183,18 @@ def q_release(
     older_than: str = _OLDER,
     as_json: bool = _J,
 ) -> None:
-    """Put files back into the source, to go through the pipeline again (attempts reset)."""
+    """Put files back into the source, to go through the pipeline again (attempts reset).
+
+    Where a file would only be quarantined again (a folder on its way is a file), a warning on
+    stderr says why, and it is released all the same: fix the cause, and it moves."""
     store = _store(ctx, quarantine, dest, config)
     ops = _ops(ctx, store, source, config, required=True)
     records = _select(store, item_ids, every, reason, older_than)
     done = []
     for record in records:
+        problem = foreseen_failure(record)
+        if problem:
+            typer.echo(f"reorg-tui: warning: {record.id} ({safe(record.name)}): {safe(problem)}", err=True)
         path = ops.release(record.id)
         done.append({"id": record.id, "released_to": path})
         if not as_json:

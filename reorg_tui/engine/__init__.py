@@ -24,7 +24,7 @@ from reorg_tui.engine.metrics import (
     Totals,
 )
 from reorg_tui.engine.naming import NamingError
-from reorg_tui.engine.operations import QuarantineOps
+from reorg_tui.engine.operations import QuarantineOps, foreseen_failure
 from reorg_tui.engine.plan import preview
 from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, Record
 from reorg_tui.engine.settings import EngineSettings, setting
@@ -59,6 +59,7 @@ __all__ = [
     "default_state_dir",
     "events",
     "find_state_dir",
+    "foreseen_failure",
     "preview",
     "setting",
 ]

@@ -34,7 +34,7 @@ from reorg_tui.engine import events as ev
 from reorg_tui.engine.alerts import AlertTracker
 from reorg_tui.engine.batch import BatchResult, BatchRunner, FolderSync
 from reorg_tui.engine.bus import EventBus, Subscriber
-from reorg_tui.engine.control import NotServed
+from reorg_tui.engine.control import NotServed, Peer
 from reorg_tui.engine.coordinator import Coordinator
 from reorg_tui.engine.dirs import Tree, raise_open_file_limit
 from reorg_tui.engine.disk import DiskGate
@@ -159,11 +159,11 @@ class Engine:
             bus=self.bus,
             snapshot=self.snapshot,
             handlers={
-                "pause": lambda _: self._remote_pause(),
-                "resume": lambda _: self._remote_resume(),
-                "ping": lambda _: self._state_name(),
-                "release": lambda args: self.release(self._served_id(args)),
-                "delete": lambda args: asdict(self.delete(self._served_id(args))),
+                "pause": lambda _, peer: self._remote_pause(peer),
+                "resume": lambda _, peer: self._remote_resume(peer),
+                "ping": lambda _, __: self._state_name(),
+                "release": lambda args, peer: self.release(self._served_id(args), by=str(peer)),
+                "delete": lambda args, peer: asdict(self.delete(self._served_id(args), by=str(peer))),
             },
         )
 
@@ -240,17 +240,22 @@ class Engine:
     def quarantine_list(self) -> list[Record]:
         return self.quarantine.list()
 
-    def release(self, item_id: str) -> str:
-        """Send a quarantined file back through the pipeline, attempts reset."""
+    def release(self, item_id: str, *, by: str = "this process") -> str:
+        """Send a quarantined file back through the pipeline, attempts reset. ``by`` names who
+        asked, for the log line every release leaves (a peer's uid, over the control socket)."""
         path = self.quarantine.release(item_id, self.settings.source)
         self.failures.forget(os.path.relpath(path, self.source))
         self.failures.count_quarantine()
         self._request_scan()
+        _audit("released", "released %s from the quarantine to %s, asked by %s", item_id, path, by)
         return path
 
-    def delete(self, item_id: str) -> Record:
+    def delete(self, item_id: str, *, by: str = "this process") -> Record:
         record = self.quarantine.delete(item_id)
         self.failures.count_quarantine()
+        _audit(
+            "deleted", "deleted %s (%s) from the quarantine for good, asked by %s", item_id, record.name, by
+        )
         return record
 
     # ---- running ---------------------------------------------------------------------------
@@ -389,13 +394,21 @@ class Engine:
             raise NotServed(f"this instance keeps its quarantine in {self.settings.quarantine}")
         return args.get("id", "")
 
-    def _remote_pause(self) -> State:
+    def _remote_pause(self, peer: Peer) -> State:
+        _audit("pause_asked", "pause asked by %s", peer)
         self.pause()
         return self._state_name()
 
-    def _remote_resume(self) -> State:
+    def _remote_resume(self, peer: Peer) -> State:
+        _audit("resume_asked", "resume asked by %s", peer)
         self.resume()
         return self._state_name()
+
+
+def _audit(event: str, message: str, *args: object) -> None:
+    """A line in the log for what an operator changed: what, and who asked. The message only
+    (names in it are escaped by the log's formatters); the event names it for log shippers."""
+    log.info(message, *args, extra={"event": event, "fields": {}})
 
 
 def _other_filesystem(a: str, b: str) -> bool:

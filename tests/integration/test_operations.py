@@ -164,6 +164,49 @@ def test_status_finds_a_daemon_with_its_own_state_folder_from_the_source_alone(d
     assert code == 0 and not default.exists()  # nothing left behind in the default state folder
 
 
+def test_a_release_that_will_fail_again_is_warned_and_the_daemon_logs_who_released_and_deleted(
+    daemon_factory,
+):
+    from reorg_tui.engine.quarantine import QuarantineStore
+
+    d = daemon_factory("--poll-interval", "3600")
+    write(d.dst / "2024/07/12", b"a file where the date folder goes")
+    write(d.src / "2024-07-12_blocked.txt", b"b", OLD)
+    wait_for(lambda: len(QuarantineStore(d.q).list()) == 1, what="the blocked file in the quarantine")
+    [record] = QuarantineStore(d.q).list()
+    where = ("-q", str(d.q), "-s", str(d.src))
+    warned = cli("quarantine", "release", record.id, *where)
+    assert warned.returncode == 0, warned.stderr
+    assert warned.stderr.strip() == (
+        f"reorg-tui: warning: {record.id} (2024-07-12_blocked.txt): {d.dst}/2024/07/12 is a file, "
+        "not a folder, so it will be quarantined again; move that file aside first"
+    )
+    wait_for(lambda: [r.id for r in QuarantineStore(d.q).list()] not in ([], [record.id]), what="again")
+    (d.dst / "2024/07/12").unlink()  # the cause fixed: released without a warning, and it moves
+    fixed = cli("quarantine", "release", "--reason", "not a folder", *where)
+    assert fixed.returncode == 0 and fixed.stderr == "", fixed.stderr
+    wait_for((d.dst / "2024/07/12/2024-07-12_blocked.txt").exists, what="the move once fixed")
+    write(d.src / "2024-02-30_doomed.txt", b"d", OLD)
+    wait_for(lambda: len(QuarantineStore(d.q).list()) == 1, what="the impossible date in the quarantine")
+    [doomed] = QuarantineStore(d.q).list()
+    assert cli("quarantine", "delete", "--all", "--yes", *where).returncode == 0
+    code, err = d.stop()
+    assert code == 0
+    audit = [
+        json.loads(line)
+        for line in err.splitlines()
+        if '"event": "released"' in line or '"event": "deleted"' in line
+    ]
+    asked_by = rf"asked by uid {os.getuid()} \(pid \d+\)"
+    assert [r["event"] for r in audit] == ["released", "released", "deleted"], audit
+    back = re.escape(f"released {record.id} from the quarantine to {d.src}/2024-07-12_blocked.txt, ")
+    assert re.fullmatch(back + asked_by, audit[0]["message"]), audit[0]
+    assert re.fullmatch(
+        rf"deleted {doomed.id} \(2024-02-30_doomed.txt\) from the quarantine for good, {asked_by}",
+        audit[2]["message"],
+    )
+
+
 def test_status_finds_the_state_from_the_source(tmp_path):
     (tmp_path / "s").mkdir()
     result = cli("status", "-s", str(tmp_path / "s"), env={"XDG_STATE_HOME": str(tmp_path / "xdg")})
