@@ -5,10 +5,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reorg_tui.status import check
@@ -388,3 +395,104 @@ def test_release_and_delete_go_through_the_daemon_running_on_the_source(daemon_f
     )
     code, _ = d.stop()
     assert code == 0
+
+
+def _command(section: str, key: str) -> list[str]:
+    line = next(line for line in section.splitlines() if line.startswith(key))
+    return shlex.split(line[len(key) :])
+
+
+def test_with_a_config_file_the_printed_command_reads_it_so_editing_it_takes_effect(tmp_path):
+    src, first, second = (tmp_path / n for n in ("src", "first", "second"))
+    for folder in (src, first, second):
+        folder.mkdir()
+    conf = tmp_path / "reorg.toml"
+    conf.write_text(f'source = "{src}"\ndest = "{first}"\nworkers = 3\nstate-dir = "{tmp_path / "st"}"\n')
+    for kind, key in (("supervisord", "command="), ("systemd", "ExecStart=")):
+        printed = cli("config", kind, "--config", str(conf), "--stats-interval", "5")
+        assert printed.returncode == 0, printed.stderr
+        argv = _command(printed.stdout, key)
+        assert argv[argv.index("--config") + 1] == str(conf)
+        assert argv[argv.index("--stats-interval") + 1] == "5.0"  # given besides the file: carried
+        for copied in ("--source", "--dest", "--workers", "--state-dir"):
+            assert copied not in argv, (kind, argv)
+        assert f"settings are read from {conf} at each start" in printed.stdout
+    # Edit the file, then run what supervisord would run (--once, so that it ends): the edit counts.
+    conf.write_text(conf.read_text().replace(str(first), str(second)))
+    write(src / "2024-08-01_edited.txt", b"e", OLD)
+    ran = subprocess.run([*argv, "--once", "--settle", "0"], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert (second / "2024/08/01/2024-08-01_edited.txt").read_bytes() == b"e"
+
+
+def test_the_systemd_unit_fits_folders_under_tmp_and_home_and_names_its_user(tmp_path, monkeypatch):
+    from reorg_tui.config import default_state_dir, load
+    from reorg_tui.deploy import Deployment, systemd
+
+    src, dst = tmp_path / "s", tmp_path / "d"
+    src.mkdir()
+    dst.mkdir()
+    args = ["-s", str(src), "-d", str(dst), "--state-dir", str(tmp_path / "st")]
+    unit = cli("config", "systemd", *args, "--user", "root")
+    assert unit.returncode == 0, unit.stderr
+    lines = unit.stdout.splitlines()
+    assert "PrivateTmp=yes" not in lines and "User=root" in lines  # a private /tmp would hide them
+    [warning] = unit.stderr.strip().splitlines()
+    assert (
+        warning.startswith("reorg-tui: warning: the unit runs without PrivateTmp=yes:")
+        and str(src) in warning
+    )
+    # The service user's default state folder (under /root) is where it records its --state-dir.
+    assert "ProtectHome=read-only" in lines
+    writable = next(line for line in lines if line.startswith("ReadWritePaths="))
+    assert f" -{default_state_dir(src, '/root')}" in writable
+    assert cli("config", "systemd", *args, "--user", "no such").returncode == 2
+    assert cli("config", "systemd", *args, "--user", "reorg-nobody-here").returncode == 2
+
+    # Nothing under a home (the interpreter may be: a pyenv build lives in ~; not this one):
+    # home folders are hidden altogether.
+    settings = load({"source": str(src), "dest": str(dst), "state_dir": str(tmp_path / "st")})
+    with monkeypatch.context() as patched:
+        patched.setattr(sys, "executable", "/usr/bin/python3")
+        unit_text, _ = systemd(Deployment(settings))
+    assert "ProtectHome=yes" in unit_text.splitlines()
+
+    try:
+        home = Path(tempfile.mkdtemp(prefix="reorg-unit-", dir="/home"))
+    except OSError as exc:
+        pytest.skip(f"cannot make a folder under /home here: {exc}")
+    try:
+        (home / "s").mkdir()
+        (home / "d").mkdir()
+        unit = cli("config", "systemd", "-s", str(home / "s"), "-d", str(home / "d"))
+        assert unit.returncode == 0, unit.stderr
+        lines = unit.stdout.splitlines()
+        assert "ProtectHome=read-only" in lines and "ProtectHome=yes" not in lines  # yes would hide them
+        writable = next(line for line in lines if line.startswith("ReadWritePaths="))
+        assert str(home / "s") in writable and str(home / "d") in writable
+    finally:
+        shutil.rmtree(home)
+
+
+def test_the_printed_unit_passes_systemd_analyze_verify(tmp_path):
+    """systemd's own check of what `config systemd` prints: with its settings copied in, and with
+    a config file and a User= line."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed here: systemd's check of the unit cannot run")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "d").mkdir()
+    conf = tmp_path / "reorg.toml"
+    conf.write_text(f'source = "{tmp_path / "s"}"\ndest = "{tmp_path / "d"}"\n')
+    for args in (
+        ["-s", str(tmp_path / "s"), "-d", str(tmp_path / "d")],
+        ["--config", str(conf), "--user", "root"],
+    ):
+        printed = cli("config", "systemd", *args)
+        assert printed.returncode == 0, printed.stderr
+        unit = tmp_path / "reorg-tui.service"
+        unit.write_text(printed.stdout)
+        checked = subprocess.run(
+            ["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60
+        )
+        complaints = [line for line in checked.stderr.splitlines() if str(unit) in line]
+        assert checked.returncode == 0 and not complaints, (args, checked.stderr)
