@@ -19,6 +19,7 @@ from pathlib import Path
 from reorg_tui.config import FIELDS, Settings
 
 TMP_ROOTS = ("/tmp", "/var/tmp")
+WATCHDOG_SECONDS = 30  # the daemon feeds it every 15 s (sdnotify.py)
 HOME_ROOTS = ("/home", "/root", "/run/user")
 
 
@@ -143,7 +144,10 @@ After=local-fs.target network-online.target
 Wants=network-online.target
 
 [Service]
-Type=simple
+# the daemon says READY=1 once it holds the source, and feeds the watchdog while its engine answers
+Type=notify
+NotifyAccess=main
+WatchdogSec={WATCHDOG_SECONDS}
 {user_line}ExecStart={shlex.join(command_line(dep))}
 Environment=PYTHONUNBUFFERED=1
 Restart=on-failure

@@ -14,6 +14,7 @@ from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import AlreadyRunning, Engine, ExitCode, ScanCount, preview
 from reorg_tui.names import safe
+from reorg_tui.sdnotify import Notifier
 
 log = logging.getLogger("reorg_tui")
 
@@ -26,6 +27,7 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
     stop = stop or threading.Event()
     previous = _install_signals(stop)
     servers: list[Any] = []
+    threads: list[threading.Thread] = []  # to join before exiting: systemd hears STOPPING=1
 
     def started() -> None:
         """Once the source is held: a second instance has been refused (exit 3) before this
@@ -49,7 +51,13 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
             source=str(settings.source),
             destination=str(settings.dest),
         )
+        if notifier.active:
+            notifier.send("READY=1", f"STATUS=watching {safe(str(settings.source))}")
+            feeder = threading.Thread(target=_notify_loop, args=(engine, notifier, stop), daemon=True)
+            feeder.start()
+            threads.append(feeder)
 
+    notifier = Notifier.from_env()
     try:
         result = engine.run(stop, once=once, started=started)
     except AlreadyRunning as exc:
@@ -60,6 +68,8 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
         _restore_signals(previous)
         for server in servers:
             server.shutdown()
+        for thread in threads:
+            thread.join(timeout=1)
     logs.log_summary(engine.snapshot(), event="stopped")
     logs.flush()
     if once and (result.quarantined or result.failed or result.left):
@@ -88,6 +98,17 @@ def start_metrics(engine: Engine, settings: Settings) -> Any:
         settings.metrics_port,
     )
     return server
+
+
+def _notify_loop(engine: Engine, notifier: Notifier, stop: threading.Event) -> None:
+    """Feed systemd's watchdog while the engine answers (a snapshot reads every stage under its
+    lock: a stage stuck holding one stops the feeding, and systemd restarts the service); say
+    STOPPING=1 once the drain begins."""
+    interval = notifier.watchdog_interval
+    while not stop.wait(interval):
+        engine.snapshot()
+        notifier.send("WATCHDOG=1")
+    notifier.send("STOPPING=1")
 
 
 def _stats_loop(engine: Engine, stop: threading.Event, interval: float) -> None:

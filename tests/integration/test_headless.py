@@ -11,6 +11,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -52,8 +53,10 @@ def _no_stray_daemons():
             proc.wait()
 
 
-def _start(src: Path, dest: Path, q: Path, *extra: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
+def _start(
+    src: Path, dest: Path, q: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("REORG_")}, **(env or {})}
     env["REORG_STATE_DIR"] = str(src.parent / "state")
     args = [
         "-s",
@@ -414,3 +417,31 @@ def test_sighup_is_logged_and_ignored(tmp_path):
     assert len(hangups) == 1 and hangups[0].endswith(
         "WARNING SIGHUP received: ignored (settings are read only at start; restart to apply new ones)"
     ), err
+
+
+def test_under_systemd_it_says_ready_once_running_feeds_the_watchdog_and_says_stopping(tmp_path):
+    """A real unix datagram socket stands in for systemd's NOTIFY_SOCKET."""
+    import socket
+
+    src, dest, q = _dirs(tmp_path)
+    listen = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    address = tempfile.mktemp(prefix="rt-notify-", dir="/tmp")  # a short path: sun_path is small
+    listen.bind(address)
+    listen.settimeout(10)
+    try:
+        env = {"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "200000"}  # fed every 0.1 s
+        proc = _start(src, dest, q, env=env)
+        first = listen.recv(4096).decode().splitlines()
+        assert first[0] == "READY=1" and first[1] == f"STATUS=watching {src}", first
+        assert (tmp_path / "state" / "lock.json").exists()  # ready only once the source is held
+        fed = [listen.recv(4096) for _ in range(5)]
+        assert set(fed) == {b"WATCHDOG=1"}
+        proc.send_signal(signal.SIGTERM)
+        while (message := listen.recv(4096)) == b"WATCHDOG=1":
+            pass
+        assert message == b"STOPPING=1"
+        proc.communicate(timeout=10)
+        assert proc.returncode == 0
+    finally:
+        listen.close()
+        os.unlink(address)
