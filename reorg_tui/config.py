@@ -7,16 +7,24 @@ those fields; the command line builds its flags, ``--help`` and environment vari
 
 from __future__ import annotations
 
-import hashlib
+import difflib
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_origin, get_type_hints
 
-from reorg_tui.engine import EngineSettings, NamingError, ReorgError, setting
+from reorg_tui.engine import (
+    EngineSettings,
+    NamingError,
+    ReorgError,
+    default_state_dir,
+    find_state_dir,
+    setting,
+)
+
+__all__ = ["FIELDS", "ConfigError", "Settings", "default_state_dir", "find_state_dir", "load", "resolve"]
 
 ENV_PREFIX = "REORG_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -170,16 +178,18 @@ def read_toml(path: Path) -> dict[str, Any]:
     for key, value in table.items():
         name = key.replace("-", "_")
         if name not in FIELDS:
-            raise ConfigError(f"config file {path}: unknown setting {key!r}")
+            raise ConfigError(f"config file {path}: unknown setting {key!r}{_hint(key, value)}")
         out[name] = value
     return out
 
 
-def default_state_dir(source: Path) -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    digest = hashlib.sha256(os.fsencode(source)).hexdigest()[:12]
-    label = re.sub(r"[^A-Za-z0-9._-]", "_", source.name)[:40] or "root"
-    return Path(base) / "reorg-tui" / f"{label}-{digest}"
+def _hint(key: str, value: Any) -> str:
+    """What an unknown key in a config file was probably meant to be."""
+    if isinstance(value, dict):
+        return ": settings go at the top level or under [reorg-tui]"
+    keys = [name.replace("_", "-") for name in FIELDS]
+    close = difflib.get_close_matches(key.replace("_", "-").lower(), keys, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def resolve(

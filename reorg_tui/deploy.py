@@ -1,22 +1,53 @@
-"""Deployment files printed from the settings in force, so they always match the flags."""
+"""Deployment files printed from the settings in force, so they always match the flags.
+
+Given a config file, the command line refers to it (``--config FILE``) and spells out only what
+was given besides (flags, REORG_* variables): editing the file and restarting takes effect. The
+systemd unit's hardening adapts to where the folders are: no private /tmp when one is under /tmp,
+home folders left visible (read-only, the unit's own folders writable) when one is there.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
 import sys
-from dataclasses import fields
+from collections.abc import Collection
+from dataclasses import dataclass, fields
+from pathlib import Path
 
 from reorg_tui.config import FIELDS, Settings
 
+TMP_ROOTS = ("/tmp", "/var/tmp")
+WATCHDOG_SECONDS = 30  # the daemon feeds it every 15 s (sdnotify.py)
+HOME_ROOTS = ("/home", "/root", "/run/user")
 
-def command_line(settings: Settings) -> list[str]:
-    """The headless command that reproduces these settings (defaults left out)."""
+
+@dataclass(frozen=True)
+class Deployment:
+    """What the printed file runs: the settings, the config file it reads (if any) and the
+    settings given besides it, which the command line must carry."""
+
+    settings: Settings
+    config_file: Path | None = None
+    pinned: Collection[str] = ()
+    pointer_dir: Path | None = None  # the source's default state folder, where the daemon
+    # records its --state-dir (engine/locate.py); None when that is the state folder itself
+
+
+def command_line(dep: Deployment) -> list[str]:
+    """The headless command for these settings: defaults left out; with a config file, only
+    --config and the settings given besides it."""
     argv = [sys.executable, "-m", "reorg_tui", "--headless"]
+    if dep.config_file is not None:
+        argv += ["--config", str(dep.config_file)]
     for f in fields(Settings):
-        value = getattr(settings, f.name)
+        value = getattr(dep.settings, f.name)
         field = FIELDS[f.name]
         if f.name == "log_format":
             value = "json"  # log shippers read one JSON object a line
+        elif dep.config_file is not None and f.name not in dep.pinned:
+            continue  # the daemon reads it from the file at each start
         elif value == field.default:
             continue
         if field.kind is bool:
@@ -28,16 +59,23 @@ def command_line(settings: Settings) -> list[str]:
     return argv
 
 
-def supervisord(settings: Settings, name: str = "reorg-tui") -> str:
-    log_dir = settings.state_dir
+def _from_file_note(dep: Deployment, restart: str) -> str:
+    if dep.config_file is None:
+        return "settings are copied into the command line: print this again after changing them"
+    return f"settings are read from {dep.config_file} at each start: after editing it, {restart}"
+
+
+def supervisord(dep: Deployment, name: str = "reorg-tui") -> str:
+    log_dir = dep.settings.state_dir
     # supervisord refuses a config whose log folder does not exist yet: make it now.
     log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     return f"""; printed by `reorg-tui config supervisord`; the log folder {log_dir} was created
+; {_from_file_note(dep, f"`supervisorctl restart {name}`")}
 [program:{name}]
-command={shlex.join(command_line(settings))}
+command={shlex.join(command_line(dep))}
 ; SIGTERM drains: in-flight moves finish or are abandoned cleanly, then exit 0
 stopsignal=TERM
-stopwaitsecs={int(settings.shutdown_timeout) + 10}
+stopwaitsecs={int(dep.settings.shutdown_timeout) + 10}
 autostart=true
 autorestart=true
 startsecs=2
@@ -52,30 +90,77 @@ stdout_logfile_backups=5
 """
 
 
-def systemd(settings: Settings, name: str = "reorg-tui") -> str:
-    writable = " ".join(
-        shlex.quote(str(p)) for p in (settings.source, settings.dest, settings.quarantine, settings.state_dir)
+def _is(paths: list[str]) -> str:
+    return "is" if len(paths) == 1 else "are"
+
+
+def _under(path: Path, roots: tuple[str, ...]) -> bool:
+    text = str(path)
+    return any(text == root or text.startswith(root + "/") for root in roots)
+
+
+def systemd(dep: Deployment, user: str | None = None, name: str = "reorg-tui") -> tuple[str, list[str]]:
+    """The unit, and warnings for stderr (what the hardening had to leave out, and why)."""
+    s = dep.settings
+    folders = [s.source, s.dest, s.quarantine, s.state_dir]
+    writable = [shlex.quote(str(p)) for p in folders]
+    seen = [*folders, *([dep.config_file] if dep.config_file else []), Path(sys.executable)]
+    if dep.pointer_dir is not None:
+        # The daemon records its --state-dir there (engine/locate.py): it must be writable.
+        # Made now for the user printing it (as supervisord's log folder is); "-": no error if
+        # it is missing, only a warning in the daemon's log.
+        if user is None:
+            with contextlib.suppress(OSError):
+                dep.pointer_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        writable.append("-" + shlex.quote(str(dep.pointer_dir)))
+        seen.append(dep.pointer_dir)
+    seen.append(Path(os.path.realpath(sys.executable)))
+    warnings: list[str] = []
+    in_tmp = sorted({str(p) for p in seen if _under(p, TMP_ROOTS)})
+    if in_tmp:
+        private_tmp = f"# no PrivateTmp: a private /tmp would hide {', '.join(in_tmp)}"
+        warnings.append(
+            f"the unit runs without PrivateTmp=yes: {', '.join(in_tmp)} {_is(in_tmp)} under /tmp or "
+            "/var/tmp, which a private /tmp would hide; move them elsewhere to have that hardening"
+        )
+    else:
+        private_tmp = "PrivateTmp=yes"
+    at_home = sorted({str(p) for p in seen if _under(p, HOME_ROOTS)})
+    if at_home:
+        protect_home = (
+            f"# home folders stay visible, read-only ({', '.join(at_home)} {_is(at_home)} there); "
+            "ReadWritePaths makes the unit's own folders writable\nProtectHome=read-only"
+        )
+    else:
+        protect_home = "ProtectHome=yes"
+    user_line = (
+        f"User={user}\n" if user else "# User=: add one (or print with --user NAME); it runs as root\n"
     )
-    return f"""[Unit]
-Description=reorg-tui: move dated files from {settings.source} to {settings.dest}
+    unit = f"""# printed by `reorg-tui config systemd`
+# {_from_file_note(dep, f"`systemctl restart {name}`")}
+[Unit]
+Description=reorg-tui: move dated files from {s.source} to {s.dest}
 After=local-fs.target network-online.target
 Wants=network-online.target
 
 [Service]
-Type=simple
-ExecStart={shlex.join(command_line(settings))}
+# the daemon says READY=1 once it holds the source, and feeds the watchdog while its engine answers
+Type=notify
+NotifyAccess=main
+WatchdogSec={WATCHDOG_SECONDS}
+{user_line}ExecStart={shlex.join(command_line(dep))}
 Environment=PYTHONUNBUFFERED=1
 Restart=on-failure
 RestartSec=2
 KillSignal=SIGTERM
-TimeoutStopSec={int(settings.shutdown_timeout) + 10}
+TimeoutStopSec={int(s.shutdown_timeout) + 10}
 # hardening: the daemon reads and writes only its own folders
 NoNewPrivileges=yes
-PrivateTmp=yes
+{private_tmp}
 PrivateDevices=yes
 ProtectSystem=strict
-ProtectHome=read-only
-ReadWritePaths={writable}
+{protect_home}
+ReadWritePaths={" ".join(writable)}
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
 ProtectControlGroups=yes
@@ -88,3 +173,4 @@ UMask=0027
 [Install]
 WantedBy=multi-user.target
 """
+    return unit, warnings

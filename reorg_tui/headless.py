@@ -14,6 +14,7 @@ from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import AlreadyRunning, Engine, ExitCode, ScanCount, preview
 from reorg_tui.names import safe
+from reorg_tui.sdnotify import Notifier
 
 log = logging.getLogger("reorg_tui")
 
@@ -25,32 +26,50 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
     engine.subscribe(logs.log_events)
     stop = stop or threading.Event()
     previous = _install_signals(stop)
-    ticker = threading.Thread(target=_stats_loop, args=(engine, stop, settings.stats_interval), daemon=True)
-    logs.emit(
-        logging.INFO,
-        "started",
-        "watching %s -> %s (%d workers, quarantine %s)%s",
-        str(settings.source),
-        str(settings.dest),
-        settings.workers,
-        str(settings.quarantine),
-        " once" if once else "",
-        pid=os.getpid(),
-        source=str(settings.source),
-        destination=str(settings.dest),
-    )
-    metrics = start_metrics(engine, settings)
-    ticker.start()
+    servers: list[Any] = []
+    threads: list[threading.Thread] = []  # to join before exiting: systemd hears STOPPING=1
+
+    def started() -> None:
+        """Once the source is held: a second instance has been refused (exit 3) before this
+        binds a port or says it is watching."""
+        metrics = start_metrics(engine, settings)
+        if metrics is not None:
+            servers.append(metrics)
+        threading.Thread(
+            target=_stats_loop, args=(engine, stop, settings.stats_interval), daemon=True
+        ).start()
+        logs.emit(
+            logging.INFO,
+            "started",
+            "watching %s -> %s (%d workers, quarantine %s)%s",
+            str(settings.source),
+            str(settings.dest),
+            settings.workers,
+            str(settings.quarantine),
+            " once" if once else "",
+            pid=os.getpid(),
+            source=str(settings.source),
+            destination=str(settings.dest),
+        )
+        if notifier.active:
+            notifier.send("READY=1", f"STATUS=watching {safe(str(settings.source))}")
+            feeder = threading.Thread(target=_notify_loop, args=(engine, notifier, stop), daemon=True)
+            feeder.start()
+            threads.append(feeder)
+
+    notifier = Notifier.from_env()
     try:
-        result = engine.run(stop, once=once)
+        result = engine.run(stop, once=once, started=started)
     except AlreadyRunning as exc:
         logs.emit(logging.ERROR, "refused", "%s", str(exc), pid=exc.pid)
         return ExitCode.ALREADY_RUNNING
     finally:
         stop.set()
         _restore_signals(previous)
-        if metrics is not None:
-            metrics.shutdown()
+        for server in servers:
+            server.shutdown()
+        for thread in threads:
+            thread.join(timeout=1)
     logs.log_summary(engine.snapshot(), event="stopped")
     logs.flush()
     if once and (result.quarantined or result.failed or result.left):
@@ -81,12 +100,26 @@ def start_metrics(engine: Engine, settings: Settings) -> Any:
     return server
 
 
+def _notify_loop(engine: Engine, notifier: Notifier, stop: threading.Event) -> None:
+    """Feed systemd's watchdog while the engine answers (a snapshot reads every stage under its
+    lock: a stage stuck holding one stops the feeding, and systemd restarts the service); say
+    STOPPING=1 once the drain begins."""
+    interval = notifier.watchdog_interval
+    while not stop.wait(interval):
+        engine.snapshot()
+        notifier.send("WATCHDOG=1")
+    notifier.send("STOPPING=1")
+
+
 def _stats_loop(engine: Engine, stop: threading.Event, interval: float) -> None:
     while not stop.wait(interval):
         logs.log_summary(engine.snapshot())
 
 
 def _install_signals(stop: threading.Event) -> dict[int, object]:
+    """SIGTERM and SIGINT drain and stop. SIGHUP is logged and ignored: there is no reload
+    (settings are read at start), and a HUP from a closing terminal or an operator's habit must
+    not end the daemon silently."""
     if threading.current_thread() is not threading.main_thread():
         return {}
 
@@ -98,9 +131,17 @@ def _install_signals(stop: threading.Event) -> dict[int, object]:
         )
         stop.set()
 
+    def on_hangup(signum: int, frame: FrameType | None) -> None:
+        logs.emit(
+            logging.WARNING,
+            "sighup",
+            "SIGHUP received: ignored (settings are read only at start; restart to apply new ones)",
+        )
+
     previous: dict[int, object] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, on_signal)
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
     return previous
 
 

@@ -1,7 +1,8 @@
 """Health of a running instance, from the state it publishes: for cron, monitoring and people.
 
 Exit codes of ``reorg-tui status``: 0 healthy, 1 degraded (an alert is active, intake is paused
-for disk, or the quarantine is not empty), 2 not running or stale.
+for disk, or by an operator while files wait, or the quarantine is not empty), 2 not running or
+stale.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import humanize
+
 from reorg_tui.engine import Snapshot, State
+from reorg_tui.engine.lock import lock_holder
 from reorg_tui.engine.publish import read_state
 from reorg_tui.engine.store import pid_alive
 from reorg_tui.present import summary
@@ -43,11 +47,25 @@ class Health:
         }
 
 
-def check(state_dir: Path, now: float | None = None) -> Health:
+def check(state_dir: Path, now: float | None = None, source: Path | None = None) -> Health:
+    """The health of the instance publishing in ``state_dir``. With ``source``, a down result
+    while another process holds the source's lock names that process instead: it runs, but
+    keeps its state elsewhere."""
+    health = _check(state_dir, time.time() if now is None else now)
+    holder = None if health.code != DOWN or source is None else lock_holder(source)
+    if holder is None or holder == health.pid:
+        return health
+    line = (
+        f"not reachable: pid {holder} holds {source} but publishes no state in {state_dir}; "
+        "it was started with another --state-dir (or a --config that sets one): pass the same"
+    )
+    return Health(DOWN, line, None, holder, None)
+
+
+def _check(state_dir: Path, now: float) -> Health:
     data = read_state(state_dir)
     if data is None:
         return Health(DOWN, f"not running: no published state in {state_dir}", None, None, None)
-    now = time.time() if now is None else now
     snap = Snapshot.from_dict(data["snapshot"])
     pid, age = int(data.get("pid", 0)), now - float(data.get("published_at", 0))
     if snap.state == State.STOPPED or not pid_alive(pid):
@@ -57,6 +75,11 @@ def check(state_dir: Path, now: float | None = None) -> Health:
     problems = list(snap.alerts)
     if snap.state == State.PAUSED_DISK and snap.pause_reason:
         problems.append(snap.pause_reason)
+    waiting = snap.queues.settling + snap.queues.ready + snap.queues.retry
+    if snap.state == State.PAUSED and waiting:
+        # A forgotten pause moves nothing: a monitoring check must hear of it.
+        since = "" if snap.paused_at is None else f" {humanize.naturaldelta(now - snap.paused_at)} ago"
+        problems.append(f"paused by an operator{since}, {waiting} file(s) waiting")
     if snap.quarantine.count and not any("quarantine" in p for p in problems):
         problems.append(f"{snap.quarantine.count} file(s) in quarantine")
     if problems:

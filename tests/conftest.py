@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +23,11 @@ from reorg_tui.engine.engine import Engine
 # Deterministic clocks in what the dashboard prints (snapshot tests compare pictures).
 os.environ["TZ"] = "UTC"
 time.tzset()
+# Default state folders (and the pointers an instance with --state-dir leaves in its source's
+# default one) go to a folder of the test run, inherited by every process it starts, never the
+# home of the user running the tests.
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="reorg-test-state-")
+atexit.register(shutil.rmtree, os.environ["XDG_STATE_HOME"], ignore_errors=True)
 
 FAST = dict(
     workers=2,

@@ -21,6 +21,11 @@ EPILOG = (
     "2 bad settings or usage; 3 another instance is processing the source; 4 no such quarantined file; "
     "70 internal error."
 )
+QUARANTINE_EPILOG = (
+    "Exit codes: 0 ok; 1 an operation failed on the filesystem; 2 bad settings or usage, or the running "
+    "instance refused; 4 no such quarantined file; 70 internal error."
+)
+CONFIG_EPILOG = "Exit codes: 0 ok; 2 bad settings or usage; 70 internal error."
 
 app = typer.Typer(
     add_completion=False,
@@ -34,8 +39,8 @@ app.callback(invoke_without_command=True)(run.main_command)
 app.command()(run.demo)
 app.command()(bench.bench)
 app.command()(ops.status)
-app.add_typer(quarantine.app, name="quarantine", epilog=EPILOG)
-app.add_typer(ops.config_app, name="config", epilog=EPILOG)
+app.add_typer(quarantine.app, name="quarantine", epilog=QUARANTINE_EPILOG)
+app.add_typer(ops.config_app, name="config", epilog=CONFIG_EPILOG)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,55 +4,110 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
+import re
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from reorg_tui.cli.options import layered, with_settings
-from reorg_tui.config import ConfigError, default_state_dir, load, resolve
+from reorg_tui.cli.options import config_option, layered, with_settings
+from reorg_tui.config import FIELDS, ConfigError, default_state_dir, find_state_dir, load, resolve
+from reorg_tui.deploy import Deployment, supervisord, systemd
 
 config_app = typer.Typer(help="Print deployment files that match the settings given.")
 
 
-@with_settings
 def status(
     ctx: typer.Context,
+    source: str = typer.Option(None, "--source", "-s", help=FIELDS["source"].help_text()),
+    state_dir: str = typer.Option(
+        None,
+        "--state-dir",
+        help="The instance's state folder, if it was started with one; found from --source otherwise. "
+        "[env: REORG_STATE_DIR]",
+    ),
+    config: Path = config_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
-    *,
-    flags: dict[str, Any],
-    config: Path | None,
 ) -> None:
-    """Health of the instance running on this source. Exit 0 healthy, 1 degraded, 2 not running or stale."""
+    """Health of the instance running on this source (found from --source alone, even if it was
+    started with --state-dir). Exit 0 healthy; 1 degraded: an alert, a pause for disk, an
+    operator's pause with files waiting, or files in the quarantine; 2 not running or stale."""
     from reorg_tui.status import check
 
-    given, config_file = layered(ctx, flags, config)
+    given, config_file = layered(ctx, {"source": source, "state_dir": state_dir}, config)
     values = resolve(given, config_file=config_file, required=())
-    state_dir = values["state_dir"]
-    if state_dir is None:
-        if values["source"] is None:
+    folder, where = values["state_dir"], values["source"]
+    if where is None:
+        if folder is None:
             raise ConfigError("--source (or --state-dir) is required to find the running instance")
-        state_dir = default_state_dir(Path(os.path.realpath(values["source"])))
-    health = check(state_dir)
+    else:
+        where = Path(os.path.realpath(where))
+        folder = find_state_dir(where, folder)
+    health = check(folder, source=where)
     typer.echo(json.dumps(health.to_dict(), indent=1) if as_json else health.line)
     raise typer.Exit(health.code)
+
+
+def _deployment(
+    ctx: typer.Context, flags: dict[str, Any], config: Path | None, home: str | None = None
+) -> Deployment:
+    """The settings a printed file runs with; with a config file, which of them it must carry
+    on its command line (those given as flags or REORG_* variables: the file has the rest)."""
+    given, config_file = layered(ctx, flags, config)
+    if config_file is None and os.environ.get("REORG_CONFIG"):
+        config_file = Path(os.environ["REORG_CONFIG"])
+    if config_file is not None:
+        config_file = Path(os.path.abspath(config_file))
+    settings = load(given, config_file=config_file)
+    state_given = resolve(given, config_file=config_file, required=())["state_dir"] is not None
+    if home is not None and not state_given:  # the service user's default, not ours
+        settings = settings.with_(state_dir=default_state_dir(settings.source, home))
+    pinned = {name for name, value in given.items() if value is not None}
+    pinned |= {name for name, field in FIELDS.items() if os.environ.get(field.env)}
+    default = default_state_dir(settings.source, home)
+    pointer = None if settings.state_dir == default else default
+    return Deployment(settings, config_file, pinned, pointer)
 
 
 @config_app.command("supervisord")
 @with_settings
 def config_supervisord(ctx: typer.Context, *, flags: dict[str, Any], config: Path | None) -> None:
-    """A [program:reorg-tui] section for supervisord."""
-    from reorg_tui.deploy import supervisord
+    """A [program:reorg-tui] section for supervisord. With --config, its command line reads that
+    file at each start (edit it, then restart); otherwise the settings are copied in."""
+    typer.echo(supervisord(_deployment(ctx, flags, config)), nl=False)
 
-    given, config_file = layered(ctx, flags, config)
-    typer.echo(supervisord(load(given, config_file=config_file)), nl=False)
+
+_USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 
 
 @config_app.command("systemd")
 @with_settings
-def config_systemd(ctx: typer.Context, *, flags: dict[str, Any], config: Path | None) -> None:
-    """A systemd unit with Restart=on-failure and hardening."""
-    from reorg_tui.deploy import systemd
-
-    given, config_file = layered(ctx, flags, config)
-    typer.echo(systemd(load(given, config_file=config_file)), nl=False)
+def config_systemd(
+    ctx: typer.Context,
+    user: str = typer.Option(
+        None,
+        "--user",
+        metavar="NAME",
+        help="Run the service as this user (a User= line; it must exist here).",
+    ),
+    *,
+    flags: dict[str, Any],
+    config: Path | None,
+) -> None:
+    """A systemd unit with Restart=on-failure and hardening that fits the folders (warnings on
+    stderr say what it left out). With --config, ExecStart reads that file at each start."""
+    home = None
+    if user is not None:
+        if not _USER_NAME.fullmatch(user):
+            raise ConfigError(f"--user: {user!r} is not a user name")
+        try:
+            home = pwd.getpwnam(user).pw_dir
+        except KeyError:
+            raise ConfigError(
+                f"--user: no user {user!r} on this machine (print the unit where it runs)"
+            ) from None
+    unit, warnings = systemd(_deployment(ctx, flags, config, home), user=user)
+    for warning in warnings:
+        typer.echo(f"reorg-tui: warning: {warning}", err=True)
+    typer.echo(unit, nl=False)

@@ -60,8 +60,8 @@ def with_settings(func: Callable[..., Any]) -> Callable[..., Any]:
 
     Typer makes a command's options only from its function's signature, and it has no public way
     to add options to a command. Written out, the 29 options would be about 120 lines, repeated
-    on each of the four commands that take them (the root, status, config supervisord, config
-    systemd) and kept in step with config.FIELDS by hand; a custom command class (``cls=``) would
+    on each of the three commands that take them (the root, config supervisord, config systemd)
+    and kept in step with config.FIELDS by hand; a custom command class (``cls=``) would
     have to build typer's internal option objects. So this decorator shows typer the function's
     own parameters followed by the settings' (``__signature__``, which inspect and so typer
     honour), and on a call takes the settings out of the keyword arguments again."""

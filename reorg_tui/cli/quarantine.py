@@ -13,8 +13,8 @@ import humanize
 import typer
 
 from reorg_tui.cli.options import config_option, layered
-from reorg_tui.config import FIELDS, ConfigError, default_state_dir, resolve
-from reorg_tui.engine import QuarantineOps, QuarantineStore, Record
+from reorg_tui.config import FIELDS, ConfigError, find_state_dir, resolve
+from reorg_tui.engine import QuarantineOps, QuarantineStore, Record, foreseen_failure
 from reorg_tui.names import safe
 
 app = typer.Typer(help="Inspect, release or delete quarantined files.")
@@ -46,7 +46,7 @@ def _ops(
     path = Path(os.path.realpath(values["source"]))
     if not path.is_dir():
         raise ConfigError(f"source {path} does not exist")
-    return QuarantineOps(store, path, values["state_dir"] or default_state_dir(path))
+    return QuarantineOps(store, path, find_state_dir(path, values["state_dir"]))
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -74,6 +74,16 @@ _Q = typer.Option(None, "--quarantine", "-q", help=FIELDS["quarantine"].help_tex
 _D = typer.Option(None, "--dest", "-d", help=FIELDS["dest"].help_text())
 _S = typer.Option(None, "--source", "-s", help=FIELDS["source"].help_text())
 _J = typer.Option(False, "--json", help="Print JSON for scripts.")
+_ALL = typer.Option(False, "--all", help="Every quarantined file.")
+_REASON = typer.Option(
+    None, "--reason", metavar="TEXT", help="The files whose reason contains TEXT (any case)."
+)
+_OLDER = typer.Option(
+    None,
+    "--older-than",
+    metavar="AGE",
+    help="The files quarantined longer ago than AGE: 90s, 30m, 12h, 1d, 2w.",
+)
 
 
 @app.command("list")
@@ -82,12 +92,7 @@ def q_list(
     quarantine: str = _Q,
     dest: str = _D,
     config: Path = config_option(),
-    older_than: str = typer.Option(
-        None,
-        "--older-than",
-        metavar="AGE",
-        help="Only files quarantined longer ago than this: 90s, 30m, 12h, 1d, 2w.",
-    ),
+    older_than: str = _OLDER,
     as_json: bool = _J,
 ) -> None:
     """List quarantined files, oldest first."""
@@ -140,44 +145,86 @@ def q_show(
     typer.echo("\n".join(lines))
 
 
+def _select(
+    store: QuarantineStore,
+    item_ids: list[str] | None,
+    every: bool,
+    reason: str | None,
+    older_than: str | None,
+) -> list[Record]:
+    """The files a release or delete acts on: the ids given, or those the filters match (--all:
+    no filter). Ids and filters do not mix; unknown ids fail before anything is done (exit 4)."""
+    filtered = every or reason is not None or older_than is not None
+    if item_ids and filtered:
+        raise ConfigError("give ids, or --all / --reason / --older-than, not both")
+    if item_ids:
+        return [store.get(i) for i in item_ids]
+    if not filtered:
+        raise ConfigError("name the files: ids, or --all, --reason TEXT or --older-than AGE")
+    records = store.list()
+    if reason is not None:
+        records = [r for r in records if reason.casefold() in r.reason.casefold()]
+    if older_than is not None:
+        limit = parse_age(older_than)
+        records = [r for r in records if r.age >= limit]
+    return records
+
+
 @app.command("release")
 def q_release(
     ctx: typer.Context,
-    item_ids: list[str] = typer.Argument(..., metavar="ID...", help="Ids shown by `quarantine list`."),
+    item_ids: list[str] = typer.Argument(None, metavar="[ID]...", help="Ids shown by `quarantine list`."),
     quarantine: str = _Q,
     dest: str = _D,
     source: str = _S,
     config: Path = config_option(),
+    every: bool = _ALL,
+    reason: str = _REASON,
+    older_than: str = _OLDER,
     as_json: bool = _J,
 ) -> None:
-    """Put files back into the source, to go through the pipeline again (attempts reset)."""
-    ops = _ops(ctx, _store(ctx, quarantine, dest, config), source, config, required=True)
+    """Put files back into the source, to go through the pipeline again (attempts reset).
+
+    Where a file would only be quarantined again (a folder on its way is a file), a warning on
+    stderr says why, and it is released all the same: fix the cause, and it moves."""
+    store = _store(ctx, quarantine, dest, config)
+    ops = _ops(ctx, store, source, config, required=True)
+    records = _select(store, item_ids, every, reason, older_than)
     done = []
-    for item_id in item_ids:
-        path = ops.release(item_id)
-        done.append({"id": item_id, "released_to": path})
+    for record in records:
+        problem = foreseen_failure(record)
+        if problem:
+            typer.echo(f"reorg-tui: warning: {record.id} ({safe(record.name)}): {safe(problem)}", err=True)
+        path = ops.release(record.id)
+        done.append({"id": record.id, "released_to": path})
         if not as_json:
-            typer.echo(f"released {item_id} -> {safe(path)}")
+            typer.echo(f"released {record.id} -> {safe(path)}")
     if as_json:
         typer.echo(json.dumps(done, indent=1))
+    elif not records:
+        typer.echo("no quarantined file matches: nothing released")
 
 
 @app.command("delete")
 def q_delete(
     ctx: typer.Context,
-    item_ids: list[str] = typer.Argument(..., metavar="ID...", help="Ids shown by `quarantine list`."),
+    item_ids: list[str] = typer.Argument(None, metavar="[ID]...", help="Ids shown by `quarantine list`."),
     quarantine: str = _Q,
     dest: str = _D,
     source: str = _S,
     config: Path = config_option(),
+    every: bool = _ALL,
+    reason: str = _REASON,
+    older_than: str = _OLDER,
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     as_json: bool = _J,
 ) -> None:
-    """Delete quarantined files and their records, for good."""
+    """Delete quarantined files and their records, for good. Asks first, unless --yes; away from
+    a terminal, refuses without --yes."""
     store = _store(ctx, quarantine, dest, config)
     ops = _ops(ctx, store, source, config, required=False)
-    records = [store.get(i) for i in item_ids]
-    if not yes:
+    records = _select(store, item_ids, every, reason, older_than)
+    if records and not yes:
         if not sys.stdin.isatty():
             raise ConfigError("refusing to delete without --yes when not at a terminal")
         names = ", ".join(safe(r.name) for r in records)
@@ -188,3 +235,5 @@ def q_delete(
             typer.echo(f"deleted {record.id} ({safe(record.name)})")
     if as_json:
         typer.echo(json.dumps([r.id for r in records]))
+    elif not records:
+        typer.echo("no quarantined file matches: nothing deleted")

@@ -9,6 +9,7 @@ from reorg_tui.engine.engine import Engine
 from reorg_tui.engine.errors import ExitCode, ReorgError
 from reorg_tui.engine.failures import RunResult
 from reorg_tui.engine.kinds import ConflictPolicy, Kind, State
+from reorg_tui.engine.locate import default_state_dir, find_state_dir
 from reorg_tui.engine.lock import AlreadyRunning
 from reorg_tui.engine.metrics import (
     BUCKETS,
@@ -23,7 +24,7 @@ from reorg_tui.engine.metrics import (
     Totals,
 )
 from reorg_tui.engine.naming import NamingError
-from reorg_tui.engine.operations import QuarantineOps
+from reorg_tui.engine.operations import QuarantineOps, foreseen_failure
 from reorg_tui.engine.plan import preview
 from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, Record
 from reorg_tui.engine.settings import EngineSettings, setting
@@ -55,7 +56,10 @@ __all__ = [
     "State",
     "Timing",
     "Totals",
+    "default_state_dir",
     "events",
+    "find_state_dir",
+    "foreseen_failure",
     "preview",
     "setting",
 ]

@@ -3,10 +3,11 @@
 The socket lives in the state folder (made 0700) with mode 0600, and every connection's peer is
 checked with SO_PEERCRED: only the same user (or root) is served. One JSON line each way:
 ``{"op": "pause"}`` -> ``{"ok": true, "result": "paused"}``; an op may take string arguments,
-``{"op": "release", "args": {"id": "...", "quarantine": "..."}}``. A handler that refuses raises
-a ``ReorgError`` (or hits an OSError): the reply says why, and which kind of refusal it was, so the
-asking side raises the same kind of error (an unknown quarantine id is ``QuarantineError`` on
-both sides).
+``{"op": "release", "args": {"id": "...", "quarantine": "..."}}``. A handler is given the
+arguments and the peer (its uid and pid, from SO_PEERCRED: the daemon's log says who asked). A
+handler that refuses raises a ``ReorgError`` (or hits an OSError): the reply says why, and which
+kind of refusal it was, so the asking side raises the same kind of error (an unknown quarantine
+id is ``QuarantineError`` on both sides).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,18 @@ class NotServed(ControlError):
     """The instance does not do this for the one who asks (another quarantine than its own)."""
 
 
-Handler = Callable[[dict[str, str]], Any]
+@dataclass(frozen=True)
+class Peer:
+    """Who is on the other end of a connection, as the kernel says (not as the request says)."""
+
+    uid: int
+    pid: int
+
+    def __str__(self) -> str:
+        return f"uid {self.uid} (pid {self.pid})"
+
+
+Handler = Callable[[dict[str, str], Peer], Any]
 _REFUSALS: dict[str, type[ReorgError]] = {"not_found": QuarantineError, "not_served": NotServed}
 
 
@@ -107,14 +120,14 @@ class ControlServer:
 
     def _answer(self, conn: socket.socket) -> None:
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        _pid, uid, _gid = struct.unpack("3i", creds)
+        pid, uid, _gid = struct.unpack("3i", creds)
         if uid not in (os.geteuid(), 0):
             conn.sendall(b'{"ok": false, "error": "not allowed"}\n')
             return
         request = json.loads(conn.makefile("rb").readline() or b"{}")
-        conn.sendall(json.dumps(self._reply(request)).encode() + b"\n")
+        conn.sendall(json.dumps(self._reply(request, Peer(uid, pid))).encode() + b"\n")
 
-    def _reply(self, request: Any) -> dict[str, Any]:
+    def _reply(self, request: Any, peer: Peer) -> dict[str, Any]:
         if not isinstance(request, dict):
             return {"ok": False, "error": "a request is one JSON object"}
         op, args = request.get("op", ""), request.get("args", {})
@@ -124,7 +137,7 @@ class ControlServer:
         if not isinstance(args, dict) or not all(isinstance(v, str) for v in args.values()):
             return {"ok": False, "error": "args must be an object of strings"}
         try:
-            return {"ok": True, "result": handler(args)}
+            return {"ok": True, "result": handler(args, peer)}
         except (ReorgError, OSError) as exc:
             kind = next((k for k, cls in _REFUSALS.items() if isinstance(exc, cls)), "refused")
             return {"ok": False, "error": str(exc), "kind": kind}

@@ -34,7 +34,7 @@ from reorg_tui.engine import events as ev
 from reorg_tui.engine.alerts import AlertTracker
 from reorg_tui.engine.batch import BatchResult, BatchRunner, FolderSync
 from reorg_tui.engine.bus import EventBus, Subscriber
-from reorg_tui.engine.control import NotServed
+from reorg_tui.engine.control import NotServed, Peer
 from reorg_tui.engine.coordinator import Coordinator
 from reorg_tui.engine.dirs import Tree, raise_open_file_limit
 from reorg_tui.engine.disk import DiskGate
@@ -73,6 +73,7 @@ class Engine:
         self._wake = threading.Event()  # the coordinator has something to do
         self._pause_lock = threading.Lock()  # pause() and resume() come from any face's thread
         self._paused = False  # read without it: a bool, and moves check it again between batches
+        self._paused_at: float | None = None  # when it was paused: `status` reports the pause's age
         self._state = State.STARTING
         self.bus = EventBus()
         # Both trees are reached through folder descriptors, never by re-resolving path strings:
@@ -158,11 +159,11 @@ class Engine:
             bus=self.bus,
             snapshot=self.snapshot,
             handlers={
-                "pause": lambda _: self._remote_pause(),
-                "resume": lambda _: self._remote_resume(),
-                "ping": lambda _: self._state_name(),
-                "release": lambda args: self.release(self._served_id(args)),
-                "delete": lambda args: asdict(self.delete(self._served_id(args))),
+                "pause": lambda _, peer: self._remote_pause(peer),
+                "resume": lambda _, peer: self._remote_resume(peer),
+                "ping": lambda _, __: self._state_name(),
+                "release": lambda args, peer: self.release(self._served_id(args), by=str(peer)),
+                "delete": lambda args, peer: asdict(self.delete(self._served_id(args), by=str(peer))),
             },
         )
 
@@ -176,6 +177,7 @@ class Engine:
             if self._paused:
                 return
             self._paused = True
+            self._paused_at = self.clock()
         self.bus.emit(ev.Paused("operator"))
         self._wake.set()
 
@@ -184,6 +186,7 @@ class Engine:
             if not self._paused:
                 return
             self._paused = False
+            self._paused_at = None
         self.intake.notify_space()  # a scanner held up by the pause goes on moving what it lists
         self.bus.emit(ev.Resumed("operator"))
         self._wake.set()
@@ -231,29 +234,39 @@ class Engine:
             alerts=self.alerts.active,
             first_move_at=self.metrics.first_move_at,
             last_move_at=self.metrics.last_move_at,
+            paused_at=self._paused_at,
         )
 
     def quarantine_list(self) -> list[Record]:
         return self.quarantine.list()
 
-    def release(self, item_id: str) -> str:
-        """Send a quarantined file back through the pipeline, attempts reset."""
+    def release(self, item_id: str, *, by: str = "this process") -> str:
+        """Send a quarantined file back through the pipeline, attempts reset. ``by`` names who
+        asked, for the log line every release leaves (a peer's uid, over the control socket)."""
         path = self.quarantine.release(item_id, self.settings.source)
         self.failures.forget(os.path.relpath(path, self.source))
         self.failures.count_quarantine()
         self._request_scan()
+        _audit("released", "released %s from the quarantine to %s, asked by %s", item_id, path, by)
         return path
 
-    def delete(self, item_id: str) -> Record:
+    def delete(self, item_id: str, *, by: str = "this process") -> Record:
         record = self.quarantine.delete(item_id)
         self.failures.count_quarantine()
+        _audit(
+            "deleted", "deleted %s (%s) from the quarantine for good, asked by %s", item_id, record.name, by
+        )
         return record
 
     # ---- running ---------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event, *, once: bool = False) -> RunResult:
+    def run(
+        self, stop: threading.Event, *, once: bool = False, started: Callable[[], object] | None = None
+    ) -> RunResult:
         """Run until ``stop`` is set (or, with once, until the source is done). Drains, then
-        returns. Raises AlreadyRunning if another instance holds the source."""
+        returns. Raises AlreadyRunning if another instance holds the source, before anything else
+        is touched. ``started`` is called once the source is held and the stages run (a face binds
+        its metrics port and says "watching" there); what it raises ends the run, drained."""
         self.failures.once = once
         with self.instance:
             try:
@@ -266,6 +279,8 @@ class Engine:
                 keeper = Housekeeper(self._chores(), self._stopping)
                 keeper.start()
                 try:
+                    if started is not None:
+                        started()
                     self.coordinator.run(stop, pool, once)
                 finally:
                     self._shutdown(pool, scanner, keeper)
@@ -379,13 +394,21 @@ class Engine:
             raise NotServed(f"this instance keeps its quarantine in {self.settings.quarantine}")
         return args.get("id", "")
 
-    def _remote_pause(self) -> State:
+    def _remote_pause(self, peer: Peer) -> State:
+        _audit("pause_asked", "pause asked by %s", peer)
         self.pause()
         return self._state_name()
 
-    def _remote_resume(self) -> State:
+    def _remote_resume(self, peer: Peer) -> State:
+        _audit("resume_asked", "resume asked by %s", peer)
         self.resume()
         return self._state_name()
+
+
+def _audit(event: str, message: str, *args: object) -> None:
+    """A line in the log for what an operator changed: what, and who asked. The message only
+    (names in it are escaped by the log's formatters); the event names it for log shippers."""
+    log.info(message, *args, extra={"event": event, "fields": {}})
 
 
 def _other_filesystem(a: str, b: str) -> bool:

@@ -1,5 +1,6 @@
 """This process's claim on its source, and what it shows other processes: the source lock, the
-state folder (owner only), the control socket (pause, resume, ping) and the published snapshot.
+state folder (owner only) and where it is (locate.py), the control socket (pause, resume, ping,
+release, delete) and the published snapshot.
 
 Used as ``with Instance(...):`` around a run. Threads: the caller of ``Engine.run`` enters and
 leaves it; the housekeeper publishes; the control server answers on a thread of its own.
@@ -12,6 +13,7 @@ from collections.abc import Callable
 
 from reorg_tui.engine.bus import EventBus
 from reorg_tui.engine.control import ControlServer, Handler
+from reorg_tui.engine.locate import forget_state_dir, record_state_dir
 from reorg_tui.engine.lock import SourceLock
 from reorg_tui.engine.metrics import Snapshot
 from reorg_tui.engine.publish import Publisher
@@ -29,6 +31,7 @@ class Instance:
         snapshot: Callable[[], Snapshot],
         handlers: dict[str, Handler],
     ) -> None:
+        self.source = settings.source
         self.state_dir = settings.state_dir
         self.bus = bus
         self.snapshot = snapshot
@@ -43,9 +46,9 @@ class Instance:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self.state_dir.chmod(0o700)  # the control socket and state are the owner's only
             self.bus.subscribe(self.publisher.on_events)
-            warning = self.control.start()
-            if warning:
-                self.bus.warn(warning)
+            for warning in (record_state_dir(self.source, self.state_dir), self.control.start()):
+                if warning:
+                    self.bus.warn(warning)
         except BaseException:
             self.lock.release()
             raise
@@ -55,6 +58,7 @@ class Instance:
         try:
             self.control.stop()
             self.publish()
+            forget_state_dir(self.source, self.state_dir)
         finally:
             self.lock.release()
 

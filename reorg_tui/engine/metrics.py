@@ -104,6 +104,7 @@ class Snapshot:
     alerts: tuple[str, ...] = ()
     first_move_at: float | None = None  # when this run's first file arrived (wall clock)
     last_move_at: float | None = None  # and its latest
+    paused_at: float | None = None  # when an operator paused intake (wall clock); None if not paused
 
     @property
     def uptime(self) -> float:

@@ -12,6 +12,7 @@ store does the work here.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,24 @@ class QuarantineOps:
         if self.state_dir is None:
             raise Unreachable("no state folder to find a running instance by")
         return request(self.state_dir, op, id=item_id, quarantine=os.path.realpath(self.store.root))
+
+
+def foreseen_failure(record: Record) -> str | None:
+    """Why releasing this file would only quarantine it again, where that can be seen now: a
+    folder on its way to its destination is a file. None when nothing in its way can be seen."""
+    if record.intended is None:
+        return None
+    for folder in reversed(Path(record.intended).parents):
+        try:
+            mode = os.stat(folder).st_mode
+        except OSError:
+            return None  # missing: it will be made
+        if not stat.S_ISDIR(mode):
+            return (
+                f"{folder} is a file, not a folder, so it will be quarantined again; "
+                "move that file aside first"
+            )
+    return None
 
 
 def _record(data: Any) -> Record:

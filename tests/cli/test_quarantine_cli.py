@@ -68,3 +68,72 @@ def test_missing_quarantine_folder_is_a_usage_error(tmp_path):
     result = cli("quarantine", "list", "--quarantine", str(tmp_path / "nope"))
     assert result.returncode == 2
     assert "does not exist" in result.stderr
+
+
+def _ids(env: dict[str, str]) -> dict[str, str]:
+    """name -> id of every quarantined file."""
+    return {i["name"]: i["id"] for i in json.loads(cli("quarantine", "list", "--json", env=env).stdout)}
+
+
+def test_release_by_reason_or_all_and_delete_by_age_act_on_the_matching_files(tmp_path):
+    src, dst, env = _quarantine_two(tmp_path)
+    write(dst / "2025/01/03/2025-01-03_three.txt", b"taken")  # another reason: the name is taken
+    write(src / "2025-01-03_three.txt", b"three", OLD)
+
+    def again() -> None:
+        assert cli("--once", "--settle", "0", "--on-conflict", "quarantine", env=env).returncode == 1
+
+    again()
+    reasons = {
+        i["name"]: i["reason"] for i in json.loads(cli("quarantine", "list", "--json", env=env).stdout)
+    }
+    assert "not a real date" not in reasons["2025-01-03_three.txt"], reasons
+
+    by_reason = cli("quarantine", "release", "--reason", "NOT A REAL DATE", "--json", env=env)
+    assert by_reason.returncode == 0, by_reason.stderr
+    assert sorted(r["released_to"] for r in json.loads(by_reason.stdout)) == [
+        str(src / "2023-02-29_two.txt"),
+        str(src / "2024-02-30_one.txt"),
+    ]
+    assert list(_ids(env)) == ["2025-01-03_three.txt"]
+
+    again()  # both back in the quarantine
+    every = cli("quarantine", "release", "--all", env=env)
+    assert every.returncode == 0, every.stderr
+    assert every.stdout.count("released ") == 3 and _ids(env) == {}
+    assert sorted(p.name for p in src.iterdir()) == [
+        "2023-02-29_two.txt",
+        "2024-02-30_one.txt",
+        "2025-01-03_three.txt",
+    ]
+
+    again()
+    ids = _ids(env)
+    record = dst / "_quarantine" / f"{ids['2024-02-30_one.txt']}.json"
+    aged = json.loads(record.read_text())
+    aged["quarantined_at"] -= 3 * 86_400
+    record.write_text(json.dumps(aged))
+    refused = cli("quarantine", "delete", "--older-than", "2d", env=env)  # the --yes rule holds
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    old = cli("quarantine", "delete", "--older-than", "2d", "--yes", env=env)
+    assert old.returncode == 0, old.stderr
+    assert old.stdout.strip() == f"deleted {ids['2024-02-30_one.txt']} (2024-02-30_one.txt)"
+    assert sorted(_ids(env)) == ["2023-02-29_two.txt", "2025-01-03_three.txt"]
+    none = cli("quarantine", "delete", "--older-than", "2d", "--yes", env=env)
+    assert none.returncode == 0 and none.stdout.strip() == "no quarantined file matches: nothing deleted"
+
+
+def test_a_bulk_selection_must_be_asked_for(tmp_path):
+    _src, _dst, env = _quarantine_two(tmp_path)
+    some_id = next(iter(_ids(env).values()))
+    for args, fragment in [
+        (["release"], "name the files: ids, or --all, --reason TEXT or --older-than AGE"),
+        (["delete", "--yes"], "name the files: ids, or --all, --reason TEXT or --older-than AGE"),
+        (["release", some_id, "--all"], "give ids, or --all / --reason / --older-than, not both"),
+        (["delete", "--older-than", "soon", "--yes"], "--older-than: 'soon' is not an age"),
+    ]:
+        result = cli("quarantine", *args, env=env)
+        assert result.returncode == 2, (args, result.stderr)
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("reorg-tui: error: ") and fragment in line, line
+    assert len(_ids(env)) == 2  # nothing was released or deleted

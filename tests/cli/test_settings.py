@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,12 @@ CASES = [
     (["--config", "{d}/nope.toml"], {}, "config file {d}/nope.toml does not exist"),
     (["--config", "{d}/bad.toml"], {}, "is not valid TOML"),
     (["--config", "{d}/unknown.toml"], {}, "unknown setting 'colour'"),
+    (["--config", "{d}/typo.toml"], {}, "unknown setting 'worker' (did you mean 'workers'?)"),
+    (
+        ["--config", "{d}/table.toml"],
+        {},
+        "unknown setting 'reorg': settings go at the top level or under [reorg-tui]",
+    ),
     (["--config", "{d}"], {}, "is a folder, not a file"),
     (["--retry-base-delay", "10", "--retry-max-delay", "1"], {}, "--retry-max-delay must not be below"),
     (["--bogus-flag"], {}, "No such option: --bogus-flag"),
@@ -75,6 +82,8 @@ CASES = [
 def test_bad_settings_give_one_line_and_exit_code_2(dirs, args, env, fragment):
     write(dirs / "bad.toml", "workers = [")
     write(dirs / "unknown.toml", "colour = 'blue'")
+    write(dirs / "typo.toml", "worker = 2")
+    write(dirs / "table.toml", "[reorg]\nworkers = 2")
     base = {"REORG_SOURCE": str(dirs / "src"), "REORG_DEST": str(dirs / "dst"), **env}
     result = cli(*[a.replace("{d}", str(dirs)) for a in args], "--headless", env=base)
     _one_line_error(result, fragment.replace("{d}", str(dirs)))
@@ -117,6 +126,13 @@ def test_help_explains_every_option_with_default_and_env(dirs):
     ):
         out = cli(*sub)
         assert out.returncode == 0 and "Usage:" in out.stdout, sub
+
+
+def test_status_help_shows_only_the_options_status_uses():
+    result = cli("status", "--help")
+    assert result.returncode == 0, result.stderr
+    options = sorted(set(re.findall(r"^\s+(?:-\w, )?(--[a-z-]+)", result.stdout, re.MULTILINE)))
+    assert options == ["--config", "--help", "--json", "--source", "--state-dir"], result.stdout
 
 
 def test_dashboard_without_a_terminal_says_so(dirs):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from reorg_tui.engine.control import SOCKET_NAME, ControlError, ControlServer, Unreachable, request
+from reorg_tui.engine.control import SOCKET_NAME, ControlError, ControlServer, Peer, Unreachable, request
 from reorg_tui.engine.quarantine import QuarantineError
 
 
@@ -17,15 +18,19 @@ from reorg_tui.engine.quarantine import QuarantineError
 def served():
     state = Path(tempfile.mkdtemp(prefix="rt-ctl-", dir="/tmp"))  # a unix socket path must be short
 
-    def release(args: dict[str, str]) -> str:
+    def release(args: dict[str, str], peer: Peer) -> str:
         if args.get("id") != "known":
             raise QuarantineError(f"no quarantined file with id {args.get('id')!r}")
         return "/src/released"
 
-    def broken(args: dict[str, str]) -> str:
+    def broken(args: dict[str, str], peer: Peer) -> str:
         raise PermissionError(1, "Operation not permitted")
 
-    server = ControlServer(state, {"ping": lambda _: "running", "release": release, "broken": broken})
+    def whoami(args: dict[str, str], peer: Peer) -> list[int]:
+        return [peer.uid, peer.pid]
+
+    handlers = {"ping": lambda *_: "running", "release": release, "broken": broken, "whoami": whoami}
+    server = ControlServer(state, handlers)
     assert server.start() is None
     yield state
     server.stop()
@@ -60,3 +65,8 @@ def test_malformed_requests_get_an_answer_and_the_server_goes_on(served):
 def test_no_instance_answering_is_unreachable(tmp_path):
     with pytest.raises(Unreachable):
         request(tmp_path, "ping", timeout=0.5)
+
+
+def test_a_handler_is_told_who_asks_by_the_kernel_not_by_the_request(served):
+    """SO_PEERCRED: the uid and pid of the process on the other end, whatever it claims."""
+    assert request(served, "whoami", uid="12345") == [os.geteuid(), os.getpid()]

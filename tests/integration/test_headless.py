@@ -11,6 +11,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -52,8 +53,10 @@ def _no_stray_daemons():
             proc.wait()
 
 
-def _start(src: Path, dest: Path, q: Path, *extra: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
+def _start(
+    src: Path, dest: Path, q: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("REORG_")}, **(env or {})}
     env["REORG_STATE_DIR"] = str(src.parent / "state")
     args = [
         "-s",
@@ -366,3 +369,79 @@ def test_the_soft_open_file_limit_is_raised_towards_the_hard_one():
         check=True,
     )
     assert run.stdout.split() == ["4096", "4096"]
+
+
+def test_a_second_instance_with_the_same_metrics_port_is_refused_for_the_source_not_the_port(tmp_path):
+    """The lock is taken before any port is bound: the second instance is told the source is
+    taken (exit 3), in one line, and never claims to be watching."""
+    from tests.integration.test_operations import free_port, scrape
+
+    src, dest, q = _dirs(tmp_path)
+    port = free_port()
+    first = _start(src, dest, q, "--metrics-port", str(port))
+    wait_for(lambda: _answers(port, scrape), what="the first instance's metrics endpoint")
+    second = cli(
+        "--headless",
+        *("-s", str(src), "-d", str(dest), "--quarantine", str(q)),
+        *("--state-dir", str(tmp_path / "other"), "--metrics-port", str(port)),
+    )
+    assert second.returncode == 3, second.stderr
+    [line] = second.stderr.strip().splitlines()
+    assert line.endswith(f"ERROR   another reorg-tui instance (pid {first.pid}) is already processing {src}")
+    assert _answers(port, scrape), "the first instance's endpoint still serves"
+    first.send_signal(signal.SIGTERM)
+    _, err = first.communicate(timeout=10)
+    assert first.returncode == 0
+    assert err.count("INFO    watching ") == 1
+
+
+def _answers(port: int, scrape: Callable[[int], dict[str, float]]) -> bool:
+    try:
+        return "reorg_files_moved_total" in scrape(port)
+    except OSError:
+        return False
+
+
+def test_sighup_is_logged_and_ignored(tmp_path):
+    src, dest, q = _dirs(tmp_path)
+    proc = _start(src, dest, q)
+    wait_for((tmp_path / "state" / "snapshot.json").exists, what="the daemon to run")
+    proc.send_signal(signal.SIGHUP)
+    write(src / "2024-03-05_after_hup.txt", b"still here", OLD)
+    wait_for((dest / "2024/03/05/2024-03-05_after_hup.txt").exists, what="a move after SIGHUP")
+    assert proc.poll() is None, "SIGHUP ended the daemon"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    hangups = [line for line in err.splitlines() if "SIGHUP" in line]
+    assert len(hangups) == 1 and hangups[0].endswith(
+        "WARNING SIGHUP received: ignored (settings are read only at start; restart to apply new ones)"
+    ), err
+
+
+def test_under_systemd_it_says_ready_once_running_feeds_the_watchdog_and_says_stopping(tmp_path):
+    """A real unix datagram socket stands in for systemd's NOTIFY_SOCKET."""
+    import socket
+
+    src, dest, q = _dirs(tmp_path)
+    listen = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    address = tempfile.mktemp(prefix="rt-notify-", dir="/tmp")  # a short path: sun_path is small
+    listen.bind(address)
+    listen.settimeout(10)
+    try:
+        env = {"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "200000"}  # fed every 0.1 s
+        proc = _start(src, dest, q, env=env)
+        first = listen.recv(4096).decode().splitlines()
+        assert first[0] == "READY=1" and first[1] == f"STATUS=watching {src}", first
+        assert (tmp_path / "state" / "lock.json").exists()  # ready only once the source is held
+        fed = [listen.recv(4096) for _ in range(5)]
+        assert set(fed) == {b"WATCHDOG=1"}
+        proc.send_signal(signal.SIGTERM)
+        while (message := listen.recv(4096)) == b"WATCHDOG=1":
+            pass
+        assert message == b"STOPPING=1"
+        proc.communicate(timeout=10)
+        assert proc.returncode == 0
+    finally:
+        listen.close()
+        os.unlink(address)

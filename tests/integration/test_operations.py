@@ -5,10 +5,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reorg_tui.status import check
@@ -96,6 +103,115 @@ def test_status_exit_codes_in_each_state(daemon_factory):
     stale = cli("status", "--state-dir", str(d.state))
     assert stale.returncode == 2 and stale.stdout.startswith("stale:")
     assert check(d.root / "nowhere").code == 2
+
+
+def test_status_is_degraded_while_an_operators_pause_leaves_files_waiting(daemon_factory):
+    """A forgotten pause moves nothing: `status` says so (exit 1) with its age, until resumed."""
+    from reorg_tui.engine.control import request
+
+    d = daemon_factory()
+    status = lambda: cli("status", "--state-dir", str(d.state))  # noqa: E731
+    assert request(d.state, "pause") == "paused"
+    write(d.src / "2024-07-11_held.txt", b"h", OLD)
+    wait_for(lambda: status().returncode == 1, what="degraded while paused with a file waiting")
+    line = status().stdout.strip()
+    assert re.fullmatch(
+        r"degraded: paused by an operator (a moment|a second|\d+ seconds) ago, 1 file\(s\) waiting", line
+    ), line
+    assert request(d.state, "resume") == "running"
+    wait_for((d.dst / "2024/07/11/2024-07-11_held.txt").exists, what="the move after resume")
+    wait_for(lambda: status().returncode == 0, what="healthy again")
+
+
+def test_status_finds_a_daemon_with_its_own_state_folder_from_the_source_alone(daemon_factory, tmp_path):
+    """The daemon runs with --state-dir: it leaves a pointer in its source's default state folder,
+    which `status --source` (and an attaching dashboard, through find_state_dir) follows. A
+    pointer that is not the daemon's own is not followed: status then names the pid holding the
+    source and what to pass."""
+    from reorg_tui.config import default_state_dir, find_state_dir
+
+    d = daemon_factory()
+    found = cli("status", "--source", str(d.src))
+    assert found.returncode == 0, found.stdout
+    assert found.stdout.startswith(f"healthy (pid {d.proc.pid}): running"), found.stdout
+    default = default_state_dir(d.src)
+    assert find_state_dir(d.src, default) == d.state  # the dashboard's settings carry the default
+    assert find_state_dir(d.src, d.root / "given") == d.root / "given"  # one given is used as it is
+
+    pointer = default / "state-dir.json"
+    good = pointer.read_text()
+    unreachable = (
+        f"not reachable: pid {d.proc.pid} holds {d.src} but publishes no state in {default}; "
+        "it was started with another --state-dir (or a --config that sets one): pass the same"
+    )
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(good)
+    hostile = [
+        json.dumps({"source": "/srv/other", "state_dir": str(d.state)}),  # another source's
+        json.dumps({"source": str(d.src), "state_dir": "st"}),  # relative
+        json.dumps({"source": str(d.src), "state_dir": f"{d.root}/x/../st"}),  # not normal
+        json.dumps({"source": str(d.src), "state_dir": 7}),
+        "{" * 100,
+        good + " " * 9000,  # too big to be ours
+    ]
+    for text in hostile:
+        pointer.write_text(text)
+        result = cli("status", "--source", str(d.src))
+        assert (result.returncode, result.stdout.strip()) == (2, unreachable), text
+    pointer.unlink()
+    pointer.symlink_to(elsewhere)  # never followed, even to a good pointer
+    assert cli("status", "--source", str(d.src)).stdout.strip() == unreachable
+    pointer.unlink()
+    pointer.write_text(good)
+    os.chown(pointer, 12345, 12345)  # another user's file (root may chown; the check is the owner)
+    assert cli("status", "--source", str(d.src)).stdout.strip() == unreachable
+    os.chown(pointer, os.getuid(), os.getgid())
+    assert cli("status", "--source", str(d.src)).returncode == 0
+    code, _ = d.stop()
+    assert code == 0 and not default.exists()  # nothing left behind in the default state folder
+
+
+def test_a_release_that_will_fail_again_is_warned_and_the_daemon_logs_who_released_and_deleted(
+    daemon_factory,
+):
+    from reorg_tui.engine.quarantine import QuarantineStore
+
+    d = daemon_factory("--poll-interval", "3600")
+    write(d.dst / "2024/07/12", b"a file where the date folder goes")
+    write(d.src / "2024-07-12_blocked.txt", b"b", OLD)
+    wait_for(lambda: len(QuarantineStore(d.q).list()) == 1, what="the blocked file in the quarantine")
+    [record] = QuarantineStore(d.q).list()
+    where = ("-q", str(d.q), "-s", str(d.src))
+    warned = cli("quarantine", "release", record.id, *where)
+    assert warned.returncode == 0, warned.stderr
+    assert warned.stderr.strip() == (
+        f"reorg-tui: warning: {record.id} (2024-07-12_blocked.txt): {d.dst}/2024/07/12 is a file, "
+        "not a folder, so it will be quarantined again; move that file aside first"
+    )
+    wait_for(lambda: [r.id for r in QuarantineStore(d.q).list()] not in ([], [record.id]), what="again")
+    (d.dst / "2024/07/12").unlink()  # the cause fixed: released without a warning, and it moves
+    fixed = cli("quarantine", "release", "--reason", "not a folder", *where)
+    assert fixed.returncode == 0 and fixed.stderr == "", fixed.stderr
+    wait_for((d.dst / "2024/07/12/2024-07-12_blocked.txt").exists, what="the move once fixed")
+    write(d.src / "2024-02-30_doomed.txt", b"d", OLD)
+    wait_for(lambda: len(QuarantineStore(d.q).list()) == 1, what="the impossible date in the quarantine")
+    [doomed] = QuarantineStore(d.q).list()
+    assert cli("quarantine", "delete", "--all", "--yes", *where).returncode == 0
+    code, err = d.stop()
+    assert code == 0
+    audit = [
+        json.loads(line)
+        for line in err.splitlines()
+        if '"event": "released"' in line or '"event": "deleted"' in line
+    ]
+    asked_by = rf"asked by uid {os.getuid()} \(pid \d+\)"
+    assert [r["event"] for r in audit] == ["released", "released", "deleted"], audit
+    back = re.escape(f"released {record.id} from the quarantine to {d.src}/2024-07-12_blocked.txt, ")
+    assert re.fullmatch(back + asked_by, audit[0]["message"]), audit[0]
+    assert re.fullmatch(
+        rf"deleted {doomed.id} \(2024-02-30_doomed.txt\) from the quarantine for good, {asked_by}",
+        audit[2]["message"],
+    )
 
 
 def test_status_finds_the_state_from_the_source(tmp_path):
@@ -279,3 +395,104 @@ def test_release_and_delete_go_through_the_daemon_running_on_the_source(daemon_f
     )
     code, _ = d.stop()
     assert code == 0
+
+
+def _command(section: str, key: str) -> list[str]:
+    line = next(line for line in section.splitlines() if line.startswith(key))
+    return shlex.split(line[len(key) :])
+
+
+def test_with_a_config_file_the_printed_command_reads_it_so_editing_it_takes_effect(tmp_path):
+    src, first, second = (tmp_path / n for n in ("src", "first", "second"))
+    for folder in (src, first, second):
+        folder.mkdir()
+    conf = tmp_path / "reorg.toml"
+    conf.write_text(f'source = "{src}"\ndest = "{first}"\nworkers = 3\nstate-dir = "{tmp_path / "st"}"\n')
+    for kind, key in (("supervisord", "command="), ("systemd", "ExecStart=")):
+        printed = cli("config", kind, "--config", str(conf), "--stats-interval", "5")
+        assert printed.returncode == 0, printed.stderr
+        argv = _command(printed.stdout, key)
+        assert argv[argv.index("--config") + 1] == str(conf)
+        assert argv[argv.index("--stats-interval") + 1] == "5.0"  # given besides the file: carried
+        for copied in ("--source", "--dest", "--workers", "--state-dir"):
+            assert copied not in argv, (kind, argv)
+        assert f"settings are read from {conf} at each start" in printed.stdout
+    # Edit the file, then run what supervisord would run (--once, so that it ends): the edit counts.
+    conf.write_text(conf.read_text().replace(str(first), str(second)))
+    write(src / "2024-08-01_edited.txt", b"e", OLD)
+    ran = subprocess.run([*argv, "--once", "--settle", "0"], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert (second / "2024/08/01/2024-08-01_edited.txt").read_bytes() == b"e"
+
+
+def test_the_systemd_unit_fits_folders_under_tmp_and_home_and_names_its_user(tmp_path, monkeypatch):
+    from reorg_tui.config import default_state_dir, load
+    from reorg_tui.deploy import Deployment, systemd
+
+    src, dst = tmp_path / "s", tmp_path / "d"
+    src.mkdir()
+    dst.mkdir()
+    args = ["-s", str(src), "-d", str(dst), "--state-dir", str(tmp_path / "st")]
+    unit = cli("config", "systemd", *args, "--user", "root")
+    assert unit.returncode == 0, unit.stderr
+    lines = unit.stdout.splitlines()
+    assert "PrivateTmp=yes" not in lines and "User=root" in lines  # a private /tmp would hide them
+    [warning] = unit.stderr.strip().splitlines()
+    assert (
+        warning.startswith("reorg-tui: warning: the unit runs without PrivateTmp=yes:")
+        and str(src) in warning
+    )
+    # The service user's default state folder (under /root) is where it records its --state-dir.
+    assert "ProtectHome=read-only" in lines
+    writable = next(line for line in lines if line.startswith("ReadWritePaths="))
+    assert f" -{default_state_dir(src, '/root')}" in writable
+    assert cli("config", "systemd", *args, "--user", "no such").returncode == 2
+    assert cli("config", "systemd", *args, "--user", "reorg-nobody-here").returncode == 2
+
+    # Nothing under a home (the interpreter may be: a pyenv build lives in ~; not this one):
+    # home folders are hidden altogether.
+    settings = load({"source": str(src), "dest": str(dst), "state_dir": str(tmp_path / "st")})
+    with monkeypatch.context() as patched:
+        patched.setattr(sys, "executable", "/usr/bin/python3")
+        unit_text, _ = systemd(Deployment(settings))
+    assert "ProtectHome=yes" in unit_text.splitlines()
+
+    try:
+        home = Path(tempfile.mkdtemp(prefix="reorg-unit-", dir="/home"))
+    except OSError as exc:
+        pytest.skip(f"cannot make a folder under /home here: {exc}")
+    try:
+        (home / "s").mkdir()
+        (home / "d").mkdir()
+        unit = cli("config", "systemd", "-s", str(home / "s"), "-d", str(home / "d"))
+        assert unit.returncode == 0, unit.stderr
+        lines = unit.stdout.splitlines()
+        assert "ProtectHome=read-only" in lines and "ProtectHome=yes" not in lines  # yes would hide them
+        writable = next(line for line in lines if line.startswith("ReadWritePaths="))
+        assert str(home / "s") in writable and str(home / "d") in writable
+    finally:
+        shutil.rmtree(home)
+
+
+def test_the_printed_unit_passes_systemd_analyze_verify(tmp_path):
+    """systemd's own check of what `config systemd` prints: with its settings copied in, and with
+    a config file and a User= line."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed here: systemd's check of the unit cannot run")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "d").mkdir()
+    conf = tmp_path / "reorg.toml"
+    conf.write_text(f'source = "{tmp_path / "s"}"\ndest = "{tmp_path / "d"}"\n')
+    for args in (
+        ["-s", str(tmp_path / "s"), "-d", str(tmp_path / "d")],
+        ["--config", str(conf), "--user", "root"],
+    ):
+        printed = cli("config", "systemd", *args)
+        assert printed.returncode == 0, printed.stderr
+        unit = tmp_path / "reorg-tui.service"
+        unit.write_text(printed.stdout)
+        checked = subprocess.run(
+            ["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60
+        )
+        complaints = [line for line in checked.stderr.splitlines() if str(unit) in line]
+        assert checked.returncode == 0 and not complaints, (args, checked.stderr)

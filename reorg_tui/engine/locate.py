@@ -1,0 +1,112 @@
+"""Where the instance running on a source keeps its state, found from the source alone.
+
+Every source has a default state folder (``~/.local/state/reorg-tui/<name>-<hash>``). An
+instance started with another ``--state-dir`` (a flag, or a config file) writes a pointer there,
+``state-dir.json``, when it takes the source, and removes it (and the folder, if that is all it
+held) when it lets go: a demo or a benchmark in a temporary folder leaves nothing behind. One
+started with the default removes a stale pointer. ``status --source``, ``quarantine
+release/delete`` and an attaching dashboard call ``find_state_dir``.
+
+The pointer is input from the filesystem: it is followed only if it is a small regular file (not
+a symlink) owned by this user or root, names this very source, and points to an absolute, normal
+path. Anything else is ignored and the default is used. Threads: whoever enters the instance
+writes it; readers are other processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
+from reorg_tui.engine.store import write_atomic
+
+POINTER = "state-dir.json"
+_MAX_POINTER_BYTES = 8192
+
+
+def default_state_dir(source: Path, home: str | None = None) -> Path:
+    """The default for ``source``: this user's, or (``home``) the one a service whose user has
+    that home gets (systemd sets HOME, not XDG_STATE_HOME)."""
+    if home is not None:
+        base = os.path.join(home, ".local", "state")
+    else:
+        base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    digest = hashlib.sha256(os.fsencode(source)).hexdigest()[:12]
+    label = re.sub(r"[^A-Za-z0-9._-]", "_", source.name)[:40] or "root"
+    return Path(base) / "reorg-tui" / f"{label}-{digest}"
+
+
+def find_state_dir(source: Path, state_dir: Path | None = None) -> Path:
+    """The state folder of the instance on ``source`` (a resolved path): ``state_dir`` if one
+    other than the default was given; else where the last instance started on it said; else
+    the default."""
+    default = default_state_dir(source)
+    if state_dir is not None and state_dir != default:
+        return state_dir
+    return _read_pointer(default / POINTER, source) or default
+
+
+def record_state_dir(source: Path, state_dir: Path) -> str | None:
+    """Called with the source's lock held: leave the pointer (or remove a stale one). Returns a
+    warning instead of raising: the daemon runs either way, it is only harder to find."""
+    default = default_state_dir(source)
+    pointer = default / POINTER
+    try:
+        if state_dir == default:
+            with contextlib.suppress(FileNotFoundError):
+                pointer.unlink()
+            return None
+        default.mkdir(parents=True, exist_ok=True, mode=0o700)
+        data = {"source": str(source), "state_dir": str(state_dir), "pid": os.getpid()}
+        write_atomic(pointer, json.dumps(data).encode(), durable=False)
+    except OSError as exc:
+        return (
+            f"cannot record in {pointer} that this instance keeps its state in {state_dir}: "
+            f"{exc.strerror or exc}; `status --source` will need --state-dir {state_dir}"
+        )
+    return None
+
+
+def forget_state_dir(source: Path, state_dir: Path) -> None:
+    """Called before the source's lock is let go: remove this instance's pointer."""
+    default = default_state_dir(source)
+    if state_dir == default:
+        return
+    with contextlib.suppress(OSError):
+        (default / POINTER).unlink()
+        default.rmdir()  # only if empty: a default folder in use keeps its other files
+
+
+def _read_pointer(pointer: Path, source: Path) -> Path | None:
+    try:
+        fd = os.open(pointer, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid not in (os.geteuid(), 0):
+            return None
+        raw = os.read(fd, _MAX_POINTER_BYTES + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(raw) > _MAX_POINTER_BYTES:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("source") != str(source):
+        return None
+    target = data.get("state_dir")
+    if not isinstance(target, str) or "\0" in target or not os.path.isabs(target):
+        return None
+    if os.path.normpath(target) != target:
+        return None
+    return Path(target)
