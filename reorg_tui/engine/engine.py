@@ -28,13 +28,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.alerts import AlertTracker
 from reorg_tui.engine.batch import BatchResult, BatchRunner, FolderSync
 from reorg_tui.engine.bus import EventBus, Subscriber
-from reorg_tui.engine.control import NotServed, Peer
 from reorg_tui.engine.coordinator import Coordinator
 from reorg_tui.engine.dirs import Tree, raise_open_file_limit
 from reorg_tui.engine.disk import DiskGate
@@ -47,6 +45,7 @@ from reorg_tui.engine.lanes import Lanes
 from reorg_tui.engine.metrics import Metrics, QuarantineInfo, Queues, Snapshot
 from reorg_tui.engine.move import Mover
 from reorg_tui.engine.quarantine import QuarantineStore, Record
+from reorg_tui.engine.remote import answers, audit
 from reorg_tui.engine.settings import EngineSettings
 from reorg_tui.engine.store import remove_leftovers
 from reorg_tui.engine.watch import Watcher
@@ -158,13 +157,7 @@ class Engine:
             settings,
             bus=self.bus,
             snapshot=self.snapshot,
-            handlers={
-                "pause": lambda _, peer: self._remote_pause(peer),
-                "resume": lambda _, peer: self._remote_resume(peer),
-                "ping": lambda _, __: self._state_name(),
-                "release": lambda args, peer: self.release(self._served_id(args), by=str(peer)),
-                "delete": lambda args, peer: asdict(self.delete(self._served_id(args), by=str(peer))),
-            },
+            handlers=answers(self),
         )
 
     # ---- the interface every face uses -------------------------------------------------
@@ -200,7 +193,7 @@ class Engine:
         buckets, time_total, reasons = self.metrics.histogram()
         settling, ready, in_flight = self.intake.counts()
         queues = Queues(settling, ready, in_flight, len(self.failures))
-        state = self._state_name()
+        state = self.state()
         qstats = self.failures.quarantine_stats
         disk, why = self.gate.shown()
         reason = {State.PAUSED: "paused by operator", State.PAUSED_DISK: why}.get(state)
@@ -247,13 +240,13 @@ class Engine:
         self.failures.forget(os.path.relpath(path, self.source))
         self.failures.count_quarantine()
         self._request_scan()
-        _audit("released", "released %s from the quarantine to %s, asked by %s", item_id, path, by)
+        audit("released", "released %s from the quarantine to %s, asked by %s", item_id, path, by)
         return path
 
     def delete(self, item_id: str, *, by: str = "this process") -> Record:
         record = self.quarantine.delete(item_id)
         self.failures.count_quarantine()
-        _audit(
+        audit(
             "deleted", "deleted %s (%s) from the quarantine for good, asked by %s", item_id, record.name, by
         )
         return record
@@ -378,7 +371,8 @@ class Engine:
     def _request_scan(self) -> None:
         self.intake.scan_now.set()
 
-    def _state_name(self) -> State:
+    def state(self) -> State:
+        """What the engine is doing now: running, paused (by an operator or for the disk)..."""
         if self._state != State.RUNNING:
             return self._state
         if self._paused:
@@ -386,29 +380,6 @@ class Engine:
         if self.gate.closed:
             return State.PAUSED_DISK
         return State.RUNNING
-
-    def _served_id(self, args: dict[str, str]) -> str:
-        """The item a release or delete over the control socket names, once it is known to be
-        in the quarantine this instance keeps (see operations.py)."""
-        if os.path.realpath(args.get("quarantine", "")) != str(self.settings.quarantine):
-            raise NotServed(f"this instance keeps its quarantine in {self.settings.quarantine}")
-        return args.get("id", "")
-
-    def _remote_pause(self, peer: Peer) -> State:
-        _audit("pause_asked", "pause asked by %s", peer)
-        self.pause()
-        return self._state_name()
-
-    def _remote_resume(self, peer: Peer) -> State:
-        _audit("resume_asked", "resume asked by %s", peer)
-        self.resume()
-        return self._state_name()
-
-
-def _audit(event: str, message: str, *args: object) -> None:
-    """A line in the log for what an operator changed: what, and who asked. The message only
-    (names in it are escaped by the log's formatters); the event names it for log shippers."""
-    log.info(message, *args, extra={"event": event, "fields": {}})
 
 
 def _other_filesystem(a: str, b: str) -> bool:
