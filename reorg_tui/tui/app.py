@@ -58,6 +58,7 @@ class ReorgApp(App[int]):
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("1", "show_tab('overview')", "Overview", id="app.overview"),
         Binding("2", "show_tab('quarantine')", "Quarantine", id="app.quarantine"),
+        Binding("f", "follow_activity", "Follow activity", show=False, id="app.follow"),
     ]
 
     def __init__(
@@ -218,6 +219,9 @@ class ReorgApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def action_follow_activity(self) -> None:
+        self.query_one(ActivityLog).action_follow()
+
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
         if tab == "quarantine":
@@ -273,6 +277,9 @@ class ReorgApp(App[int]):
         )
         yield SystemCommand(
             "Show quarantine", "Browse quarantined files", lambda: self.action_show_tab("quarantine")
+        )
+        yield SystemCommand(
+            "Follow activity", "Show the newest events as they come (f)", self.action_follow_activity
         )
         yield SystemCommand("Release selected", "Send marked (or current) files back", self.action_release)
         yield SystemCommand("Delete selected", "Delete marked (or current) files", self.action_delete)

@@ -9,7 +9,7 @@ from reorg_tui.engine.lock import source_is_locked
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.bridge import AttachedHost
 from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
-from tests.conftest import OLD, write
+from tests.conftest import OLD, make_settings, write
 from tests.tui.test_dashboard import drive, table_cells, text_of, until
 
 
@@ -61,3 +61,30 @@ def test_attached_dashboard_shows_steers_and_leaves_the_daemon_running(daemon_fa
     wait_for((d.dst / "2024/07/01/2024-07-01_after.txt").exists, what="the daemon to keep working")
     code, _ = d.stop()
     assert code == 0
+
+
+def test_events_a_batch_hands_over_late_still_reach_the_attached_pane(tmp_path):
+    """A worker hands its batch's events over when the batch ends, so the published list is not
+    in time order: an event older than one already shown is still new."""
+    import os
+
+    from reorg_tui.engine import events as ev
+    from reorg_tui.engine.publish import Publisher
+    from reorg_tui.tui.sample import NOW, snapshot
+
+    settings = make_settings(tmp_path)
+    publisher = Publisher(settings.state_dir)
+    host = AttachedHost(settings)
+    early = ev.Moved("/src/2024-01-01_a.txt", "/dst/2024/01/01/2024-01-01_a.txt", 1, 0.1, "moved", at=NOW)
+    late = ev.Moved("/src/2024-01-01_b.txt", "/dst/2024/01/01/2024-01-01_b.txt", 1, 0.1, "moved", at=NOW + 1)
+    publisher.on_events([late])
+    publisher.publish(snapshot())
+    host.poll()
+    assert host.drain_events() == [late]
+    publisher.on_events([early])  # from a batch that started first and ended later
+    publisher.publish(snapshot())
+    host.poll()
+    assert host.drain_events() == [early]
+    host.poll()
+    assert host.drain_events() == [], "an event already shown came again"
+    assert os.getpid() == host.pid
