@@ -6,20 +6,20 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from reorg_tui.engine import AlreadyRunning, ExitCode, Record, State
 from reorg_tui.names import safe
 from reorg_tui.tui.bridge import Host
 from reorg_tui.tui.screens.confirm import ConfirmScreen
-from reorg_tui.tui.screens.details import DetailsScreen
+from reorg_tui.tui.screens.details import DetailsScreen, InfoScreen, event_text, retry_text
 from reorg_tui.tui.screens.help import HelpScreen
 from reorg_tui.tui.screens.quarantine import QuarantineView
 from reorg_tui.tui.widgets.activity import ActivityLog
@@ -142,7 +142,7 @@ class ReorgApp(App[int]):
             for pane in self.query(Pane):
                 pane.update_from(snap)
             self.query_one(RetryTable).show(snap)
-            self.query_one(ActivityLog).add(events)
+            self.query_one(ActivityLog).add(events, snap.dest)
             if snap.quarantine.count != self._quarantine_count:
                 # Only on change: a new label restarts the tab underline's animation.
                 self._quarantine_count = snap.quarantine.count
@@ -265,6 +265,17 @@ class ReorgApp(App[int]):
                 self.action_delete([item_id])
 
         self.push_screen(DetailsScreen(record, path, now=self.now), chosen)
+
+    def on_activity_log_chosen(self, message: ActivityLog.Chosen) -> None:
+        text = event_text(message.event, self.host.snapshot().quarantine_dir)
+        self.push_screen(InfoScreen(f"Event: {message.event.kind}", text))
+
+    @on(DataTable.RowSelected, "#retry")
+    def _retry_chosen(self, event: DataTable.RowSelected) -> None:
+        table = self.query_one(RetryTable)
+        item = table.items.get(event.row_key.value or "")
+        if item is not None and table.last is not None:
+            self.push_screen(InfoScreen("Waiting to be tried again", retry_text(item, table.last)))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -6,11 +6,17 @@ from __future__ import annotations
 import threading
 
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from reorg_tui.engine import events as ev
+from reorg_tui.engine.engine import Engine
 from reorg_tui.tui.app import ReorgApp
-from reorg_tui.tui.sample import NOW, FrozenHost
+from reorg_tui.tui.bridge import EngineHost
+from reorg_tui.tui.sample import NOW, RECORDS, FrozenHost
+from reorg_tui.tui.screens.details import InfoScreen
 from reorg_tui.tui.widgets.activity import ActivityLog
+from reorg_tui.tui.widgets.retry_table import RetryTable
+from tests.conftest import OLD, make_settings, write
 from tests.tui.test_dashboard import drive, until
 
 
@@ -39,6 +45,11 @@ def moved(i: int) -> ev.Moved:
 def visible(log: ActivityLog) -> list[str]:
     """The lines the pane draws, top to bottom, as the operator sees them."""
     return [log.render_line(y).text.rstrip() for y in range(log.scrollable_content_region.height)]
+
+
+def details_text(app: ReorgApp) -> str:
+    assert isinstance(app.screen, InfoScreen)
+    return str(app.screen.query_one("#details-text", Static).render())
 
 
 def newest_shown(log: ActivityLog) -> str:
@@ -115,3 +126,57 @@ def test_end_in_the_pane_follows_again_and_so_does_scrolling_back_down():
         await until(pilot, lambda: "f0219" in newest_shown(log), "the pane to follow")
 
     drive(app, script)
+
+
+def test_moves_show_their_folder_under_dest_and_a_renamed_one_its_new_name(tmp_path):
+    settings = make_settings(tmp_path)
+    write(settings.dest / "2025/03/14/2025-03-14_clash.txt", b"already there")
+    write(settings.source / "2025-03-14_clash.txt", b"newcomer", OLD)
+    write(settings.source / "2025-03-15_plain.txt", b"plain", OLD)
+    app = ReorgApp(EngineHost(Engine(settings)), refresh_interval=0.1)
+
+    async def script(pilot: Pilot) -> None:
+        log = app.query_one(ActivityLog)
+        await until(pilot, lambda: sum(" moved " in line for line in visible(log)) == 2, "two moves")
+        lines = visible(log)
+        assert any("2025-03-14_clash.txt → 2025/03/14/2025-03-14_clash (1).txt" in line for line in lines)
+        assert any("2025-03-15_plain.txt → 2025/03/15/ " in line for line in lines)
+
+        log.focus()
+        clash = next(i for i, e in enumerate(log.events) if "clash" in getattr(e, "source", ""))
+        await pilot.press(*["up"] * (len(log.events) - 1 - clash), "enter")
+        assert isinstance(app.screen, InfoScreen)
+        shown = details_text(app)
+        assert f"source  {settings.source / '2025-03-14_clash.txt'}" in shown
+        assert f"destination  {settings.dest / '2025/03/14/2025-03-14_clash (1).txt'}" in shown
+        await pilot.press("escape")
+        assert not isinstance(app.screen, InfoScreen)
+
+    drive(app, script, size=(200, 40))  # the pane wide enough for the whole of both lines
+
+
+def test_enter_shows_an_activity_line_or_a_retry_row_whole():
+    app = ReorgApp(FrozenHost(), now=NOW)
+
+    async def script(pilot: Pilot) -> None:
+        await pilot.pause()
+        log = app.query_one(ActivityLog)
+        log.focus()
+        await pilot.press("enter")  # the newest line: the quarantined backup
+        shown = details_text(app)
+        assert "move: EPERM Operation not permitted" in shown
+        assert f"stored at  /srv/archive/_quarantine/{RECORDS[2].id}/2026-03-01_backup.tar" in shown
+        await pilot.press("escape", "up", "up", "enter")  # the retried report
+        shown = details_text(app)
+        assert "source  /srv/inbox/2026-03-02_report.xlsx" in shown
+        assert "error  move: EBUSY Device or resource busy" in shown
+        await pilot.press("escape")
+
+        app.query_one(RetryTable).focus()
+        await pilot.press("enter")
+        assert isinstance(app.screen, InfoScreen)
+        shown = details_text(app)
+        assert "source  /srv/inbox/2026-03-02_report.xlsx" in shown
+        assert "last error  move: EBUSY Device or resource busy" in shown
+
+    drive(app, script, size=(80, 24))
