@@ -138,7 +138,7 @@ class ReorgApp(App[int]):
             self.query_one(StatusLine).show(
                 snap, draining=self.quitting and not self.attached, attached=self.attached
             )
-            self.query_one(Banner).show(snap)
+            self.query_one(Banner).show(snap, attached=self.attached)
             for pane in self.query(Pane):
                 pane.update_from(snap)
             self.query_one(RetryTable).show(snap)

@@ -125,8 +125,11 @@ class AttachedHost:
             return
         snap = Snapshot.from_dict(data["snapshot"])
         pid = int(data.get("pid", 0))
-        if not pid_alive(pid) or time.time() - float(data.get("published_at", 0)) > STALE_AFTER:
-            snap = dataclasses.replace(snap, state=State.STOPPED, taken_at=time.time())
+        published_at = float(data.get("published_at", 0))
+        if not pid_alive(pid) or time.time() - published_at > STALE_AFTER:
+            # Not running: its state as it last published it, and that time, so the uptime stops
+            # there and the dashboard can say since when. poll() goes on: a new instance shows.
+            snap = dataclasses.replace(snap, state=State.STOPPED, taken_at=published_at or snap.taken_at)
         # New are the events not in the file last time. Not "later than the latest seen": a worker
         # hands its batch's events over when the batch ends, so the file's order is not by time.
         published = [e for e in map(event_from_dict, data.get("events", ())) if e is not None]
