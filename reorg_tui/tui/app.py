@@ -227,6 +227,14 @@ class ReorgApp(App[int]):
         if tab == "quarantine":
             self.query_one(QuarantineTable).focus()
 
+    def _marks(self, action: str) -> None:
+        self.action_show_tab("quarantine")
+        getattr(self.query_one(QuarantineView), f"action_{action}")()
+
+    def _mark_all(self) -> None:
+        self._marks("clear_filter")
+        self._marks("mark_shown")
+
     def _selection(self) -> list[str]:
         ids = self.query_one(QuarantineTable).selection()
         if not ids:
@@ -292,6 +300,11 @@ class ReorgApp(App[int]):
         yield SystemCommand(
             "Follow activity", "Show the newest events as they come (f)", self.action_follow_activity
         )
+        yield SystemCommand("Mark all", "Mark every quarantined file (clears the filter)", self._mark_all)
+        yield SystemCommand(
+            "Mark the filtered rows", "Mark the files the filter shows (a)", lambda: self._marks("mark_shown")
+        )
+        yield SystemCommand("Clear marks", "Unmark every file (u)", lambda: self._marks("clear_marks"))
         yield SystemCommand("Release selected", "Send marked (or current) files back", self.action_release)
         yield SystemCommand("Delete selected", "Delete marked (or current) files", self.action_delete)
         yield SystemCommand("Help", "Keys and panes", self.action_help)

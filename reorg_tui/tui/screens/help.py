@@ -20,6 +20,8 @@ Quarantine
   enter        details: original path, destination, every error
   r            release: back to the source, through the pipeline again
   d            delete for good (asks first)
+  a            mark every row shown: all of them, or those the filter shows
+  u            clear the marks
   r and d act on the marked files, or on the one under the cursor.
 
 Panes

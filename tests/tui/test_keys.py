@@ -1,0 +1,45 @@
+"""Keys that save an operator time, on the sample state: marks in bulk, the help, the first and
+last row of a table, a cursor that stays on its row, the palette."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from reorg_tui.tui.app import ReorgApp
+from reorg_tui.tui.sample import NOW, RECORDS, FrozenHost
+from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
+from tests.tui.test_dashboard import drive, table_cells
+
+
+def sample_app(state: str = "running") -> ReorgApp:
+    return ReorgApp(FrozenHost(state), now=NOW)
+
+
+def marks(table: QuarantineTable) -> list[str]:
+    """The file names whose row shows a mark, sorted."""
+    return sorted(row[1] for row in table_cells(table) if row[0] == "●")
+
+
+def test_a_marks_every_row_shown_u_clears_and_the_palette_marks_all():
+    app = sample_app()
+
+    async def script(pilot: Pilot) -> None:
+        table = app.query_one(QuarantineTable)
+        await pilot.press("2", "a")
+        assert marks(table) == sorted(r.name for r in RECORDS)
+        await pilot.press("u")
+        assert marks(table) == []
+        await pilot.press("slash", *"backup", "enter", "a")
+        assert marks(table) == ["2026-03-01_backup.tar"], "a with a filter marks what it shows"
+        await pilot.press("u")
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        commands["Mark all"].callback()  # clears the filter: what is marked is in view
+        await pilot.pause()
+        assert marks(table) == sorted(r.name for r in RECORDS)
+        commands["Clear marks"].callback()
+        await pilot.press("slash", *"move:", "enter")
+        commands["Mark the filtered rows"].callback()
+        await pilot.pause()
+        assert marks(table) == sorted([RECORDS[1].name, RECORDS[2].name])
+
+    drive(app, script)
