@@ -8,6 +8,7 @@ from textual.pilot import Pilot
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.sample import NOW, RECORDS, FrozenHost
 from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
+from reorg_tui.tui.widgets.retry_table import RetryTable
 from tests.tui.test_dashboard import drive, table_cells
 
 
@@ -41,5 +42,26 @@ def test_a_marks_every_row_shown_u_clears_and_the_palette_marks_all():
         commands["Mark the filtered rows"].callback()
         await pilot.pause()
         assert marks(table) == sorted([RECORDS[1].name, RECORDS[2].name])
+
+    drive(app, script)
+
+
+def test_home_end_g_and_shift_g_go_to_the_first_and_last_row():
+    app = sample_app()
+
+    async def script(pilot: Pilot) -> None:
+        retry = app.query_one(RetryTable)
+        retry.focus()
+        await pilot.press("end")
+        assert retry.cursor_row == 1 and retry.scroll_x == 0
+        await pilot.press("home")
+        assert retry.cursor_row == 0
+        table = app.query_one(QuarantineTable)
+        await pilot.press("2", "G")
+        assert table.cursor_row == len(RECORDS) - 1
+        await pilot.press("g")
+        assert table.cursor_row == 0
+        await pilot.press("end")
+        assert table.cursor_row == len(RECORDS) - 1
 
     drive(app, script)

@@ -1,10 +1,12 @@
-"""A DataTable updated in place by key: no clearing and refilling, so the cursor stays put."""
+"""A DataTable updated in place by key: no clearing and refilling, so the cursor stays put.
+Home/End and g/G go to the first and last row (a DataTable scrolls sideways on Home/End)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 Cells = Sequence[str | Text]
@@ -12,6 +14,10 @@ Cells = Sequence[str | Text]
 
 class KeyedTable(DataTable[str | Text]):
     COLUMNS: tuple[tuple[str, str], ...] = ()  # (key, label)
+    BINDINGS = [
+        Binding("home,g", "first_row", "First row", show=False, id="table.first"),
+        Binding("end,G", "last_row", "Last row", show=False, id="table.last"),
+    ]
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
@@ -43,3 +49,9 @@ class KeyedTable(DataTable[str | Text]):
             return None
         key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
         return key
+
+    def action_first_row(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        self.move_cursor(row=max(0, self.row_count - 1))
