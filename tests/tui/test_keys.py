@@ -9,7 +9,14 @@ from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.sample import NOW, RECORDS, FrozenHost
 from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
 from reorg_tui.tui.widgets.retry_table import RetryTable
-from tests.tui.test_dashboard import drive, table_cells
+from tests.tui.test_dashboard import (
+    dashboard,
+    drive,
+    table_cells,
+    three_collisions,
+    three_quarantined,
+    until,
+)
 
 
 def sample_app(state: str = "running") -> ReorgApp:
@@ -63,5 +70,39 @@ def test_home_end_g_and_shift_g_go_to_the_first_and_last_row():
         assert table.cursor_row == 0
         await pilot.press("end")
         assert table.cursor_row == len(RECORDS) - 1
+
+    drive(app, script)
+
+
+def test_the_cursor_stays_on_its_file_when_a_filter_hides_the_rows_above_it():
+    app = sample_app()
+
+    async def script(pilot: Pilot) -> None:
+        table = app.query_one(QuarantineTable)
+        await pilot.press("2", "down")
+        assert table.current_key == RECORDS[1].id
+        await pilot.press("slash", *"move:", "enter")  # hides the first row
+        assert [row[1] for row in table_cells(table)] == [RECORDS[1].name, RECORDS[2].name]
+        assert table.current_key == RECORDS[1].id
+        await pilot.press("escape")  # the first row comes back, at the end
+        await pilot.pause()
+        assert table.current_key == RECORDS[1].id
+
+    drive(app, script)
+
+
+def test_after_a_release_the_cursor_stays_on_the_file_it_was_on(tmp_path):
+    settings = three_collisions(tmp_path)
+    app = dashboard(settings)
+
+    async def script(pilot: Pilot) -> None:
+        table = await three_quarantined(pilot, app)
+        first, second, _ = [row[1] for row in table_cells(table)]
+        await pilot.press("2", "space", "down")  # mark the first file, the cursor on the second
+        assert table_cells(table)[table.cursor_row][1] == second
+        await pilot.press("r")  # releases the marked one: the rows above the cursor change
+        await until(pilot, lambda: table.row_count == 2, "the released row to go")
+        assert table_cells(table)[table.cursor_row][1] == second
+        assert (settings.source / first).exists()
 
     drive(app, script)

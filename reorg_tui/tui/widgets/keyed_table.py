@@ -1,4 +1,5 @@
-"""A DataTable updated in place by key: no clearing and refilling, so the cursor stays put.
+"""A DataTable updated in place by key: no clearing and refilling, so the cursor stays put, on
+the row it was on (not the row number) when rows above it come and go: a filter, a release.
 Home/End and g/G go to the first and last row (a DataTable scrolls sideways on Home/End)."""
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class KeyedTable(DataTable[str | Text]):
 
     def sync(self, rows: Mapping[str, Cells]) -> None:
         """Make the table hold exactly ``rows`` (key -> cells), touching only what changed."""
+        current = self.current_key
         for key in [k for k in self._cells if k not in rows]:
             self.remove_row(key)
             del self._cells[key]
@@ -42,6 +44,8 @@ class KeyedTable(DataTable[str | Text]):
                     if before != after:
                         self.update_cell(key, column, after)
             self._cells[key] = new
+        if current in self._cells and self.get_row_index(current) != self.cursor_row:
+            self.move_cursor(row=self.get_row_index(current))
 
     @property
     def current_key(self) -> str | None:
