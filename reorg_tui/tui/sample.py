@@ -54,6 +54,12 @@ RECORDS = [
 
 
 def snapshot(state: str = "running") -> Snapshot:
+    retry_head: tuple[RetryItem, ...] = (
+        RetryItem("2026-03-02_report.xlsx", 2, NOW + 6, "move: EBUSY Device or resource busy"),
+        RetryItem("2026-03-02_photo.jpg", 1, NOW + 1.5, "move: EIO Input/output error"),
+    )
+    if state == "paused-disk":  # a file that found no room: it waits for the disk, no attempt made
+        retry_head += (RetryItem("2026-03-03_scan.tif", 0, None, "move: ENOSPC No space left on device"),)
     return Snapshot(
         taken_at=NOW,
         state=state,
@@ -80,11 +86,8 @@ def snapshot(state: str = "running") -> Snapshot:
         bytes_per_second={10: 4_041_600.0, 60: 3_835_200.0, 300: 3_902_400.0},
         error_rate=0.012 if state != "alert" else 0.31,
         timing=Timing(mean=0.0021, p50=0.0009, p95=0.0064, max=1.92),
-        queues=Queues(settling=3, ready=120, in_flight=8, retry=2),
-        retry_head=(
-            RetryItem("2026-03-02_report.xlsx", 2, NOW + 6, "move: EBUSY Device or resource busy"),
-            RetryItem("2026-03-02_photo.jpg", 1, NOW + 1.5, "move: EIO Input/output error"),
-        ),
+        queues=Queues(settling=3, ready=120, in_flight=8, retry=len(retry_head)),
+        retry_head=retry_head,
         disk=Disk(
             free_bytes=75_000_000_000 if state != "paused-disk" else 7_500_000_000,
             total_bytes=100_000_000_000,

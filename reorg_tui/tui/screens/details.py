@@ -21,7 +21,7 @@ from reorg_tui.engine import events as ev
 from reorg_tui.present import describe as describe_event
 from reorg_tui.present import duration, event_fields
 from reorg_tui.tui.text import age, literal, size, stamp
-from reorg_tui.tui.widgets.retry_table import next_try
+from reorg_tui.tui.widgets.retry_table import attempts, next_try
 
 # The JSON log's keys (present.event_fields) as a person reads them.
 LABELS = {"file": "source", "bytes": "size", "duration": "took", "delay": "again in", "id": "id"}
@@ -81,7 +81,7 @@ def retry_text(item: RetryItem, snap: Snapshot) -> Text:
         (
             ("file", literal(os.path.basename(item.path))),
             ("source", literal(os.path.join(snap.source, item.path))),
-            ("attempts", Text(str(item.attempts))),
+            ("attempts", Text(attempts(item))),
             ("next try", Text(next_try(item, snap))),
             ("last error", literal(item.last_error)),
         )
