@@ -286,10 +286,13 @@ class ReorgApp(App[int]):
             self.push_screen(InfoScreen("Waiting to be tried again", retry_text(item, table.last)))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        yield SystemCommand("Pause or resume", "Stop or restart intake", self.action_toggle_pause)
+        # Textual's Quit exits at once, beside ours that drains; its Keys repeats our Help.
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Keys"):
+                yield command
+        yield SystemCommand("Pause or resume", "Stop or restart intake (p)", self.action_toggle_pause)
         yield SystemCommand(
-            "Quit after draining", "Finish in-flight moves, then exit", self.action_quit_drain
+            "Quit", "Finish in-flight moves, then exit (q; q again quits at once)", self.action_quit_drain
         )
         yield SystemCommand(
             "Show overview", "Throughput, errors, disk, retries", lambda: self.action_show_tab("overview")
@@ -307,7 +310,7 @@ class ReorgApp(App[int]):
         yield SystemCommand("Clear marks", "Unmark every file (u)", lambda: self._marks("clear_marks"))
         yield SystemCommand("Release selected", "Send marked (or current) files back", self.action_release)
         yield SystemCommand("Delete selected", "Delete marked (or current) files", self.action_delete)
-        yield SystemCommand("Help", "Keys and panes", self.action_help)
+        yield SystemCommand("Help", "Keys, panes and the queue words (?)", self.action_help)
 
     def on_unmount(self) -> None:
         self.stop_event.set()  # however the app ends, the engine drains and lets go of the source

@@ -106,3 +106,16 @@ def test_after_a_release_the_cursor_stays_on_the_file_it_was_on(tmp_path):
         assert (settings.source / first).exists()
 
     drive(app, script)
+
+
+def test_the_palette_has_each_command_once():
+    app = sample_app()
+
+    async def script(pilot: Pilot) -> None:
+        await pilot.pause()
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert len(titles) == len(set(titles)), titles
+        assert [t for t in titles if "Quit" in t] == ["Quit"]
+        assert [t for t in titles if t in ("Help", "Keys")] == ["Help"]
+
+    drive(app, script)
