@@ -4,9 +4,11 @@ last row of a table, a cursor that stays on its row, the palette."""
 from __future__ import annotations
 
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.sample import NOW, RECORDS, FrozenHost
+from reorg_tui.tui.screens.help import HelpScreen
 from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
 from reorg_tui.tui.widgets.retry_table import RetryTable
 from tests.tui.test_dashboard import (
@@ -117,5 +119,21 @@ def test_the_palette_has_each_command_once():
         assert len(titles) == len(set(titles)), titles
         assert [t for t in titles if "Quit" in t] == ["Quit"]
         assert [t for t in titles if t in ("Help", "Keys")] == ["Help"]
+
+    drive(app, script)
+
+
+def test_help_explains_the_queue_words_and_attempts_and_escape_closes_it():
+    app = sample_app()
+
+    async def script(pilot: Pilot) -> None:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        shown = " ".join(str(s.render()) for s in app.screen.query(Static))
+        for words in ("settling", "ready", "in flight", "retry", "An attempt is", "waiting for room"):
+            assert words in shown, words
+        assert "escape closes" in str(app.screen.query_one("#help-box").border_subtitle)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
 
     drive(app, script)
