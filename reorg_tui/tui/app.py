@@ -10,6 +10,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
+from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
@@ -52,10 +53,12 @@ class ReorgApp(App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "reorg-tui"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (160, "-wide")]
+    PALETTE_KEY_FROM = 100  # columns: below, the footer leaves ctrl+p (the help names it) to the keys
     BINDINGS = [
+        # Help first: the footer lists the focused widget's keys, then these, and cuts at the edge.
+        Binding("question_mark", "help", "Help", id="app.help"),
         Binding("p", "toggle_pause", "Pause/resume", id="app.pause"),
         Binding("q", "quit_drain", "Quit", id="app.quit"),
-        Binding("question_mark", "help", "Help", id="app.help"),
         Binding("1", "show_tab('overview')", "Overview", id="app.overview"),
         Binding("2", "show_tab('quarantine')", "Quarantine", id="app.quarantine"),
         Binding("f", "follow_activity", "Follow activity", show=False, id="app.follow"),
@@ -110,6 +113,9 @@ class ReorgApp(App[int]):
         else:
             table.show(self.host.quarantine_list())
         self.refresh_from_engine()
+
+    def on_resize(self, event: Resize) -> None:
+        self.query_one(Footer).show_command_palette = event.size.width >= self.PALETTE_KEY_FROM
 
     # ---- the engine, hosted -------------------------------------------------------------
 

@@ -137,3 +137,22 @@ def test_help_explains_the_queue_words_and_attempts_and_escape_closes_it():
         assert not isinstance(app.screen, HelpScreen)
 
     drive(app, script)
+
+
+def test_at_80x24_the_footer_keeps_help_and_the_alert_line_wraps():
+    from textual.widgets._footer import FooterKey
+
+    app = ReorgApp(FrozenHost("alert"), now=NOW)
+
+    async def script(pilot: Pilot) -> None:
+        for keys in ((), ("2",)):
+            await pilot.press(*keys)
+            await pilot.pause()
+            footer = list(app.screen.query(FooterKey))
+            edge = min([80] + [k.region.x for k in footer if k.key == "ctrl+p"])  # docked right
+            shown = [k.description for k in footer if k.region.width and k.region.right <= edge]
+            assert "Help" in shown and "Quit" in shown, (keys, shown)
+        banner = app.query_one("#banner")
+        assert banner.region.height >= 2, "the alert line was cut instead of wrapped"
+
+    drive(app, script, size=(80, 24))
