@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import re
 
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\udc80-\udcff\\\\]")
+# Control characters (C0, C1), the line and paragraph separators (str.splitlines() breaks on
+# them, as some log readers do), bidirectional marks and overrides, undecodable bytes, backslash.
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\udc80-\udcff\\\\]"
+)
 
 
 def _escape(match: re.Match[str]) -> str:

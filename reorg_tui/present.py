@@ -2,8 +2,9 @@
 
 - A text log line is its stamp and level, then ``describe(event)``; the JSON log carries the same
   words as its ``message`` and ``event_fields(event)`` as its keys (the ones the README names).
-- The Activity pane's line is its clock, then ``brief(event)``: the same event in columns for a
-  narrow pane (the kind 11 wide, the file's base name, the detail that matters at a glance).
+- The Activity pane's line is its clock, then ``brief(event, dest)``: the same event in columns for
+  a narrow pane (the kind 11 wide, the file's base name, the detail that matters at a glance, with
+  paths under the destination relative to it).
 - ``summary(snapshot)`` is the one line of health: headless stats, ``status``.
 
 Adding an event kind is one entry in ``WORDS``. Names are user data: every one passes through
@@ -35,7 +36,8 @@ class Words(Generic[E]):
     level: int  # of its log record
     line: Callable[[E], str]  # describe(): the log's words
     fields: Callable[[E], dict[str, Any]]  # the JSON log's keys after "message"
-    columns: Callable[[E], tuple[str, str]] | None  # brief(): (kind column, the rest); None: not shown
+    # brief(): (kind column, the rest), given the destination root; None: not shown
+    columns: Callable[[E, str], tuple[str, str]] | None
     warn_if: Callable[[E], bool] | None = None  # when its record is a warning instead
     event: Callable[[E], str] | None = None  # the JSON log's "event", where it is not the kind
     message: Callable[[E], str] | None = None  # the JSON "message", where keys carry the line's figures
@@ -55,14 +57,15 @@ def describe(event: ev.Event) -> str:
     return WORDS[type(event)].line(event)
 
 
-def brief(event: ev.Event) -> str | None:
+def brief(event: ev.Event, dest: str = "") -> str | None:
     """The event as the Activity pane shows it after its clock, in columns: shorter than
-    describe() (the file's base name, no attempt count or id), so a narrow pane stays readable.
-    None for a kind the pane leaves to another (an alert has the banner)."""
+    describe() (the file's base name, no attempt count or id, a path under ``dest`` relative to
+    it), so a narrow pane stays readable. None for a kind the pane leaves to another (an alert has
+    the banner)."""
     words = WORDS.get(type(event))
     if words is None or words.columns is None:
         return None
-    kind, rest = words.columns(event)
+    kind, rest = words.columns(event, dest)
     return f"{kind:<11} {rest}"
 
 
@@ -83,9 +86,16 @@ def moved(event: ev.Moved, figures: bool = True) -> str:
     )
 
 
-def _moved_columns(event: ev.Moved) -> tuple[str, str]:
+def _moved_columns(event: ev.Moved, dest: str) -> tuple[str, str]:
+    """Where it went, first: its folder under ``dest``, and its new name only if it has one (a
+    collision renamed it)."""
     how = "" if event.how in PLAIN_MOVES else f" ({event.how})"
-    return "moved", f"{_base(event.source)} → {safe(event.destination)}{how} {duration(event.seconds)}"
+    name = _base(event.source)
+    where = _under(event.destination, dest)
+    folder, new_name = where.rpartition("/")[::2]
+    if folder and new_name == name:
+        where = folder + "/"
+    return "moved", f"{name} → {where}{how} {duration(event.seconds)}"
 
 
 def _moved_fields(event: ev.Moved) -> dict[str, Any]:
@@ -107,6 +117,12 @@ def _base(path: str) -> str:
     return safe(os.path.basename(path))
 
 
+def _under(path: str, dest: str) -> str:
+    """A path as a narrow pane shows it: relative to the destination root when below it."""
+    root = dest.rstrip("/") + "/"
+    return safe(path[len(root) :] if dest and path.startswith(root) else path)
+
+
 def _intake(warn_if: Callable[[ev.Paused | ev.Resumed], bool] | None) -> Words[ev.Paused | ev.Resumed]:
     """Paused and Resumed read alike: intake, what it did, and why."""
     return Words[ev.Paused | ev.Resumed](
@@ -114,7 +130,7 @@ def _intake(warn_if: Callable[[ev.Paused | ev.Resumed], bool] | None) -> Words[e
         warn_if=warn_if,
         line=lambda e: f"intake {e.kind} ({safe(e.reason)})",
         fields=lambda e: {"reason": safe(e.reason)},
-        columns=lambda e: (e.kind, f"intake ({safe(e.reason)})"),
+        columns=lambda e, _: (e.kind, f"intake ({safe(e.reason)})"),
     )
 
 
@@ -135,13 +151,13 @@ WORDS: dict[type[ev.Event], Words[Any]] = {
             "error": safe(e.error),
             "delay": round(e.delay, 3),
         },
-        columns=lambda e: (f"retry {e.attempt}", f"{_base(e.source)} {_when(e)}"),
+        columns=lambda e, _: (f"retry {e.attempt}", f"{_base(e.source)} {_when(e)}"),
     ),
     ev.Waiting: Words[ev.Waiting](  # for room (a full or unmounted destination): no attempt
         level=logging.WARNING,
         line=lambda e: f"waiting for room to move {safe(e.source)}, again {_when(e)}",
         fields=lambda e: {"file": safe(e.source), "error": safe(e.error), "delay": round(e.delay, 3)},
-        columns=lambda e: ("waiting", f"{_base(e.source)}, again {_when(e)}"),
+        columns=lambda e, _: ("waiting", f"{_base(e.source)}, again {_when(e)}"),
     ),
     ev.Quarantined: Words[ev.Quarantined](
         level=logging.WARNING,
@@ -155,25 +171,25 @@ WORDS: dict[type[ev.Event], Words[Any]] = {
             "error": safe(e.reason),
             "id": safe(e.item_id),
         },
-        columns=lambda e: ("quarantined", f"{_base(e.source)}: {safe(e.reason)}"),
+        columns=lambda e, _: ("quarantined", f"{_base(e.source)}: {safe(e.reason)}"),
     ),
     ev.Failed: Words[ev.Failed](
         level=logging.ERROR,
         line=lambda e: f"{safe(e.source)} stays in the source: {safe(e.error)}",
         fields=lambda e: {"file": safe(e.source), "error": safe(e.error)},
-        columns=lambda e: ("FAILED", f"{_base(e.source)}: {safe(e.error)}"),
+        columns=lambda e, _: ("FAILED", f"{_base(e.source)}: {safe(e.error)}"),
     ),
     ev.Skipped: Words[ev.Skipped](
         level=logging.INFO,
         line=lambda e: f"skipped {safe(e.source)}: {safe(e.existing)} exists",
         fields=lambda e: {"file": safe(e.source), "destination": safe(e.existing)},
-        columns=lambda e: ("skipped", f"{_base(e.source)}: {safe(e.existing)} exists"),
+        columns=lambda e, dest: ("skipped", f"{_base(e.source)}: {_under(e.existing, dest)} exists"),
     ),
     ev.Vanished: Words[ev.Vanished](
         level=logging.INFO,
         line=lambda e: f"{safe(e.source)} vanished before it could be moved",
         fields=lambda e: {"file": safe(e.source)},
-        columns=lambda e: ("vanished", _base(e.source)),
+        columns=lambda e, _: ("vanished", _base(e.source)),
     ),
     ev.Paused: _intake(warn_if=lambda e: e.reason == "disk"),
     ev.Resumed: _intake(warn_if=None),
@@ -189,7 +205,7 @@ WORDS: dict[type[ev.Event], Words[Any]] = {
         level=logging.WARNING,
         line=lambda e: safe(e.message),
         fields=lambda e: {},
-        columns=lambda e: ("warning", safe(e.message)),
+        columns=lambda e, _: ("warning", safe(e.message)),
     ),
 }
 

@@ -19,6 +19,7 @@ import pytest
 from reorg_tui.config import Settings
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.engine import Engine
+from reorg_tui.engine.publish import read_state
 
 # Deterministic clocks in what the dashboard prints (snapshot tests compare pictures).
 os.environ["TZ"] = "UTC"
@@ -225,6 +226,11 @@ class Daemon:
             "--state-dir",
             str(self.state),
         ]
+        self.extra = extra
+        self.start()
+
+    def start(self) -> None:
+        """Start the daemon (again, after stop: on the same folders, as a supervisor would)."""
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -238,13 +244,16 @@ class Daemon:
                 "0.5",
                 "--log-format",
                 "json",
-                *extra,
+                *self.extra,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        wait_for(lambda: (self.state / "snapshot.json").exists(), what="the daemon to publish its state")
+        wait_for(
+            lambda: (read_state(self.state) or {}).get("pid") == self.proc.pid,
+            what="the daemon to publish its state",
+        )
 
     def stop(self) -> tuple[int, str]:
         if self.proc.poll() is None:

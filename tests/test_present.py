@@ -21,7 +21,9 @@ from reorg_tui.tui.text import clock
 from reorg_tui.tui.widgets.activity import ActivityLog
 
 SOURCE = "/srv/inbox/2024-01-01_a.txt"
-DEST = "/srv/dest/2024/01/01/2024-01-01_a.txt"
+ROOT = "/srv/dest"
+DEST = f"{ROOT}/2024/01/01/2024-01-01_a.txt"
+RENAMED = f"{ROOT}/2024/01/01/2024-01-01_a (1).txt"  # a collision's new name
 AT = 1_700_000_000.25  # 2023-11-14T22:13:20.250Z
 
 # Each event kind (and each way one reads differently): its log level, describe(), brief(),
@@ -31,21 +33,28 @@ WORDING: list[tuple[ev.Event, str, str, str | None, list[str]]] = [
         ev.Moved(SOURCE, DEST, 2048, 0.0123, "copied", at=AT),
         "INFO",
         f"moved {SOURCE} -> {DEST} (2.0 KiB, 12.3 ms)",
-        f"moved       2024-01-01_a.txt → {DEST} 12.3 ms",
+        "moved       2024-01-01_a.txt → 2024/01/01/ 12.3 ms",
+        ["file", "destination", "bytes", "duration", "how"],
+    ),
+    (
+        ev.Moved(SOURCE, RENAMED, 2048, 0.0123, "moved", at=AT),
+        "INFO",
+        f"moved {SOURCE} -> {RENAMED} (2.0 KiB, 12.3 ms)",
+        "moved       2024-01-01_a.txt → 2024/01/01/2024-01-01_a (1).txt 12.3 ms",
         ["file", "destination", "bytes", "duration", "how"],
     ),
     (
         ev.Moved(SOURCE, DEST, 12, 0.0000042, "twin", at=AT),
         "INFO",
         f"moved {SOURCE} -> {DEST} (12 B, 0.0 ms, twin)",
-        f"moved       2024-01-01_a.txt → {DEST} (twin) 4 µs",
+        "moved       2024-01-01_a.txt → 2024/01/01/ (twin) 4 µs",
         ["file", "destination", "bytes", "duration", "how"],
     ),
     (
         ev.Skipped(SOURCE, DEST, at=AT),
         "INFO",
         f"skipped {SOURCE}: {DEST} exists",
-        f"skipped     2024-01-01_a.txt: {DEST} exists",
+        "skipped     2024-01-01_a.txt: 2024/01/01/2024-01-01_a.txt exists",
         ["file", "destination"],
     ),
     (
@@ -154,7 +163,7 @@ def activity_lines(events: list[ev.Event]) -> list[str]:
         app = Pane()
         async with app.run_test() as pilot:
             pane = app.query_one(ActivityLog)
-            pane.add(events)
+            pane.add(events, ROOT)
             await pilot.pause()
             return list(pane.lines)
 
@@ -174,7 +183,7 @@ def test_every_event_kind_has_its_words_and_a_row_here():
 @pytest.mark.parametrize(("event", "level", "words", "short", "keys"), WORDING, ids=IDS)
 def test_each_kind_reads_as_it_always_has(event, level, words, short, keys):
     assert describe(event) == words
-    assert brief(event) == short
+    assert brief(event, ROOT) == short
 
 
 def test_a_text_log_line_is_its_stamp_and_level_then_describe(log_of):
@@ -197,7 +206,7 @@ def test_a_json_log_record_has_the_documented_keys_and_describes_the_event(log_o
         else:
             assert record["message"] == words
     assert [r["event"] for r in records] == [
-        "moved", "moved", "skipped", "retried", "waiting", "quarantined", "failed", "vanished",
+        "moved", "moved", "moved", "skipped", "retried", "waiting", "quarantined", "failed", "vanished",
         "paused", "paused", "resumed", "warning", "alert", "alert_recovered",
     ]  # fmt: skip
     moved = records[0]
@@ -211,7 +220,7 @@ def test_a_json_log_record_has_the_documented_keys_and_describes_the_event(log_o
 
 def test_the_activity_line_is_its_clock_then_brief():
     shown = [e for e in EVENTS if brief(e) is not None]
-    assert activity_lines(EVENTS) == [f"{clock(e.at)} {brief(e)}" for e in shown]
+    assert activity_lines(EVENTS) == [f"{clock(e.at)} {brief(e, ROOT)}" for e in shown]
     assert [type(e) for e in EVENTS if e not in shown] == [ev.Alert, ev.Alert]
 
 
@@ -234,3 +243,10 @@ def test_a_wait_for_room_is_not_called_a_retry():
     retry = brief(ev.Retried("/src/2024-01-01_a.txt", 2, "move: EPERM Operation not permitted", 0.4))
     assert wait is not None and wait.startswith("waiting") and "again in 2.0s" in wait
     assert retry is not None and retry.startswith("retry 2")
+
+
+def test_the_activity_pane_shows_a_destination_relative_to_the_destination_root():
+    move = ev.Moved(SOURCE, DEST, 1, 0.001, "moved", at=AT)
+    assert "2024-01-01_a.txt → 2024/01/01/ " in (brief(move, ROOT) or "")
+    assert "2024-01-01_a.txt → 2024/01/01/ " in (brief(move, ROOT + "/") or "")
+    assert "2024-01-01_a.txt → /srv/dest/2024/01/01/ " in (brief(move, "/srv/other") or "")

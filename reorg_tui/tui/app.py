@@ -6,20 +6,21 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
+from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from reorg_tui.engine import AlreadyRunning, ExitCode, Record, State
 from reorg_tui.names import safe
 from reorg_tui.tui.bridge import Host
 from reorg_tui.tui.screens.confirm import ConfirmScreen
-from reorg_tui.tui.screens.details import DetailsScreen
+from reorg_tui.tui.screens.details import DetailsScreen, InfoScreen, event_text, retry_text
 from reorg_tui.tui.screens.help import HelpScreen
 from reorg_tui.tui.screens.quarantine import QuarantineView
 from reorg_tui.tui.widgets.activity import ActivityLog
@@ -52,12 +53,15 @@ class ReorgApp(App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "reorg-tui"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (160, "-wide")]
+    PALETTE_KEY_FROM = 100  # columns: below, the footer leaves ctrl+p (the help names it) to the keys
     BINDINGS = [
+        # Help first: the footer lists the focused widget's keys, then these, and cuts at the edge.
+        Binding("question_mark", "help", "Help", id="app.help"),
         Binding("p", "toggle_pause", "Pause/resume", id="app.pause"),
         Binding("q", "quit_drain", "Quit", id="app.quit"),
-        Binding("question_mark", "help", "Help", id="app.help"),
         Binding("1", "show_tab('overview')", "Overview", id="app.overview"),
         Binding("2", "show_tab('quarantine')", "Quarantine", id="app.quarantine"),
+        Binding("f", "follow_activity", "Follow activity", show=False, id="app.follow"),
     ]
 
     def __init__(
@@ -110,6 +114,9 @@ class ReorgApp(App[int]):
             table.show(self.host.quarantine_list())
         self.refresh_from_engine()
 
+    def on_resize(self, event: Resize) -> None:
+        self.query_one(Footer).show_command_palette = event.size.width >= self.PALETTE_KEY_FROM
+
     # ---- the engine, hosted -------------------------------------------------------------
 
     @work(thread=True, group="engine", exit_on_error=False, name="engine")
@@ -137,11 +144,11 @@ class ReorgApp(App[int]):
             self.query_one(StatusLine).show(
                 snap, draining=self.quitting and not self.attached, attached=self.attached
             )
-            self.query_one(Banner).show(snap)
+            self.query_one(Banner).show(snap, attached=self.attached)
             for pane in self.query(Pane):
                 pane.update_from(snap)
             self.query_one(RetryTable).show(snap)
-            self.query_one(ActivityLog).add(events)
+            self.query_one(ActivityLog).add(events, snap.dest)
             if snap.quarantine.count != self._quarantine_count:
                 # Only on change: a new label restarts the tab underline's animation.
                 self._quarantine_count = snap.quarantine.count
@@ -218,10 +225,21 @@ class ReorgApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def action_follow_activity(self) -> None:
+        self.query_one(ActivityLog).action_follow()
+
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
         if tab == "quarantine":
             self.query_one(QuarantineTable).focus()
+
+    def _marks(self, action: str) -> None:
+        self.action_show_tab("quarantine")
+        getattr(self.query_one(QuarantineView), f"action_{action}")()
+
+    def _mark_all(self) -> None:
+        self._marks("clear_filter")
+        self._marks("mark_shown")
 
     def _selection(self) -> list[str]:
         ids = self.query_one(QuarantineTable).selection()
@@ -262,11 +280,25 @@ class ReorgApp(App[int]):
 
         self.push_screen(DetailsScreen(record, path, now=self.now), chosen)
 
+    def on_activity_log_chosen(self, message: ActivityLog.Chosen) -> None:
+        text = event_text(message.event, self.host.snapshot().quarantine_dir)
+        self.push_screen(InfoScreen(f"Event: {message.event.kind}", text))
+
+    @on(DataTable.RowSelected, "#retry")
+    def _retry_chosen(self, event: DataTable.RowSelected) -> None:
+        table = self.query_one(RetryTable)
+        item = table.items.get(event.row_key.value or "")
+        if item is not None and table.last is not None:
+            self.push_screen(InfoScreen("Waiting to be tried again", retry_text(item, table.last)))
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        yield SystemCommand("Pause or resume", "Stop or restart intake", self.action_toggle_pause)
+        # Textual's Quit exits at once, beside ours that drains; its Keys repeats our Help.
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Keys"):
+                yield command
+        yield SystemCommand("Pause or resume", "Stop or restart intake (p)", self.action_toggle_pause)
         yield SystemCommand(
-            "Quit after draining", "Finish in-flight moves, then exit", self.action_quit_drain
+            "Quit", "Finish in-flight moves, then exit (q; q again quits at once)", self.action_quit_drain
         )
         yield SystemCommand(
             "Show overview", "Throughput, errors, disk, retries", lambda: self.action_show_tab("overview")
@@ -274,9 +306,17 @@ class ReorgApp(App[int]):
         yield SystemCommand(
             "Show quarantine", "Browse quarantined files", lambda: self.action_show_tab("quarantine")
         )
+        yield SystemCommand(
+            "Follow activity", "Show the newest events as they come (f)", self.action_follow_activity
+        )
+        yield SystemCommand("Mark all", "Mark every quarantined file (clears the filter)", self._mark_all)
+        yield SystemCommand(
+            "Mark the filtered rows", "Mark the files the filter shows (a)", lambda: self._marks("mark_shown")
+        )
+        yield SystemCommand("Clear marks", "Unmark every file (u)", lambda: self._marks("clear_marks"))
         yield SystemCommand("Release selected", "Send marked (or current) files back", self.action_release)
         yield SystemCommand("Delete selected", "Delete marked (or current) files", self.action_delete)
-        yield SystemCommand("Help", "Keys and panes", self.action_help)
+        yield SystemCommand("Help", "Keys, panes and the queue words (?)", self.action_help)
 
     def on_unmount(self) -> None:
         self.stop_event.set()  # however the app ends, the engine drains and lets go of the source

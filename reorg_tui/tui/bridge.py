@@ -109,7 +109,7 @@ class AttachedHost:
         self.ops = QuarantineOps(self.store, settings.source, settings.state_dir)
         self._snapshot = placeholder(settings, "attaching")
         self._events: deque[ev.Event] = deque(maxlen=MAX_EVENTS)
-        self._last_event_at = 0.0
+        self._published: set[ev.Event] = set()  # the events in the state file last read
         self._lock = threading.Lock()
         self.pid: int | None = None
 
@@ -125,14 +125,19 @@ class AttachedHost:
             return
         snap = Snapshot.from_dict(data["snapshot"])
         pid = int(data.get("pid", 0))
-        if not pid_alive(pid) or time.time() - float(data.get("published_at", 0)) > STALE_AFTER:
-            snap = dataclasses.replace(snap, state=State.STOPPED, taken_at=time.time())
-        fresh = [e for e in map(event_from_dict, data.get("events", ())) if e and e.at > self._last_event_at]
+        published_at = float(data.get("published_at", 0))
+        if not pid_alive(pid) or time.time() - published_at > STALE_AFTER:
+            # Not running: its state as it last published it, and that time, so the uptime stops
+            # there and the dashboard can say since when. poll() goes on: a new instance shows.
+            snap = dataclasses.replace(snap, state=State.STOPPED, taken_at=published_at or snap.taken_at)
+        # New are the events not in the file last time. Not "later than the latest seen": a worker
+        # hands its batch's events over when the batch ends, so the file's order is not by time.
+        published = [e for e in map(event_from_dict, data.get("events", ())) if e is not None]
+        fresh = [e for e in published if e not in self._published]
         with self._lock:
             self._snapshot, self.pid = snap, pid
             self._events.extend(fresh)
-            if fresh:
-                self._last_event_at = max(e.at for e in fresh)
+            self._published = set(published)
 
     def snapshot(self) -> Snapshot:
         with self._lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
@@ -21,17 +22,24 @@ def run_dashboard(settings: Settings, quit_after: float | None = None) -> int:
     # The terminal belongs to the dashboard: log records go to a file; events go to the panes.
     with open(log_path, "a", encoding="utf-8") as log_file:
         logs.setup(settings.log_level, settings.log_format, stream=log_file)
-        if source_is_locked(settings.source):
-            # Another instance runs on this source: attach to it instead of starting a second.
-            app = ReorgApp(AttachedHost(settings), quit_after=quit_after, attached=True)
-            metrics = None
-        else:
-            engine = Engine(settings)
-            metrics = start_metrics(engine, settings)
-            app = ReorgApp(EngineHost(engine), quit_after=quit_after)
+        app, metrics = dashboard(settings, quit_after)
         try:
             code = app.run()
         finally:
             if metrics is not None:
                 metrics.shutdown()
+            logs.flush()
     return code if isinstance(code, int) else app.return_code or 0
+
+
+def dashboard(settings: Settings, quit_after: float | None = None) -> tuple[ReorgApp, Any]:
+    """The app for these settings, and its metrics server (or None). Attached to the instance
+    that runs on the source, if one does; else hosting an engine whose events are logged as the
+    headless face logs them (one line a move), by the engine's threads: never the UI's."""
+    if source_is_locked(settings.source):
+        # Another instance runs on this source: attach to it instead of starting a second.
+        return ReorgApp(AttachedHost(settings), quit_after=quit_after, attached=True), None
+    engine = Engine(settings)
+    engine.subscribe(logs.log_events)
+    metrics = start_metrics(engine, settings)
+    return ReorgApp(EngineHost(engine), quit_after=quit_after), metrics

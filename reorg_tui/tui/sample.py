@@ -53,10 +53,22 @@ RECORDS = [
 ]
 
 
+ALERTS = (
+    "error rate 31.0% over 60s is at or above 5.0%",
+    "the oldest quarantined file has waited 3 hours (alert at 1 hour)",
+)
+
+
 def snapshot(state: str = "running") -> Snapshot:
+    retry_head: tuple[RetryItem, ...] = (
+        RetryItem("2026-03-02_report.xlsx", 2, NOW + 6, "move: EBUSY Device or resource busy"),
+        RetryItem("2026-03-02_photo.jpg", 1, NOW + 1.5, "move: EIO Input/output error"),
+    )
+    if state == "paused-disk":  # a file that found no room: it waits for the disk, no attempt made
+        retry_head += (RetryItem("2026-03-03_scan.tif", 0, None, "move: ENOSPC No space left on device"),)
     return Snapshot(
         taken_at=NOW,
-        state=state,
+        state="running" if state == "alert" else state,  # an alert is no state of its own
         pause_reason="destination has 7.5% free, under the 10% minimum" if state == "paused-disk" else None,
         source="/srv/inbox",
         dest="/srv/archive",
@@ -80,11 +92,8 @@ def snapshot(state: str = "running") -> Snapshot:
         bytes_per_second={10: 4_041_600.0, 60: 3_835_200.0, 300: 3_902_400.0},
         error_rate=0.012 if state != "alert" else 0.31,
         timing=Timing(mean=0.0021, p50=0.0009, p95=0.0064, max=1.92),
-        queues=Queues(settling=3, ready=120, in_flight=8, retry=2),
-        retry_head=(
-            RetryItem("2026-03-02_report.xlsx", 2, NOW + 6, "move: EBUSY Device or resource busy"),
-            RetryItem("2026-03-02_photo.jpg", 1, NOW + 1.5, "move: EIO Input/output error"),
-        ),
+        queues=Queues(settling=3, ready=120, in_flight=8, retry=len(retry_head)),
+        retry_head=retry_head,
         disk=Disk(
             free_bytes=75_000_000_000 if state != "paused-disk" else 7_500_000_000,
             total_bytes=100_000_000_000,
@@ -97,7 +106,7 @@ def snapshot(state: str = "running") -> Snapshot:
         scans=97,
         last_scan_seconds=0.04,
         history=_HISTORY,
-        alerts=("error rate 31.0% over 60s is at or above 5.0%",) if state == "alert" else (),
+        alerts=ALERTS if state == "alert" else (),
     )
 
 

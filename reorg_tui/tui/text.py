@@ -40,3 +40,8 @@ def clock(when: float) -> str:
 
 def age(seconds: float) -> str:
     return humanize.naturaldelta(seconds)
+
+
+def stamp(when: float) -> str:
+    """A moment in full, as a details view shows it."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))

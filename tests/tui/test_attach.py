@@ -8,8 +8,10 @@ from reorg_tui.config import Settings
 from reorg_tui.engine.lock import source_is_locked
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.bridge import AttachedHost
+from reorg_tui.tui.widgets.activity import ActivityLog
 from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
-from tests.conftest import OLD, write
+from tests.conftest import OLD, make_settings, write
+from tests.tui.test_activity import visible
 from tests.tui.test_dashboard import drive, table_cells, text_of, until
 
 
@@ -61,3 +63,62 @@ def test_attached_dashboard_shows_steers_and_leaves_the_daemon_running(daemon_fa
     wait_for((d.dst / "2024/07/01/2024-07-01_after.txt").exists, what="the daemon to keep working")
     code, _ = d.stop()
     assert code == 0
+
+
+def test_events_a_batch_hands_over_late_still_reach_the_attached_pane(tmp_path):
+    """A worker hands its batch's events over when the batch ends, so the published list is not
+    in time order: an event older than one already shown is still new."""
+    import os
+
+    from reorg_tui.engine import events as ev
+    from reorg_tui.engine.publish import Publisher
+    from reorg_tui.tui.sample import NOW, snapshot
+
+    settings = make_settings(tmp_path)
+    publisher = Publisher(settings.state_dir)
+    host = AttachedHost(settings)
+    early = ev.Moved("/src/2024-01-01_a.txt", "/dst/2024/01/01/2024-01-01_a.txt", 1, 0.1, "moved", at=NOW)
+    late = ev.Moved("/src/2024-01-01_b.txt", "/dst/2024/01/01/2024-01-01_b.txt", 1, 0.1, "moved", at=NOW + 1)
+    publisher.on_events([late])
+    publisher.publish(snapshot())
+    host.poll()
+    assert host.drain_events() == [late]
+    publisher.on_events([early])  # from a batch that started first and ended later
+    publisher.publish(snapshot())
+    host.poll()
+    assert host.drain_events() == [early]
+    host.poll()
+    assert host.drain_events() == [], "an event already shown came again"
+    assert os.getpid() == host.pid
+
+
+def test_after_its_daemon_stops_the_attached_dashboard_says_since_when_and_attaches_again(daemon_factory):
+    d = daemon_factory()
+    settings = Settings(source=d.src, dest=d.dst, quarantine=d.q, state_dir=d.state)
+    app = ReorgApp(AttachedHost(settings), refresh_interval=0.1, attached=True)
+
+    async def script(pilot: Pilot) -> None:
+        await until(pilot, lambda: "● running" in text_of(app, "#status"), "the daemon's state")
+        log = app.query_one(ActivityLog)
+        for i in range(50):  # moves the daemon makes while the dashboard watches: the newest shows
+            write(d.src / f"2024-08-{1 + i % 28:02d}_late{i:02d}.txt", f"late {i}", OLD)
+        await until(pilot, lambda: "moved 50 files" in text_of(app, "#throughput-text"), "the 50 moves")
+        await until(pilot, lambda: any("_late" in line for line in visible(log)[-3:]), "the newest moves")
+
+        code, _ = d.stop()
+        assert code == 0
+        await until(pilot, lambda: "not running since" in text_of(app, "#status"), "the stop to show")
+        status = text_of(app, "#status")
+        assert "[attached]" in status
+        banner = text_of(app, "#banner")
+        assert "not running since" in banner and "re-attaches by itself" in banner
+        await pilot.pause(1.5)
+        assert text_of(app, "#status") == status, "the uptime kept counting after the daemon stopped"
+
+        d.start()  # as supervisord would: the same folders, a new process
+        await until(pilot, lambda: "● running" in text_of(app, "#status"), "the dashboard to re-attach")
+        assert not app.query_one("#banner").has_class("-visible")
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, "the dashboard to quit")
+
+    drive(app, script)

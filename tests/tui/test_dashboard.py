@@ -300,17 +300,29 @@ def test_panes_keep_refreshing_and_keys_answer_under_a_flood(tmp_path):
     drive(app, script)
 
 
-def test_marked_files_are_released_together(tmp_path):
+def three_collisions(tmp_path):
+    """Settings where three files meet a taken destination and go to the quarantine."""
     settings = make_settings(tmp_path, on_conflict="quarantine")
     for i in range(3):
         write(settings.dest / f"2025/06/0{i + 1}/2025-06-0{i + 1}_dup.txt", b"already there")
         write(settings.source / f"2025-06-0{i + 1}_dup.txt", f"new {i}", OLD)
+    return settings
+
+
+async def three_quarantined(pilot: Pilot, app: ReorgApp) -> QuarantineTable:
+    """The three collisions listed; the engine paused, so that released files stay in the source."""
+    table = app.query_one(QuarantineTable)
+    await until(pilot, lambda: table.row_count == 3, "three collisions in quarantine")
+    app.host.engine.pause()  # type: ignore[attr-defined]
+    return table
+
+
+def test_marked_files_are_released_together(tmp_path):
+    settings = three_collisions(tmp_path)
     app = dashboard(settings)
 
     async def script(pilot: Pilot) -> None:
-        table = app.query_one(QuarantineTable)
-        await until(pilot, lambda: table.row_count == 3, "three collisions in quarantine")
-        app.host.engine.pause()  # keep released files in the source to look at them
+        table = await three_quarantined(pilot, app)
         await pilot.press("2", "space", "down", "space")
         assert len(table.marked) == 2
         assert [row[0] for row in table_cells(table)].count("●") == 2

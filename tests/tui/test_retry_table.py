@@ -17,7 +17,7 @@ class _Host(App[None]):
         yield RetryTable()
 
 
-def _next_try_column(snap: Snapshot) -> dict[str, str]:
+def _column(snap: Snapshot, column: str) -> dict[str, str]:
     shown: dict[str, str] = {}
 
     async def main() -> None:
@@ -26,7 +26,7 @@ def _next_try_column(snap: Snapshot) -> dict[str, str]:
             table.show(snap)
             await pilot.pause()
             for item in snap.retry_head:
-                shown[item.path] = str(table.get_cell(item.path, "next"))
+                shown[item.path] = str(table.get_cell(item.path, column))
 
     asyncio.run(main())
     return shown
@@ -42,9 +42,26 @@ def test_each_waiting_file_shows_when_it_is_tried_next():
             RetryItem("2024-01-04_in-flight.txt", 3, None, "move: EIO Input/output error"),
         ),
     )
-    assert _next_try_column(snap) == {
+    assert _column(snap, "next") == {
         "2024-01-01_later.txt": "in 6s",
         "2024-01-02_soon.txt": "in <1s",
         "2024-01-03_due.txt": "now",
         "2024-01-04_in-flight.txt": "now",
     }
+
+
+def test_while_intake_waits_for_room_a_file_says_waiting_for_room_not_attempts_0_next_try_now():
+    snap = dataclasses.replace(
+        snapshot("paused-disk"),
+        retry_head=(
+            RetryItem("2024-01-05_big.bin", 0, None, "move: ENOSPC No space left on device"),
+            RetryItem("2024-01-06_flaky.bin", 2, NOW + 5, "move: EIO Input/output error"),
+        ),
+    )
+    assert _column(snap, "next") == {
+        "2024-01-05_big.bin": "waiting for room",
+        "2024-01-06_flaky.bin": "waiting for room",  # nothing is tried until there is room
+    }
+    assert _column(snap, "attempts") == {"2024-01-05_big.bin": "none", "2024-01-06_flaky.bin": "2"}
+    paused = dataclasses.replace(snap, state="paused")
+    assert _column(paused, "next")["2024-01-05_big.bin"] == "when resumed"

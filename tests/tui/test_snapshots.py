@@ -38,3 +38,7 @@ def test_light_theme_120x40(snap_compare):
         pilot.app.theme = "textual-light"
 
     assert snap_compare(app(), terminal_size=(120, 40), run_before=light)
+
+
+def test_alerts_wrap_80x24(snap_compare):
+    assert snap_compare(app("alert"), terminal_size=(80, 24))

@@ -1,8 +1,13 @@
-"""Everything known about one quarantined file, with release and delete one key away."""
+"""Records shown whole, one key from a row: a quarantined file (with release and delete one key
+away), an event from the Activity pane, a file in the retry queue. Paths and errors are never
+cut: they wrap."""
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterable
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,27 +16,44 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from reorg_tui.engine import Record
-from reorg_tui.tui.text import age, literal, size
+from reorg_tui.engine import Record, RetryItem, Snapshot
+from reorg_tui.engine import events as ev
+from reorg_tui.present import describe as describe_event
+from reorg_tui.present import duration, event_fields
+from reorg_tui.tui.text import age, literal, size, stamp
+from reorg_tui.tui.widgets.retry_table import attempts, next_try
+
+# The JSON log's keys (present.event_fields) as a person reads them.
+LABELS = {"file": "source", "bytes": "size", "duration": "took", "delay": "again in", "id": "id"}
 
 
-def describe(record: Record, path: str, now: float) -> Text:
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.quarantined_at))
+def fields(rows: Iterable[tuple[str, Text]]) -> Text:
+    """Labelled lines: the label right-aligned, its value after it."""
     text = Text()
-    for label, value in (
-        ("file", literal(record.name)),
-        ("id", Text(record.id)),
-        ("stored at", literal(path)),
-        ("original", literal(record.original or "-")),
-        ("intended", literal(record.intended or "-")),
-        ("reason", literal(record.reason)),
-        ("attempts", Text(str(record.attempts))),
-        ("size", Text(size(record.size))),
-        ("quarantined", Text(f"{when} ({age(max(0.0, now - record.quarantined_at))} ago)")),
-    ):
+    for label, value in rows:
         text.append(f"{label:>12}  ", style="bold")
         text.append_text(value)
         text.append("\n")
+    return text
+
+
+def describe(record: Record, path: str, now: float) -> Text:
+    text = fields(
+        (
+            ("file", literal(record.name)),
+            ("id", Text(record.id)),
+            ("stored at", literal(path)),
+            ("original", literal(record.original or "-")),
+            ("intended", literal(record.intended or "-")),
+            ("reason", literal(record.reason)),
+            ("attempts", Text(str(record.attempts))),
+            ("size", Text(size(record.size))),
+            (
+                "quarantined",
+                Text(f"{stamp(record.quarantined_at)} ({age(max(0.0, now - record.quarantined_at))} ago)"),
+            ),
+        )
+    )
     text.append("\nerror history\n", style="bold underline")
     for line in record.errors or ["(none recorded)"]:
         text.append("  • ")
@@ -40,28 +62,81 @@ def describe(record: Record, path: str, now: float) -> Text:
     return text
 
 
-class DetailsScreen(ModalScreen[str | None]):
-    """Dismisses with "release", "delete" or None."""
+def event_text(event: ev.Event, quarantine_dir: str) -> Text:
+    """An event as the log has it (whole paths, the whole error), then field by field."""
+    rows = [("event", Text(event.kind)), ("at", Text(stamp(event.at)))]
+    rows += [(LABELS.get(key, key), Text(_value(key, value))) for key, value in event_fields(event).items()]
+    if isinstance(event, ev.Quarantined):
+        rows.append(
+            ("stored at", literal(f"{quarantine_dir}/{event.item_id}/{os.path.basename(event.source)}"))
+        )
+    text = Text(describe_event(event), style="bold")  # already escaped, as the log writes it
+    text.append("\n\n")
+    text.append_text(fields(rows))
+    return text
+
+
+def retry_text(item: RetryItem, snap: Snapshot) -> Text:
+    return fields(
+        (
+            ("file", literal(os.path.basename(item.path))),
+            ("source", literal(os.path.join(snap.source, item.path))),
+            ("attempts", Text(attempts(item))),
+            ("next try", Text(next_try(item, snap))),
+            ("last error", literal(item.last_error)),
+        )
+    )
+
+
+def _value(key: str, value: Any) -> str:
+    if key == "bytes":
+        return f"{size(value)} ({value:,} bytes)"
+    if key == "duration":
+        return duration(value)
+    if key == "delay":
+        return f"{value:.1f} s"
+    return str(value)
+
+
+CLOSE = Binding("escape,q", "choose(None)", "Close", id="details.close")
+
+
+class RecordScreen(ModalScreen[str | None]):
+    """A record in a box over the dashboard. Dismisses with a choice or None."""
+
+    def __init__(self, title: str, text: Text) -> None:
+        super().__init__()
+        self.title_text = title
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="details-box"):
+            yield Static(self.text, id="details-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#details-box").border_title = self.title_text
+
+    def action_choose(self, choice: str | None) -> None:
+        self.dismiss(choice)
+
+
+class InfoScreen(RecordScreen):
+    """Something to read: escape closes it."""
+
+    BINDINGS = [CLOSE]
+
+
+class DetailsScreen(RecordScreen):
+    """A quarantined file. Dismisses with "release", "delete" or None."""
 
     BINDINGS = [
         Binding("r", "choose('release')", "Release", id="details.release"),
         Binding("d", "choose('delete')", "Delete", id="details.delete"),
-        Binding("escape,q", "choose(None)", "Close", id="details.close"),
+        CLOSE,
     ]
 
     def __init__(self, record: Record, path: str, now: float | None = None) -> None:
-        super().__init__()
+        super().__init__("Quarantined file", describe(record, path, now or time.time()))
         self.record = record
         self.path = path
-        self.now = now
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="details-box"):
-            yield Static(describe(self.record, self.path, self.now or time.time()), id="details-text")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#details-box").border_title = "Quarantined file"
-
-    def action_choose(self, choice: str | None) -> None:
-        self.dismiss(choice)

@@ -11,22 +11,49 @@ Keys
   1 / 2        overview / quarantine
   p            pause or resume intake (moves in flight finish)
   q            quit after in-flight moves finish; q again forces
-  ?            this help
+  ?            this help; escape (or q, or ?) closes it
   ctrl+p       command palette: every action by name
+  tab          the next pane or table
+
+In a table or the Activity pane
+  up / down    move the cursor
+  home, g      the first row (in Activity: the oldest line)
+  end, G       the last row (in Activity: the newest, and follow it again)
+  enter        the row in full: whole paths, the whole error
+
+Activity
+  It follows the newest events. Scrolling up or moving the cursor up stops that, and its
+  border says "not following"; end, G, or f from anywhere on the overview follows again.
 
 Quarantine
   /            filter by name or reason (escape clears)
   space        mark or unmark a file
+  a            mark every row shown: all of them, or those the filter shows
+  u            clear the marks
   enter        details: original path, destination, every error
   r            release: back to the source, through the pipeline again
   d            delete for good (asks first)
   r and d act on the marked files, or on the one under the cursor.
+
+Queues (the "Time per file · queues" pane)
+  settling     seen in the source; waits until its size and mtime hold still (--settle)
+  ready        settled; waits for a free worker
+  in flight    a worker is moving it now
+  retry        an attempt failed and it waits for the next, or it waits for room on the
+               destination (the Retry queue lists them)
+
+An attempt is one try at moving a file. A failed attempt is tried again later with backoff,
+up to --max-retries times, then the file goes to the quarantine (an impossible date goes at
+once). A file that waits for room (a full or unmounted destination) makes no attempt and
+uses up no retries: the Retry queue says "waiting for room".
 
 Panes
   Throughput   files/s and bytes/s now (10 s), over 1 and 5 min
   Errors       failed attempts / attempts over 1 min; turns red at 5%
   Disk         used space; ┃ marks the free-space minimum where intake pauses
   Time         per file: mean, median, 95th percentile, slowest
+  Retry queue  each file waiting: attempts so far, when it is tried next, its last error
+  Activity     the latest events, newest at the bottom; destinations relative to DEST
 """
 
 
@@ -38,4 +65,6 @@ class HelpScreen(ModalScreen[None]):
             yield Static(HELP, markup=False)
 
     def on_mount(self) -> None:
-        self.query_one("#help-box").border_title = "reorg-tui help"
+        box = self.query_one("#help-box")
+        box.border_title = "reorg-tui help"
+        box.border_subtitle = "escape closes"

@@ -19,6 +19,8 @@ class QuarantineView(Vertical):
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="quarantine.filter"),
         Binding("space", "mark", "Mark", id="quarantine.mark"),
+        Binding("a", "mark_shown", "Mark all", show=False, id="quarantine.mark-shown"),
+        Binding("u", "clear_marks", "Clear marks", show=False, id="quarantine.clear-marks"),
         Binding("r", "app.release", "Release", id="quarantine.release"),
         Binding("d", "app.delete", "Delete", id="quarantine.delete"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="quarantine.clear"),
@@ -41,10 +43,17 @@ class QuarantineView(Vertical):
         box = self.query_one("#quarantine-filter", Input)
         box.value = ""
         box.remove_class("-visible")
+        self.table.set_filter("")  # at once: what comes next (mark all, say) sees every row
         self.table.focus()
 
     def action_mark(self) -> None:
         self.table.toggle_mark()
+
+    def action_mark_shown(self) -> None:
+        self.table.mark_shown()
+
+    def action_clear_marks(self) -> None:
+        self.table.clear_marks()
 
     @on(Input.Changed, "#quarantine-filter")
     def _filter_changed(self, event: Input.Changed) -> None:

@@ -59,6 +59,15 @@ class QuarantineTable(KeyedTable):
         self.marked ^= {key}
         self._refill()
 
+    def mark_shown(self) -> None:
+        """Mark every row shown: all of them, or those the filter lets through."""
+        self.marked |= {key.value for key in self.rows if key.value is not None}
+        self._refill()
+
+    def clear_marks(self) -> None:
+        self.marked.clear()
+        self._refill()
+
     def selection(self) -> list[str]:
         """The marked items, or else the one under the cursor."""
         if self.marked:

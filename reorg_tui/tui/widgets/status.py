@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from reorg_tui.engine import Snapshot, State
-from reorg_tui.tui.text import literal, uptime
+from reorg_tui.tui.text import clock, literal, uptime
 
 STATES: dict[str, tuple[str, str]] = {  # the label shown, and the CSS class that colours it
     State.STARTING: ("starting", "-starting"),
@@ -22,6 +22,8 @@ class StatusLine(Static):
     def show(self, snap: Snapshot, draining: bool = False, attached: bool = False) -> None:
         state = State.DRAINING if draining and snap.state != State.STOPPED else snap.state
         label, cls = STATES.get(state, (state, "-running"))
+        if attached and state == State.STOPPED:
+            label = f"not running since {clock(snap.taken_at)}"  # the uptime stopped then too
         for _, other in STATES.values():
             self.set_class(other == cls, other)
         line = Text.assemble(
@@ -39,8 +41,18 @@ class StatusLine(Static):
 class Banner(Static):
     """Shown only while something needs the operator's eye."""
 
-    def show(self, snap: Snapshot) -> None:
-        if snap.alerts:
+    def show(self, snap: Snapshot, attached: bool = False) -> None:
+        if attached and snap.state == State.STOPPED:
+            self.update(
+                Text(
+                    f"The instance on this source is not running since {clock(snap.taken_at)}: "
+                    "files are not moving. Start it again (supervisorctl start, systemctl start); "
+                    "this dashboard re-attaches by itself.",
+                    style="bold",
+                )
+            )
+            self.set_class(True, "-visible", "-error")
+        elif snap.alerts:
             self.update(Text("ALERT: " + "; ".join(snap.alerts), style="bold"))
             self.set_class(True, "-visible", "-error")
         elif snap.state == State.PAUSED_DISK:
