@@ -10,6 +10,7 @@ import dataclasses
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 from reorg_tui.config import Settings
@@ -55,8 +56,9 @@ class EngineHost:
 
     live = True
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, started: Callable[[], object] | None = None) -> None:
         self.engine = engine
+        self.started = started  # called once the engine holds the source (see Engine.run)
         self._events: deque[ev.Event] = deque(maxlen=MAX_EVENTS)
         self._lock = threading.Lock()
         engine.subscribe(self._collect)
@@ -72,7 +74,7 @@ class EngineHost:
         return out
 
     def run(self, stop: threading.Event) -> None:
-        self.engine.run(stop)
+        self.engine.run(stop, started=self.started)
 
     def snapshot(self) -> Snapshot:
         return self.engine.snapshot()

@@ -8,7 +8,8 @@ from typing import Any
 from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import Engine
-from reorg_tui.engine.lock import source_is_locked
+from reorg_tui.engine.locate import find_state_dir
+from reorg_tui.engine.lock import lock_holder, source_is_locked
 from reorg_tui.headless import start_metrics
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.bridge import AttachedHost, EngineHost
@@ -22,24 +23,34 @@ def run_dashboard(settings: Settings, quit_after: float | None = None) -> int:
     # The terminal belongs to the dashboard: log records go to a file; events go to the panes.
     with open(log_path, "a", encoding="utf-8") as log_file:
         logs.setup(settings.log_level, settings.log_format, stream=log_file)
-        app, metrics = dashboard(settings, quit_after)
+        app, servers = dashboard(settings, quit_after)
         try:
             code = app.run()
         finally:
-            if metrics is not None:
-                metrics.shutdown()
+            for server in servers:
+                server.shutdown()
             logs.flush()
     return code if isinstance(code, int) else app.return_code or 0
 
 
-def dashboard(settings: Settings, quit_after: float | None = None) -> tuple[ReorgApp, Any]:
-    """The app for these settings, and its metrics server (or None). Attached to the instance
-    that runs on the source, if one does; else hosting an engine whose events are logged as the
-    headless face logs them (one line a move), by the engine's threads: never the UI's."""
-    if source_is_locked(settings.source):
+def dashboard(settings: Settings, quit_after: float | None = None) -> tuple[ReorgApp, list[Any]]:
+    """The app for these settings, and the list its metrics server goes into once it runs.
+    Attached to the instance that runs on the source, if one does (found from the source alone,
+    wherever it keeps its state); else hosting an engine whose events are logged as the headless
+    face logs them (one line a move), by the engine's threads: never the UI's."""
+    # /proc/locks first: probing the lock itself would, for an instant, hold it against a daemon
+    # starting at that moment.
+    if lock_holder(settings.source) is not None or source_is_locked(settings.source):
         # Another instance runs on this source: attach to it instead of starting a second.
-        return ReorgApp(AttachedHost(settings), quit_after=quit_after, attached=True), None
+        found = settings.with_(state_dir=find_state_dir(settings.source, settings.state_dir))
+        return ReorgApp(AttachedHost(found), quit_after=quit_after, attached=True), []
     engine = Engine(settings)
     engine.subscribe(logs.log_events)
-    metrics = start_metrics(engine, settings)
-    return ReorgApp(EngineHost(engine), quit_after=quit_after), metrics
+    servers: list[Any] = []
+
+    def started() -> None:  # the source is held: a second instance was refused before a port is bound
+        server = start_metrics(engine, settings)
+        if server is not None:
+            servers.append(server)
+
+    return ReorgApp(EngineHost(engine, started), quit_after=quit_after), servers

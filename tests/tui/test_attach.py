@@ -122,3 +122,20 @@ def test_after_its_daemon_stops_the_attached_dashboard_says_since_when_and_attac
         await until(pilot, lambda: not app.is_running, "the dashboard to quit")
 
     drive(app, script)
+
+
+def test_the_dashboard_finds_a_daemon_with_its_own_state_folder_from_the_source_alone(daemon_factory):
+    """`reorg-tui -s SRC -d DEST` (no --state-dir) on a source whose daemon keeps its state
+    elsewhere attaches to that daemon: its published state and its control socket, not an
+    empty default folder that would show 'attaching' and zeros for ever."""
+    from reorg_tui.config import load
+    from reorg_tui.tui.run import dashboard
+
+    d = daemon_factory()  # started with --state-dir, away from the source's default state folder
+    settings = load({"source": str(d.src), "dest": str(d.dst), "quarantine": str(d.q)}, env={})
+    assert settings.state_dir != d.state
+    app, servers = dashboard(settings)
+    assert isinstance(app.host, AttachedHost) and servers == []
+    assert app.host.settings.state_dir == d.state
+    app.host.poll()
+    assert app.host.snapshot().state == "running"

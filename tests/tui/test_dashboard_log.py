@@ -49,8 +49,8 @@ def test_the_dashboard_log_holds_every_move_as_the_headless_log_does(tmp_path, o
     with open(log_path, "a", encoding="utf-8") as log_file:
         watched = Watched(log_file)
         logs.setup("INFO", "text", stream=watched)  # type: ignore[arg-type]  # as run_dashboard does
-        app, metrics = dashboard(settings)
-        assert metrics is None
+        app, servers = dashboard(settings)
+        assert servers == []  # no --metrics-port
 
         async def script(pilot: Pilot) -> None:
             await engine_started(pilot, app)
