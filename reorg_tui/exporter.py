@@ -26,7 +26,11 @@ class SnapshotCollector(Collector):
         yield _counter("reorg_files_vanished", "Files gone from the source before their move.", t.vanished)
         yield _counter("reorg_files_skipped", "Files left in the source by --on-conflict skip.", t.skipped)
         yield _counter("reorg_files_duplicate", "Files found already at their destination.", t.duplicates)
-        failures = CounterMetricFamily("reorg_failures", "Failed move attempts by reason.", labels=["reason"])
+        failures = CounterMetricFamily(
+            "reorg_failures",
+            "Move attempts that failed or quarantined the file, by reason.",
+            labels=["reason"],
+        )
         for reason, count in sorted(snap.failures_by_reason.items()):
             failures.add_metric([reason], count)
         yield failures
@@ -49,7 +53,11 @@ class SnapshotCollector(Collector):
         yield _gauge(
             "reorg_disk_free_ratio", "Free fraction of the destination.", snap.disk.free_percent / 100
         )
-        yield _gauge("reorg_error_ratio", "Failed attempts / attempts over the last minute.", snap.error_rate)
+        yield _gauge(
+            "reorg_error_ratio",
+            "Failed or quarantined / files handled (waits for room excluded) over the last minute.",
+            snap.error_rate,
+        )
         yield _gauge(
             "reorg_files_per_second",
             "Files moved per second over the last minute.",

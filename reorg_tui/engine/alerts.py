@@ -12,7 +12,7 @@ MIN_ATTEMPTS_FOR_RATE = 5  # one failure out of one attempt is not yet an error 
 
 @dataclass(frozen=True)
 class AlertRules:
-    error_rate: float = 0.05  # failed attempts / attempts over the error window; 0 turns it off
+    error_rate: float = 0.05  # Snapshot.error_rate (see Totals.attempts); 0 turns it off
     quarantine_count: int = 10  # files in quarantine; 0 turns it off
     quarantine_age: float = 86_400.0  # seconds the oldest quarantined file may wait; 0 turns it off
     disk_free_percent: float = 15.0  # free space on the destination; 0 turns it off

@@ -330,7 +330,7 @@ class Engine:
         self.metrics.record(
             moved=tally.moved,
             nbytes=tally.nbytes,
-            attempts=result.attempted,
+            attempts=tally.attempts,
             failures=len(tally.reasons),
             durations=tally.durations,
             reasons=tally.reasons,
@@ -340,7 +340,7 @@ class Engine:
         self.unsynced.add(tally.renamed)
         self.lanes.moved(tally.copies, len(tally.renamed))
         self.failures.moved(tally.moved)
-        if tally.reasons or tally.changed or self._abandon.is_set():
+        if tally.reasons or tally.waits or tally.changed or self._abandon.is_set():
             self._wake.set()  # a retry to schedule, a file to settle again, or a stop under way
 
     # ---- helpers ---------------------------------------------------------------------------------
