@@ -26,6 +26,7 @@ class SnapshotCollector(Collector):
         yield _counter("reorg_files_vanished", "Files gone from the source before their move.", t.vanished)
         yield _counter("reorg_files_skipped", "Files left in the source by --on-conflict skip.", t.skipped)
         yield _counter("reorg_files_duplicate", "Files found already at their destination.", t.duplicates)
+        yield _counter("reorg_files_renamed", "Files moved under a collision name, name (1).ext.", t.renamed)
         failures = CounterMetricFamily(
             "reorg_failures",
             "Move attempts that failed or quarantined the file, by reason.",

@@ -22,6 +22,7 @@ from reorg_tui.tui.widgets.activity import ActivityLog
 
 SOURCE = "/srv/inbox/2024-01-01_a.txt"
 DEST = "/srv/dest/2024/01/01/2024-01-01_a.txt"
+RENAMED = "/srv/dest/2024/01/01/2024-01-01_a (1).txt"  # its name was taken
 AT = 1_700_000_000.25  # 2023-11-14T22:13:20.250Z
 
 # Each event kind (and each way one reads differently): its log level, describe(), brief(),
@@ -40,6 +41,13 @@ WORDING: list[tuple[ev.Event, str, str, str | None, list[str]]] = [
         f"moved {SOURCE} -> {DEST} (12 B, 0.0 ms, twin)",
         f"moved       2024-01-01_a.txt → {DEST} (twin) 4 µs",
         ["file", "destination", "bytes", "duration", "how"],
+    ),
+    (
+        ev.Moved(SOURCE, RENAMED, 12, 0.0004, "moved", True, at=AT),
+        "INFO",
+        f"moved {SOURCE} -> {RENAMED} (12 B, 0.4 ms, renamed: the name was taken)",
+        f"renamed     2024-01-01_a.txt → {RENAMED} 400 µs",
+        ["file", "destination", "bytes", "duration", "how", "renamed"],
     ),
     (
         ev.Skipped(SOURCE, DEST, at=AT),
@@ -197,7 +205,7 @@ def test_a_json_log_record_has_the_documented_keys_and_describes_the_event(log_o
         else:
             assert record["message"] == words
     assert [r["event"] for r in records] == [
-        "moved", "moved", "skipped", "retried", "waiting", "quarantined", "failed", "vanished",
+        "moved", "moved", "moved", "skipped", "retried", "waiting", "quarantined", "failed", "vanished",
         "paused", "paused", "resumed", "warning", "alert", "alert_recovered",
     ]  # fmt: skip
     moved = records[0]

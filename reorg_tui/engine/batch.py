@@ -177,18 +177,31 @@ class BatchRunner:
             return FileResult(rel, Kind.SKIPPED)
         if outcome.kind in DUPLICATES:
             self.metrics.add(duplicates=1)
-        return self._arrived(rel, src, outcome.kind, outcome.path, outcome.size, outcome.folder, started)
+        if outcome.renamed:  # a collision (rare; the rename lane never makes one): counted at once
+            self.metrics.add(renamed=1)
+        return self._arrived(
+            rel, src, outcome.kind, outcome.path, outcome.size, outcome.folder, started, outcome.renamed
+        )
 
     def _arrived(
-        self, rel: str, src: str, kind: Kind, path: str, size: int, folder: str, started: float
+        self,
+        rel: str,
+        src: str,
+        kind: Kind,
+        path: str,
+        size: int,
+        folder: str,
+        started: float,
+        renamed: bool = False,
     ) -> FileResult:
-        """The file is at ``path`` (below ``folder``): no retry is kept for it; it is told."""
+        """The file is at ``path`` (below ``folder``; ``renamed``: under a collision name, its own
+        being taken): no retry is kept for it; it is told."""
         self.failures.forget(rel)
         seconds = time.perf_counter() - started
-        moved = ev.Moved(src, path, size, seconds, kind)
+        moved = ev.Moved(src, path, size, seconds, kind, renamed)
         self.bus.emit(moved)
-        renamed = folder if kind is MOVED else None  # a rename: its folder is fsynced later
-        return _new(FileResult, (rel, kind, size, seconds, renamed, None, moved.at))
+        synced = folder if kind is MOVED else None  # a rename: its folder is fsynced later
+        return _new(FileResult, (rel, kind, size, seconds, synced, None, moved.at))
 
 
 class FolderSync:

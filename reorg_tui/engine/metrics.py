@@ -37,6 +37,7 @@ class Totals:
     failed_attempts: int = 0  # attempts that failed, or quarantined the file at once
     vanished: int = 0
     duplicates: int = 0  # files found already at their destination (crash recovery, dedupe)
+    renamed: int = 0  # files moved under a collision name, name (1).ext (--on-conflict rename, dedupe)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ import pytest
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.alerts import AlertRules, evaluate
 from reorg_tui.engine.metrics import BUCKETS, ERROR_WINDOW, WINDOWS, Metrics, RetryItem, Snapshot, Timing
+from reorg_tui.present import brief, describe, event_fields
+from reorg_tui.status import check
 from reorg_tui.tui.sample import NOW, snapshot
 from tests.conftest import OLD, make_settings, run_once, running, wait_for, write
 
@@ -230,3 +232,27 @@ def test_waiting_for_room_is_no_attempt_and_raises_no_error_rate_alert(tmp_path,
     assert "error_rate" not in evaluate(snap, AlertRules(error_rate=0.05))
     assert "ENOSPC" not in snap.failures_by_reason
     assert (snap.totals.attempts, snap.totals.failed_attempts, snap.totals.retried) == (1, 0, 0)
+
+
+def test_a_file_given_a_collision_name_is_counted_and_logged_as_renamed(tmp_path):
+    # --on-conflict rename, the default; no disk alert, whatever this machine has free
+    settings = make_settings(tmp_path, alert_disk_free_percent=0)
+    write(settings.dest / "2024/03/04/2024-03-04_taken.txt", b"already here")
+    write(settings.source / "2024-03-04_taken.txt", b"another", OLD)
+    write(settings.source / "2024-03-05_free.txt", b"free", OLD)
+    with running(settings) as (engine, rec):
+        wait_for(lambda: len(rec.of(ev.Moved)) == 2, what="both moves")
+        assert engine.snapshot().totals.renamed == 1
+        wait_for(lambda: "1 renamed" in check(settings.state_dir).line, what="status to say so")
+        health = check(settings.state_dir)
+    assert health.label == "healthy"
+    assert "moved 2 (11 Bytes, 1 renamed)" in health.line
+    [renamed] = [e for e in rec.of(ev.Moved) if e.renamed]
+    [plain] = [e for e in rec.of(ev.Moved) if not e.renamed]
+    assert renamed.destination == str(settings.dest / "2024/03/04/2024-03-04_taken (1).txt")
+    assert plain.destination == str(settings.dest / "2024/03/05/2024-03-05_free.txt")
+    assert describe(renamed).endswith(", renamed: the name was taken)")
+    assert "renamed" not in describe(plain)
+    assert event_fields(renamed)["renamed"] == "2024-03-04_taken (1).txt"
+    assert "renamed" not in event_fields(plain)
+    assert (brief(renamed) or "").startswith("renamed     2024-03-04_taken.txt → ")
