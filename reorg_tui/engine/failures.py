@@ -23,7 +23,7 @@ from reorg_tui.engine import events as ev
 from reorg_tui.engine.bus import EventBus
 from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.disk import DiskGate
-from reorg_tui.engine.errors import NO_ROOM, MoveError, Vanished
+from reorg_tui.engine.errors import NO_ROOM, TRANSIENT, MoveError, Vanished
 from reorg_tui.engine.kinds import Kind
 from reorg_tui.engine.metrics import Metrics, RetryItem
 from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore
@@ -210,6 +210,29 @@ class Failures:
 # Reasons of the files quarantined at once, beside the errno names of failed attempts.
 INVALID_DATE = "invalid_date"  # the date in its name does not exist
 COLLISION = "collision"  # its name is taken and --on-conflict says quarantine
+# Every reason the engine counts a failure under that it can foresee, each counted from 0 at
+# start (a counter that appears only with its first failure hides that failure from a rate()):
+# what it retries, less the waits for room (no attempt); what a rename, a copy or a new folder
+# can meet that no retry mends; the quarantine at once; "other" (no errno). Another errno
+# still counts, under its name, from when it first happens.
+_PERMANENT = frozenset(
+    {
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.ELOOP,
+        errno.ENAMETOOLONG,
+        errno.EINVAL,
+        errno.EFBIG,
+        errno.EMLINK,
+        errno.EOVERFLOW,
+    }
+)
+KNOWN_REASONS: tuple[str, ...] = (
+    *sorted(errno.errorcode[code] for code in (TRANSIENT - NO_ROOM) | _PERMANENT),
+    INVALID_DATE,
+    COLLISION,
+    "other",
+)
 
 
 def reason_label(exc: MoveError) -> str:

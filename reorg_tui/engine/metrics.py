@@ -70,6 +70,8 @@ class Disk:
     total_bytes: int = 0
     free_percent: float = 100.0
     min_free_percent: float = 10.0
+    free_inodes: int = 0  # as an unprivileged user sees them (f_favail); 0 of 0: none reported
+    total_inodes: int = 0
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ class Snapshot:
     time_histogram: tuple[int, ...] = ()  # cumulative counts for BUCKETS, then +Inf
     time_total: float = 0.0
     alerts: tuple[str, ...] = ()
+    alert_names: tuple[str, ...] = ()  # the rule behind each of ``alerts`` (alerts.RULES)
+    last_scan_at: float | None = None  # when the latest full listing of the source ended (wall clock)
     first_move_at: float | None = None  # when this run's first file arrived (wall clock)
     last_move_at: float | None = None  # and its latest
     paused_at: float | None = None  # when an operator paused intake (wall clock); None if not paused
@@ -133,6 +137,7 @@ class Snapshot:
         d["history"] = tuple(tuple(h) for h in d.get("history", ()))
         d["time_histogram"] = tuple(d.get("time_histogram", ()))
         d["alerts"] = tuple(d.get("alerts", ()))
+        d["alert_names"] = tuple(d.get("alert_names", ()))
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -166,7 +171,8 @@ class _Ring:
 
 
 class Metrics:
-    def __init__(self, clock: Any = time.time) -> None:
+    def __init__(self, clock: Any = time.time, reasons: tuple[str, ...] = ()) -> None:
+        """``reasons``: the failure reasons counted from 0 at start (others from their first)."""
         self.clock = clock
         self.started_at = clock()
         self._lock = threading.Lock()
@@ -175,7 +181,7 @@ class Metrics:
         self._time_total = 0.0
         self._time_max = 0.0
         self.counts: dict[str, int] = dict.fromkeys(Totals.__dataclass_fields__, 0)
-        self.reasons: dict[str, int] = {}  # failed attempts by reason (a small, bounded set)
+        self.reasons = dict.fromkeys(reasons, 0)  # failed attempts by reason (a small, bounded set)
         self._buckets = [0] * (len(BUCKETS) + 1)
         self.first_move_at: float | None = None  # wall clock, the run's first file to arrive
         self.last_move_at: float | None = None  # and its latest

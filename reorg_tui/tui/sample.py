@@ -98,6 +98,7 @@ def snapshot(state: str = "running") -> Snapshot:
         last_scan_seconds=0.04,
         history=_HISTORY,
         alerts=("error rate 31.0% over 60s is at or above 5.0%",) if state == "alert" else (),
+        alert_names=("error_rate",) if state == "alert" else (),
     )
 
 
