@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
-from reorg_tui.engine import BUCKETS, Snapshot, State
+from reorg_tui import __version__
+from reorg_tui.engine import ALERT_RULES, BUCKETS, Snapshot, State
 
 
 class SnapshotCollector(Collector):
@@ -26,7 +33,17 @@ class SnapshotCollector(Collector):
         yield _counter("reorg_files_vanished", "Files gone from the source before their move.", t.vanished)
         yield _counter("reorg_files_skipped", "Files left in the source by --on-conflict skip.", t.skipped)
         yield _counter("reorg_files_duplicate", "Files found already at their destination.", t.duplicates)
-        failures = CounterMetricFamily("reorg_failures", "Failed move attempts by reason.", labels=["reason"])
+        yield _counter("reorg_files_renamed", "Files moved under a collision name, name (1).ext.", t.renamed)
+        yield _counter(
+            "reorg_move_attempts",
+            "Files handled: moved, skipped, failed or quarantined (a wait for room is none).",
+            t.attempts,
+        )
+        failures = CounterMetricFamily(
+            "reorg_failures",
+            "Move attempts that failed or quarantined the file, by reason.",
+            labels=["reason"],
+        )
         for reason, count in sorted(snap.failures_by_reason.items()):
             failures.add_metric([reason], count)
         yield failures
@@ -47,9 +64,19 @@ class SnapshotCollector(Collector):
         )
         yield _gauge("reorg_disk_total_bytes", "Size of the destination filesystem.", snap.disk.total_bytes)
         yield _gauge(
+            "reorg_disk_free_inodes", "Free inodes on the destination (f_favail).", snap.disk.free_inodes
+        )
+        yield _gauge(
+            "reorg_disk_total_inodes", "Inodes of the destination filesystem.", snap.disk.total_inodes
+        )
+        yield _gauge(
             "reorg_disk_free_ratio", "Free fraction of the destination.", snap.disk.free_percent / 100
         )
-        yield _gauge("reorg_error_ratio", "Failed attempts / attempts over the last minute.", snap.error_rate)
+        yield _gauge(
+            "reorg_error_ratio",
+            "Failed or quarantined / files handled (waits for room excluded) over the last minute.",
+            snap.error_rate,
+        )
         yield _gauge(
             "reorg_files_per_second",
             "Files moved per second over the last minute.",
@@ -57,11 +84,25 @@ class SnapshotCollector(Collector):
         )
         yield _gauge("reorg_workers_busy", "Workers moving files now.", snap.workers_busy)
         yield _gauge("reorg_alerts_active", "Alert rules crossed now.", len(snap.alerts))
-        state = GaugeMetricFamily("reorg_engine_state", "1 for the engine's current state.", labels=["state"])
-        for name in State:
-            state.add_metric([name], 1.0 if snap.state == name else 0.0)
-        yield state
+        yield _one_hot(
+            "reorg_alert_active", "1 while the alert rule is crossed.", "alert", ALERT_RULES, snap.alert_names
+        )
+        yield _one_hot(
+            "reorg_engine_state", "1 for the engine's current state.", "state", State, (snap.state,)
+        )
         yield _gauge("reorg_start_time_seconds", "When the engine started (unix time).", snap.started_at)
+        yield _counter("reorg_scans", "Full listings of the source.", snap.scans)
+        yield _gauge(
+            "reorg_last_scan_timestamp_seconds",
+            "When the latest full listing of the source ended (unix time; 0 before the first).",
+            snap.last_scan_at or 0.0,
+        )
+        yield _gauge(
+            "reorg_last_scan_duration_seconds", "How long the latest listing took.", snap.last_scan_seconds
+        )
+        yield InfoMetricFamily(
+            "reorg_build", "The running version of reorg-tui.", value={"version": __version__}
+        )
 
         counts = snap.time_histogram or (0,) * (len(BUCKETS) + 1)
         bounds = [*(f"{b:g}" for b in BUCKETS), "+Inf"]
@@ -79,6 +120,14 @@ def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=value)
+
+
+def _one_hot(name: str, doc: str, label: str, values: Iterable[str], on: Iterable[str]) -> GaugeMetricFamily:
+    """One series for each of ``values``: 1 for those ``on``, 0 for the rest (a rule sees each)."""
+    family, lit = GaugeMetricFamily(name, doc, labels=[label]), set(on)
+    for value in values:
+        family.add_metric([value], 1.0 if value in lit else 0.0)
+    return family
 
 
 def serve(snapshot: Callable[[], Snapshot], addr: str, port: int) -> Any:

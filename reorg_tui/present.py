@@ -27,6 +27,7 @@ from reorg_tui.names import safe
 
 E = TypeVar("E", bound=ev.Event)
 PLAIN_MOVES = ("moved", "copied")  # how a file usually arrives (rename or copy): not worth a word
+RENAMED = ", renamed: the name was taken"  # a move's words, when the destination has a collision name
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ def moved(event: ev.Moved, figures: bool = True) -> str:
     if not figures:
         return f"moved {safe(event.source)} -> {safe(event.destination)}"
     how = "" if event.how in PLAIN_MOVES else f", {event.how}"
+    if event.renamed:
+        how += RENAMED
     return (
         f"moved {safe(event.source)} -> {safe(event.destination)} "
         f"({_size(event.size)}, {event.seconds * 1000:.1f} ms{how})"
@@ -95,17 +98,20 @@ def _moved_columns(event: ev.Moved, dest: str) -> tuple[str, str]:
     folder, new_name = where.rpartition("/")[::2]
     if folder and new_name == name:
         where = folder + "/"
-    return "moved", f"{name} → {where}{how} {duration(event.seconds)}"
+    return "renamed" if event.renamed else "moved", f"{name} → {where}{how} {duration(event.seconds)}"
 
 
 def _moved_fields(event: ev.Moved) -> dict[str, Any]:
-    return {
+    fields = {
         "file": safe(event.source),
         "destination": safe(event.destination),
         "bytes": event.size,
         "duration": round(event.seconds, 6),
         "how": event.how,
     }
+    if event.renamed:  # its own name was taken: the name it has now
+        fields["renamed"] = _base(event.destination)
+    return fields
 
 
 def _when(event: ev.Retried | ev.Waiting) -> str:
@@ -213,8 +219,9 @@ WORDS: dict[type[ev.Event], Words[Any]] = {
 def summary(snap: Snapshot) -> str:
     """One line of health: the same numbers the dashboard and status show."""
     t = snap.totals
+    renamed = f", {t.renamed} renamed" if t.renamed else ""
     return (
-        f"{snap.state}: moved {t.moved} ({humanize.naturalsize(t.bytes, binary=True)}), "
+        f"{snap.state}: moved {t.moved} ({humanize.naturalsize(t.bytes, binary=True)}{renamed}), "
         f"{snap.files_per_second[60]:.1f} files/s over 1 min, "
         f"errors {snap.error_rate:.1%}, retry queue {snap.queues.retry}, "
         f"quarantine {snap.quarantine.count}, ignored {t.ignored}, "

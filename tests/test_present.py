@@ -37,18 +37,18 @@ WORDING: list[tuple[ev.Event, str, str, str | None, list[str]]] = [
         ["file", "destination", "bytes", "duration", "how"],
     ),
     (
-        ev.Moved(SOURCE, RENAMED, 2048, 0.0123, "moved", at=AT),
-        "INFO",
-        f"moved {SOURCE} -> {RENAMED} (2.0 KiB, 12.3 ms)",
-        "moved       2024-01-01_a.txt → 2024/01/01/2024-01-01_a (1).txt 12.3 ms",
-        ["file", "destination", "bytes", "duration", "how"],
-    ),
-    (
         ev.Moved(SOURCE, DEST, 12, 0.0000042, "twin", at=AT),
         "INFO",
         f"moved {SOURCE} -> {DEST} (12 B, 0.0 ms, twin)",
         "moved       2024-01-01_a.txt → 2024/01/01/ (twin) 4 µs",
         ["file", "destination", "bytes", "duration", "how"],
+    ),
+    (
+        ev.Moved(SOURCE, RENAMED, 12, 0.0004, "moved", True, at=AT),
+        "INFO",
+        f"moved {SOURCE} -> {RENAMED} (12 B, 0.4 ms, renamed: the name was taken)",
+        "renamed     2024-01-01_a.txt → 2024/01/01/2024-01-01_a (1).txt 400 µs",  # the new name, under DEST
+        ["file", "destination", "bytes", "duration", "how", "renamed"],
     ),
     (
         ev.Skipped(SOURCE, DEST, at=AT),

@@ -5,6 +5,7 @@ control socket (``control``), its source lock (``lock``) and whether its pid liv
 """
 
 from reorg_tui.engine import events
+from reorg_tui.engine.alerts import RULES as ALERT_RULES
 from reorg_tui.engine.engine import Engine
 from reorg_tui.engine.errors import ExitCode, ReorgError
 from reorg_tui.engine.failures import RunResult
@@ -31,6 +32,7 @@ from reorg_tui.engine.settings import EngineSettings, setting
 from reorg_tui.engine.watch import ScanCount
 
 __all__ = [
+    "ALERT_RULES",
     "BUCKETS",
     "ERROR_WINDOW",
     "WINDOWS",

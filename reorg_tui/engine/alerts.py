@@ -8,11 +8,12 @@ from reorg_tui.engine.events import Alert
 from reorg_tui.engine.metrics import ERROR_WINDOW, Snapshot
 
 MIN_ATTEMPTS_FOR_RATE = 5  # one failure out of one attempt is not yet an error *rate*
+RULES = ("error_rate", "quarantine_count", "quarantine_age", "disk_free")  # the names evaluate() gives
 
 
 @dataclass(frozen=True)
 class AlertRules:
-    error_rate: float = 0.05  # failed attempts / attempts over the error window; 0 turns it off
+    error_rate: float = 0.05  # Snapshot.error_rate (see Totals.attempts); 0 turns it off
     quarantine_count: int = 10  # files in quarantine; 0 turns it off
     quarantine_age: float = 86_400.0  # seconds the oldest quarantined file may wait; 0 turns it off
     disk_free_percent: float = 15.0  # free space on the destination; 0 turns it off
@@ -43,18 +44,17 @@ def evaluate(snap: Snapshot, rules: AlertRules) -> dict[str, str]:
 class AlertTracker:
     """The alerts active now, and the events for those raised and cleared since the last look.
 
-    Threads: the housekeeper calls ``update``; any thread reads ``active`` (a tuple, replaced whole).
+    Threads: the housekeeper calls ``update``; any thread reads ``current`` (rule name -> its
+    sentence: a dict replaced whole, never changed in place).
     """
 
     def __init__(self, rules: AlertRules) -> None:
         self.rules = rules
-        self._active: dict[str, str] = {}
-        self.active: tuple[str, ...] = ()
+        self.current: dict[str, str] = {}
 
     def update(self, snap: Snapshot) -> list[Alert]:
         now = evaluate(snap, self.rules)
-        before, self._active = self._active, now
-        self.active = tuple(now.values())
+        before, self.current = self.current, now
         raised = [Alert(name, message, True) for name, message in now.items() if name not in before]
         cleared = [
             Alert(name, f"recovered: {message}", False) for name, message in before.items() if name not in now

@@ -19,7 +19,7 @@ from reorg_tui.engine import events as ev
 from reorg_tui.engine.bus import EVENT_HOLD, EventBus
 from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.errors import Abandoned, Changed, Conflict, MoveError, Vanished
-from reorg_tui.engine.failures import Failures, reason_label
+from reorg_tui.engine.failures import COLLISION, INVALID_DATE, Failures, reason_label
 from reorg_tui.engine.intake import Intake
 from reorg_tui.engine.kinds import ARRIVED, FileResult, Kind, Ready
 from reorg_tui.engine.metrics import Metrics
@@ -41,8 +41,10 @@ class Tally:
     moved: int = 0
     nbytes: int = 0
     copies: int = 0
+    attempts: int = 0  # files handled: arrived, skipped, failed or quarantined (a wait is none)
+    waits: int = 0  # no room at the destination: they wait for the disk
     durations: list[float] = field(default_factory=list)  # of each file that arrived
-    reasons: list[str] = field(default_factory=list)  # of each failure
+    reasons: list[str] = field(default_factory=list)  # of each file that failed or was quarantined
     changed: list[str] = field(default_factory=list)  # written to during the copy: settle again
     renamed: set[str] = field(default_factory=set)  # destination folders renamed into
     first_at: float | None = None  # when the first and the last file of the batch arrived
@@ -57,6 +59,7 @@ class BatchResult:
 
     def tally(self) -> Tally:
         t = Tally()
+        skipped = 0
         for file in self.files:
             kind = file.kind
             if kind in ARRIVED:
@@ -70,10 +73,17 @@ class BatchResult:
                     t.renamed.add(file.folder)
                 elif kind is Kind.COPIED:
                     t.copies += 1
-            elif kind is Kind.FAILED:
+            elif kind is Kind.FAILED or kind is Kind.QUARANTINED:
                 t.reasons.append(file.reason or "other")
+            elif kind is Kind.SKIPPED:
+                skipped += 1
+            elif kind is Kind.WAITING:
+                t.waits += 1
             elif kind is Kind.CHANGED:
                 t.changed.append(file.rel)
+        # A file whose move ended in an unexpected error (it ended the batch) failed too.
+        t.reasons.extend(["other"] * (self.attempted - len(self.files)))
+        t.attempts = t.moved + skipped + len(t.reasons)
         return t
 
 
@@ -130,7 +140,7 @@ class BatchRunner:
             folder, name, intended = plan(self.naming, self.dest, rel)
         except InvalidDate as exc:
             self.failures.quarantine(rel, src, str(exc), None, attempts=0)
-            return FileResult(rel, Kind.QUARANTINED)
+            return FileResult(rel, Kind.QUARANTINED, reason=INVALID_DATE)
         try:
             if lane is not None and st is not None and lane.move(rel, folder, name, st):
                 return self._arrived(rel, src, MOVED, intended, st.st_size, folder, started)
@@ -148,14 +158,14 @@ class BatchRunner:
             return FileResult(rel, Kind.CHANGED)
         except Conflict as exc:
             self.failures.quarantine(rel, src, str(exc), exc.existing, attempts=self.failures.attempts(rel))
-            return FileResult(rel, Kind.QUARANTINED)
+            return FileResult(rel, Kind.QUARANTINED, reason=COLLISION)
         except MoveError as exc:
-            self.failures.failed(rel, src, exc, intended)
-            return FileResult(rel, Kind.FAILED, reason=reason_label(exc))
+            return FileResult(rel, self.failures.failed(rel, src, exc, intended), reason=reason_label(exc))
         except OSError as exc:
             error = MoveError.from_os(exc, "move")
-            self.failures.failed(rel, src, error, intended)
-            return FileResult(rel, Kind.FAILED, reason=reason_label(error))
+            return FileResult(
+                rel, self.failures.failed(rel, src, error, intended), reason=reason_label(error)
+            )
         if outcome.kind is SKIPPED:
             self.failures.forget(rel)
             try:
@@ -167,18 +177,31 @@ class BatchRunner:
             return FileResult(rel, Kind.SKIPPED)
         if outcome.kind in DUPLICATES:
             self.metrics.add(duplicates=1)
-        return self._arrived(rel, src, outcome.kind, outcome.path, outcome.size, outcome.folder, started)
+        if outcome.renamed:  # a collision (rare; the rename lane never makes one): counted at once
+            self.metrics.add(renamed=1)
+        return self._arrived(
+            rel, src, outcome.kind, outcome.path, outcome.size, outcome.folder, started, outcome.renamed
+        )
 
     def _arrived(
-        self, rel: str, src: str, kind: Kind, path: str, size: int, folder: str, started: float
+        self,
+        rel: str,
+        src: str,
+        kind: Kind,
+        path: str,
+        size: int,
+        folder: str,
+        started: float,
+        renamed: bool = False,
     ) -> FileResult:
-        """The file is at ``path`` (below ``folder``): no retry is kept for it; it is told."""
+        """The file is at ``path`` (below ``folder``; ``renamed``: under a collision name, its own
+        being taken): no retry is kept for it; it is told."""
         self.failures.forget(rel)
         seconds = time.perf_counter() - started
-        moved = ev.Moved(src, path, size, seconds, kind)
+        moved = ev.Moved(src, path, size, seconds, kind, renamed)
         self.bus.emit(moved)
-        renamed = folder if kind is MOVED else None  # a rename: its folder is fsynced later
-        return _new(FileResult, (rel, kind, size, seconds, renamed, None, moved.at))
+        synced = folder if kind is MOVED else None  # a rename: its folder is fsynced later
+        return _new(FileResult, (rel, kind, size, seconds, synced, None, moved.at))
 
 
 class FolderSync:

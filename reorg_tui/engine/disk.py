@@ -167,7 +167,14 @@ class DiskGate:
         room = view.last
         disk = Disk(min_free_percent=minimum)
         if room is not None:
-            disk = Disk(room.free_bytes, room.total_bytes, room.free_percent, minimum)
+            disk = Disk(
+                room.free_bytes,
+                room.total_bytes,
+                room.free_percent,
+                minimum,
+                room.free_inodes,
+                room.total_inodes,
+            )
         if not view.closed:
             return disk, None
         return (

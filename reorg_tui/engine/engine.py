@@ -36,7 +36,7 @@ from reorg_tui.engine.bus import EventBus, Subscriber
 from reorg_tui.engine.coordinator import Coordinator
 from reorg_tui.engine.dirs import Tree, raise_open_file_limit
 from reorg_tui.engine.disk import DiskGate
-from reorg_tui.engine.failures import Failures, RunResult
+from reorg_tui.engine.failures import KNOWN_REASONS, Failures, RunResult
 from reorg_tui.engine.housekeeping import Housekeeper
 from reorg_tui.engine.instance import Instance
 from reorg_tui.engine.intake import Intake
@@ -89,7 +89,7 @@ class Engine:
             space=self.gate,
         )
         self.quarantine = QuarantineStore(settings.quarantine, verify=settings.verify)
-        self.metrics = Metrics(clock)
+        self.metrics = Metrics(clock, reasons=KNOWN_REASONS)
         self.alerts = AlertTracker(settings.alert_rules())
         self.unsynced = FolderSync(self.mover.tree)
         self.failures = Failures(
@@ -198,6 +198,7 @@ class Engine:
         disk, why = self.gate.shown()
         reason = {State.PAUSED: "paused by operator", State.PAUSED_DISK: why}.get(state)
         totals, files, nbytes, error_rate, timing, history = view
+        alerts = self.alerts.current
         return Snapshot(
             taken_at=self.clock(),
             state=state,
@@ -224,7 +225,9 @@ class Engine:
             failures_by_reason=reasons,
             time_histogram=buckets,
             time_total=time_total,
-            alerts=self.alerts.active,
+            alerts=tuple(alerts.values()),
+            alert_names=tuple(alerts),
+            last_scan_at=self.intake.last_scan_at,
             first_move_at=self.metrics.first_move_at,
             last_move_at=self.metrics.last_move_at,
             paused_at=self._paused_at,
@@ -330,7 +333,7 @@ class Engine:
         self.metrics.record(
             moved=tally.moved,
             nbytes=tally.nbytes,
-            attempts=result.attempted,
+            attempts=tally.attempts,
             failures=len(tally.reasons),
             durations=tally.durations,
             reasons=tally.reasons,
@@ -340,7 +343,7 @@ class Engine:
         self.unsynced.add(tally.renamed)
         self.lanes.moved(tally.copies, len(tally.renamed))
         self.failures.moved(tally.moved)
-        if tally.reasons or tally.changed or self._abandon.is_set():
+        if tally.reasons or tally.waits or tally.changed or self._abandon.is_set():
             self._wake.set()  # a retry to schedule, a file to settle again, or a stop under way
 
     # ---- helpers ---------------------------------------------------------------------------------

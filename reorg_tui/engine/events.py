@@ -22,6 +22,7 @@ class Moved(Event):
     size: int
     seconds: float
     how: str  # moved (rename), copied (across filesystems), twin, deduped
+    renamed: bool = False  # its name was taken: ``destination`` has its collision name, name (1).ext
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from reorg_tui.engine import events as ev
 from reorg_tui.engine.bus import EventBus
 from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.disk import DiskGate
-from reorg_tui.engine.errors import NO_ROOM, MoveError, Vanished
+from reorg_tui.engine.errors import NO_ROOM, TRANSIENT, MoveError, Vanished
+from reorg_tui.engine.kinds import Kind
 from reorg_tui.engine.metrics import Metrics, RetryItem
 from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore
 from reorg_tui.engine.retry import RetryQueue, backoff, stamped
@@ -115,20 +116,23 @@ class Failures:
 
     # ---- one failed attempt --------------------------------------------------------------------
 
-    def failed(self, rel: str, src: str, exc: MoveError, intended: str) -> None:
+    def failed(self, rel: str, src: str, exc: MoveError, intended: str) -> Kind:
+        """A retry later, or the quarantine; WAITING where there was no room (no attempt), else
+        FAILED."""
         message = str(exc)
         if exc.code in NO_ROOM:
             self.gate.check()
             delay = self._retry_later(rel, message, count_attempt=False)
             self.bus.emit(ev.Waiting(src, message, delay))
-            return
+            return Kind.WAITING
         attempt = self.attempts(rel) + 1
         if exc.transient and attempt <= self.settings.max_retries:
             delay = self._retry_later(rel, message, count_attempt=True)
             self.metrics.add(retried=1)
             self.bus.emit(ev.Retried(src, attempt, message, delay))
-            return
+            return Kind.FAILED
         self.quarantine(rel, src, message, intended, attempts=attempt)
+        return Kind.FAILED
 
     def _retry_later(self, rel: str, message: str, *, count_attempt: bool) -> float:
         with self._lock:
@@ -201,6 +205,34 @@ class Failures:
         stats = self.store.stats()
         with self._lock:
             self._stats = stats
+
+
+# Reasons of the files quarantined at once, beside the errno names of failed attempts.
+INVALID_DATE = "invalid_date"  # the date in its name does not exist
+COLLISION = "collision"  # its name is taken and --on-conflict says quarantine
+# Every reason the engine counts a failure under that it can foresee, each counted from 0 at
+# start (a counter that appears only with its first failure hides that failure from a rate()):
+# what it retries, less the waits for room (no attempt); what a rename, a copy or a new folder
+# can meet that no retry mends; the quarantine at once; "other" (no errno). Another errno
+# still counts, under its name, from when it first happens.
+_PERMANENT = frozenset(
+    {
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.ELOOP,
+        errno.ENAMETOOLONG,
+        errno.EINVAL,
+        errno.EFBIG,
+        errno.EMLINK,
+        errno.EOVERFLOW,
+    }
+)
+KNOWN_REASONS: tuple[str, ...] = (
+    *sorted(errno.errorcode[code] for code in (TRANSIENT - NO_ROOM) | _PERMANENT),
+    INVALID_DATE,
+    COLLISION,
+    "other",
+)
 
 
 def reason_label(exc: MoveError) -> str:

@@ -4,7 +4,8 @@ settle clock, and the ready queue that batches are taken from.
 Owns, under its own lock (``_space``, a Condition on it, is where a scanner waits for room):
 ``_ready`` (files ready to move, in order), ``_claimed`` (every file ready or in flight: one path
 is in at most one place at a time), ``readiness`` (settling files and the skip memory), and the
-scan count. ``scanning`` and ``scan_seconds`` are written by the scanner alone and read anywhere.
+scan count. ``scanning``, ``scan_seconds`` and ``last_scan_at`` are written by the scanner alone
+and read anywhere.
 
 Threads: the scanner runs ``scan_loop``; the coordinator calls ``take_hints``, ``settle_due`` and
 ``requeue``; batch threads call ``skip`` and ``done``; lanes call ``take``. Where moves run one
@@ -70,6 +71,7 @@ class Intake:
         self.scans = 0
         self.scanning = False
         self.scan_seconds = 0.0
+        self.last_scan_at: float | None = None  # when the latest listing ended, not cut short by a stop
 
     # ---- what others ask ---------------------------------------------------------------------
 
@@ -193,6 +195,8 @@ class Intake:
                 self.scanning = False
                 self.scans += 1
             self.scan_seconds = time.monotonic() - started
+            if not self._stopping.is_set():
+                self.last_scan_at = self.clock()
             self.metrics.set_ignored(count.ignored)
             if not self._stopping.is_set():
                 self.watcher.check_coverage(count.folders)

@@ -31,7 +31,8 @@ class Kind(StrEnum):
     DEDUPED = "deduped"  # the same bytes were already there (--on-conflict dedupe)
     SKIPPED = "skipped"  # left in the source, its name taken (--on-conflict skip)
     QUARANTINED = "quarantined"
-    FAILED = "failed"  # to be retried, or left in the source
+    FAILED = "failed"  # to be retried, quarantined after it, or left in the source
+    WAITING = "waiting"  # no room at the destination: it waits for the disk, and that is no attempt
     VANISHED = "vanished"  # someone else took it first
     CHANGED = "changed"  # written to during its copy: it settles again
     ABANDONED = "abandoned"  # a stop came first: it stays in the source, untouched
@@ -55,5 +56,5 @@ class FileResult(NamedTuple):
     size: int = 0
     seconds: float = 0.0
     folder: str | None = None  # renamed: its folder below the destination, to be fsynced
-    reason: str | None = None  # failed: a short, bounded label (the errno name) for metrics
+    reason: str | None = None  # failed or quarantined: a short, bounded label for metrics (errors.py)
     at: float = 0.0  # arrived: when (wall clock, the time its Moved event carries)

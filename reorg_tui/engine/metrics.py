@@ -30,9 +30,14 @@ class Totals:
     skipped: int = 0
     retried: int = 0
     quarantined: int = 0
-    failed_attempts: int = 0
+    # An attempt is a file handled once: moved, skipped, failed or quarantined at once. A wait for
+    # room is none (the disk alert has those). Each failed attempt is then retried, quarantined,
+    # or (where not even the quarantine takes it) left in the source.
+    attempts: int = 0
+    failed_attempts: int = 0  # attempts that failed, or quarantined the file at once
     vanished: int = 0
     duplicates: int = 0  # files found already at their destination (crash recovery, dedupe)
+    renamed: int = 0  # files moved under a collision name, name (1).ext (--on-conflict rename, dedupe)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class Disk:
     total_bytes: int = 0
     free_percent: float = 100.0
     min_free_percent: float = 10.0
+    free_inodes: int = 0  # as an unprivileged user sees them (f_favail); 0 of 0: none reported
+    total_inodes: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,7 @@ class Snapshot:
     totals: Totals
     files_per_second: dict[int, float]
     bytes_per_second: dict[int, float]
-    error_rate: float  # failed attempts / attempts over ERROR_WINDOW seconds
+    error_rate: float  # failed attempts / attempts (see Totals) over ERROR_WINDOW seconds
     timing: Timing
     queues: Queues
     retry_head: tuple[RetryItem, ...]
@@ -98,10 +105,12 @@ class Snapshot:
     scans: int
     last_scan_seconds: float
     history: tuple[tuple[int, int, int, int], ...] = field(default=())
-    failures_by_reason: dict[str, int] = field(default_factory=dict)
+    failures_by_reason: dict[str, int] = field(default_factory=dict)  # failed attempts; they sum to its total
     time_histogram: tuple[int, ...] = ()  # cumulative counts for BUCKETS, then +Inf
     time_total: float = 0.0
     alerts: tuple[str, ...] = ()
+    alert_names: tuple[str, ...] = ()  # the rule behind each of ``alerts`` (alerts.RULES)
+    last_scan_at: float | None = None  # when the latest full listing of the source ended (wall clock)
     first_move_at: float | None = None  # when this run's first file arrived (wall clock)
     last_move_at: float | None = None  # and its latest
     paused_at: float | None = None  # when an operator paused intake (wall clock); None if not paused
@@ -128,6 +137,7 @@ class Snapshot:
         d["history"] = tuple(tuple(h) for h in d.get("history", ()))
         d["time_histogram"] = tuple(d.get("time_histogram", ()))
         d["alerts"] = tuple(d.get("alerts", ()))
+        d["alert_names"] = tuple(d.get("alert_names", ()))
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -161,7 +171,8 @@ class _Ring:
 
 
 class Metrics:
-    def __init__(self, clock: Any = time.time) -> None:
+    def __init__(self, clock: Any = time.time, reasons: tuple[str, ...] = ()) -> None:
+        """``reasons``: the failure reasons counted from 0 at start (others from their first)."""
         self.clock = clock
         self.started_at = clock()
         self._lock = threading.Lock()
@@ -170,7 +181,7 @@ class Metrics:
         self._time_total = 0.0
         self._time_max = 0.0
         self.counts: dict[str, int] = dict.fromkeys(Totals.__dataclass_fields__, 0)
-        self.reasons: dict[str, int] = {}  # failed attempts by error name (a small, bounded set)
+        self.reasons = dict.fromkeys(reasons, 0)  # failed attempts by reason (a small, bounded set)
         self._buckets = [0] * (len(BUCKETS) + 1)
         self.first_move_at: float | None = None  # wall clock, the run's first file to arrive
         self.last_move_at: float | None = None  # and its latest
@@ -195,8 +206,9 @@ class Metrics:
         reasons: list[str] | None = None,
         arrived: tuple[float | None, float | None] = (None, None),
     ) -> None:
-        """Merge one batch's results: one lock round per batch, not per file. ``arrived``: when
-        its first and last file arrived (wall clock), if any did."""
+        """Merge one batch's results: one lock round per batch, not per file. ``attempts``: files
+        handled (see Totals); ``failures``: those that failed, with ``reasons`` their labels.
+        ``arrived``: when its first and last file arrived (wall clock), if any did."""
         now = self.clock()
         first, last = arrived
         with self._lock:
@@ -207,6 +219,7 @@ class Metrics:
             self._ring.add(int(now), moved, nbytes, attempts, failures)
             self.counts["moved"] += moved
             self.counts["bytes"] += nbytes
+            self.counts["attempts"] += attempts
             self.counts["failed_attempts"] += failures
             for reason in reasons or ():
                 self.reasons[reason] = self.reasons.get(reason, 0) + 1

@@ -55,6 +55,7 @@ class Outcome(NamedTuple):
     path: str  # where the file is now (or the existing file, for skipped)
     size: int
     folder: str = ""  # its folder, relative to the mover's root
+    renamed: bool = False  # its name was taken: it has a collision name (``name (1).ext``)
 
 
 class Space(Protocol):
@@ -275,7 +276,7 @@ class Mover:
             for n in range(1, 100_000):
                 try:
                     put(fd, candidate)
-                    return Outcome(kind, self.tree.path(folder, candidate), size, folder)
+                    return Outcome(kind, self.tree.path(folder, candidate), size, folder, n > 1)
                 except FileExistsError:
                     pass
                 except FileNotFoundError:
@@ -286,7 +287,7 @@ class Mover:
                 # names tried (after a collision, "name (1)"): finding it there ends the move.
                 if is_twin(src, fd, candidate):
                     src.remove()
-                    return Outcome(Kind.TWIN, self.tree.path(folder, candidate), size, folder)
+                    return Outcome(Kind.TWIN, self.tree.path(folder, candidate), size, folder, n > 1)
                 if n == 1:
                     if on_conflict == "skip":
                         return Outcome(Kind.SKIPPED, self.tree.path(folder, candidate), size, folder)

@@ -70,7 +70,10 @@ class EngineSettings:
     recursive: bool = setting(False, "Also take files from source subfolders.")
     verify: bool = setting(False, "Checksum every copy across filesystems.")
     alert_error_rate: float = setting(
-        0.05, "Alert when failed/attempts over 1 min reaches this (0: off).", minimum=0.0, maximum=1.0
+        0.05,
+        "Alert when failed or quarantined / files handled over 1 min reaches this (0: off).",
+        minimum=0.0,
+        maximum=1.0,
     )
     alert_quarantine_count: int = setting(
         10, "Alert when this many files are in quarantine (0: off).", minimum=0, maximum=10**9

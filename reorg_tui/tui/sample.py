@@ -107,6 +107,7 @@ def snapshot(state: str = "running") -> Snapshot:
         last_scan_seconds=0.04,
         history=_HISTORY,
         alerts=ALERTS if state == "alert" else (),
+        alert_names=("error_rate", "quarantine_age") if state == "alert" else (),
     )
 
 

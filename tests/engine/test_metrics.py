@@ -1,15 +1,22 @@
-"""Counters, sliding windows, time quantiles and the histogram, driven with a fake clock."""
+"""Counters, sliding windows, time quantiles and the histogram, driven with a fake clock; then
+what real engine runs count."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import tracemalloc
 
 import pytest
 
+from reorg_tui.engine import events as ev
+from reorg_tui.engine.alerts import AlertRules, evaluate
 from reorg_tui.engine.metrics import BUCKETS, ERROR_WINDOW, WINDOWS, Metrics, RetryItem, Snapshot, Timing
+from reorg_tui.present import brief, describe, event_fields
+from reorg_tui.status import check
 from reorg_tui.tui.sample import NOW, snapshot
+from tests.conftest import OLD, make_settings, run_once, running, wait_for, write
 
 T = 1_700_000_000.0  # when the engine started, a whole second
 
@@ -190,3 +197,62 @@ def test_a_snapshot_read_back_from_json_is_the_same_snapshot():
     data = json.loads(json.dumps(snap.to_dict()))
     assert data["retry_head"][1]["next_try"] is None
     assert Snapshot.from_dict(data) == snap
+
+
+# ---- the same numbers from real engine runs ----------------------------------------------------
+
+
+def test_files_quarantined_at_once_count_in_the_error_rate_with_their_reason(tmp_path):
+    settings = make_settings(tmp_path, on_conflict="quarantine")
+    for day in ("01", "02", "03"):
+        write(settings.source / f"2024-03-{day}_fine.txt", b"fine", OLD)
+    write(settings.source / "2024-02-30_impossible.txt", b"no such day", OLD)
+    write(settings.dest / "2024/03/04/2024-03-04_taken.txt", b"already here")
+    write(settings.source / "2024-03-04_taken.txt", b"another", OLD)
+    engine, _ = run_once(settings)
+    snap = engine.snapshot()
+    assert (snap.totals.moved, snap.totals.quarantined) == (3, 2)
+    assert snap.error_rate == 2 / 5  # what the pane, status and reorg_error_ratio show
+    assert (snap.totals.attempts, snap.totals.failed_attempts) == (5, 2)
+    assert snap.failures_by_reason.get("invalid_date") == 1
+    assert snap.failures_by_reason.get("collision") == 1
+    assert "error_rate" in evaluate(snap, AlertRules(error_rate=0.05))
+
+
+def test_waiting_for_room_is_no_attempt_and_raises_no_error_rate_alert(tmp_path, tmpfs):
+    dest = tmpfs("full", size="1m")
+    settings = make_settings(tmp_path, dest=dest, quarantine=tmp_path / "q", min_free_percent=0)
+    write(settings.source / "2024-10-10_big.bin", os.urandom(2 * 1024 * 1024), OLD)
+    write(settings.source / "2024-10-11_small.txt", b"fits", OLD)
+    with running(settings) as (engine, rec):
+        wait_for((dest / "2024/10/11/2024-10-11_small.txt").exists, what="the small file")
+        wait_for(lambda: len(rec.of(ev.Waiting)) >= 6, what="the big file to wait for room, again and again")
+        snap = engine.snapshot()
+    assert snap.error_rate == 0.0
+    assert "error_rate" not in evaluate(snap, AlertRules(error_rate=0.05))
+    assert "ENOSPC" not in snap.failures_by_reason
+    assert (snap.totals.attempts, snap.totals.failed_attempts, snap.totals.retried) == (1, 0, 0)
+
+
+def test_a_file_given_a_collision_name_is_counted_and_logged_as_renamed(tmp_path):
+    # --on-conflict rename, the default; no disk alert, whatever this machine has free
+    settings = make_settings(tmp_path, alert_disk_free_percent=0)
+    write(settings.dest / "2024/03/04/2024-03-04_taken.txt", b"already here")
+    write(settings.source / "2024-03-04_taken.txt", b"another", OLD)
+    write(settings.source / "2024-03-05_free.txt", b"free", OLD)
+    with running(settings) as (engine, rec):
+        wait_for(lambda: len(rec.of(ev.Moved)) == 2, what="both moves")
+        assert engine.snapshot().totals.renamed == 1
+        wait_for(lambda: "1 renamed" in check(settings.state_dir).line, what="status to say so")
+        health = check(settings.state_dir)
+    assert health.label == "healthy"
+    assert "moved 2 (11 Bytes, 1 renamed)" in health.line
+    [renamed] = [e for e in rec.of(ev.Moved) if e.renamed]
+    [plain] = [e for e in rec.of(ev.Moved) if not e.renamed]
+    assert renamed.destination == str(settings.dest / "2024/03/04/2024-03-04_taken (1).txt")
+    assert plain.destination == str(settings.dest / "2024/03/05/2024-03-05_free.txt")
+    assert describe(renamed).endswith(", renamed: the name was taken)")
+    assert "renamed" not in describe(plain)
+    assert event_fields(renamed)["renamed"] == "2024-03-04_taken (1).txt"
+    assert "renamed" not in event_fields(plain)
+    assert (brief(renamed) or "").startswith("renamed     2024-03-04_taken.txt → ")

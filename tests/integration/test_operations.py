@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from reorg_tui import __version__
 from reorg_tui.status import check
 from tests.conftest import OLD, cli, wait_for, write
 
@@ -58,6 +59,52 @@ def test_metrics_endpoint_counts_what_was_moved(daemon_factory):
     assert m['reorg_engine_state{"state": "paused"}'] == 0
     assert 0 < m["reorg_disk_free_ratio"] <= 1
     assert m['reorg_queue_depth{"queue": "retry"}'] == 0
+    code, _ = d.stop()
+    assert code == 0
+
+
+def test_metrics_for_alert_rules_are_there_from_the_first_scrape_and_add_up(daemon_factory):
+    port = free_port()
+    started = time.time()
+    d = daemon_factory(
+        "--metrics-port", str(port), "--alert-quarantine-count", "1", "--alert-disk-free-percent", "0"
+    )
+    first = scrape(port)  # before any file: every series a rule may use is there, at 0
+    for reason in ("EIO", "EACCES", "EPERM", "EBUSY", "ENOTDIR", "invalid_date", "collision", "other"):
+        assert first[f'reorg_failures_total{{"reason": "{reason}"}}'] == 0, reason
+    assert not any("ENOSPC" in key for key in first), "a wait for room is no failure"
+    assert first["reorg_move_attempts_total"] == 0
+    alerts = {k: v for k, v in first.items() if k.startswith("reorg_alert_active{")}
+    assert alerts == {
+        'reorg_alert_active{"alert": "error_rate"}': 0,
+        'reorg_alert_active{"alert": "quarantine_count"}': 0,
+        'reorg_alert_active{"alert": "quarantine_age"}': 0,
+        'reorg_alert_active{"alert": "disk_free"}': 0,
+    }
+    assert first[f'reorg_build_info{{"version": "{__version__}"}}'] == 1
+    inodes = os.statvfs(d.dst)
+    assert first["reorg_disk_total_inodes"] == inodes.f_files
+    assert abs(first["reorg_disk_free_inodes"] - inodes.f_favail) < 1000
+    wait_for(lambda: scrape(port)["reorg_last_scan_timestamp_seconds"] > 0, what="a first whole scan")
+    assert started < scrape(port)["reorg_last_scan_timestamp_seconds"] <= time.time()
+
+    write(d.dst / "2024/06/01/2024-06-01_taken.txt", b"already here")
+    write(d.src / "2024-06-01_taken.txt", b"another", OLD)  # renamed: 2024-06-01_taken (1).txt
+    write(d.src / "2024-06-02_fine.txt", b"fine", OLD)
+    write(d.src / "2024-06-31_impossible.txt", b"no such day", OLD)  # quarantined at once
+    wait_for(
+        lambda: scrape(port)['reorg_alert_active{"alert": "quarantine_count"}'] == 1,
+        what="the quarantine alert",
+    )
+    m = scrape(port)
+    assert (d.dst / "2024/06/01/2024-06-01_taken (1).txt").read_bytes() == b"another"
+    assert (m["reorg_files_moved_total"], m["reorg_files_renamed_total"]) == (2, 1)
+    assert m["reorg_move_attempts_total"] == 3
+    failures = {k: v for k, v in m.items() if k.startswith("reorg_failures_total{") and v}
+    assert failures == {'reorg_failures_total{"reason": "invalid_date"}': 1}
+    assert m["reorg_error_ratio"] == pytest.approx(1 / 3)  # as sum(failures) / attempts says
+    assert m['reorg_alert_active{"alert": "error_rate"}'] == 0  # 3 attempts are not yet a rate
+    assert m["reorg_alerts_active"] == 1  # the disk rule is off here: whatever this disk has free
     code, _ = d.stop()
     assert code == 0
 

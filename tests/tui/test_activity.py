@@ -137,7 +137,10 @@ def test_moves_show_their_folder_under_dest_and_a_renamed_one_its_new_name(tmp_p
 
     async def script(pilot: Pilot) -> None:
         log = app.query_one(ActivityLog)
-        await until(pilot, lambda: sum(" moved " in line for line in visible(log)) == 2, "two moves")
+        arrived = (" moved ", " renamed ")  # the clash arrives under a new name: its line says renamed
+        await until(
+            pilot, lambda: sum(any(w in line for w in arrived) for line in visible(log)) == 2, "two moves"
+        )
         lines = visible(log)
         assert any("2025-03-14_clash.txt → 2025/03/14/2025-03-14_clash (1).txt" in line for line in lines)
         assert any("2025-03-15_plain.txt → 2025/03/15/ " in line for line in lines)

@@ -8,7 +8,7 @@ from reorg_tui.tui.text import count
 from reorg_tui.tui.widgets.pane import Pane
 from reorg_tui.tui.widgets.throughput import SPARK_SECONDS
 
-ALERT_ERROR_RATE = 0.05  # failed attempts / attempts over the window
+ALERT_ERROR_RATE = 0.05  # failed or quarantined files / files handled over the window
 
 
 class ErrorRatePane(Pane):

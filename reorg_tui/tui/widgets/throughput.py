@@ -18,11 +18,13 @@ class ThroughputPane(Pane):
         yield Sparkline([0.0], id="throughput-spark")
 
     def show(self, snap: Snapshot) -> None:
-        f, b = snap.files_per_second, snap.bytes_per_second
+        f, b, t = snap.files_per_second, snap.bytes_per_second, snap.totals
+        # Renames (a collision name, name (1).ext) come before the size: a narrow pane cuts the end.
+        moved = f"({count(t.renamed)} renamed)" if t.renamed else "files"
         self.query_one("#throughput-text", Static).update(
             f"now {rate(f[10])} files/s  {size(b[10])}/s\n"
             f"1 min {rate(f[60])}/s  5 min {rate(f[300])}/s\n"
-            f"moved {count(snap.totals.moved)} files · {size(snap.totals.bytes)}"
+            f"moved {count(t.moved)} {moved} · {size(t.bytes)}"
         )
         self.query_one("#throughput-spark", Sparkline).data = [
             float(h[0]) for h in snap.history[-SPARK_SECONDS:]
