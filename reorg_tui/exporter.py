@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -15,7 +16,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from reorg_tui import __version__
+from reorg_tui import __version__, logs
+from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import ALERT_RULES, BUCKETS, Snapshot, State
 
 
@@ -135,4 +137,22 @@ def serve(snapshot: Callable[[], Snapshot], addr: str, port: int) -> Any:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(snapshot))
     server, _thread = start_http_server(port, addr=addr, registry=registry)
+    return server
+
+
+def start_metrics(snapshot: Callable[[], Snapshot], settings: Settings) -> Any:
+    """The Prometheus endpoint at --metrics-addr:--metrics-port, for a face that hosts an engine.
+    A port in use is a settings error."""
+    try:
+        server = serve(snapshot, settings.metrics_addr, settings.metrics_port)
+    except OSError as exc:
+        where = f"{settings.metrics_addr}:{settings.metrics_port}"
+        raise ConfigError(f"cannot serve metrics on {where}: {exc.strerror or exc}") from None
+    logs.emit(
+        logging.INFO,
+        "metrics",
+        "metrics at http://%s:%d/metrics",
+        settings.metrics_addr,
+        settings.metrics_port,
+    )
     return server

@@ -11,7 +11,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from reorg_tui import logs
-from reorg_tui.config import ConfigError, Settings
+from reorg_tui.config import Settings
 from reorg_tui.engine import AlreadyRunning, Engine, ExitCode, ScanCount, preview
 from reorg_tui.names import safe
 from reorg_tui.sdnotify import Notifier
@@ -32,9 +32,10 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
     def started() -> None:
         """Once the source is held: a second instance has been refused (exit 3) before this
         binds a port or says it is watching."""
-        metrics = start_metrics(engine, settings)
-        if metrics is not None:
-            servers.append(metrics)
+        if settings.metrics_port:  # prometheus_client is loaded only for an endpoint asked for
+            from reorg_tui.exporter import start_metrics
+
+            servers.append(start_metrics(engine.snapshot, settings))
         threading.Thread(
             target=_stats_loop, args=(engine, stop, settings.stats_interval), daemon=True
         ).start()
@@ -77,27 +78,6 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
             logs.emit(logging.WARNING, "left", "left in the source: %s", line)
         return ExitCode.LEFT_BEHIND
     return ExitCode.OK
-
-
-def start_metrics(engine: Engine, settings: Settings) -> Any:
-    """The Prometheus endpoint, when --metrics-port is set. A port in use is a settings error."""
-    if not settings.metrics_port:
-        return None
-    from reorg_tui.exporter import serve
-
-    try:
-        server = serve(engine.snapshot, settings.metrics_addr, settings.metrics_port)
-    except OSError as exc:
-        where = f"{settings.metrics_addr}:{settings.metrics_port}"
-        raise ConfigError(f"cannot serve metrics on {where}: {exc.strerror or exc}") from None
-    logs.emit(
-        logging.INFO,
-        "metrics",
-        "metrics at http://%s:%d/metrics",
-        settings.metrics_addr,
-        settings.metrics_port,
-    )
-    return server
 
 
 def _notify_loop(engine: Engine, notifier: Notifier, stop: threading.Event) -> None:

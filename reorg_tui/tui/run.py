@@ -10,7 +10,6 @@ from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import Engine
 from reorg_tui.engine.locate import find_state_dir
 from reorg_tui.engine.lock import lock_holder, source_is_locked
-from reorg_tui.headless import start_metrics
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.bridge import AttachedHost, EngineHost
 
@@ -49,8 +48,9 @@ def dashboard(settings: Settings, quit_after: float | None = None) -> tuple[Reor
     servers: list[Any] = []
 
     def started() -> None:  # the source is held: a second instance was refused before a port is bound
-        server = start_metrics(engine, settings)
-        if server is not None:
-            servers.append(server)
+        if settings.metrics_port:  # prometheus_client is loaded only for an endpoint asked for
+            from reorg_tui.exporter import start_metrics
+
+            servers.append(start_metrics(engine.snapshot, settings))
 
     return ReorgApp(EngineHost(engine, started), quit_after=quit_after), servers
