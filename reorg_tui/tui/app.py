@@ -1,4 +1,9 @@
-"""ReorgApp: hosts the engine in a thread worker and shows its snapshot a few times a second."""
+"""ReorgApp: hosts the engine in a thread worker and shows its snapshot a few times a second.
+
+Over 300 lines because every key an operator has (and the command palette's entries, and the
+worker that runs each quarantine operation) is declared here, beside the actions it calls; the
+panes, screens and tables that draw are in widgets/ and screens/.
+"""
 
 from __future__ import annotations
 
