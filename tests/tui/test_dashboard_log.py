@@ -70,3 +70,35 @@ def test_the_dashboard_log_holds_every_move_as_the_headless_log_does(tmp_path, o
         source, dest = settings.source / name, settings.dest / f"2025/01/0{i + 1}" / name
         [line] = [line for line in lines if f" moved {source} -> {dest} (" in line]
         assert " INFO    moved " in line
+
+
+def test_the_dashboard_serves_metrics_once_its_engine_holds_the_source(tmp_path, own_logging):
+    """--metrics-port with the dashboard: no port is bound before the engine holds the source
+    (a second instance is told another holds it, not that the port is taken); then /metrics
+    answers over HTTP."""
+    import asyncio
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = make_settings(tmp_path, metrics_port=port)
+    logs.setup("INFO", "text", stream=open(settings.state_dir / "dashboard.log", "a"))  # noqa: SIM115
+    app, servers = dashboard(settings)
+    assert servers == []  # nothing bound yet: the engine has not taken the source
+
+    def scrape() -> str:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+
+    async def script(pilot: Pilot) -> None:
+        await engine_started(pilot, app)
+        await until(pilot, lambda: len(servers) == 1, "the metrics endpoint")
+        text = await asyncio.to_thread(scrape)
+        assert 'reorg_engine_state{state="running"} 1.0' in text
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, "the dashboard to quit")
+
+    drive(app, script)
+    for server in servers:  # as run_dashboard does on the way out
+        server.shutdown()
