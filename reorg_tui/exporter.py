@@ -133,7 +133,7 @@ def _one_hot(name: str, doc: str, label: str, values: Iterable[str], on: Iterabl
 
 
 def serve(snapshot: Callable[[], Snapshot], addr: str, port: int) -> Any:
-    """Serve /metrics in a daemon thread; returns the server (``shutdown()`` stops it)."""
+    """Serve /metrics in a daemon thread; returns the server (``stop_metrics`` stops it)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(snapshot))
     server, _thread = start_http_server(port, addr=addr, registry=registry)
@@ -156,3 +156,9 @@ def start_metrics(snapshot: Callable[[], Snapshot], settings: Settings) -> Any:
         settings.metrics_port,
     )
     return server
+
+
+def stop_metrics(server: Any) -> None:
+    """Stop serving, and let the port go (``shutdown`` alone keeps the socket bound)."""
+    server.shutdown()
+    server.server_close()

@@ -68,7 +68,9 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
         stop.set()
         _restore_signals(previous)
         for server in servers:
-            server.shutdown()
+            from reorg_tui.exporter import stop_metrics  # loaded already: it made the server
+
+            stop_metrics(server)
         for thread in threads:
             thread.join(timeout=1)
     logs.log_summary(engine.snapshot(), event="stopped")

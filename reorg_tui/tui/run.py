@@ -27,7 +27,9 @@ def run_dashboard(settings: Settings, quit_after: float | None = None) -> int:
             code = app.run()
         finally:
             for server in servers:
-                server.shutdown()
+                from reorg_tui.exporter import stop_metrics  # loaded already: it made the server
+
+                stop_metrics(server)
             logs.flush()
     return code if isinstance(code, int) else app.return_code or 0
 

@@ -10,6 +10,7 @@ import pytest
 from textual.pilot import Pilot
 
 from reorg_tui import logs
+from reorg_tui.exporter import stop_metrics
 from reorg_tui.tui.run import dashboard
 from tests.conftest import OLD, make_settings, write
 from tests.tui.test_dashboard import drive, engine_started, text_of, until
@@ -75,7 +76,7 @@ def test_the_dashboard_log_holds_every_move_as_the_headless_log_does(tmp_path, o
 def test_the_dashboard_serves_metrics_once_its_engine_holds_the_source(tmp_path, own_logging):
     """--metrics-port with the dashboard: no port is bound before the engine holds the source
     (a second instance is told another holds it, not that the port is taken); then /metrics
-    answers over HTTP."""
+    answers over HTTP, and quitting lets the port go."""
     import asyncio
     import socket
     import urllib.request
@@ -101,4 +102,7 @@ def test_the_dashboard_serves_metrics_once_its_engine_holds_the_source(tmp_path,
 
     drive(app, script)
     for server in servers:  # as run_dashboard does on the way out
-        server.shutdown()
+        stop_metrics(server)
+    with socket.socket() as again:  # (SO_REUSEADDR: a closed scrape's TIME_WAIT does not count)
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))  # no one listens on the port any more
