@@ -1,0 +1,197 @@
+"""The ledger: a durable record of every transfer this daemon started and finished.
+
+Every transfer (deliver, quarantine, release, undo) is one row: the file's identity, where it
+came from and went, its kind, how far it got, when, its attempts and errors, and which instance
+owns it. A copy writes its intent before any byte moves and each step after it; a rename, which
+happened or did not, is written after the fact, a batch at a time. Recovery after a crash reads
+the open rows (see recovery.py) and finishes or withdraws each: it knows what this daemon started
+instead of guessing from bytes. History and undo read the finished rows.
+
+The interface (``Ledger``) is what the engine and the faces use; ``SqliteLedger``
+(ledger_sqlite.py) is the embedded backend, in the state folder. Nothing above the backend
+assumes SQLite: rows carry an owner and a lease, so that a backend shared by several hosts can
+hand a row to one instance at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+from reorg_tui.engine.errors import ExitCode, ReorgError
+
+
+class LedgerError(ReorgError):
+    """The ledger cannot be used: from a newer version, unreadable, or not a ledger."""
+
+    exit_code = ExitCode.USAGE
+
+
+class TransferKind(StrEnum):
+    DELIVER = "deliver"  # source -> destination tree
+    QUARANTINE = "quarantine"  # source -> quarantine
+    RELEASE = "release"  # quarantine -> source
+    UNDO = "undo"  # destination -> source (or, undoing an undo, source -> destination)
+
+
+class Step(StrEnum):
+    """How far a transfer got. A rename is written once, at DONE."""
+
+    INTENT = "intent"  # about to copy: the staging file exists (empty or partial)
+    STAGED = "staged"  # the copy is whole and durable in staging; not yet published
+    PUBLISHED = "published"  # the copy is at its target name; the source is still to be removed
+    DONE = "done"  # the file is at its target alone
+    WITHDRAWN = "withdrawn"  # nothing was published: the file is where it was
+
+    @property
+    def open(self) -> bool:
+        return self in (Step.INTENT, Step.STAGED, Step.PUBLISHED)
+
+
+OPEN_STEPS = (Step.INTENT, Step.STAGED, Step.PUBLISHED)
+
+
+class Identity(NamedTuple):
+    """A file as the kernel knows it: the same inode, unchanged. ctime moves on every write and
+    every change of metadata, and no writer can set it back."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Identity:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def matches(self, st: os.stat_result) -> bool:
+        return (
+            self.ino == st.st_ino
+            and self.dev == st.st_dev
+            and self.size == st.st_size
+            and self.mtime_ns == st.st_mtime_ns
+            and self.ctime_ns == st.st_ctime_ns
+        )
+
+
+@dataclass
+class Transfer:
+    """One row of the ledger. Paths are absolute, as bytes (any name a filesystem holds)."""
+
+    kind: TransferKind
+    step: Step
+    identity: Identity
+    source: bytes
+    target: bytes  # where it is meant to go; once published, where it went
+    started: float
+    finished: float | None = None
+    staging: bytes | None = None  # a copy's staging file, while it has one
+    copy_ino: int | None = None  # the staging file's inode (the copy keeps it when published)
+    batch: str = ""  # what the transfer was part of: a batch of the daemon, an undo, an apply
+    attempts: int = 1
+    errors: list[str] = field(default_factory=list)
+    undoes: int | None = None  # an undo: the id of the transfer it reverses
+    owner: str = ""
+    lease: float | None = None  # a shared backend: the owner's claim ends then (None: no lease)
+    id: int | None = None  # given by the ledger when the row is written
+
+    @property
+    def source_path(self) -> str:
+        return os.fsdecode(self.source)
+
+    @property
+    def target_path(self) -> str:
+        return os.fsdecode(self.target)
+
+
+@dataclass(frozen=True)
+class Query:
+    """Which finished rows to read (history, undo): all of them given, none narrows."""
+
+    name: str | None = None  # a glob matched against the source's and the target's file name
+    since: float | None = None  # started at or after (wall clock)
+    batch: str | None = None
+    kinds: tuple[TransferKind, ...] = ()
+    paths: tuple[bytes, ...] = ()  # a source or target path exactly
+    done_only: bool = False
+    limit: int = 10_000
+
+
+RenameRow = tuple[int, int, int, int, int, bytes, bytes, float]
+"""A rename as ``Ledger.record_renames`` takes it: the identity's five fields, the source and
+target paths, and when. A plain tuple: one is made per file moved."""
+
+
+class Ledger(Protocol):
+    """What the engine and the faces need of a ledger. Every method is thread-safe."""
+
+    owner: str  # this instance: rows it writes carry it
+
+    def record(self, rows: list[Transfer]) -> None:
+        """Write finished transfers (renames) after the fact: one transaction for all."""
+
+    def record_renames(self, kind: TransferKind, batch: str, rows: list[RenameRow]) -> None:
+        """Write finished renames of one batch after the fact, with the fewest values a row: the
+        hot path's ``record``."""
+
+    def begin(self, row: Transfer) -> int:
+        """Write a transfer's intent durably, before its copy begins; returns its id."""
+
+    def advance(
+        self,
+        row_id: int,
+        step: Step,
+        *,
+        target: bytes | None = None,
+        error: str | None = None,
+        owner: str | None = None,
+    ) -> bool:
+        """Move a row on to ``step`` (setting its target, adding an error) where ``owner`` (by
+        default this instance) still owns it; False where it does not (a fence)."""
+
+    def open_rows(self) -> list[Transfer]:
+        """Every transfer not done or withdrawn, oldest first: what recovery reads."""
+
+    def claim(self, row_id: int, *, lease_seconds: float | None = None) -> bool:
+        """Make this instance the owner of an open row whose owner is gone; False if another
+        instance owns it and is alive."""
+
+    def query(self, query: Query) -> list[Transfer]:
+        """Rows as history and undo read them, newest first."""
+
+    def get(self, row_id: int) -> Transfer | None: ...
+
+    def close(self) -> None: ...
+
+
+def new_owner() -> str:
+    """This instance's name in the rows it owns: host, pid and a token unique to this run."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the instance that owns a row may still be at work on it. An owner on another host
+    cannot be checked from here: alive, unless a lease says otherwise (see ``Ledger.claim``)."""
+    from reorg_tui.engine.store import pid_alive
+
+    host, _, rest = owner.partition(":")
+    pid, _, _ = rest.partition(":")
+    if host != socket.gethostname():
+        return True
+    return pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid))
+
+
+LEDGER_NAME = "ledger.sqlite3"
+
+
+def open_ledger(state_dir: Path, *, owner: str | None = None, create: bool = True) -> Ledger:
+    """The ledger in ``state_dir`` (the embedded backend). LedgerError if it cannot be used."""
+    from reorg_tui.engine.ledger_sqlite import SqliteLedger
+
+    return SqliteLedger(state_dir / LEDGER_NAME, owner=owner or new_owner(), create=create)
