@@ -42,9 +42,11 @@ from reorg_tui.engine.instance import Instance
 from reorg_tui.engine.intake import Intake
 from reorg_tui.engine.kinds import Ready, State
 from reorg_tui.engine.lanes import Lanes
+from reorg_tui.engine.ledger import Ledger, open_ledger
 from reorg_tui.engine.metrics import Metrics, QuarantineInfo, Queues, Snapshot
 from reorg_tui.engine.move import Mover
 from reorg_tui.engine.quarantine import QuarantineStore, Record
+from reorg_tui.engine.recovery import recover
 from reorg_tui.engine.remote import answers, audit
 from reorg_tui.engine.settings import EngineSettings
 from reorg_tui.engine.store import remove_leftovers
@@ -89,6 +91,7 @@ class Engine:
             space=self.gate,
         )
         self.quarantine = QuarantineStore(settings.quarantine, verify=settings.verify)
+        self.ledger: Ledger | None = None  # opened by run() once the source is held
         self.metrics = Metrics(clock, reasons=KNOWN_REASONS)
         self.alerts = AlertTracker(settings.alert_rules())
         self.unsynced = FolderSync(self.mover.tree)
@@ -283,10 +286,22 @@ class Engine:
             finally:
                 self.sources.close()
                 self.mover.tree.close()
+                self._close_ledger()
         return self.failures.result
 
     def _start(self, once: bool) -> None:
         self.quarantine.ensure()
+        self._open_ledger()
+        assert self.ledger is not None
+        trees = [self.sources, self.mover.tree, self.quarantine.mover.tree]
+        recovered = recover(self.ledger, trees)
+        if recovered.acted:
+            self.bus.warn(
+                f"recovered from an interrupted run: finished {recovered.finished} and withdrew "
+                f"{recovered.withdrawn} transfer(s) the ledger had open"
+            )
+        if recovered.left:
+            log.info("left %d open transfer(s) of another live instance alone", recovered.left)
         cleaned = self.mover.recover() + self.quarantine.repair() + remove_leftovers(self.settings.state_dir)
         if cleaned:
             self.bus.warn(f"recovered from an interrupted run: removed or repaired {cleaned} leftover(s)")
@@ -347,6 +362,18 @@ class Engine:
             self._wake.set()  # a retry to schedule, a file to settle again, or a stop under way
 
     # ---- helpers ---------------------------------------------------------------------------------
+
+    def _open_ledger(self) -> None:
+        """The ledger, opened once the source is held; every mover of this engine journals to it."""
+        self.ledger = open_ledger(self.settings.state_dir)
+        self.mover.ledger = self.ledger
+        self.quarantine.mover.ledger = self.ledger
+
+    def _close_ledger(self) -> None:
+        if self.ledger is not None:
+            self.mover.ledger = self.quarantine.mover.ledger = None
+            self.ledger.close()
+            self.ledger = None
 
     def _chores(self) -> list[Callable[[], object]]:
         """Once a second: make recent renames durable, let go of idle folders, save the retry

@@ -54,7 +54,7 @@ MIGRATIONS: tuple[str, ...] = (
         lease REAL
     );
     CREATE INDEX transfers_open ON transfers (step) WHERE step IN ('intent', 'staged', 'published');
-    -- No index on times or paths: each costs a rename more than history saves; history and
+    -- No index on times or paths: each costs a rename more than history saves, and history and
     -- undo read the rows in id order (the order they were written), which is time order.
     CREATE TABLE retries (
         path BLOB PRIMARY KEY,

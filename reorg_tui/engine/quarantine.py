@@ -24,6 +24,7 @@ from pathlib import Path
 
 from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.errors import ExitCode, ReorgError
+from reorg_tui.engine.ledger import TransferKind
 from reorg_tui.engine.move import STAGING, Mover
 from reorg_tui.engine.retry import MAX_ERRORS_KEPT
 from reorg_tui.engine.store import remove_leftovers, write_atomic
@@ -68,7 +69,7 @@ class QuarantineStore:
     def __init__(self, root: Path, *, verify: bool = False) -> None:
         self.root = root
         # Items are written once and read rarely: a few descriptors are enough.
-        self.mover = Mover(Tree(str(root), capacity=16), verify=verify)
+        self.mover = Mover(Tree(str(root), capacity=16), verify=verify, kind=TransferKind.QUARANTINE)
         self._lock = threading.Lock()
 
     def ensure(self) -> None:
@@ -170,7 +171,8 @@ class QuarantineStore:
             below = "" if folder == source_root else str(folder.relative_to(source_root))
             back = Tree(str(source_root), capacity=4, create_root=False)
             try:
-                outcome = Mover(back).move(self.mover.tree, f"{record.id}/{record.name}", below, record.name)
+                mover = Mover(back, ledger=self.mover.ledger, kind=TransferKind.RELEASE)
+                outcome = mover.move(self.mover.tree, f"{record.id}/{record.name}", below, record.name)
             finally:
                 back.close()
             self._drop(record)
