@@ -233,7 +233,7 @@ class Mover:
             # here instead of there costs far less than threads contending for it.
             with self.rename_lock:
                 rename_noreplace(fd, src_name, folder_fd, dst)
-            if steps.STOP_AT is not None:
+            if steps.armed:
                 steps.reached("renamed")
             warning = check_renamed(src, folder_fd, dst)
             if warning:
