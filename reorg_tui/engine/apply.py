@@ -28,8 +28,9 @@ from reorg_tui.engine.dirs import NotAFolder, Tree
 from reorg_tui.engine.errors import Abandoned, Changed, MoveError, Vanished
 from reorg_tui.engine.fileops import lstat_at
 from reorg_tui.engine.kinds import Kind
+from reorg_tui.engine.ledger import Ledger, open_ledger
 from reorg_tui.engine.lock import SourceLock
-from reorg_tui.engine.move import Mover
+from reorg_tui.engine.move import Journal, Mover
 from reorg_tui.engine.planfile import Entry, Plan, PlanError
 
 
@@ -77,11 +78,16 @@ def apply_plan(
             raise PlanError(f"the plan's {label} {root} is not a folder (any more)")
     lock = SourceLock(Path(plan.source), state_dir)
     made = _missing(state_dir)  # the lock's record makes them: taken away again after
+    ledger = None
     if not dry_run:
         lock.acquire()
     try:
-        Applier(plan, verify=verify, stop=stop).run(report, dry_run=dry_run)
+        if not dry_run:  # journaled like the daemon's moves: history shows them, undo reverts them
+            ledger = open_ledger(state_dir)
+        Applier(plan, verify=verify, stop=stop, ledger=ledger).run(report, dry_run=dry_run)
     finally:
+        if ledger is not None:
+            ledger.close()
         lock.release()
         for folder in made:
             with contextlib.suppress(OSError):  # not empty: someone else's now
@@ -98,12 +104,21 @@ def _missing(path: Path) -> list[Path]:
 
 
 class Applier:
-    def __init__(self, plan: Plan, *, verify: bool = False, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        verify: bool = False,
+        stop: threading.Event | None = None,
+        ledger: Ledger | None = None,
+    ) -> None:
         self.plan = plan
         self.stop = stop or threading.Event()
         self.sources = Tree(plan.source, create_root=False)
         self.dests = Tree(plan.dest, create_root=False)
-        self.mover = Mover(self.dests, verify=verify, stop=self.stop)
+        self.mover = Mover(self.dests, verify=verify, stop=self.stop, ledger=ledger)
+        token = ledger.owner.rpartition(":")[2] if ledger is not None else ""
+        self.journal = Journal(batch=f"apply-{token}")
         self._renamed: set[str] = set()  # destination folders renamed into: fsynced at the end
 
     def run(self, report: Report, *, dry_run: bool = False) -> None:
@@ -135,9 +150,8 @@ class Applier:
         changed = entry.identity.differs(st)
         if changed:
             return self._refused(entry, Refusal.CHANGED, f"{', '.join(changed)} differ")
-        # Looked at first, so that a taken name refuses the entry whatever the file there is:
-        # the mover, finding a file of the same size, mtime and bytes, would take it for an
-        # interrupted earlier move of its own and remove the source.
+        # Looked at first, so that a taken name refuses the entry whatever the file there is
+        # (the mover's "skip" would too, but after making a copy across filesystems).
         if self._taken(entry.folder, entry.name):
             return self._refused(entry, Refusal.TAKEN, f"{self._target(entry)} exists")
         if dry_run:
@@ -146,7 +160,7 @@ class Applier:
 
     def _move(self, entry: Entry, folder: str, name: str, st: os.stat_result) -> EntryResult:
         try:
-            outcome = self.mover.move(self.sources, entry.rel, folder, name, "skip", st)
+            outcome = self.mover.move(self.sources, entry.rel, folder, name, "skip", st, self.journal)
         except Vanished:
             return self._refused(entry, Refusal.GONE)
         except Changed:

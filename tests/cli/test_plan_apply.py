@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 import time
 from collections.abc import Callable
@@ -179,7 +180,13 @@ def test_apply_moves_exactly_the_planned_files_to_exactly_the_planned_targets(di
         assert os.lstat(arrived[target]).st_ino == planned[rel]  # the very file, renamed
         assert not os.path.lexists(d.src / rel)
     assert sorted(os.listdir(d.src)) == ["2024-05-01_late.txt", "sub"]  # not in the plan: left
-    assert not d.state.exists()  # the lock's record is gone with the lock
+    # Journaled as the daemon's moves are: one done row per file, in one batch of this apply.
+    db = sqlite3.connect(d.state / "ledger.sqlite3")
+    rows = db.execute("SELECT kind, step, batch, target FROM transfers").fetchall()
+    db.close()
+    assert sorted(os.fsdecode(r[3]) for r in rows) == sorted(f"{d.dst}/{t}" for t in targets.values())
+    assert {r[:2] for r in rows} == {("deliver", "done")} and len({r[2] for r in rows}) == 1
+    assert rows[0][2].startswith("apply-")
 
 
 def _rewrite_with_mtime_set_back(path: Path, data: bytes) -> None:
