@@ -136,3 +136,63 @@ def test_a_crash_right_after_a_rename_leaves_every_file_exactly_once(tmp_path, t
     check_once_each(paths, expected)
     where = paths["dst"] if kind == "deliver" else paths["q"]
     assert len(contents(where)) == 3 and not contents(paths["src"])
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] == "T"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("step", ["intent", "staged", "recorded"])
+def test_two_daemons_sharing_a_destination_and_quarantine_leave_each_others_work_alone(tmp_path, tmpfs, step):
+    """Daemon A stalls (SIGSTOP) mid-copy with its staging file in the shared staging folder;
+    daemon B, on another source, starts (its recovery runs), delivers and quarantines its own
+    files and stops. A then wakes and finishes: every file of both exactly once."""
+    import subprocess
+    import sys
+    import time
+
+    other = tmpfs("other")
+    shared = {"dst": other / "dst", "q": other / "q"}
+    shared["dst"].mkdir()
+    a = {"src": tmp_path / "a", "state": tmp_path / "state-a", **shared}
+    b = {"src": tmp_path / "b", "state": tmp_path / "state-b", **shared}
+    for d in (a, b):
+        d["src"].mkdir()
+    mine = [write(a["src"] / "2024-03-01_a.bin", os.urandom(8192), OLD)]
+    theirs = [write(b["src"] / f"2024-03-0{i}_b.bin", os.urandom(8192), OLD) for i in (1, 2)]
+    theirs.append(write(b["src"] / "2024-02-30_b.bin", os.urandom(100), OLD))  # quarantined
+    expected = sorted(hashlib.sha256(p.read_bytes()).hexdigest() for p in mine + theirs)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
+    env["REORG_STOP_AT"] = f"{step}:1:pause"
+    args = ["--once", "-s", str(a["src"]), "-d", str(a["dst"]), "--quarantine", str(a["q"])]
+    args += ["--state-dir", str(a["state"]), "--settle", "0", "--workers", "1"]
+    stalled = subprocess.Popen([sys.executable, "-m", "reorg_tui", *args], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not _stopped(stalled.pid):
+            assert stalled.poll() is None and time.monotonic() < deadline, "A never reached the step"
+            time.sleep(0.02)
+        in_progress = staging_leftovers(shared["dst"])
+        assert step == "recorded" or in_progress  # A's copy sits in the shared staging folder
+
+        assert run(b, None) == 1  # B: its own moved, one quarantined (exit 1)
+        assert staging_leftovers(shared["dst"]) == in_progress  # B's start left A's copy alone
+    finally:
+        os.kill(stalled.pid, signal.SIGCONT)
+        assert stalled.wait(timeout=30) == 0, stalled.stderr.read() if stalled.stderr else ""
+    assert contents(a["src"], b["src"], shared["dst"], shared["q"]) == expected
+    assert not staging_leftovers(shared["dst"], shared["q"])
+    assert files_of(shared["dst"]) == 3 and files_of(shared["q"], records=False) == 1
+
+
+def files_of(root: Path, records: bool = True) -> int:
+    return sum(
+        1
+        for p in root.rglob("*")
+        if p.is_file() and ".reorg-tmp" not in p.parts and (records or p.suffix != ".json")
+    )
