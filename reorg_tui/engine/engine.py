@@ -42,7 +42,7 @@ from reorg_tui.engine.instance import Instance
 from reorg_tui.engine.intake import Intake
 from reorg_tui.engine.kinds import Ready, State
 from reorg_tui.engine.lanes import Lanes
-from reorg_tui.engine.ledger import Ledger, open_ledger
+from reorg_tui.engine.ledger import Ledger, open_for_daemon
 from reorg_tui.engine.metrics import Metrics, QuarantineInfo, Queues, Snapshot
 from reorg_tui.engine.move import Mover
 from reorg_tui.engine.quarantine import QuarantineStore, Record
@@ -365,7 +365,9 @@ class Engine:
 
     def _open_ledger(self) -> None:
         """The ledger, opened once the source is held; every mover of this engine journals to it."""
-        self.ledger = open_ledger(self.settings.state_dir)
+        self.ledger, warning = open_for_daemon(self.settings.state_dir)
+        if warning:
+            self.bus.warn(warning)
         self.mover.ledger = self.ledger
         self.quarantine.mover.ledger = self.ledger
 

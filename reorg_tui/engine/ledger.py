@@ -15,8 +15,10 @@ hand a row to one instance at a time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -30,6 +32,10 @@ class LedgerError(ReorgError):
     """The ledger cannot be used: from a newer version, unreadable, or not a ledger."""
 
     exit_code = ExitCode.USAGE
+
+
+class LedgerUnreadable(LedgerError):
+    """The ledger's file is not a database this version can read (garbage, truncated)."""
 
 
 class TransferKind(StrEnum):
@@ -195,3 +201,24 @@ def open_ledger(state_dir: Path, *, owner: str | None = None, create: bool = Tru
     from reorg_tui.engine.ledger_sqlite import SqliteLedger
 
     return SqliteLedger(state_dir / LEDGER_NAME, owner=owner or new_owner(), create=create)
+
+
+def open_for_daemon(state_dir: Path) -> tuple[Ledger, str | None]:
+    """The ledger a daemon journals to, and a warning if one had to be set aside: a file that is
+    not a database at all holds nothing recovery could use, so it is kept aside (for whoever wants
+    to look at it) and a new ledger started, rather than the daemon refusing to start for ever
+    under its supervisor. A ledger of a newer version is still refused (LedgerError): it is
+    readable, by that version."""
+    path = state_dir / LEDGER_NAME
+    try:
+        return open_ledger(state_dir), None
+    except LedgerUnreadable as exc:
+        aside = path.with_name(f"{LEDGER_NAME}.unreadable-{int(time.time())}")
+        os.replace(path, aside)
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+        cause = str(exc).partition(" (")[2].partition(")")[0] or "unreadable"
+        return open_ledger(state_dir), (
+            f"the ledger {path} is not a database ({cause}): set aside as {aside}; a new one was started"
+        )

@@ -23,6 +23,7 @@ from pathlib import Path
 from reorg_tui.engine.ledger import (
     Identity,
     LedgerError,
+    LedgerUnreadable,
     Query,
     RenameRow,
     Step,
@@ -114,7 +115,7 @@ class SqliteLedger:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise LedgerError(
+            raise LedgerUnreadable(
                 f"{path} is not a usable ledger ({exc}); move it aside to start afresh"
             ) from None
         except LedgerError:
