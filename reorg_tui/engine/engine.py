@@ -92,6 +92,7 @@ class Engine:
         )
         self.quarantine = QuarantineStore(settings.quarantine, verify=settings.verify)
         self.ledger: Ledger | None = None  # opened by run() once the source is held
+        self._next_prune = 0.0  # when the housekeeper next forgets old finished transfers
         self.metrics = Metrics(clock, reasons=KNOWN_REASONS)
         self.alerts = AlertTracker(settings.alert_rules())
         self.unsynced = FolderSync(self.mover.tree)
@@ -302,6 +303,7 @@ class Engine:
             )
         if recovered.left:
             log.info("left %d open transfer(s) of another live instance alone", recovered.left)
+        self._prune_ledger()
         cleaned = self.mover.recover() + self.quarantine.repair() + remove_leftovers(self.settings.state_dir)
         if cleaned:
             self.bus.warn(f"recovered from an interrupted run: removed or repaired {cleaned} leftover(s)")
@@ -371,6 +373,15 @@ class Engine:
         self.mover.ledger = self.ledger
         self.quarantine.mover.ledger = self.ledger
 
+    def _prune_ledger(self) -> None:
+        """Once an hour (and at start): forget finished transfers older than --history-days,
+        ten thousand rows at a go, so that the ledger does not grow without end."""
+        now = self.clock()
+        if self.ledger is None or not self.settings.history_days or now < self._next_prune:
+            return
+        if self.ledger.prune(now - self.settings.history_days * 86_400) < 10_000:
+            self._next_prune = now + 3600  # all gone: look again in an hour, else go on next second
+
     def _close_ledger(self) -> None:
         if self.ledger is not None:
             self.mover.ledger = self.quarantine.mover.ledger = None
@@ -385,6 +396,7 @@ class Engine:
             self._release_folders_when_idle,
             self.failures.save,
             self._raise_alerts,
+            self._prune_ledger,
             self.instance.publish,
             self.watcher.check,
         ]

@@ -173,6 +173,9 @@ class Ledger(Protocol):
 
     def get(self, row_id: int) -> Transfer | None: ...
 
+    def prune(self, before: float, *, limit: int = 10_000) -> int:
+        """Forget up to ``limit`` finished transfers that finished before ``before``."""
+
     def close(self) -> None: ...
 
 

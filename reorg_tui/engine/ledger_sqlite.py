@@ -261,6 +261,17 @@ class SqliteLedger:
             found = self._db.execute(f"SELECT {_COLUMNS} FROM transfers WHERE id = ?", (row_id,)).fetchone()
         return _row(found) if found is not None else None
 
+    def prune(self, before: float, *, limit: int = 10_000) -> int:
+        """Forget finished transfers (done or withdrawn) that finished before ``before``, at most
+        ``limit`` of them (the caller comes back for more: the lock is never held for long)."""
+        with self._lock, self._transaction():
+            cursor = self._db.execute(
+                "DELETE FROM transfers WHERE id IN (SELECT id FROM transfers"
+                " WHERE step IN ('done', 'withdrawn') AND finished < ? ORDER BY id LIMIT ?)",
+                (before, limit),
+            )
+        return cursor.rowcount
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -100,3 +100,23 @@ def test_a_file_where_the_staging_folder_would_be_does_not_stop_moves_on_one_fil
     assert list(files_under(settings.dest / "2024")) == ["01/01/2024-01-01_a.txt"]
     assert (settings.dest / ".reorg-tmp").read_bytes() == b"someone's file"
     assert any(p.endswith("2024-02-30_bad.txt") for p in files_under(settings.quarantine))
+
+
+def test_finished_transfers_older_than_history_days_are_forgotten_and_open_ones_kept(tmp_path):
+    settings = make_settings(tmp_path, history_days=1.0)
+    ledger = open_ledger(settings.state_dir)
+    st = os.stat(tmp_path)
+    old = time.time() - 2 * 86_400
+    for step in (Step.DONE, Step.WITHDRAWN, Step.PUBLISHED):
+        ledger.record([Transfer(TransferKind.DELIVER, step, Identity.of(st), b"/a", b"/b", old, old)])
+    ledger.close()
+    write(settings.source / "2024-01-02_b.txt", b"b", OLD)
+
+    run_once(settings)
+
+    db = sqlite3.connect(settings.state_dir / "ledger.sqlite3")
+    steps = sorted(r[0] for r in db.execute("SELECT step FROM transfers"))
+    db.close()
+    # The old done and withdrawn rows are gone; the open one (paths outside the roots: left
+    # alone by recovery) and today's delivery stay.
+    assert steps == ["done", "published"]
