@@ -76,6 +76,11 @@ class Identity(NamedTuple):
     def of(cls, st: os.stat_result) -> Identity:
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
+    def differs(self, st: os.stat_result) -> list[str]:
+        """The fields ``st`` has otherwise, named as ``os.stat_result`` names them (none: the same
+        file, unchanged)."""
+        return [f"st_{name}" for name, value in self._asdict().items() if getattr(st, f"st_{name}") != value]
+
     def matches(self, st: os.stat_result) -> bool:
         return (
             self.ino == st.st_ino

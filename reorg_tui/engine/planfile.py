@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from reorg_tui.engine.errors import ReorgError
+from reorg_tui.engine.ledger import Identity
 from reorg_tui.engine.plan import Preview
 from reorg_tui.engine.store import write_atomic
 
@@ -50,24 +51,6 @@ MAX_BYTES = 256 * 1024 * 1024  # some 700,000 files at 370 bytes each (it is rea
 
 class PlanError(ReorgError):
     """The plan file cannot be used as it is: nothing was moved (exit code 2)."""
-
-
-class Identity(NamedTuple):
-    """A file as it was when planned: ``apply`` refuses it if any of these differ now."""
-
-    st_dev: int
-    st_ino: int
-    st_size: int
-    st_mtime_ns: int
-    st_ctime_ns: int
-
-    @classmethod
-    def of(cls, st: os.stat_result) -> Identity:
-        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-    def differs(self, st: os.stat_result) -> list[str]:
-        """The fields that ``st`` has otherwise (none: the same file, unchanged)."""
-        return [field for field, value in zip(self._fields, self, strict=True) if getattr(st, field) != value]
 
 
 class Entry(NamedTuple):
@@ -115,7 +98,7 @@ def _entry_doc(plan: Plan, e: Entry) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "rel": e.rel,
         "source": f"{plan.source}/{e.rel}",
-        "identity": e.identity._asdict(),
+        "identity": {f"st_{field}": value for field, value in e.identity._asdict().items()},
         "quarantine": e.folder is None,
     }
     if e.folder is None:
@@ -214,7 +197,7 @@ def _entry(item: object, source: str, dest: str, where: str) -> Entry:
     raw = item.get("identity")
     if not isinstance(raw, dict):
         raise PlanError(f"{where}: 'identity' must be an object")
-    identity = Identity(*(_count(raw, field, f"{where}: identity") for field in Identity._fields))
+    identity = Identity(*(_count(raw, f"st_{field}", f"{where}: identity") for field in Identity._fields))
     quarantine = item.get("quarantine")
     if not isinstance(quarantine, bool):
         raise PlanError(f"{where}: 'quarantine' must be true or false")
