@@ -393,7 +393,8 @@ class Mover:
         try:
             return self.tree.lend(folder, create=True)
         except NotAFolder as exc:
-            raise MoveError(f"{self.tree.path(folder)}: {exc.strerror}", transient=False) from None
+            # The cause first, the folder after: a narrow screen cuts the end of a reason.
+            raise MoveError(f"{exc.strerror} ({self.tree.path(folder)})", transient=False) from None
         except FileNotFoundError:
             raise _Stale() from None  # a folder above it was removed since it was opened
 
