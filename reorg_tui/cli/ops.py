@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from reorg_tui.cli.options import config_option, layered, with_settings
+from reorg_tui.cli.options import config_option, layered, state_dir_option, with_settings
 from reorg_tui.config import FIELDS, ConfigError, default_state_dir, find_state_dir, load, resolve
 from reorg_tui.deploy import Deployment, supervisord, systemd
 
@@ -21,12 +21,7 @@ config_app = typer.Typer(help="Print deployment files that match the settings gi
 def status(
     ctx: typer.Context,
     source: str = typer.Option(None, "--source", "-s", help=FIELDS["source"].help_text()),
-    state_dir: str = typer.Option(
-        None,
-        "--state-dir",
-        help="The instance's state folder, if it was started with one; found from --source otherwise. "
-        "[env: REORG_STATE_DIR]",
-    ),
+    state_dir: str = state_dir_option(),
     config: Path = config_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:

@@ -31,9 +31,27 @@ from reorg_tui.engine.plan import preview
 from reorg_tui.engine.planfile import Plan, PlanError
 from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, Record
 from reorg_tui.engine.settings import EngineSettings, setting
+from reorg_tui.engine.undo import (
+    Skipped,
+    SkipReason,
+    Undo,
+    UndoPlan,
+    UndoResult,
+    UndoSelection,
+    open_undo,
+    source_holder,
+)
 from reorg_tui.engine.watch import ScanCount
 
 __all__ = [
+    "SkipReason",
+    "Skipped",
+    "Undo",
+    "UndoPlan",
+    "UndoResult",
+    "UndoSelection",
+    "open_undo",
+    "source_holder",
     "ALERT_RULES",
     "BUCKETS",
     "ERROR_WINDOW",
