@@ -1,7 +1,8 @@
 """The engine: plain Python, no Textual, no typer. Its public surface is what this module names;
 the faces (the dashboard, the headless runner, the command line) import these, and reach below
 only for what other processes read of a running instance: its published state (``publish``), its
-control socket (``control``), its source lock (``lock``) and whether its pid lives (``store``).
+control socket (``control``), its source lock (``lock``), whether its pid lives (``store``) and
+its ledger, read-only (``ledger``: history).
 """
 
 from reorg_tui.engine import events, planfile

@@ -38,6 +38,12 @@ class LedgerUnreadable(LedgerError):
     """The ledger's file is not a database this version can read (garbage, truncated)."""
 
 
+class NoLedger(LedgerError):
+    """There is no ledger to read (nothing recorded yet, or another state folder): exit 4."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
 class TransferKind(StrEnum):
     DELIVER = "deliver"  # source -> destination tree
     QUARANTINE = "quarantine"  # source -> quarantine
@@ -216,10 +222,16 @@ def _started(pid: int) -> str:
 LEDGER_NAME = "ledger.sqlite3"
 
 
-def open_ledger(state_dir: Path, *, owner: str | None = None, create: bool = True) -> Ledger:
-    """The ledger in ``state_dir`` (the embedded backend). LedgerError if it cannot be used."""
+def open_ledger(
+    state_dir: Path, *, owner: str | None = None, create: bool = True, read_only: bool = False
+) -> Ledger:
+    """The ledger in ``state_dir`` (the embedded backend). LedgerError if it cannot be used;
+    NoLedger if there is none and ``create`` is False. ``read_only``: to look at it (history),
+    never creating, migrating or writing it, nor any file beside it."""
     from reorg_tui.engine.ledger_sqlite import SqliteLedger
 
+    if read_only:
+        return SqliteLedger.read_only(state_dir / LEDGER_NAME, owner=owner or "")
     return SqliteLedger(state_dir / LEDGER_NAME, owner=owner or new_owner(), create=create)
 
 
