@@ -24,9 +24,9 @@ from reorg_tui.engine.errors import Abandoned, Changed, Conflict, MoveError, Uns
 from reorg_tui.engine.failures import COLLISION, INVALID_DATE, Failures, reason_label
 from reorg_tui.engine.intake import Intake
 from reorg_tui.engine.kinds import ARRIVED, FileResult, Kind, Ready
-from reorg_tui.engine.ledger import TransferKind
+from reorg_tui.engine.ledger import LedgerWriteError, TransferKind
 from reorg_tui.engine.metrics import Metrics
-from reorg_tui.engine.move import Journal, Mover
+from reorg_tui.engine.move import LEDGER_TROUBLE, Journal, Mover
 from reorg_tui.engine.naming import InvalidDate, Naming
 from reorg_tui.engine.plan import plan
 from reorg_tui.engine.rename_lane import RenameLane
@@ -139,7 +139,12 @@ class BatchRunner:
         finally:
             lane.close()
             if ledger is not None and journal.renames:
-                ledger.record_renames(TransferKind.DELIVER, journal.batch, journal.renames)
+                try:
+                    ledger.record_renames(TransferKind.DELIVER, journal.batch, journal.renames)
+                except LedgerWriteError as exc:  # they have moved: that stays so, recorded or not
+                    LEDGER_TROUBLE.failed(exc)
+                else:
+                    LEDGER_TROUBLE.ok()
 
     def batch_id(self) -> str:
         """A name for the next batch, unique across runs: history shows it, undo takes it."""

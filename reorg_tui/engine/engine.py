@@ -44,7 +44,7 @@ from reorg_tui.engine.kinds import Ready, State
 from reorg_tui.engine.lanes import Lanes
 from reorg_tui.engine.ledger import Ledger, open_for_daemon
 from reorg_tui.engine.metrics import Metrics, QuarantineInfo, Queues, Snapshot
-from reorg_tui.engine.move import Mover
+from reorg_tui.engine.move import Mover, sweep_staging
 from reorg_tui.engine.quarantine import QuarantineStore, Record
 from reorg_tui.engine.recovery import recover
 from reorg_tui.engine.remote import answers, audit
@@ -308,7 +308,12 @@ class Engine:
         held = hold_undone(self.ledger, self.sources, self.intake)  # (undone.py: not delivered again)
         if held:
             log.info("left %d file(s) an undo put back in the source alone, until each changes", held)
-        cleaned = self.mover.recover() + self.quarantine.repair() + remove_leftovers(self.settings.state_dir)
+        cleaned = (
+            self.mover.recover()
+            + sweep_staging(self.sources)  # a release's or an undo's copies into the source
+            + self.quarantine.repair()
+            + remove_leftovers(self.settings.state_dir)
+        )
         if cleaned:
             self.bus.warn(f"recovered from an interrupted run: removed or repaired {cleaned} leftover(s)")
         loaded = self.failures.load()

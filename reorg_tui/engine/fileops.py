@@ -157,6 +157,26 @@ class SourceFile:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.name, dir_fd=self.folder)
 
+    def remove_unchanged(self) -> bool:
+        """Unlink the source if its name still holds the file found, unchanged since (inode, size,
+        mtime, ctime); False, touching nothing, if it changed."""
+        try:
+            now = lstat_at(self.name, self.folder)
+        except FileNotFoundError:
+            return True  # gone already: nothing of it is left to lose
+        st = self.st
+        if (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns, now.st_ctime_ns) != (
+            st.st_dev,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+        ):
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.name, dir_fd=self.folder)
+        return True
+
 
 def same_bytes_as(src: SourceFile, folder: int, name: str) -> bool:
     """Whether ``name`` in ``folder`` is a regular file with the source's bytes. A source with

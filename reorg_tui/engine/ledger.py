@@ -44,6 +44,12 @@ class NoLedger(LedgerError):
     exit_code = ExitCode.NOT_FOUND
 
 
+class LedgerWriteError(Exception):
+    """A write to the ledger failed (its disk is full, an I/O error): what it was to record is
+    not recorded. Engine-internal: a move that has happened stays done (recovery can tell from
+    the disk), and one that has not begun does not begin."""
+
+
 class TransferKind(StrEnum):
     DELIVER = "deliver"  # source -> destination tree
     QUARANTINE = "quarantine"  # source -> quarantine

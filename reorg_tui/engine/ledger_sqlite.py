@@ -25,6 +25,7 @@ from reorg_tui.engine.ledger import (
     Identity,
     LedgerError,
     LedgerUnreadable,
+    LedgerWriteError,
     NoLedger,
     Query,
     RenameRow,
@@ -115,6 +116,10 @@ class SqliteLedger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
+        except (sqlite3.OperationalError, LedgerWriteError) as exc:
+            # Full, locked, an I/O error: the ledger may well be fine, so it is not set aside.
+            self._db.close()
+            raise LedgerError(f"cannot use the ledger {path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise LedgerUnreadable(
@@ -174,19 +179,26 @@ class SqliteLedger:
     @contextlib.contextmanager
     def _transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
         db = self._db
-        if durable:
-            db.execute("PRAGMA synchronous=FULL")
-        db.execute("BEGIN IMMEDIATE")
         try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        else:
-            db.execute("COMMIT")
-        finally:
             if durable:
-                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA synchronous=FULL")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
+            else:
+                db.execute("COMMIT")
+            finally:
+                if durable:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise LedgerWriteError(str(exc)) from None
 
     # ---- transfers -----------------------------------------------------------------------------
 

@@ -33,7 +33,9 @@ import contextlib
 import errno
 import hashlib
 import itertools
+import logging
 import os
+import re
 import stat
 import threading
 import time
@@ -64,10 +66,19 @@ from reorg_tui.engine.fileops import (
     sha256_fd,
 )
 from reorg_tui.engine.kinds import ConflictPolicy, Kind
-from reorg_tui.engine.ledger import Identity, Ledger, RenameRow, Step, Transfer, TransferKind
+from reorg_tui.engine.ledger import (
+    Identity,
+    Ledger,
+    LedgerWriteError,
+    RenameRow,
+    Step,
+    Transfer,
+    TransferKind,
+)
 from reorg_tui.engine.naming import numbered
 from reorg_tui.engine.store import pid_alive
 
+log = logging.getLogger(__name__)
 STAGING = ".reorg-tmp"
 CHUNK = 8 * 1024 * 1024
 
@@ -101,6 +112,28 @@ class _Copy(NamedTuple):
     fd_in: int
     identity: Identity
     row: int | None
+
+
+class _LedgerTrouble:
+    """Says once that the ledger cannot be written (a full state folder), and once that it can
+    again, rather than once a file. Moves go on meanwhile: a rename needs no record, and a copy
+    that cannot write its intent waits (see ``Mover``)."""
+
+    def __init__(self) -> None:
+        self.failing = False
+
+    def failed(self, exc: Exception) -> None:
+        if not self.failing:
+            self.failing = True
+            log.warning("cannot write the ledger (%s): moves go on, unrecorded, and copies wait", exc)
+
+    def ok(self) -> None:
+        if self.failing:
+            self.failing = False
+            log.warning("the ledger can be written again")
+
+
+LEDGER_TROUBLE = _LedgerTrouble()
 
 
 class Space(Protocol):
@@ -143,27 +176,8 @@ class Mover:
         self.is_root = self._ids[0] == 0
 
     def recover(self) -> int:
-        """Remove partial copies left by a crash. Returns how many were removed.
-
-        Several daemons (each with its own source) may share a destination and so its staging
-        folder: a partial copy whose name carries the pid of a process still alive is another
-        daemon's copy in progress, and stays."""
-        removed = 0
-        try:
-            if not self.tree.knows(STAGING) and not _is_folder(self.root, STAGING):
-                return 0  # none, or a file in its way: only a copy needs one, and says so then
-            with self.tree.folder(STAGING) as fd:
-                for entry in list(os.scandir(fd)):
-                    if not (entry.is_file(follow_symlinks=False) or entry.is_symlink()):
-                        continue
-                    if _copy_in_progress(entry.name):
-                        continue
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.name, dir_fd=fd)
-                        removed += 1
-        except (FileNotFoundError, NotAFolder):
-            return 0
-        return removed
+        """Remove partial copies left by a crash below this mover's root (see ``sweep_staging``)."""
+        return sweep_staging(self.tree)
 
     def move(
         self,
@@ -260,12 +274,17 @@ class Mover:
             return
         row = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         entry = (*row, os.fsencode(src), os.fsencode(dst), time.time())
-        if journal.undoes is not None or journal.attempts > 1 or journal.errors:
-            self.ledger.record([self._row(Identity(*row), src, dst, Step.DONE, journal)])
-        elif journal.renames is not None:
-            journal.renames.append(entry)
+        try:
+            if journal.undoes is not None or journal.attempts > 1 or journal.errors:
+                self.ledger.record([self._row(Identity(*row), src, dst, Step.DONE, journal)])
+            elif journal.renames is not None:
+                journal.renames.append(entry)
+            else:
+                self.ledger.record_renames(self.kind, journal.batch, [entry])
+        except LedgerWriteError as exc:
+            LEDGER_TROUBLE.failed(exc)  # the file has moved: that stays so, recorded or not
         else:
-            self.ledger.record_renames(self.kind, journal.batch, [entry])
+            LEDGER_TROUBLE.ok()
 
     def _row(self, identity: Identity, src: str, dst: str, step: Step, journal: Journal) -> Transfer:
         now = time.time()
@@ -325,17 +344,26 @@ class Mover:
                 if not published:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(copy.tmp, dir_fd=staging)
-                    self._advance(copy, Step.WITHDRAWN)
+                    self._advance(copy.row, Step.WITHDRAWN)
         finally:
             self.tree.give_back(staging)
             if self.space is not None:
                 self.space.release(size, inodes, kept=kept)
 
     def _advance(
-        self, copy: _Copy, step: Step, *, target: str | None = None, error: str | None = None
+        self, row: int | None, step: Step, *, target: str | None = None, error: str | None = None
     ) -> None:
-        if copy.row is not None and self.ledger is not None:
-            self.ledger.advance(copy.row, step, target=os.fsencode(target) if target else None, error=error)
+        """Write a step the disk has already taken. Should the write fail, the disk stays as it
+        is: recovery reads what happened from it (a staged copy gone from staging is looked for
+        at its target)."""
+        if row is None or self.ledger is None:
+            return
+        try:
+            self.ledger.advance(row, step, target=os.fsencode(target) if target else None, error=error)
+        except LedgerWriteError as exc:
+            LEDGER_TROUBLE.failed(exc)
+        else:
+            LEDGER_TROUBLE.ok()
 
     def _check_source(self, src: SourceFile, copy: _Copy) -> None:
         """The source name must still hold the file the copy was made from, unchanged since the
@@ -362,7 +390,7 @@ class Mover:
         file stays in the source alone. A copy is taken back only while the source holds the
         same file: that is never the file's last copy."""
         steps.reached("published")
-        self._advance(copy, Step.PUBLISHED, target=path)
+        self._advance(copy.row, Step.PUBLISHED, target=path)
         steps.reached("recorded")
         try:
             os.fsync(folder)
@@ -374,18 +402,20 @@ class Mover:
             if isinstance(exc, Vanished) and os.fstat(copy.fd_in).st_nlink == 0:
                 # Deleted from the source during the copy's last steps: what was published is
                 # the file now, and it stays.
-                self._advance(copy, Step.DONE, error="its source was deleted after the copy was published")
+                self._advance(
+                    copy.row, Step.DONE, error="its source was deleted after the copy was published"
+                )
                 return
             with contextlib.suppress(OSError):
                 if lstat_at(name, folder).st_ino == copy.copied.st_ino:
                     os.unlink(name, dir_fd=folder)
                     os.fsync(folder)
-            self._advance(copy, Step.WITHDRAWN, error=str(exc))
+            self._advance(copy.row, Step.WITHDRAWN, error=str(exc))
             if isinstance(exc, (MoveError, Changed, Vanished)):
                 raise
             raise MoveError.from_os(exc, "remove the source after its copy") from None
         steps.reached("removed")
-        self._advance(copy, Step.DONE)
+        self._advance(copy.row, Step.DONE)
 
     def _lend(self, folder: str) -> int:
         """A descriptor for ``folder`` below the root, made if missing; refused if anything on
@@ -434,7 +464,10 @@ class Mover:
                     if on_conflict == "quarantine":
                         raise Conflict(self.tree.path(folder, candidate))
                     if on_conflict == "dedupe" and same_bytes_as(src, fd, candidate):
-                        src.remove()
+                        # Removed only if it is still the file that was compared, unchanged: a
+                        # writer at it during the comparison makes it new work (it settles again).
+                        if not src.remove_unchanged():
+                            raise Changed(src.path)
                         return Outcome(Kind.DEDUPED, self.tree.path(folder, candidate), size, folder)
                 candidate = numbered(name, n)
             raise MoveError(f"no free name for {name!r} in {self.tree.path(folder)}", transient=False)
@@ -494,8 +527,10 @@ class Mover:
             except BaseException as exc:
                 os.close(fd_out)
                 os.unlink(tmp, dir_fd=staging)
-                if row is not None and self.ledger is not None:
-                    self.ledger.advance(row, Step.WITHDRAWN, error=str(exc) or type(exc).__name__)
+                self._advance(row, Step.WITHDRAWN, error=str(exc) or type(exc).__name__)
+                if isinstance(exc, LedgerWriteError):  # nothing published: it waits, and is retried
+                    LEDGER_TROUBLE.failed(exc)
+                    raise MoveError(f"cannot write the ledger: {exc}", transient=True) from None
                 raise
             os.close(fd_out)
             return _Copy(tmp, copied, fd_in, identity, row)
@@ -525,6 +560,36 @@ class Mover:
                 break
             offset += sent
         return None
+
+
+PART = re.compile(r"[0-9]+-[0-9a-f]{8}-[0-9]+\.part")  # how a Mover names its staging files
+
+
+def sweep_staging(tree: Tree) -> int:
+    """Remove the partial copies a crash left in ``tree``'s staging folder: those written before
+    their intent reached the ledger (the ledger's rows withdraw the others, recovery.py).
+    Returns how many were removed.
+
+    Only names a mover gives (``PID-TOKEN-N.part``) are touched: anything else there is not
+    ours. Several daemons (each with its own source) may share a destination and so its staging
+    folder: a partial copy whose name carries the pid of a process still alive is another
+    daemon's copy in progress, and stays."""
+    removed = 0
+    try:
+        if not tree.knows(STAGING) and not _is_folder(tree.root, STAGING):
+            return 0  # none, or a file in its way: only a copy needs one, and says so then
+        with tree.folder(STAGING) as fd:
+            for entry in list(os.scandir(fd)):
+                if not PART.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
+                    continue
+                if _copy_in_progress(entry.name):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.name, dir_fd=fd)
+                    removed += 1
+    except (FileNotFoundError, NotAFolder):
+        return 0
+    return removed
 
 
 def _is_folder(root: str, name: str) -> bool:

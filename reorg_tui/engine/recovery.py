@@ -27,17 +27,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import stat
 from dataclasses import dataclass
 
 from reorg_tui.engine import steps
 from reorg_tui.engine.dirs import NotAFolder, Tree
 from reorg_tui.engine.fileops import lstat_at
-from reorg_tui.engine.ledger import Ledger, Step, Transfer, owner_alive
-from reorg_tui.engine.move import STAGING
+from reorg_tui.engine.ledger import Ledger, LedgerError, LedgerWriteError, Step, Transfer, owner_alive
+from reorg_tui.engine.move import PART, STAGING
 
-_PART = re.compile(r"[0-9]+-[0-9a-f]{8}-[0-9]+\.part")  # as Mover names its staging files
 log = logging.getLogger(__name__)
 
 
@@ -118,7 +116,16 @@ def locate(path: bytes, trees: list[Tree]) -> _Place | None:
 
 
 def recover(ledger: Ledger, trees: list[Tree]) -> Recovered:
-    """Finish or withdraw every open row of a dead owner (see the opening comment)."""
+    """Finish or withdraw every open row of a dead owner (see the opening comment). LedgerError
+    if the ledger cannot be written meanwhile (a full state folder): nothing is touched that the
+    ledger could not then record."""
+    try:
+        return _recover(ledger, trees)
+    except LedgerWriteError as exc:
+        raise LedgerError(f"cannot write the ledger to recover an interrupted run: {exc}") from None
+
+
+def _recover(ledger: Ledger, trees: list[Tree]) -> Recovered:
     done = Recovered()
     for row in ledger.open_rows():
         if row.owner != ledger.owner and owner_alive(row.owner):
@@ -126,7 +133,7 @@ def recover(ledger: Ledger, trees: list[Tree]) -> Recovered:
             continue
         source, target = locate(row.source, trees), locate(row.target, trees)
         staging = locate(row.staging, trees) if row.staging is not None else None
-        if staging is not None and not (staging.folder == STAGING and _PART.fullmatch(staging.name)):
+        if staging is not None and not (staging.folder == STAGING and PART.fullmatch(staging.name)):
             staging = None  # not a staging file of the mover's: never removed as one
         if source is None or target is None or (row.staging is not None and staging is None):
             log.warning("ledger row %s names a path outside the folders it may touch: left alone", row.id)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterator
 
 STEPS = ("intent", "copied", "staged", "published", "recorded", "removed", "renamed", "recovering")
@@ -50,7 +51,9 @@ def reached(step: str) -> None:
         return
     _seen[step] = _seen.get(step, 0) + 1
     if _seen[step] == STOP_AT[1]:
-        os.kill(os.getpid(), STOP_AT[2])
+        # To this thread: it stops (or dies) before it returns from the call, not a moment later
+        # (a signal to the process may be taken by another thread while this one goes on).
+        signal.pthread_kill(threading.get_ident(), STOP_AT[2])
 
 
 @contextlib.contextmanager

@@ -213,9 +213,9 @@ def test_recovery_keeps_another_live_daemons_copy_in_progress_and_removes_dead_o
             [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
         )
         dead = write(staging / f"{int(dead_pid.stdout)}-abcd1234-1.part", b"stale")
-        foreign = write(staging / "junk.part", b"?")
-        assert Mover(Tree(str(tmp_path / "dest"))).recover() == 2
-        assert live.exists() and not dead.exists() and not foreign.exists()
+        foreign = write(staging / "junk.part", b"?")  # no name a mover gives: not ours to remove
+        assert Mover(Tree(str(tmp_path / "dest"))).recover() == 1
+        assert live.exists() and not dead.exists() and foreign.exists()
         # the same for half-written records and state files (a shared quarantine)
         from reorg_tui.engine.store import remove_leftovers
 

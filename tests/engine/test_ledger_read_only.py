@@ -3,12 +3,19 @@ write, and never makes a file beside the ledger (SQLite's mode=ro alone would ma
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import pytest
 
-from reorg_tui.engine.ledger import LEDGER_NAME, LedgerError, NoLedger, Query, TransferKind, open_ledger
+from reorg_tui.engine.ledger import (
+    LEDGER_NAME,
+    LedgerError,
+    LedgerWriteError,
+    NoLedger,
+    Query,
+    TransferKind,
+    open_ledger,
+)
 
 
 def _rename(ledger, name: bytes) -> None:
@@ -27,7 +34,7 @@ def test_a_reader_sees_what_a_running_writer_commits_and_cannot_write(tmp_path):
         assert [r.source for r in reader.query(Query(name="*_a"))] == [b"/src/2024-01-01_a"]
         _rename(writer, b"2024-01-01_b")
         assert [r.source for r in reader.query(Query())] == [b"/src/2024-01-01_b", b"/src/2024-01-01_a"]
-        with pytest.raises(sqlite3.OperationalError):
+        with pytest.raises(LedgerWriteError):
             _rename(reader, b"2024-01-01_c")
     finally:
         reader.close()

@@ -221,7 +221,7 @@ def test_one_inode_under_both_names_after_an_interrupted_link_publish_is_counted
     os.makedirs(settings.dest / "2024/03/04")
     os.link(linked, settings.dest / "2024/03/04/2024-03-04_linked.bin")
     # A partial copy left in the staging folder by a process that is gone.
-    write(settings.dest / ".reorg-tmp/deadbeef.part", b"half a fi")
+    write(settings.dest / f".reorg-tmp/{2**22 + 1}-deadbeef-0.part", b"half a fi")  # no such pid
 
     engine, _ = run_once(settings)
 

@@ -129,3 +129,33 @@ def test_a_file_deleted_from_the_source_after_its_copy_was_published_is_kept_at_
     [(path, _)] = files_under(across.dest).items()
     assert (across.dest / path).read_bytes() == DATA  # published: never deleted after that
     assert rows(across.state_dir)[-1] == ("deliver", "done")
+
+
+def test_dedupe_keeps_a_source_written_to_while_it_was_compared(tmp_path, monkeypatch):
+    """--on-conflict dedupe removes a source only if it is still the file it compared, unchanged:
+    a writer appending during the comparison (here, the instant after it) makes it new work."""
+    from reorg_tui.engine import fileops
+
+    settings = make_settings(tmp_path, on_conflict="dedupe", settle=0.0)
+    src = write(settings.source / NAME, DATA, OLD)
+    existing = write(settings.dest / "2024/05/06" / NAME, DATA)
+    compare = fileops.same_bytes
+    struck = []
+
+    def compare_then_append(a: int, b: int) -> bool:
+        same = compare(a, b)
+        if not struck:  # a writer, once, in the instant between the comparison and the removal
+            struck.append(True)
+            with open(src, "ab") as f:
+                f.write(b"IMPORTANT NEW DATA")
+        return same
+
+    monkeypatch.setattr(fileops, "same_bytes", compare_then_append)
+    run_once(settings)
+
+    assert struck
+    assert existing.read_bytes() == DATA
+    # Not removed as a duplicate: it settled again, differed, and arrived under a collision name.
+    renamed = settings.dest / "2024/05/06/2024-05-06_report (1).bin"
+    assert renamed.read_bytes() == DATA + b"IMPORTANT NEW DATA"
+    assert files_under(settings.source) == {}

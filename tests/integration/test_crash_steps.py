@@ -178,7 +178,10 @@ def test_two_daemons_sharing_a_destination_and_quarantine_leave_each_others_work
             assert stalled.poll() is None and time.monotonic() < deadline, "A never reached the step"
             time.sleep(0.02)
         in_progress = staging_leftovers(shared["dst"])
-        assert step == "recorded" or in_progress  # A's copy sits in the shared staging folder
+        assert step == "recorded" or in_progress, (  # A's copy sits in the shared staging folder
+            sorted(str(p) for p in shared["dst"].rglob("*")),
+            ledger_rows(a["state"]),
+        )
 
         assert run(b, None) == 1  # B: its own moved, one quarantined (exit 1)
         assert staging_leftovers(shared["dst"]) == in_progress  # B's start left A's copy alone
