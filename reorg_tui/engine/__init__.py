@@ -27,7 +27,7 @@ from reorg_tui.engine.metrics import (
 from reorg_tui.engine.naming import NamingError
 from reorg_tui.engine.operations import QuarantineOps, foreseen_failure
 from reorg_tui.engine.plan import preview
-from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, Record
+from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, Record, open_store
 from reorg_tui.engine.settings import EngineSettings, setting
 from reorg_tui.engine.watch import ScanCount
 
@@ -58,6 +58,7 @@ __all__ = [
     "State",
     "Timing",
     "Totals",
+    "open_store",
     "default_state_dir",
     "events",
     "find_state_dir",

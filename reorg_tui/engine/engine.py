@@ -42,6 +42,7 @@ from reorg_tui.engine.instance import Instance
 from reorg_tui.engine.intake import Intake
 from reorg_tui.engine.kinds import Ready, State
 from reorg_tui.engine.lanes import Lanes
+from reorg_tui.engine.ledger import Ledger, open_ledger
 from reorg_tui.engine.metrics import Metrics, QuarantineInfo, Queues, Snapshot
 from reorg_tui.engine.move import Mover
 from reorg_tui.engine.quarantine import QuarantineStore, Record
@@ -89,6 +90,7 @@ class Engine:
             space=self.gate,
         )
         self.quarantine = QuarantineStore(settings.quarantine, verify=settings.verify)
+        self.ledger: Ledger | None = None  # opened by _start, once the source is held
         self.metrics = Metrics(clock, reasons=KNOWN_REASONS)
         self.alerts = AlertTracker(settings.alert_rules())
         self.unsynced = FolderSync(self.mover.tree)
@@ -283,9 +285,13 @@ class Engine:
             finally:
                 self.sources.close()
                 self.mover.tree.close()
+                self._close_ledger()
         return self.failures.result
 
     def _start(self, once: bool) -> None:
+        self.ledger = open_ledger(self.settings.state_dir)
+        self.quarantine.use(self.ledger)
+        self.failures.use(self.ledger)
         self.quarantine.ensure()
         cleaned = self.mover.recover() + self.quarantine.repair() + remove_leftovers(self.settings.state_dir)
         if cleaned:
@@ -316,6 +322,15 @@ class Engine:
         self.unsynced.sync()
         self.failures.save()
         self._state = State.STOPPED
+
+    def _close_ledger(self) -> None:
+        """After the run the queue stays in memory, and the quarantine's index is built from
+        its records again if it is read (a test, a dashboard showing the end)."""
+        if self.ledger is not None:
+            self.quarantine.use(None)
+            self.failures.use(None)
+            self.ledger.close()
+            self.ledger = None
 
     # ---- one batch, on whichever thread lanes chose ----------------------------------------------
 
