@@ -78,6 +78,8 @@ class Field:
     def metavar(self) -> str:
         if self.choices:
             return "|".join(c.lower() if self.name == "log_level" else c for c in self.choices)
+        if self.name.endswith("_days"):
+            return "DAYS"
         return {Path: "DIR", int: "N", float: "SECONDS", tuple: "GLOBS", str: "TEXT"}.get(self.kind, "X")
 
     def help_text(self) -> str:

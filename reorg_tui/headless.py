@@ -7,12 +7,14 @@ import os
 import signal
 import sys
 import threading
+import time
+from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
 from reorg_tui import logs
-from reorg_tui.config import Settings
-from reorg_tui.engine import AlreadyRunning, Engine, ExitCode, ScanCount, preview
+from reorg_tui.config import ConfigError, Settings
+from reorg_tui.engine import AlreadyRunning, Engine, ExitCode, Plan, ScanCount, planfile, preview
 from reorg_tui.names import safe
 from reorg_tui.sdnotify import Notifier
 
@@ -132,16 +134,52 @@ def _restore_signals(previous: dict[int, object]) -> None:
         signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
-def dry_run(settings: Settings, out: TextIO = sys.stdout) -> int:
-    """Print each planned move; touch nothing."""
+def dry_run(settings: Settings, out: TextIO | None = None, plan_file: Path | None = None) -> int:
+    """Print each planned move (to ``out``, stdout by default: looked up at the call, as a test
+    replaces it); touch nothing. With ``plan_file``, also write the plan there as JSON (whole or
+    not at all), each file with its identity, for ``reorg-tui apply``."""
+    out = out or sys.stdout
+    if plan_file is not None:
+        plan_file = _plan_path(settings, plan_file)
     count = ScanCount()
     planned = 0
+    entries: list[planfile.Entry] = []
+    created = time.time()
     for p in preview(settings, count):
         if p.planned is None:
             out.write(f"{safe(p.source)} -> quarantine ({p.problem})\n")
         else:
             note = f"  (exists: {settings.on_conflict})" if p.exists else ""
             out.write(f"{safe(p.source)} -> {safe(p.planned.intended)}{note}\n")
+        if plan_file is not None:
+            entries.append(planfile.entry(p))
         planned += 1
-    out.write(f"{planned} file(s) planned, {count.ignored} ignored; nothing was touched\n")
+    written = ""
+    if plan_file is not None:
+        planfile.write(plan_file, Plan(str(settings.source), str(settings.dest), created, tuple(entries)))
+        written = f"; the plan is in {safe(str(plan_file))}"
+    out.write(f"{planned} file(s) planned, {count.ignored} ignored; nothing was touched{written}\n")
     return ExitCode.OK
+
+
+def _plan_path(settings: Settings, plan_file: Path) -> Path:
+    """Where the plan goes: a file in an existing folder outside the source, destination and
+    quarantine (written there, it would change what it describes)."""
+    folder = Path(os.path.realpath(plan_file.parent))
+    path = folder / plan_file.name
+    if not plan_file.name or plan_file.name in (".", ".."):
+        raise ConfigError(f"--plan {plan_file}: not a file name")
+    if not folder.is_dir():
+        raise ConfigError(f"--plan {plan_file}: the folder {folder} does not exist")
+    for label, root in (
+        ("source", settings.source),
+        ("destination", settings.dest),
+        ("quarantine", settings.quarantine),
+    ):
+        if folder == root or root in folder.parents:
+            raise ConfigError(f"--plan {plan_file} is inside the {label} {root}: put it elsewhere")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"--plan {plan_file}: the folder {folder} is not writable")
+    if path.is_dir():
+        raise ConfigError(f"--plan {plan_file} is a folder")
+    return path

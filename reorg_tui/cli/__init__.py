@@ -2,7 +2,7 @@
 
 Every expected failure ends as one line on stderr and its exit code (a user's mistake: 2), never a
 traceback. The commands live in this package's modules: run (the root command and demo), ops
-(status, config), quarantine, bench; options holds the settings options they share.
+(status, config), quarantine, apply, bench; options holds the settings options they share.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from reorg_tui.cli import bench, ops, quarantine, run
+from reorg_tui.cli import apply, bench, ops, quarantine, run
 from reorg_tui.engine import ExitCode, ReorgError
 from reorg_tui.names import safe
 
@@ -39,6 +39,7 @@ app.callback(invoke_without_command=True)(run.main_command)
 app.command()(run.demo)
 app.command()(bench.bench)
 app.command()(ops.status)
+app.command(epilog=apply.EPILOG)(apply.apply)
 app.add_typer(quarantine.app, name="quarantine", epilog=QUARANTINE_EPILOG)
 app.add_typer(ops.config_app, name="config", epilog=CONFIG_EPILOG)
 

@@ -9,7 +9,7 @@ import typer
 
 from reorg_tui import __version__
 from reorg_tui.cli.options import with_settings
-from reorg_tui.config import load
+from reorg_tui.config import ConfigError, load
 
 
 @with_settings
@@ -22,6 +22,13 @@ def main_command(
         False, "--once", help="Headless: process what is in the source now, then exit."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print each planned move and touch nothing."),
+    plan_file: Path = typer.Option(
+        None,
+        "--plan",
+        metavar="FILE",
+        help="With --dry-run: also write the plan as JSON to FILE (outside the source and "
+        "destination), each file with its identity, for `reorg-tui apply FILE`.",
+    ),
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
     *,
     flags: dict[str, Any],
@@ -34,11 +41,13 @@ def main_command(
         raise typer.Exit(0)
     if ctx.invoked_subcommand is not None:
         return
+    if plan_file is not None and not dry_run:
+        raise ConfigError("--plan is written by a dry run: give --dry-run with it")
     settings = load(flags, config_file=config)
     if dry_run:
         from reorg_tui.headless import dry_run as plan
 
-        raise typer.Exit(plan(settings))
+        raise typer.Exit(plan(settings, plan_file=plan_file))
     if not (headless or once):
         from reorg_tui.tui.run import run_dashboard  # Textual is imported only here
 

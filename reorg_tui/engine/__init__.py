@@ -4,8 +4,9 @@ only for what other processes read of a running instance: its published state (`
 control socket (``control``), its source lock (``lock``) and whether its pid lives (``store``).
 """
 
-from reorg_tui.engine import events
+from reorg_tui.engine import events, planfile
 from reorg_tui.engine.alerts import RULES as ALERT_RULES
+from reorg_tui.engine.apply import EntryResult, Refusal, apply_plan
 from reorg_tui.engine.engine import Engine
 from reorg_tui.engine.errors import ExitCode, ReorgError
 from reorg_tui.engine.failures import RunResult
@@ -27,6 +28,7 @@ from reorg_tui.engine.metrics import (
 from reorg_tui.engine.naming import NamingError
 from reorg_tui.engine.operations import QuarantineOps, foreseen_failure
 from reorg_tui.engine.plan import preview
+from reorg_tui.engine.planfile import Plan, PlanError
 from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, Record, open_store
 from reorg_tui.engine.settings import EngineSettings, setting
 from reorg_tui.engine.watch import ScanCount
@@ -41,15 +43,19 @@ __all__ = [
     "Disk",
     "Engine",
     "EngineSettings",
+    "EntryResult",
     "ExitCode",
     "Kind",
     "NamingError",
+    "Plan",
+    "PlanError",
     "QuarantineError",
     "QuarantineInfo",
     "QuarantineOps",
     "QuarantineStore",
     "Queues",
     "Record",
+    "Refusal",
     "ReorgError",
     "RetryItem",
     "RunResult",
@@ -58,11 +64,13 @@ __all__ = [
     "State",
     "Timing",
     "Totals",
+    "apply_plan",
     "open_store",
     "default_state_dir",
     "events",
     "find_state_dir",
     "foreseen_failure",
+    "planfile",
     "preview",
     "setting",
 ]

@@ -10,7 +10,9 @@ worker. ``RenameLane`` holds source folders open for the length of one batch, in
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,12 +20,13 @@ from dataclasses import dataclass, field
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.bus import EVENT_HOLD, EventBus
 from reorg_tui.engine.dirs import Tree
-from reorg_tui.engine.errors import Abandoned, Changed, Conflict, MoveError, Vanished
+from reorg_tui.engine.errors import Abandoned, Changed, Conflict, MoveError, Unsafe, Vanished
 from reorg_tui.engine.failures import COLLISION, INVALID_DATE, Failures, reason_label
 from reorg_tui.engine.intake import Intake
 from reorg_tui.engine.kinds import ARRIVED, FileResult, Kind, Ready
+from reorg_tui.engine.ledger import TransferKind
 from reorg_tui.engine.metrics import Metrics
-from reorg_tui.engine.move import Mover
+from reorg_tui.engine.move import Journal, Mover
 from reorg_tui.engine.naming import InvalidDate, Naming
 from reorg_tui.engine.plan import plan
 from reorg_tui.engine.rename_lane import RenameLane
@@ -112,13 +115,17 @@ class BatchRunner:
         self.metrics = metrics
         self.bus = bus
         self.abandon = abandon
+        self._batches = itertools.count(1)
 
     def run(self, batch: list[Ready], result: BatchResult) -> None:
         """Move the batch's files into ``result`` (given, not returned: a batch cut short by an
         unexpected error still reports what it did). The caller holds the bus's events; a slow
-        batch hands them over every EVENT_HOLD seconds."""
+        batch hands them over every EVENT_HOLD seconds. Its renames are written to the ledger
+        at the end, in one transaction (a rename happened or did not: it needs no intent)."""
         lane = RenameLane(self.mover, self.sources)
         files, handed = result.files, time.perf_counter()
+        ledger = self.mover.ledger
+        journal = Journal(batch=self.batch_id(), renames=[])
         try:
             for rel, st in batch:
                 if self.abandon.is_set():
@@ -128,23 +135,54 @@ class BatchRunner:
                     handed = started
                     self.bus.hand_over()
                 result.attempted += 1
-                files.append(self.move_one(rel, started, st, lane))
+                files.append(self.move_one(rel, started, st, lane, journal))
         finally:
             lane.close()
+            if ledger is not None and journal.renames:
+                ledger.record_renames(TransferKind.DELIVER, journal.batch, journal.renames)
+
+    def batch_id(self) -> str:
+        """A name for the next batch, unique across runs: history shows it, undo takes it."""
+        ledger = self.mover.ledger
+        token = ledger.owner.rpartition(":")[2] if ledger is not None else "run"
+        return f"{token}.{next(self._batches)}"
 
     def move_one(
-        self, rel: str, started: float, st: os.stat_result | None = None, lane: RenameLane | None = None
+        self,
+        rel: str,
+        started: float,
+        st: os.stat_result | None = None,
+        lane: RenameLane | None = None,
+        journal: Journal | None = None,
     ) -> FileResult:
         src = f"{self.source}/{rel}"
         try:
             folder, name, intended = plan(self.naming, self.dest, rel)
         except InvalidDate as exc:
-            self.failures.quarantine(rel, src, str(exc), None, attempts=0)
+            try:
+                self.failures.quarantine(rel, src, str(exc), None, attempts=0)
+            except Unsafe as unsafe:
+                return self._left_unsafe(rel, src, unsafe)
             return FileResult(rel, Kind.QUARANTINED, reason=INVALID_DATE)
+        renames = journal.renames if journal is not None else None
         try:
             if lane is not None and st is not None and lane.move(rel, folder, name, st):
+                if renames is not None:
+                    renames.append(
+                        (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                         _encode(src), _encode(intended), time.time())
+                    )  # fmt: skip
                 return self._arrived(rel, src, MOVED, intended, st.st_size, folder, started)
-            outcome = self.mover.move(self.sources, rel, folder, name, self.settings.on_conflict, st)
+            if rel in self.failures:  # a retry: its attempts and errors go into its ledger row
+                journal = Journal(
+                    batch=journal.batch if journal else "",
+                    attempts=self.failures.attempts(rel) + 1,
+                    errors=self.failures.errors(rel),
+                    renames=renames,
+                )
+            outcome = self.mover.move(self.sources, rel, folder, name, self.settings.on_conflict, st, journal)
+        except Unsafe as exc:
+            return self._left_unsafe(rel, src, exc)
         except Vanished:
             self.failures.forget(rel)
             self.metrics.add(vanished=1)
@@ -157,10 +195,19 @@ class BatchRunner:
             self.bus.warn(f"{src} changed during its copy; it moves once it holds still again")
             return FileResult(rel, Kind.CHANGED)
         except Conflict as exc:
-            self.failures.quarantine(rel, src, str(exc), exc.existing, attempts=self.failures.attempts(rel))
+            try:
+                self.failures.quarantine(
+                    rel, src, str(exc), exc.existing, attempts=self.failures.attempts(rel)
+                )
+            except Unsafe as unsafe:
+                return self._left_unsafe(rel, src, unsafe)
             return FileResult(rel, Kind.QUARANTINED, reason=COLLISION)
         except MoveError as exc:
-            return FileResult(rel, self.failures.failed(rel, src, exc, intended), reason=reason_label(exc))
+            try:
+                kind = self.failures.failed(rel, src, exc, intended)
+            except Unsafe as unsafe:
+                return self._left_unsafe(rel, src, unsafe)
+            return FileResult(rel, kind, reason=reason_label(exc))
         except OSError as exc:
             error = MoveError.from_os(exc, "move")
             return FileResult(
@@ -179,9 +226,21 @@ class BatchRunner:
             self.metrics.add(duplicates=1)
         if outcome.renamed:  # a collision (rare; the rename lane never makes one): counted at once
             self.metrics.add(renamed=1)
+        if outcome.warning:
+            self.bus.warn(f"{outcome.path}: {outcome.warning}")
         return self._arrived(
             rel, src, outcome.kind, outcome.path, outcome.size, outcome.folder, started, outcome.renamed
         )
+
+    def _left_unsafe(self, rel: str, src: str, exc: Unsafe) -> FileResult:
+        """A file that may not be moved as it is: left in the source, not tried again until it
+        changes (its owner clears the bit: its ctime moves)."""
+        self.failures.forget(rel)
+        with contextlib.suppress(OSError):
+            self.intake.skip(rel, os.lstat(src))
+        self.failures.left(f"{src}: {exc}")
+        self.bus.emit(ev.Failed(src, str(exc)))
+        return FileResult(rel, Kind.FAILED, reason=reason_label(exc))
 
     def _arrived(
         self,
@@ -202,6 +261,13 @@ class BatchRunner:
         self.bus.emit(moved)
         synced = folder if kind is MOVED else None  # a rename: its folder is fsynced later
         return _new(FileResult, (rel, kind, size, seconds, synced, None, moved.at))
+
+
+def _encode(path: str) -> bytes:
+    return path.encode(_FS_ENCODING, "surrogateescape")
+
+
+_FS_ENCODING = sys.getfilesystemencoding()
 
 
 class FolderSync:

@@ -42,10 +42,11 @@ from reorg_tui.engine.instance import Instance
 from reorg_tui.engine.intake import Intake
 from reorg_tui.engine.kinds import Ready, State
 from reorg_tui.engine.lanes import Lanes
-from reorg_tui.engine.ledger import Ledger, open_ledger
+from reorg_tui.engine.ledger import Ledger, open_for_daemon
 from reorg_tui.engine.metrics import Metrics, QuarantineInfo, Queues, Snapshot
 from reorg_tui.engine.move import Mover
 from reorg_tui.engine.quarantine import QuarantineStore, Record
+from reorg_tui.engine.recovery import recover
 from reorg_tui.engine.remote import answers, audit
 from reorg_tui.engine.settings import EngineSettings
 from reorg_tui.engine.store import remove_leftovers
@@ -90,7 +91,8 @@ class Engine:
             space=self.gate,
         )
         self.quarantine = QuarantineStore(settings.quarantine, verify=settings.verify)
-        self.ledger: Ledger | None = None  # opened by _start, once the source is held
+        self.ledger: Ledger | None = None  # opened by run() once the source is held
+        self._next_prune = 0.0  # when the housekeeper next forgets old finished transfers
         self.metrics = Metrics(clock, reasons=KNOWN_REASONS)
         self.alerts = AlertTracker(settings.alert_rules())
         self.unsynced = FolderSync(self.mover.tree)
@@ -289,10 +291,19 @@ class Engine:
         return self.failures.result
 
     def _start(self, once: bool) -> None:
-        self.ledger = open_ledger(self.settings.state_dir)
-        self.quarantine.use(self.ledger)
-        self.failures.use(self.ledger)
         self.quarantine.ensure()
+        self._open_ledger()
+        assert self.ledger is not None
+        trees = [self.sources, self.mover.tree, self.quarantine.mover.tree]
+        recovered = recover(self.ledger, trees)
+        if recovered.acted:
+            self.bus.warn(
+                f"recovered from an interrupted run: finished {recovered.finished} and withdrew "
+                f"{recovered.withdrawn} transfer(s) the ledger had open"
+            )
+        if recovered.left:
+            log.info("left %d open transfer(s) of another live instance alone", recovered.left)
+        self._prune_ledger()
         cleaned = self.mover.recover() + self.quarantine.repair() + remove_leftovers(self.settings.state_dir)
         if cleaned:
             self.bus.warn(f"recovered from an interrupted run: removed or repaired {cleaned} leftover(s)")
@@ -322,15 +333,6 @@ class Engine:
         self.unsynced.sync()
         self.failures.save()
         self._state = State.STOPPED
-
-    def _close_ledger(self) -> None:
-        """After the run the queue stays in memory, and the quarantine's index is built from
-        its records again if it is read (a test, a dashboard showing the end)."""
-        if self.ledger is not None:
-            self.quarantine.use(None)
-            self.failures.use(None)
-            self.ledger.close()
-            self.ledger = None
 
     # ---- one batch, on whichever thread lanes chose ----------------------------------------------
 
@@ -363,6 +365,35 @@ class Engine:
 
     # ---- helpers ---------------------------------------------------------------------------------
 
+    def _open_ledger(self) -> None:
+        """The ledger, opened once the source is held; every mover of this engine journals to it."""
+        self.ledger, warning = open_for_daemon(self.settings.state_dir)
+        if warning:
+            self.bus.warn(warning)
+        self.mover.ledger = self.ledger
+        self.quarantine.mover.ledger = self.ledger
+        self.quarantine.use(self.ledger)  # its index
+        self.failures.use(self.ledger)  # the retry queue
+
+    def _prune_ledger(self) -> None:
+        """Once an hour (and at start): forget finished transfers older than --history-days,
+        ten thousand rows at a go, so that the ledger does not grow without end."""
+        now = self.clock()
+        if self.ledger is None or not self.settings.history_days or now < self._next_prune:
+            return
+        if self.ledger.prune(now - self.settings.history_days * 86_400) < 10_000:
+            self._next_prune = now + 3600  # all gone: look again in an hour, else go on next second
+
+    def _close_ledger(self) -> None:
+        """After the run the retry queue stays in memory, and the quarantine's index is built
+        from its records again if it is read (a test, a dashboard showing the end)."""
+        if self.ledger is not None:
+            self.mover.ledger = self.quarantine.mover.ledger = None
+            self.quarantine.use(None)
+            self.failures.use(None)
+            self.ledger.close()
+            self.ledger = None
+
     def _chores(self) -> list[Callable[[], object]]:
         """Once a second: make recent renames durable, let go of idle folders, save the retry
         queue, evaluate alerts, publish the state, check the watcher."""
@@ -371,6 +402,7 @@ class Engine:
             self._release_folders_when_idle,
             self.failures.save,
             self._raise_alerts,
+            self._prune_ledger,
             self.instance.publish,
             self.watcher.check,
         ]

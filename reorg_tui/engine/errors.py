@@ -74,6 +74,14 @@ class MoveError(Exception):
         return cls(f"{doing}: {name} {text}", transient=code in TRANSIENT, code=code)
 
 
+class Unsafe(MoveError):
+    """Engine-internal outcome: a file this daemon cannot make safe to deliver (a setuid file it
+    may not clear). Nothing moves; it stays in the source, with this reason, until it changes."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=False, code=errno.EPERM)
+
+
 class Vanished(Exception):
     """Engine-internal outcome: the source disappeared before it could be moved, or its name now
     holds something that is not a regular file (as the scan would ignore it): not an error,

@@ -24,7 +24,7 @@ from reorg_tui.engine import events as ev
 from reorg_tui.engine.bus import EventBus
 from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.disk import DiskGate
-from reorg_tui.engine.errors import NO_ROOM, TRANSIENT, MoveError, Vanished
+from reorg_tui.engine.errors import NO_ROOM, TRANSIENT, MoveError, Unsafe, Vanished
 from reorg_tui.engine.kinds import Kind
 from reorg_tui.engine.ledger import Ledger, LedgerError
 from reorg_tui.engine.metrics import Metrics, RetryItem
@@ -85,6 +85,11 @@ class Failures:
     def attempts(self, rel: str) -> int:
         with self._lock:
             return self.retry.attempts(rel)
+
+    def errors(self, rel: str) -> list[str]:
+        """The errors of its earlier attempts, oldest first (stamped with their times)."""
+        with self._lock:
+            return self.retry.errors(rel)
 
     def due(self, now: float, limit: int) -> list[str]:
         """Files whose next try has come; they stay in the queue until forgotten."""
@@ -171,6 +176,9 @@ class Failures:
             self.forget(rel)
             self.metrics.add(vanished=1)
             return
+        except Unsafe:
+            self.forget(rel)
+            raise  # not even into the quarantine: the batch leaves it in the source
         except StuckInQuarantine as exc:
             # Quarantined all the same: the file is there, with its record; say what went wrong.
             record = exc.record

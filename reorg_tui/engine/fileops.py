@@ -178,20 +178,14 @@ def same_bytes_as(src: SourceFile, folder: int, name: str) -> bool:
 
 
 def is_twin(src: SourceFile, folder: int, name: str) -> bool:
-    """True when ``name`` in ``folder`` is this very file published by an earlier, interrupted move."""
+    """True when ``name`` in ``folder`` is this very inode: the link-then-unlink fallback of
+    ``rename_noreplace`` was interrupted between its two steps. Known by identity, never guessed
+    from bytes (a copy interrupted after publishing is the ledger's to finish: recovery.py)."""
     try:
         other = lstat_at(name, folder)
     except FileNotFoundError:
         return False
-    st = src.st
-    if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
-        return True
-    return (
-        stat.S_ISREG(other.st_mode)
-        and other.st_size == st.st_size
-        and other.st_mtime_ns == st.st_mtime_ns
-        and same_bytes_as(src, folder, name)
-    )
+    return (other.st_dev, other.st_ino) == (src.st.st_dev, src.st.st_ino)
 
 
 def sha256_fd(fd: int) -> bytes:
@@ -203,17 +197,22 @@ def sha256_fd(fd: int) -> bytes:
     return digest.digest()
 
 
-def check_renamed(src: SourceFile, folder: int, name: str) -> None:
+def check_renamed(src: SourceFile, folder: int, name: str) -> str | None:
     """After a rename: if what arrived is not a regular file, the source name was swapped (for
-    a symlink, a FIFO...) after it was found. Put it back; nothing behind it was touched."""
+    a symlink, a FIFO...) after it was found. Put it back; nothing behind it was touched.
+    Returns why a step after the rename failed (a setuid bit that could not be cleared): the
+    file stays where it arrived, never removed for it."""
     try:
         now = lstat_at(name, folder)
     except FileNotFoundError:
-        return  # taken away at once by someone else: it did arrive
+        return None  # taken away at once by someone else: it did arrive
     if stat.S_ISREG(now.st_mode):
         if now.st_mode & SET_ID:
-            drop_set_id(folder, name, now)
-        return
+            try:
+                drop_set_id(folder, name, now)
+            except OSError as exc:
+                return f"arrived with its setuid/setgid bit, which could not be cleared: {exc.strerror}"
+        return None
     try:
         rename_noreplace(folder, name, src.folder, src.name)
     except OSError as exc:

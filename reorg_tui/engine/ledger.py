@@ -22,8 +22,10 @@ hand a row to one instance at a time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -38,6 +40,10 @@ class LedgerError(ReorgError):
     """The ledger cannot be used: from a newer version, unreadable, or not a ledger."""
 
     exit_code = ExitCode.USAGE
+
+
+class LedgerUnreadable(LedgerError):
+    """The ledger's file is not a database this version can read (garbage, truncated)."""
 
 
 class TransferKind(StrEnum):
@@ -77,6 +83,11 @@ class Identity(NamedTuple):
     @classmethod
     def of(cls, st: os.stat_result) -> Identity:
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def differs(self, st: os.stat_result) -> list[str]:
+        """The fields ``st`` has otherwise, named as ``os.stat_result`` names them (none: the same
+        file, unchanged)."""
+        return [f"st_{name}" for name, value in self._asdict().items() if getattr(st, f"st_{name}") != value]
 
     def matches(self, st: os.stat_result) -> bool:
         return (
@@ -219,6 +230,9 @@ class Ledger(Protocol):
     def quarantine_indexed(self, root: str) -> bool:
         """Whether this ledger indexes the quarantine at ``root`` (a daemon's repair has run on it)."""
 
+    def prune(self, before: float, *, limit: int = 10_000) -> int:
+        """Forget up to ``limit`` finished transfers that finished before ``before``."""
+
     def close(self) -> None: ...
 
 
@@ -255,3 +269,24 @@ def memory_ledger() -> Ledger:
     from reorg_tui.engine.ledger_sqlite import SqliteLedger
 
     return SqliteLedger(Path(":memory:"), owner=new_owner())
+
+
+def open_for_daemon(state_dir: Path) -> tuple[Ledger, str | None]:
+    """The ledger a daemon journals to, and a warning if one had to be set aside: a file that is
+    not a database at all holds nothing recovery could use, so it is kept aside (for whoever wants
+    to look at it) and a new ledger started, rather than the daemon refusing to start for ever
+    under its supervisor. A ledger of a newer version is still refused (LedgerError): it is
+    readable, by that version."""
+    path = state_dir / LEDGER_NAME
+    try:
+        return open_ledger(state_dir), None
+    except LedgerUnreadable as exc:
+        aside = path.with_name(f"{LEDGER_NAME}.unreadable-{int(time.time())}")
+        os.replace(path, aside)
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+        cause = str(exc).partition(" (")[2].partition(")")[0] or "unreadable"
+        return open_ledger(state_dir), (
+            f"the ledger {path} is not a database ({cause}): set aside as {aside}; a new one was started"
+        )

@@ -23,6 +23,7 @@ from pathlib import Path
 from reorg_tui.engine.ledger import (
     Identity,
     LedgerError,
+    LedgerUnreadable,
     Query,
     RenameRow,
     Step,
@@ -55,7 +56,7 @@ MIGRATIONS: tuple[str, ...] = (
         lease REAL
     );
     CREATE INDEX transfers_open ON transfers (step) WHERE step IN ('intent', 'staged', 'published');
-    -- No index on times or paths: each costs a rename more than history saves; history and
+    -- No index on times or paths: each costs a rename more than history saves, and history and
     -- undo read the rows in id order (the order they were written), which is time order.
     -- The retry queue. Paths (relative to the source) and texts that may hold a file name are
     -- stored as bytes (any name a filesystem holds); next_try NULL: due at once.
@@ -149,7 +150,7 @@ class SqliteLedger:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise LedgerError(
+            raise LedgerUnreadable(
                 f"{path} is not a usable ledger ({exc}); move it aside to start afresh"
             ) from None
         except LedgerError:
@@ -427,6 +428,17 @@ class SqliteLedger:
         with self._lock, self._as_ledger_error():
             found = self._db.execute("SELECT 1 FROM quarantine_totals WHERE root = ?", (_blob(root),))
             return found.fetchone() is not None
+
+    def prune(self, before: float, *, limit: int = 10_000) -> int:
+        """Forget finished transfers (done or withdrawn) that finished before ``before``, at most
+        ``limit`` of them (the caller comes back for more: the lock is never held for long)."""
+        with self._lock, self._transaction():
+            cursor = self._db.execute(
+                "DELETE FROM transfers WHERE id IN (SELECT id FROM transfers"
+                " WHERE step IN ('done', 'withdrawn') AND finished < ? ORDER BY id LIMIT ?)",
+                (before, limit),
+            )
+        return cursor.rowcount
 
     def close(self) -> None:
         with self._lock:

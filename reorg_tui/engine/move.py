@@ -3,14 +3,25 @@
 Every name is resolved relative to a folder descriptor from a ``Tree`` (see ``dirs``): no path
 string below a configured root is resolved twice, and no symlink below it is ever followed.
 
-Same filesystem: ``renameat2(RENAME_NOREPLACE)`` (or link, then unlink, where the flag is not
-supported).  Across filesystems: copy into a staging folder on the destination's filesystem,
-fsync, verify, publish without overwriting, fsync the folder, and only then remove the source.
+One protocol for every transfer (deliver, quarantine, release, undo: a ``Mover`` each, told its
+kind), whatever the direction. Same filesystem: ``renameat2(RENAME_NOREPLACE)`` (or link, then
+unlink, where the flag is not supported), written to the ledger after the fact. Across
+filesystems, each step written to the ledger as it is passed (see ledger.py, steps.py): the
+intent, a copy into a staging folder on the target's filesystem, fsync, verify, staged; then,
+only if the source name still holds the same file unchanged since the copy began (inode, size,
+mtime, ctime), publish without overwriting and fsync the folder; check the source once more, and
+only then remove it. A source that changed, or was renamed away, withdraws the copy: the file
+settles again.
 
-After a crash the staging folder may hold partial copies (removed by ``recover``), and a file may
-be both published and still in the source: the next attempt finds the destination name taken by a
-*twin* (the same inode, or the same size, mtime and bytes) and removes the source, counting the
-file once.
+After a crash, recovery (recovery.py) reads the ledger's open rows and finishes or withdraws each;
+it never guesses from bytes. Only the link-then-unlink fallback can leave one inode under two
+names, and that is found by inode (a *twin*) and counted once. Partial copies with no row (a crash
+between making the staging file and writing its intent) belong to a dead process by their name,
+and ``recover`` removes them.
+
+No failure after a file was renamed or published deletes it: a step that fails afterwards leaves
+the file where it is and says why. A setuid or setgid file that this daemon may not clear (not
+root, not its owner) is not moved at all.
 
 Over 300 lines: the protocol's steps (open, copy, check, publish, remove) are read best together,
 each beside the failure it guards against; the rename lane's shortcut lives in rename_lane.py.
@@ -28,10 +39,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
+from reorg_tui.engine import steps
 from reorg_tui.engine.dirs import NotAFolder, Tree
-from reorg_tui.engine.errors import Abandoned, Changed, Conflict, HardLinked, MoveError, Vanished
+from reorg_tui.engine.errors import (
+    Abandoned,
+    Changed,
+    Conflict,
+    HardLinked,
+    MoveError,
+    Unsafe,
+    Vanished,
+)
 from reorg_tui.engine.fileops import (
     SET_ID,
     SourceFile,
@@ -43,6 +64,7 @@ from reorg_tui.engine.fileops import (
     sha256_fd,
 )
 from reorg_tui.engine.kinds import ConflictPolicy, Kind
+from reorg_tui.engine.ledger import Identity, Ledger, RenameRow, Step, Transfer, TransferKind
 from reorg_tui.engine.naming import numbered
 from reorg_tui.engine.store import pid_alive
 
@@ -56,6 +78,29 @@ class Outcome(NamedTuple):
     size: int
     folder: str = ""  # its folder, relative to the mover's root
     renamed: bool = False  # its name was taken: it has a collision name (``name (1).ext``)
+    warning: str | None = None  # it arrived, but a step after (clearing setuid bits) failed: why
+
+
+@dataclass
+class Journal:
+    """What a move tells the ledger beside the file itself."""
+
+    batch: str = ""  # what it is part of (a batch of the daemon, an undo, an apply)
+    attempts: int = 1
+    errors: list[str] = field(default_factory=list)  # of the attempts before this one
+    undoes: int | None = None  # an undo: the row it reverses
+    renames: list[RenameRow] | None = None  # given: renames are added here, for the caller to write
+
+
+class _Copy(NamedTuple):
+    """A copy in staging: its name there, its fstat, the source still open, the source's
+    identity when it was opened, and the ledger row (None without a ledger)."""
+
+    tmp: str
+    copied: os.stat_result
+    fd_in: int
+    identity: Identity
+    row: int | None
 
 
 class Space(Protocol):
@@ -79,8 +124,12 @@ class Mover:
         verify: bool = False,
         stop: threading.Event | None = None,
         space: Space | None = None,
+        ledger: Ledger | None = None,
+        kind: TransferKind = TransferKind.DELIVER,
     ):
         self.tree = tree
+        self.ledger = ledger  # each transfer is written here (set once the engine holds the source)
+        self.kind = kind
         self.root = tree.root
         self.space = space  # holds room on the destination for each copy, or refuses it
         self.rename_lock = threading.Lock()  # renames into root, one at a time (see rename_lane)
@@ -101,6 +150,8 @@ class Mover:
         daemon's copy in progress, and stays."""
         removed = 0
         try:
+            if not self.tree.knows(STAGING) and not _is_folder(self.root, STAGING):
+                return 0  # none, or a file in its way: only a copy needs one, and says so then
             with self.tree.folder(STAGING) as fd:
                 for entry in list(os.scandir(fd)):
                     if not (entry.is_file(follow_symlinks=False) or entry.is_symlink()):
@@ -110,7 +161,7 @@ class Mover:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.name, dir_fd=fd)
                         removed += 1
-        except FileNotFoundError:
+        except (FileNotFoundError, NotAFolder):
             return 0
         return removed
 
@@ -122,13 +173,16 @@ class Mover:
         name: str,
         on_conflict: ConflictPolicy = "rename",
         st: os.stat_result | None = None,
+        journal: Journal | None = None,
     ) -> Outcome:
         """Move ``rel`` (below the ``source`` tree) to ``folder/name`` below this mover's root.
 
         ``st`` is the source's lstat if the caller just took it: it saves a system call. Should
         the name have been swapped for something else since (a symlink, a FIFO), the rename is
         checked after the fact and undone; a copy checks what it opened before reading.
+        ``journal`` says what the ledger is told beside the file (its batch, earlier attempts).
         """
+        journal = journal or Journal()
         src_dir, _, src_name = rel.rpartition("/")
         for attempt in (1, 2):
             try:
@@ -138,7 +192,7 @@ class Mover:
                 # the source root, and nothing outside it is touched.
                 raise Vanished(source.path(rel)) from None
             try:
-                return self._move_from(fd, src_name, source.path(rel), folder, name, on_conflict, st)
+                return self._move_from(fd, src_name, source.path(rel), folder, name, on_conflict, st, journal)
             except Vanished:
                 if attempt == 2 or not src_dir:
                     raise
@@ -157,6 +211,7 @@ class Mover:
         name: str,
         on_conflict: ConflictPolicy,
         st: os.stat_result | None,
+        journal: Journal,
     ) -> Outcome:
         if st is None:
             try:
@@ -165,18 +220,28 @@ class Mover:
                 raise Vanished(src_path) from None
         if not stat.S_ISREG(st.st_mode):
             raise Vanished(src_path)
+        if st.st_mode & SET_ID and not self.is_root and st.st_uid != self._ids[0]:
+            raise Unsafe(
+                f"setuid or setgid file of uid {st.st_uid}, which this daemon (uid {self._ids[0]}) "
+                "may not clear: left in the source until its owner clears the bit or root moves it"
+            )
         src = SourceFile(fd, src_name, src_path, st)
+        warnings: list[str] = []
 
         def by_rename(folder_fd: int, dst: str) -> None:
             # Renames out of one folder serialize on its lock in the kernel anyway; queueing
             # here instead of there costs far less than threads contending for it.
             with self.rename_lock:
                 rename_noreplace(fd, src_name, folder_fd, dst)
-            check_renamed(src, folder_fd, dst)
+            if steps.armed:
+                steps.reached("renamed")
+            warning = check_renamed(src, folder_fd, dst)
+            if warning:
+                warnings.append(warning)
 
         if st.st_dev not in self.exdev:
             try:
-                return self._fresh(
+                outcome = self._fresh(
                     lambda: self._publish(src, folder, name, on_conflict, by_rename, Kind.MOVED)
                 )
             except OSError as exc:
@@ -184,7 +249,39 @@ class Mover:
                     raise
                 # Remembered per source device: the next file from there goes straight to a copy.
                 self.exdev.add(st.st_dev)
-        return self._fresh(lambda: self._move_by_copy(src, folder, name, on_conflict))
+            else:
+                if outcome.kind in (Kind.MOVED, Kind.TWIN):
+                    self._journal_rename(st, src_path, outcome.path, journal)
+                return outcome._replace(warning=warnings[0]) if warnings else outcome
+        return self._fresh(lambda: self._move_by_copy(src, folder, name, on_conflict, journal))
+
+    def _journal_rename(self, st: os.stat_result, src: str, dst: str, journal: Journal) -> None:
+        if self.ledger is None:
+            return
+        row = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        entry = (*row, os.fsencode(src), os.fsencode(dst), time.time())
+        if journal.undoes is not None or journal.attempts > 1 or journal.errors:
+            self.ledger.record([self._row(Identity(*row), src, dst, Step.DONE, journal)])
+        elif journal.renames is not None:
+            journal.renames.append(entry)
+        else:
+            self.ledger.record_renames(self.kind, journal.batch, [entry])
+
+    def _row(self, identity: Identity, src: str, dst: str, step: Step, journal: Journal) -> Transfer:
+        now = time.time()
+        return Transfer(
+            kind=self.kind,
+            step=step,
+            identity=identity,
+            source=os.fsencode(src),
+            target=os.fsencode(dst),
+            started=now,
+            finished=None if step.open else now,
+            batch=journal.batch,
+            attempts=journal.attempts,
+            errors=list(journal.errors),
+            undoes=journal.undoes,
+        )
 
     def _fresh(self, action: Callable[[], Outcome]) -> Outcome:
         """Run ``action``; if a cached folder turned out removed, once more with fresh folders."""
@@ -197,7 +294,9 @@ class Mover:
         except _Stale:
             raise MoveError(f"folders under {self.root} keep disappearing", transient=True) from None
 
-    def _move_by_copy(self, src: SourceFile, folder: str, name: str, on_conflict: ConflictPolicy) -> Outcome:
+    def _move_by_copy(
+        self, src: SourceFile, folder: str, name: str, on_conflict: ConflictPolicy, journal: Journal
+    ) -> Outcome:
         size = src.st.st_size
         # Its file's inode, and those of the folders it may have to make (the first into a folder).
         inodes = 1 + (0 if self.tree.knows(folder) else folder.count("/") + 1)
@@ -207,46 +306,86 @@ class Mover:
         kept = False
         staging = self._lend(STAGING)
         try:
-            tmp, copy = self._copy_to_staging(src, staging)
+            copy = self._copy_to_staging(src, staging, self.tree.path(folder, name), journal)
             published = False
             try:
 
                 def by_tmp(folder_fd: int, dst: str) -> None:
                     nonlocal published
-                    rename_noreplace(staging, tmp, folder_fd, dst)
+                    self._check_source(src, copy)  # before publishing: the same file, unchanged
+                    rename_noreplace(staging, copy.tmp, folder_fd, dst)
                     published = True  # the temporary name is gone with the rename
-                    self._finish_copy(src, folder_fd, dst, copy)
+                    self._finish_copy(src, folder_fd, dst, copy, self.tree.path(folder, dst))
 
                 outcome = self._publish(src, folder, name, on_conflict, by_tmp, Kind.COPIED)
                 kept = published
                 return outcome
             finally:
+                os.close(copy.fd_in)
                 if not published:
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(tmp, dir_fd=staging)
+                        os.unlink(copy.tmp, dir_fd=staging)
+                    self._advance(copy, Step.WITHDRAWN)
         finally:
             self.tree.give_back(staging)
             if self.space is not None:
                 self.space.release(size, inodes, kept=kept)
 
-    def _finish_copy(self, src: SourceFile, folder: int, name: str, copy: os.stat_result) -> None:
-        """The copy is published: make its folder durable, then remove the source, so that there
-        is one copy. If the fsync fails, the source cannot be removed (a read-only mount, an
-        immutable folder), or the destination was unmounted under the copy (its bytes went where
-        no one can reach them), take the published copy back: the file stays in the source alone."""
+    def _advance(
+        self, copy: _Copy, step: Step, *, target: str | None = None, error: str | None = None
+    ) -> None:
+        if copy.row is not None and self.ledger is not None:
+            self.ledger.advance(copy.row, step, target=os.fsencode(target) if target else None, error=error)
+
+    def _check_source(self, src: SourceFile, copy: _Copy) -> None:
+        """The source name must still hold the file the copy was made from, unchanged since the
+        copy began: Changed if it was written to (or its metadata changed), Vanished if it is
+        gone or its name holds another file now (renamed away, replaced)."""
+        try:
+            now = lstat_at(src.name, src.folder)
+        except FileNotFoundError:
+            raise Vanished(src.path) from None
+        if (now.st_dev, now.st_ino) != (copy.identity.dev, copy.identity.ino):
+            raise Vanished(src.path)
+        if not copy.identity.matches(now):
+            raise Changed(src.path)
+
+    def _finish_copy(self, src: SourceFile, folder: int, name: str, copy: _Copy, path: str) -> None:
+        """The copy is published: make its folder durable, check the source once more, then
+        remove it, so that there is one copy.
+
+        Where the source is no longer that file, unchanged (written to, renamed away, replaced
+        since the check before publishing), the published copy is taken back: the file is
+        wherever its name went, whole. Where it cannot be removed (a read-only mount, an
+        immutable folder), the fsync fails, or the destination was unmounted under the copy
+        (its bytes went where no one can reach them), the published copy is taken back too: the
+        file stays in the source alone. A copy is taken back only while the source holds the
+        same file: that is never the file's last copy."""
+        steps.reached("published")
+        self._advance(copy, Step.PUBLISHED, target=path)
+        steps.reached("recorded")
         try:
             os.fsync(folder)
-            if os.stat(self.root).st_dev != copy.st_dev:
+            if os.stat(self.root).st_dev != copy.copied.st_dev:
                 raise MoveError(f"{self.root} was unmounted during the copy", transient=True)
-            src.remove()
-        except (OSError, MoveError) as exc:
+            self._check_source(src, copy)
+            os.unlink(src.name, dir_fd=src.folder)
+        except (OSError, MoveError, Changed, Vanished) as exc:
+            if isinstance(exc, Vanished) and os.fstat(copy.fd_in).st_nlink == 0:
+                # Deleted from the source during the copy's last steps: what was published is
+                # the file now, and it stays.
+                self._advance(copy, Step.DONE, error="its source was deleted after the copy was published")
+                return
             with contextlib.suppress(OSError):
-                if lstat_at(name, folder).st_ino == copy.st_ino:
+                if lstat_at(name, folder).st_ino == copy.copied.st_ino:
                     os.unlink(name, dir_fd=folder)
                     os.fsync(folder)
-            if isinstance(exc, MoveError):
+            self._advance(copy, Step.WITHDRAWN, error=str(exc))
+            if isinstance(exc, (MoveError, Changed, Vanished)):
                 raise
             raise MoveError.from_os(exc, "remove the source after its copy") from None
+        steps.reached("removed")
+        self._advance(copy, Step.DONE)
 
     def _lend(self, folder: str) -> int:
         """A descriptor for ``folder`` below the root, made if missing; refused if anything on
@@ -254,7 +393,8 @@ class Mover:
         try:
             return self.tree.lend(folder, create=True)
         except NotAFolder as exc:
-            raise MoveError(f"{self.tree.path(folder)}: {exc.strerror}", transient=False) from None
+            # The cause first, the folder after: a narrow screen cuts the end of a reason.
+            raise MoveError(f"{exc.strerror} ({self.tree.path(folder)})", transient=False) from None
         except FileNotFoundError:
             raise _Stale() from None  # a folder above it was removed since it was opened
 
@@ -301,8 +441,8 @@ class Mover:
         finally:
             self.tree.give_back(fd)
 
-    def _copy_to_staging(self, src: SourceFile, staging: int) -> tuple[str, os.stat_result]:
-        """Copy into a new file in the staging folder; returns its name and its fstat."""
+    def _copy_to_staging(self, src: SourceFile, staging: int, target: str, journal: Journal) -> _Copy:
+        """Copy into a new file in the staging folder, its intent written first."""
         st = src.st
         try:
             fd_in, fst = src.open()
@@ -313,13 +453,21 @@ class Mover:
         try:
             if (fst.st_ino, fst.st_size, fst.st_mtime_ns) != (st.st_ino, st.st_size, st.st_mtime_ns):
                 raise Changed(src.path)
+            identity = Identity.of(fst)
             tmp = f"{self._token}-{next(self._serial)}.part"
             flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
             try:
                 fd_out = os.open(tmp, flags, 0o600, dir_fd=staging)
             except FileNotFoundError:  # the staging folder was removed behind our back
                 raise _Stale() from None
+            row = None
             try:
+                if self.ledger is not None:
+                    intent = self._row(identity, src.path, target, Step.INTENT, journal)
+                    intent.staging = os.fsencode(self.tree.path(STAGING, tmp))
+                    intent.copy_ino = os.fstat(fd_out).st_ino
+                    row = self.ledger.begin(intent)
+                    steps.reached("intent")
                 digest = self._copy_data(fd_in, fd_out, fst.st_size)
                 # Setuid and setgid bits are never carried over; ownership follows the source
                 # only when we are root (anyone else cannot give files away).
@@ -332,22 +480,28 @@ class Mover:
                 # A running average of how long the disk makes a copy wait: the engine runs copies
                 # in parallel only where there is waiting to overlap.
                 self.fsync_seconds = 0.9 * self.fsync_seconds + 0.1 * (time.perf_counter() - synced)
-                after = os.fstat(fd_in)
-                if (after.st_size, after.st_mtime_ns) != (fst.st_size, fst.st_mtime_ns):
+                steps.reached("copied")
+                if not identity.matches(os.fstat(fd_in)):
                     raise Changed(src.path)  # first: a writer explains a size that differs
                 copied = os.fstat(fd_out)
                 if copied.st_size != fst.st_size:
                     raise MoveError("copy has the wrong size", transient=True, code=errno.EIO)
                 if digest is not None and sha256_fd(fd_out) != digest:
                     raise MoveError("checksum of the copy differs", transient=True, code=errno.EIO)
-            except BaseException:
+                if row is not None and self.ledger is not None:
+                    self.ledger.advance(row, Step.STAGED)
+                    steps.reached("staged")
+            except BaseException as exc:
                 os.close(fd_out)
                 os.unlink(tmp, dir_fd=staging)
+                if row is not None and self.ledger is not None:
+                    self.ledger.advance(row, Step.WITHDRAWN, error=str(exc) or type(exc).__name__)
                 raise
             os.close(fd_out)
-            return tmp, copied
-        finally:
+            return _Copy(tmp, copied, fd_in, identity, row)
+        except BaseException:
             os.close(fd_in)
+            raise
 
     def _copy_data(self, fd_in: int, fd_out: int, size: int) -> bytes | None:
         if self.verify:
@@ -371,6 +525,13 @@ class Mover:
                 break
             offset += sent
         return None
+
+
+def _is_folder(root: str, name: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(os.path.join(root, name), follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def _copy_in_progress(name: str) -> bool:

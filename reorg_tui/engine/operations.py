@@ -48,17 +48,27 @@ class QuarantineOps:
         return request(self.state_dir, op, id=item_id, quarantine=os.path.realpath(self.store.root))
 
 
-def foreseen_failure(record: Record) -> str | None:
-    """Why releasing this file would only quarantine it again, where that can be seen now: a
-    folder on its way to its destination is a file. None when nothing in its way can be seen."""
+def foreseen_failure(record: Record, dest: str | None = None) -> str | None:
+    """Why releasing this file would only quarantine it again, where that can be seen now: its
+    date does not exist, or a folder on its way to its destination is a file, or (below ``dest``,
+    where folders are opened without following links) a symlink. None when nothing in its way
+    can be seen."""
     if record.intended is None:
+        if record.original:  # only a date that does not exist leaves no intended destination
+            return "its date does not exist, so it will be quarantined again; rename it first"
         return None
     for folder in reversed(Path(record.intended).parents):
         try:
-            mode = os.stat(folder).st_mode
+            mode = os.lstat(folder).st_mode
         except OSError:
             return None  # missing: it will be made
-        if not stat.S_ISDIR(mode):
+        if stat.S_ISLNK(mode):
+            if dest is not None and Path(dest) in folder.parents:
+                return (
+                    f"{folder} is a symlink, which is never followed, so it will be quarantined "
+                    "again; put a real folder there first"
+                )
+        elif not stat.S_ISDIR(mode):
             return (
                 f"{folder} is a file, not a folder, so it will be quarantined again; "
                 "move that file aside first"

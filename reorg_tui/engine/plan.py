@@ -31,16 +31,18 @@ class Preview(NamedTuple):
     planned: Planned | None  # None: its date does not exist, so it would be quarantined
     problem: str | None  # why not (an invalid date), or None
     exists: bool  # a file of that name is there already: the conflict policy decides
+    rel: str  # below the source
+    st: os.stat_result  # its lstat as listed: the identity a plan file keeps (planfile.py)
 
 
 def preview(settings: EngineSettings, count: ScanCount) -> Iterator[Preview]:
     """What a run would do with each file in the source now, touching nothing."""
     naming, source, dest = settings.naming(), str(settings.source), str(settings.dest)
-    for rel, _st in scan(source, naming, settings.recursive, count):
+    for rel, st in scan(source, naming, settings.recursive, count):
         src = f"{source}/{rel}"
         try:
             planned = Planned(*plan(naming, dest, rel))
         except InvalidDate as exc:
-            yield Preview(src, None, str(exc), False)
+            yield Preview(src, None, str(exc), False, rel, st)
             continue
-        yield Preview(src, planned, None, os.path.lexists(planned.intended))
+        yield Preview(src, planned, None, os.path.lexists(planned.intended), rel, st)

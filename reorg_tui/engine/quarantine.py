@@ -48,7 +48,7 @@ from pathlib import Path
 
 from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.errors import ExitCode, ReorgError
-from reorg_tui.engine.ledger import LEDGER_NAME, Ledger, LedgerError, memory_ledger, open_ledger
+from reorg_tui.engine.ledger import LEDGER_NAME, Ledger, LedgerError, TransferKind, memory_ledger, open_ledger
 from reorg_tui.engine.move import STAGING, Mover
 from reorg_tui.engine.records import QuarantineStats, Record
 from reorg_tui.engine.retry import MAX_ERRORS_KEPT, stamped
@@ -91,7 +91,7 @@ class QuarantineStore:
         self.root = root
         self.key = os.path.realpath(root)  # the index's name for this quarantine
         # Items are written once and read rarely: a few descriptors are enough.
-        self.mover = Mover(Tree(str(root), capacity=16), verify=verify)
+        self.mover = Mover(Tree(str(root), capacity=16), verify=verify, kind=TransferKind.QUARANTINE)
         self._lock = threading.Lock()
         self.ledger: Ledger = memory_ledger()
         self._seen_ns: int | None = None  # the folder's mtime when the index last matched it
@@ -290,7 +290,8 @@ class QuarantineStore:
             below = "" if folder == source_root else str(folder.relative_to(source_root))
             back = Tree(str(source_root), capacity=4, create_root=False)
             try:
-                outcome = Mover(back).move(self.mover.tree, f"{record.id}/{record.name}", below, record.name)
+                mover = Mover(back, ledger=self.mover.ledger, kind=TransferKind.RELEASE)
+                outcome = mover.move(self.mover.tree, f"{record.id}/{record.name}", below, record.name)
             finally:
                 back.close()
             self._drop(record)

@@ -87,6 +87,12 @@ class EngineSettings:
     alert_disk_free_percent: float = setting(
         15.0, "Alert under this much free space (0: off).", minimum=0.0, maximum=99.0
     )
+    history_days: float = setting(
+        90.0,
+        "Days the ledger keeps finished transfers, for history and undo (0: for ever).",
+        minimum=0.0,
+        maximum=36_500,
+    )
     shutdown_timeout: float = setting(
         5.0, "Seconds a stop may wait for in-flight moves.", minimum=0.1, maximum=3600
     )

@@ -17,11 +17,12 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.events import Resize
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from reorg_tui.engine import AlreadyRunning, ExitCode, Record, State
+from reorg_tui.engine import AlreadyRunning, ExitCode, Record, State, foreseen_failure
 from reorg_tui.names import safe
 from reorg_tui.tui.bridge import Host
 from reorg_tui.tui.screens.confirm import ConfirmScreen
@@ -46,10 +47,11 @@ class QuarantineLoaded(Message):
 
 
 class OperationDone(Message):
-    def __init__(self, summary: str, failed: bool) -> None:
+    def __init__(self, summary: str, failed: bool, *, warned: bool = False) -> None:
         super().__init__()
         self.summary = summary
         self.failed = failed
+        self.warned = warned  # done, but some will be back: a release whose cause is still there
 
 
 class ReorgApp(App[int]):
@@ -174,10 +176,15 @@ class ReorgApp(App[int]):
 
     @work(thread=True, group="operations", exit_on_error=False)
     def run_operation(self, verb: str, ids: list[str]) -> None:
-        done, failures = 0, []
+        done, failures, again = 0, [], []
+        records = {r.id: r for r in self.host.quarantine_list()} if verb == "release" else {}
         for item_id in ids:
             try:
                 if verb == "release":
+                    record = records.get(item_id)
+                    problem = foreseen_failure(record, self.host.snapshot().dest) if record else None
+                    if problem:
+                        again.append(f"{records[item_id].name}: {problem}")
                     self.host.release(item_id)
                 else:
                     self.host.delete(item_id)
@@ -185,15 +192,19 @@ class ReorgApp(App[int]):
             except Exception as exc:  # each file on its own: one failure does not stop the rest
                 failures.append(f"{item_id}: {exc}")
         summary = f"{'Released' if verb == 'release' else 'Deleted'} {done} file(s)"
+        if again:
+            summary += f"; {len(again)} will be quarantined again: " + "; ".join(again[:3])
+            summary += f" (and {len(again) - 3} more)" if len(again) > 3 else ""
         if failures:
             summary += f"; {len(failures)} failed: " + "; ".join(failures)
-        self.post_message(OperationDone(summary, bool(failures)))
+        self.post_message(OperationDone(summary, bool(failures), warned=bool(again)))
         self.post_message(QuarantineLoaded(self.host.quarantine_list()))
 
     def on_operation_done(self, message: OperationDone) -> None:
-        self.notify(
-            safe(message.summary), severity="error" if message.failed else "information", markup=False
+        severity: SeverityLevel = (
+            "error" if message.failed else "warning" if message.warned else "information"
         )
+        self.notify(safe(message.summary), severity=severity, markup=False)
 
     # ---- actions --------------------------------------------------------------------------------
 

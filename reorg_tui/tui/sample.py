@@ -13,6 +13,10 @@ _HISTORY = tuple(
     for i in range(300)
 )
 
+# As the mover words it: the cause first, the folder after (a narrow screen cuts the end).
+FOLDER_IS_A_FILE = (
+    "'13' in '2026/02/13' is a file, not a folder: refused, not followed (/srv/archive/2026/02/13)"
+)
 RECORDS = [
     Record(
         id="20260914T101500-1a2b3c4d",
@@ -31,9 +35,9 @@ RECORDS = [
         name="2026-02-13_scan [draft] a[1].tif",
         original="/srv/inbox/2026-02-13_scan [draft] a[1].tif",
         intended="/srv/archive/2026/02/13/2026-02-13_scan [draft] a[1].tif",
-        reason="move: ENOTDIR Not a directory",
-        attempts=1,
-        errors=["2026-09-14T12:10:33Z move: ENOTDIR Not a directory"],
+        reason=FOLDER_IS_A_FILE,
+        attempts=0,
+        errors=[f"2026-09-14T12:10:33Z {FOLDER_IS_A_FILE}"],
         quarantined_at=NOW - 1500,
         first_failed_at=NOW - 1500,
         size=2_310_554,

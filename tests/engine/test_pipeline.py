@@ -215,29 +215,45 @@ def test_skipped_files_are_not_retried_on_every_rescan(tmp_path):
         assert len(rec.of(ev.Skipped)) == 1
 
 
-def test_a_file_present_at_both_ends_after_a_crash_is_counted_once(settings):
-    # An interrupted cross-filesystem move: published at the destination, source not yet removed.
-    data = os.urandom(5000)
-    src = write(settings.source / "2024-03-03_twin.bin", data, OLD)
-    dst = write(settings.dest / "2024/03/03/2024-03-03_twin.bin", data)
-    st = src.stat()
-    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
-    # An interrupted link-then-unlink publish: the same inode under both names.
+def test_one_inode_under_both_names_after_an_interrupted_link_publish_is_counted_once(settings):
+    # An interrupted link-then-unlink publish: the same inode under both names. Known by identity.
     linked = write(settings.source / "2024-03-04_linked.bin", b"linked", OLD)
     os.makedirs(settings.dest / "2024/03/04")
     os.link(linked, settings.dest / "2024/03/04/2024-03-04_linked.bin")
-    # A partial copy left in the staging folder.
+    # A partial copy left in the staging folder by a process that is gone.
     write(settings.dest / ".reorg-tmp/deadbeef.part", b"half a fi")
 
     engine, _ = run_once(settings)
 
     assert files_under(settings.source) == {}
-    assert sorted(files_under(settings.dest)) == [
-        "2024/03/03/2024-03-03_twin.bin",
-        "2024/03/04/2024-03-04_linked.bin",
-    ]
+    assert sorted(files_under(settings.dest)) == ["2024/03/04/2024-03-04_linked.bin"]
+    assert engine.snapshot().totals.duplicates == 1
+
+
+@pytest.mark.parametrize("policy", ["skip", "quarantine", "rename"])
+def test_an_identical_file_the_ledger_does_not_claim_meets_the_conflict_policy(tmp_path, policy):
+    """A re-delivered copy with the same bytes and mtime as a file already at its destination is
+    new work, not a crash's leftover: nothing guesses from bytes, and --on-conflict says what
+    happens (skip: it stays; quarantine: it is quarantined; rename: it arrives as name (1))."""
+    settings = make_settings(tmp_path, on_conflict=policy)
+    data = os.urandom(5000)
+    src = write(settings.source / "2024-03-03_same.bin", data, OLD)
+    dst = write(settings.dest / "2024/03/03/2024-03-03_same.bin", data)
+    st = src.stat()
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    run_once(settings)
+
     assert dst.read_bytes() == data
-    assert engine.snapshot().totals.duplicates == 2
+    left = files_under(settings.source)
+    arrived = sorted(files_under(settings.dest / "2024"))
+    quarantined = [p for p in files_under(settings.quarantine) if not p.endswith(".json")]
+    if policy == "skip":
+        assert list(left) == ["2024-03-03_same.bin"] and len(arrived) == 1 and not quarantined
+    elif policy == "quarantine":
+        assert not left and len(arrived) == 1 and len(quarantined) == 1
+    else:
+        assert not left and arrived == ["03/03/2024-03-03_same (1).bin", "03/03/2024-03-03_same.bin"]
 
 
 def test_second_instance_on_the_same_source_refuses(tmp_path):

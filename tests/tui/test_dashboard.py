@@ -382,3 +382,29 @@ def test_an_active_alert_shows_as_a_banner_and_a_red_pane():
         assert app.query_one("ErrorRatePane").has_class("-alert")
 
     drive(app, script)
+
+
+def test_a_release_that_will_only_come_back_warns_with_its_cause(tmp_path):
+    """Releasing a file whose date folder is a file, or whose date does not exist, says so on
+    the screen (a warning naming the cause), instead of re-quarantining it silently."""
+    settings = make_settings(tmp_path)
+    write(settings.dest / "2025/07/07", b"a file where the date folder should be")
+    write(settings.source / "2025-07-07_blocked.txt", b"blocked", OLD)
+    write(settings.source / "2025-02-30_nodate.txt", b"no such date", OLD)
+    app = dashboard(settings)
+    shown: list[tuple[str, str]] = []
+    app.notify = lambda message, **kw: shown.append((message, kw.get("severity", "")))  # type: ignore[method-assign]
+
+    async def script(pilot: Pilot) -> None:
+        table = app.query_one(QuarantineTable)
+        await until(pilot, lambda: table.row_count == 2, "both in quarantine")
+        app.host.engine.pause()  # type: ignore[attr-defined]
+        await pilot.press("2", "a", "r")
+        await until(pilot, lambda: any("Released" in m for m, _ in shown), "the release summary")
+
+    drive(app, script)
+    [(summary, severity)] = [(m, s) for m, s in shown if "Released" in m]
+    assert severity == "warning"
+    assert "2 will be quarantined again" in summary
+    assert f"{settings.dest}/2025/07/07 is a file, not a folder" in summary
+    assert "its date does not exist" in summary

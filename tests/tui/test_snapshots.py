@@ -29,6 +29,10 @@ def test_quarantine_browser_120x40(snap_compare):
     assert snap_compare(app(), terminal_size=(120, 40), press=["2"])
 
 
+def test_quarantine_browser_80x24_reasons_lead_with_the_cause(snap_compare):
+    assert snap_compare(app(), terminal_size=(80, 24), press=["2"])
+
+
 def test_quarantine_details_120x40(snap_compare):
     assert snap_compare(app(), terminal_size=(120, 40), press=["2", "down", "enter"])
 

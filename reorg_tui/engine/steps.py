@@ -1,0 +1,66 @@
+"""The named steps of the transfer protocol, where a crash test stops the process dead.
+
+``REORG_STOP_AT=STEP`` (or ``STEP:N``, the Nth time it is reached) makes the process SIGKILL
+itself the instant the protocol reaches that step: a crash lands exactly between two steps,
+rather than wherever a random kill happens to find. ``STEP:N:pause`` SIGSTOPs it there instead
+(a stalled daemon, resumed with SIGCONT). In-process tests ``watch`` the steps with a function
+(a writer that strikes mid-copy). Read once, at import; unset (always, outside the tests) every
+check is one test of ``armed``.
+
+The steps, in order, for a copy: ``intent`` (its ledger row written), ``copied`` (bytes durable
+in staging), ``staged`` (row at staged), ``published`` (renamed to its target), ``recorded``
+(row at published), ``removed`` (source unlinked), then the row at done. For a rename:
+``renamed`` (before its row is written). Recovery: ``recovering`` (before it acts on a row).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Iterator
+
+STEPS = ("intent", "copied", "staged", "published", "recorded", "removed", "renamed", "recovering")
+
+
+def _parse(value: str | None) -> tuple[str, int, signal.Signals] | None:
+    if not value:
+        return None
+    step, _, rest = value.partition(":")
+    nth, _, how = rest.partition(":")
+    if step not in STEPS:
+        raise SystemExit(f"REORG_STOP_AT: unknown step {step!r} (known: {', '.join(STEPS)})")
+    count = int(nth) if nth.isdigit() and int(nth) > 0 else 1
+    return step, count, signal.SIGSTOP if how == "pause" else signal.SIGKILL
+
+
+STOP_AT = _parse(os.environ.get("REORG_STOP_AT"))
+_watchers: list[Callable[[str], None]] = []
+armed = STOP_AT is not None  # anything to do at a step: the hot path tests only this
+_seen: dict[str, int] = {}
+
+
+def reached(step: str) -> None:
+    """The protocol is at ``step``: stop dead here if a test asked for it."""
+    if not armed:
+        return
+    for watcher in list(_watchers):
+        watcher(step)
+    if STOP_AT is None or STOP_AT[0] != step:
+        return
+    _seen[step] = _seen.get(step, 0) + 1
+    if _seen[step] == STOP_AT[1]:
+        os.kill(os.getpid(), STOP_AT[2])
+
+
+@contextlib.contextmanager
+def watch(watcher: Callable[[str], None]) -> Iterator[None]:
+    """Call ``watcher`` with each step reached, in the thread that reached it (tests only)."""
+    global armed
+    _watchers.append(watcher)
+    armed = True
+    try:
+        yield
+    finally:
+        _watchers.remove(watcher)
+        armed = STOP_AT is not None or bool(_watchers)
