@@ -2,7 +2,8 @@
 
 Every expected failure ends as one line on stderr and its exit code (a user's mistake: 2), never a
 traceback. The commands live in this package's modules: run (the root command and demo), ops
-(status, config), quarantine, apply, bench; options holds the settings options they share.
+(status, config), quarantine, apply, history, undo, bench; options holds the settings options they
+share.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 
 import typer
 
-from reorg_tui.cli import apply, bench, ops, quarantine, run
+from reorg_tui.cli import apply, bench, history, ops, quarantine, run, undo
 from reorg_tui.engine import ExitCode, ReorgError
 from reorg_tui.names import safe
 
@@ -40,6 +41,8 @@ app.command()(run.demo)
 app.command()(bench.bench)
 app.command()(ops.status)
 app.command(epilog=apply.EPILOG)(apply.apply)
+app.command(epilog=history.EPILOG)(history.history)
+app.command(epilog=undo.EPILOG)(undo.undo)
 app.add_typer(quarantine.app, name="quarantine", epilog=QUARANTINE_EPILOG)
 app.add_typer(ops.config_app, name="config", epilog=CONFIG_EPILOG)
 

@@ -11,22 +11,37 @@ from typing import Any
 
 import typer
 
-from reorg_tui.cli.options import config_option, layered, with_settings
+from reorg_tui.cli.options import config_option, layered, state_dir_option, with_settings
 from reorg_tui.config import FIELDS, ConfigError, default_state_dir, find_state_dir, load, resolve
 from reorg_tui.deploy import Deployment, supervisord, systemd
 
 config_app = typer.Typer(help="Print deployment files that match the settings given.")
 
 
+SOURCE_OPTION = typer.Option(None, "--source", "-s", help=FIELDS["source"].help_text())
+
+
+def instance_state_dir(
+    ctx: typer.Context, source: str | None, state_dir: str | None, config: Path | None
+) -> tuple[Path, Path | None]:
+    """The state folder of the instance on a source, running or not, and that source (resolved;
+    None where only --state-dir was given): from --source alone, even if it was started with
+    --state-dir (see engine/locate.py)."""
+    given, config_file = layered(ctx, {"source": source, "state_dir": state_dir}, config)
+    values = resolve(given, config_file=config_file, required=())
+    folder, where = values["state_dir"], values["source"]
+    if where is None:
+        if folder is None:
+            raise ConfigError("--source (or --state-dir) is required to find the running instance")
+        return folder, None
+    where = Path(os.path.realpath(where))
+    return find_state_dir(where, folder), where
+
+
 def status(
     ctx: typer.Context,
-    source: str = typer.Option(None, "--source", "-s", help=FIELDS["source"].help_text()),
-    state_dir: str = typer.Option(
-        None,
-        "--state-dir",
-        help="The instance's state folder, if it was started with one; found from --source otherwise. "
-        "[env: REORG_STATE_DIR]",
-    ),
+    source: str = SOURCE_OPTION,
+    state_dir: str = state_dir_option(),
     config: Path = config_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
@@ -35,15 +50,7 @@ def status(
     operator's pause with files waiting, or files in the quarantine; 2 not running or stale."""
     from reorg_tui.status import check
 
-    given, config_file = layered(ctx, {"source": source, "state_dir": state_dir}, config)
-    values = resolve(given, config_file=config_file, required=())
-    folder, where = values["state_dir"], values["source"]
-    if where is None:
-        if folder is None:
-            raise ConfigError("--source (or --state-dir) is required to find the running instance")
-    else:
-        where = Path(os.path.realpath(where))
-        folder = find_state_dir(where, folder)
+    folder, where = instance_state_dir(ctx, source, state_dir, config)
     health = check(folder, source=where)
     typer.echo(json.dumps(health.to_dict(), indent=1) if as_json else health.line)
     raise typer.Exit(health.code)

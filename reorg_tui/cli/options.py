@@ -34,6 +34,16 @@ def config_option() -> Any:
     )
 
 
+def state_dir_option() -> Any:
+    """--state-dir for the commands that find a running (or stopped) instance by its source."""
+    return typer.Option(
+        None,
+        "--state-dir",
+        help="The instance's state folder, if it was started with one; found from --source otherwise. "
+        "[env: REORG_STATE_DIR]",
+    )
+
+
 def _settings_parameters() -> list[inspect.Parameter]:
     """One keyword-only parameter per setting, then --config: what with_settings adds."""
     added = [

@@ -67,17 +67,18 @@ def _ops(
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
-def parse_age(text: str) -> float:
-    """``90s``, ``30m``, ``12h``, ``1d``, ``2w`` (or plain seconds) -> seconds."""
+def parse_age(text: str, flag: str = "--older-than") -> float:
+    """``90s``, ``30m``, ``12h``, ``1d``, ``2w`` (or plain seconds) -> seconds; ``flag`` names
+    the option in an error."""
     raw = text.strip().lower()
     unit = raw[-1:] if raw[-1:] in _UNITS else "s"
     number = raw[:-1] if raw[-1:] in _UNITS else raw
     try:
         value = float(number) * _UNITS[unit]
     except ValueError:
-        raise ConfigError(f"--older-than: {text!r} is not an age such as 90s, 30m, 12h, 1d or 2w") from None
+        raise ConfigError(f"{flag}: {text!r} is not an age such as 90s, 30m, 12h, 1d or 2w") from None
     if value < 0:
-        raise ConfigError(f"--older-than: {text!r} is negative")
+        raise ConfigError(f"{flag}: {text!r} is negative")
     return value
 
 

@@ -1,7 +1,8 @@
 """The engine: plain Python, no Textual, no typer. Its public surface is what this module names;
 the faces (the dashboard, the headless runner, the command line) import these, and reach below
 only for what other processes read of a running instance: its published state (``publish``), its
-control socket (``control``), its source lock (``lock``) and whether its pid lives (``store``).
+control socket (``control``), its source lock (``lock``), whether its pid lives (``store``) and
+its ledger, read-only (``ledger``: history).
 """
 
 from reorg_tui.engine import events, planfile
@@ -31,9 +32,27 @@ from reorg_tui.engine.plan import preview
 from reorg_tui.engine.planfile import Plan, PlanError
 from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, Record, open_store
 from reorg_tui.engine.settings import EngineSettings, setting
+from reorg_tui.engine.undo import (
+    Skipped,
+    SkipReason,
+    Undo,
+    UndoPlan,
+    UndoResult,
+    UndoSelection,
+    open_undo,
+    source_holder,
+)
 from reorg_tui.engine.watch import ScanCount
 
 __all__ = [
+    "SkipReason",
+    "Skipped",
+    "Undo",
+    "UndoPlan",
+    "UndoResult",
+    "UndoSelection",
+    "open_undo",
+    "source_holder",
     "ALERT_RULES",
     "BUCKETS",
     "ERROR_WINDOW",

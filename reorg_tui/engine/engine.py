@@ -50,6 +50,7 @@ from reorg_tui.engine.recovery import recover
 from reorg_tui.engine.remote import answers, audit
 from reorg_tui.engine.settings import EngineSettings
 from reorg_tui.engine.store import remove_leftovers
+from reorg_tui.engine.undone import hold_undone
 from reorg_tui.engine.watch import Watcher
 
 log = logging.getLogger(__name__)
@@ -304,6 +305,9 @@ class Engine:
         if recovered.left:
             log.info("left %d open transfer(s) of another live instance alone", recovered.left)
         self._prune_ledger()
+        held = hold_undone(self.ledger, self.sources, self.intake)  # (undone.py: not delivered again)
+        if held:
+            log.info("left %d file(s) an undo put back in the source alone, until each changes", held)
         cleaned = self.mover.recover() + self.quarantine.repair() + remove_leftovers(self.settings.state_dir)
         if cleaned:
             self.bus.warn(f"recovered from an interrupted run: removed or repaired {cleaned} leftover(s)")

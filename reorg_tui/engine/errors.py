@@ -19,7 +19,7 @@ class ExitCode(IntEnum):
     LEFT_BEHIND = 1  # --once: some files were quarantined or could not be moved (bench: one did not arrive)
     USAGE = 2  # bad flags, environment, config file or folders
     ALREADY_RUNNING = 3  # another instance holds the source
-    NOT_FOUND = 4  # quarantine: no such item
+    NOT_FOUND = 4  # quarantine: no such item; history: no ledger
     INTERNAL = 70  # a bug: please report it
     INTERRUPTED = 130
 

@@ -46,6 +46,12 @@ class LedgerUnreadable(LedgerError):
     """The ledger's file is not a database this version can read (garbage, truncated)."""
 
 
+class NoLedger(LedgerError):
+    """There is no ledger to read (nothing recorded yet, or another state folder): exit 4."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
 class TransferKind(StrEnum):
     DELIVER = "deliver"  # source -> destination tree
     QUARANTINE = "quarantine"  # source -> quarantine
@@ -237,29 +243,47 @@ class Ledger(Protocol):
 
 
 def new_owner() -> str:
-    """This instance's name in the rows it owns: host, pid and a token unique to this run."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """This instance's name in the rows it owns: host, pid, the process's start time (so that a
+    pid reused by another process is not taken for it) and a token unique to this run."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_started(os.getpid())}:{uuid.uuid4().hex[:8]}"
 
 
 def owner_alive(owner: str) -> bool:
-    """Whether the instance that owns a row may still be at work on it. An owner on another host
-    cannot be checked from here: alive, unless a lease says otherwise (see ``Ledger.claim``)."""
-    from reorg_tui.engine.store import pid_alive
-
+    """Whether the instance that owns a row may still be at work on it: a process of this host
+    with that pid, started at that time. The embedded ledger lives in one host's state folder and
+    is used only under the source's lock, so an owner named by another host (a container
+    recreated with a new hostname on the same volume) is gone; a backend that several hosts share
+    decides by leases instead (see ``Ledger.claim``)."""
     host, _, rest = owner.partition(":")
-    pid, _, _ = rest.partition(":")
-    if host != socket.gethostname():
-        return True
-    return pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid))
+    pid, _, rest = rest.partition(":")
+    started, _, _ = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    return _started(int(pid)) == started
+
+
+def _started(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or "" if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[19].decode()
+    except (OSError, IndexError):
+        return ""
 
 
 LEDGER_NAME = "ledger.sqlite3"
 
 
-def open_ledger(state_dir: Path, *, owner: str | None = None, create: bool = True) -> Ledger:
-    """The ledger in ``state_dir`` (the embedded backend). LedgerError if it cannot be used."""
+def open_ledger(
+    state_dir: Path, *, owner: str | None = None, create: bool = True, read_only: bool = False
+) -> Ledger:
+    """The ledger in ``state_dir`` (the embedded backend). LedgerError if it cannot be used;
+    NoLedger if there is none and ``create`` is False. ``read_only``: to look at it (history),
+    never creating, migrating or writing it, nor any file beside it."""
     from reorg_tui.engine.ledger_sqlite import SqliteLedger
 
+    if read_only:
+        return SqliteLedger.read_only(state_dir / LEDGER_NAME, owner=owner or "")
     return SqliteLedger(state_dir / LEDGER_NAME, owner=owner or new_owner(), create=create)
 
 

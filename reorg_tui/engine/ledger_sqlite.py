@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -24,6 +25,7 @@ from reorg_tui.engine.ledger import (
     Identity,
     LedgerError,
     LedgerUnreadable,
+    NoLedger,
     Query,
     RenameRow,
     Step,
@@ -139,7 +141,7 @@ class SqliteLedger:
         self.owner = owner
         self._lock = threading.Lock()
         if not create and not path.exists():
-            raise LedgerError(f"no ledger at {path}: this source has no recorded moves yet")
+            raise NoLedger(f"no ledger at {path}: this source has no recorded moves yet")
         try:
             self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -157,15 +159,47 @@ class SqliteLedger:
             self._db.close()
             raise
 
+    @classmethod
+    def read_only(cls, path: Path, *, owner: str = "") -> SqliteLedger:
+        """The ledger opened only to read it (history): never created, migrated or written.
+
+        SQLite's ``mode=ro`` still makes the ``-wal`` and ``-shm`` files beside a WAL database
+        that has none, and leaves them. They exist while a writer has it open (then the reader
+        takes part in its locking, and sees each commit); with no ``-wal`` every row is in the
+        main file, which is opened ``immutable`` (no locks, no files made). A writer that
+        starts during such a read writes into its new ``-wal``, not the main file, until a
+        checkpoint (about 4 MB of rows later): so open one per look, not one kept open."""
+        if not path.is_file():
+            raise NoLedger(f"no ledger at {path}: no transfer has been recorded there yet")
+        immutable = not os.path.lexists(f"{path}-wal")
+        uri = path.absolute().as_uri() + ("?mode=ro&immutable=1" if immutable else "?mode=ro")
+        self = cls.__new__(cls)
+        self.path, self.owner, self._lock = path, owner, threading.Lock()
+        try:
+            self._db = sqlite3.connect(
+                uri, uri=True, timeout=10.0, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot open the ledger {path}: {exc}") from None
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise LedgerUnreadable(f"{path} is not a usable ledger ({exc})") from None
+        if version > SCHEMA_VERSION:
+            self._db.close()
+            raise _too_new(path, version)
+        if version == 0:  # made, never migrated: nothing was written into it
+            self._db.close()
+            raise NoLedger(f"the ledger {path} holds no transfers yet")
+        return self
+
     # ---- schema ------------------------------------------------------------------------------
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise LedgerError(
-                f"the ledger {self.path} was written by a newer reorg-tui (schema {version}; "
-                f"this one knows up to {SCHEMA_VERSION}): upgrade, or move it aside"
-            )
+            raise _too_new(self.path, version)
         for step in range(version, SCHEMA_VERSION):
             with self._transaction():
                 for statement in _statements(MIGRATIONS[step]):
@@ -274,9 +308,11 @@ class SqliteLedger:
         where: list[str] = []
         args: list[object] = []
         if query.name is not None:
-            # The glob matches a file name: the last part of either path.
-            where.append("(CAST(source AS TEXT) GLOB ? OR CAST(target AS TEXT) GLOB ?)")
-            args.extend(["*/" + query.name] * 2)
+            # The glob matches a file name: the last part of either path (a * in it never spans
+            # a folder). Given as bytes: a name that is not UTF-8 is matched as it is on disk.
+            name = _FILE_NAME.format
+            where.append(f"({name('source')} GLOB CAST(? AS TEXT) OR {name('target')} GLOB CAST(? AS TEXT))")
+            args.extend([os.fsencode(query.name)] * 2)
         if query.since is not None:
             where.append("started >= ?")
             args.append(query.since)
@@ -453,6 +489,19 @@ _INSERT_QUARANTINE = (
     " errors = excluded.errors, quarantined_at = excluded.quarantined_at,"
     " first_failed_at = excluded.first_failed_at, size = excluded.size"
 )
+
+
+# A path's last part: rtrim takes off every trailing character but "/", leaving the folder.
+_FILE_NAME = (
+    "substr(CAST({0} AS TEXT), length(rtrim(CAST({0} AS TEXT), replace(CAST({0} AS TEXT), '/', ''))) + 1)"
+)
+
+
+def _too_new(path: Path, version: int) -> LedgerError:
+    return LedgerError(
+        f"the ledger {path} was written by a newer reorg-tui (schema {version}; "
+        f"this one knows up to {SCHEMA_VERSION}): upgrade, or move it aside"
+    )
 
 
 def _statements(script: str) -> list[str]:

@@ -9,9 +9,14 @@ a row edited by hand to name a file elsewhere touches nothing.
 - ``staged``: the copy was whole. If its staging file is still there, it is removed (withdrawn);
   if not, the crash came after it was published and before that was written: the target folder
   is searched for the copy's inode, and the row goes on as published.
-- ``published``: the copy is at its target. If the source name still holds the same file (inode,
-  size, mtime, ctime unchanged), it is removed; the row is done. If the source is gone or holds
-  another file, only the published copy is this transfer's: done.
+- ``published``: the copy should be at its target. Only if the target still holds that copy (its
+  inode, size and mtime) and the source name still holds the same file (inode, size, mtime, ctime
+  unchanged) is the source removed; the row is done. A target that no longer holds the copy (it
+  was being taken back when the crash came, or the row lies) leaves the source alone: withdrawn.
+  A source that is gone or holds another file: only the published copy is this transfer's, done.
+
+Every path a row names is checked before it is used: below a root, no "." or ".." parts, and a
+staging file only in a root's staging folder under a name the mover gives (``PID-TOKEN-N.part``).
 
 Nothing is guessed from bytes: a file the ledger does not claim is new work, and the conflict
 policy decides what becomes of it.
@@ -22,13 +27,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import stat
 from dataclasses import dataclass
 
 from reorg_tui.engine import steps
 from reorg_tui.engine.dirs import NotAFolder, Tree
 from reorg_tui.engine.fileops import lstat_at
 from reorg_tui.engine.ledger import Ledger, Step, Transfer, owner_alive
+from reorg_tui.engine.move import STAGING
 
+_PART = re.compile(r"[0-9]+-[0-9a-f]{8}-[0-9]+\.part")  # as Mover names its staging files
 log = logging.getLogger(__name__)
 
 
@@ -69,12 +78,18 @@ class _Place:
         except (FileNotFoundError, NotAFolder, NotADirectoryError):
             return False
 
-    def find(self, ino: int, dev: int) -> str | None:
-        """The name in this place's folder that holds inode ``ino`` (the published copy), if any."""
+    def holds(self, ino: int, size: int, mtime_ns: int) -> bool:
+        """Whether the name holds that copy: its inode, with the source's size and mtime (a copy
+        is given the source's mtime), so a reused inode number is not taken for it."""
+        st = self.lstat()
+        return st is not None and _is_copy(st, ino, size, mtime_ns)
+
+    def find(self, ino: int, size: int, mtime_ns: int) -> str | None:
+        """The name in this place's folder that holds that copy (see ``holds``), if any."""
         try:
             with self.tree.folder(self.folder) as fd, os.scandir(fd) as entries:
                 for entry in entries:
-                    if entry.inode() == ino and lstat_at(entry.name, fd).st_dev == dev:
+                    if entry.inode() == ino and _is_copy(lstat_at(entry.name, fd), ino, size, mtime_ns):
                         return entry.name
         except (FileNotFoundError, NotAFolder, NotADirectoryError):
             return None
@@ -111,6 +126,8 @@ def recover(ledger: Ledger, trees: list[Tree]) -> Recovered:
             continue
         source, target = locate(row.source, trees), locate(row.target, trees)
         staging = locate(row.staging, trees) if row.staging is not None else None
+        if staging is not None and not (staging.folder == STAGING and _PART.fullmatch(staging.name)):
+            staging = None  # not a staging file of the mover's: never removed as one
         if source is None or target is None or (row.staging is not None and staging is None):
             log.warning("ledger row %s names a path outside the folders it may touch: left alone", row.id)
             done.left += 1
@@ -136,7 +153,7 @@ def _recover_row(
             return
         found = None
         if step is Step.STAGED and row.copy_ino is not None:
-            found = target.find(row.copy_ino, _dev_of(target))
+            found = target.find(row.copy_ino, row.identity.size, row.identity.mtime_ns)
         if found is None:
             ledger.advance(row.id, Step.WITHDRAWN, error="interrupted before it was published")
             done.withdrawn += 1
@@ -144,6 +161,12 @@ def _recover_row(
         # Published, and the crash came before that was written down.
         target = _Place(target.tree, target.folder, found)
         ledger.advance(row.id, Step.PUBLISHED, target=os.fsencode(target.path()))
+    elif row.copy_ino is None or not target.holds(row.copy_ino, row.identity.size, row.identity.mtime_ns):
+        # Its copy is not where the row says (taken back as the crash came, or the row is not
+        # the truth): the source is the file, and stays.
+        ledger.advance(row.id, Step.WITHDRAWN, error="its published copy is not at its target")
+        done.withdrawn += 1
+        return
     now = source.lstat()
     if now is not None and row.identity.matches(now):
         source.unlink_if(row.identity.ino)
@@ -151,8 +174,5 @@ def _recover_row(
     done.finished += 1
 
 
-def _dev_of(place: _Place) -> int:
-    try:
-        return os.stat(place.tree.root).st_dev
-    except OSError:
-        return -1
+def _is_copy(st: os.stat_result, ino: int, size: int, mtime_ns: int) -> bool:
+    return stat.S_ISREG(st.st_mode) and st.st_ino == ino and st.st_size == size and st.st_mtime_ns == mtime_ns

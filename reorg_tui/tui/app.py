@@ -32,6 +32,7 @@ from reorg_tui.tui.screens.quarantine import QuarantineView
 from reorg_tui.tui.widgets.activity import ActivityLog
 from reorg_tui.tui.widgets.disk import DiskPane
 from reorg_tui.tui.widgets.error_rate import ErrorRatePane
+from reorg_tui.tui.widgets.history_view import HistoryView
 from reorg_tui.tui.widgets.pane import Pane
 from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
 from reorg_tui.tui.widgets.retry_table import RetryTable
@@ -68,6 +69,7 @@ class ReorgApp(App[int]):
         Binding("q", "quit_drain", "Quit", id="app.quit"),
         Binding("1", "show_tab('overview')", "Overview", id="app.overview"),
         Binding("2", "show_tab('quarantine')", "Quarantine", id="app.quarantine"),
+        Binding("3", "show_tab('history')", "History", id="app.history"),
         Binding("f", "follow_activity", "Follow activity", show=False, id="app.follow"),
     ]
 
@@ -105,6 +107,8 @@ class ReorgApp(App[int]):
                     yield ActivityLog(id="activity")
             with TabPane("Quarantine [2]", id="quarantine"):
                 yield QuarantineView(id="quarantine-view")
+            with TabPane("History [3]", id="history"):
+                yield HistoryView(self.host, id="history-view")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -248,6 +252,8 @@ class ReorgApp(App[int]):
         self.query_one(TabbedContent).active = tab
         if tab == "quarantine":
             self.query_one(QuarantineTable).focus()
+        elif tab == "history":
+            self.query_one(HistoryView).action_search()  # type to search at once
 
     def _marks(self, action: str) -> None:
         self.action_show_tab("quarantine")
@@ -321,6 +327,11 @@ class ReorgApp(App[int]):
         )
         yield SystemCommand(
             "Show quarantine", "Browse quarantined files", lambda: self.action_show_tab("quarantine")
+        )
+        yield SystemCommand(
+            "Show history",
+            "Where files went: search the ledger by name (3)",
+            lambda: self.action_show_tab("history"),
         )
         yield SystemCommand(
             "Follow activity", "Show the newest events as they come (f)", self.action_follow_activity

@@ -30,8 +30,10 @@ from reorg_tui.engine import (
 )
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.control import request
+from reorg_tui.engine.ledger import Query, Transfer
 from reorg_tui.engine.publish import event_from_dict, read_state
 from reorg_tui.engine.store import pid_alive
+from reorg_tui.history import read as read_history
 from reorg_tui.status import STALE_AFTER
 
 MAX_EVENTS = 500  # kept between two refreshes; under a flood the oldest are dropped, not queued
@@ -49,6 +51,7 @@ class Host(Protocol):
     def quarantine_list(self) -> list[Record]: ...
     def release(self, item_id: str) -> str: ...
     def delete(self, item_id: str) -> Record: ...
+    def history(self, query: Query) -> list[Transfer]: ...
 
 
 class EngineHost:
@@ -94,13 +97,19 @@ class EngineHost:
     def delete(self, item_id: str) -> Record:
         return self.engine.delete(item_id)
 
+    def history(self, query: Query) -> list[Transfer]:
+        # Its own read-only look, not engine.ledger: that one's lock is the engine's, and a scan
+        # of the history would hold up the batches' writes (a reader never blocks a WAL writer).
+        return read_history(self.engine.settings.state_dir, query)
+
 
 class AttachedHost:
     """Another process runs the engine (a daemon under supervisord, say): show what it publishes,
-    and steer it through its control socket: pause, resume, and release or delete (which the
-    daemon does itself, see engine/operations.py). Listing reads its quarantine directly.
+        and steer it through its control socket: pause, resume, and release or delete (which the
+        daemon does itself, see engine/operations.py). Listing reads its quarantine directly, and the
+    history its ledger (read-only).
 
-    Everything that reads a file or a socket runs in the app's worker threads, never the UI's.
+        Everything that reads a file or a socket runs in the app's worker threads, never the UI's.
     """
 
     live = True
@@ -167,6 +176,9 @@ class AttachedHost:
 
     def delete(self, item_id: str) -> Record:
         return self.ops.delete(item_id)
+
+    def history(self, query: Query) -> list[Transfer]:
+        return read_history(self.settings.state_dir, query)  # the daemon's ledger, read-only
 
 
 def placeholder(settings: Settings, state: str) -> Snapshot:

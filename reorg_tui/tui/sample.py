@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import threading
 
 from reorg_tui.engine import Disk, QuarantineInfo, Queues, Record, RetryItem, Snapshot, Timing, Totals
 from reorg_tui.engine import events as ev
+from reorg_tui.engine.ledger import Identity, Query, Step, Transfer, TransferKind
 
 NOW = 1_789_398_000.0  # a fixed instant: 2026-09-14 13:00:00 UTC
 _HISTORY = tuple(
@@ -141,6 +144,84 @@ EVENTS: list[ev.Event] = [
 ]
 
 
+def _transfer(
+    row_id: int, kind: TransferKind, step: Step, source: str, target: str, ago: float, **more: object
+) -> Transfer:
+    at = NOW - ago
+    return Transfer(
+        kind=kind,
+        step=step,
+        identity=Identity(64769, 1000 + row_id, 48_000 + row_id, 0, 0),
+        source=source.encode(),
+        target=target.encode(),
+        started=at,
+        finished=at,
+        batch=f"1f2e3d4c.{row_id}",
+        id=row_id,
+        **more,  # type: ignore[arg-type]
+    )
+
+
+_Q = "/srv/archive/_quarantine"
+TRANSFERS = [  # the ledger's rows, oldest first (the History view shows them newest first)
+    _transfer(
+        1,
+        TransferKind.QUARANTINE,
+        Step.DONE,
+        "/srv/inbox/2024-02-30_invoice-0412.pdf",
+        f"{_Q}/{RECORDS[0].id}/2024-02-30_invoice-0412.pdf",
+        3 * 3600,
+        attempts=0,
+    ),
+    _transfer(
+        2,
+        TransferKind.DELIVER,
+        Step.DONE,
+        "/srv/inbox/2026-03-01_minutes.odt",
+        "/srv/archive/2026/03/01/2026-03-01_minutes.odt",
+        2 * 3600,
+    ),
+    _transfer(
+        3,
+        TransferKind.DELIVER,
+        Step.WITHDRAWN,
+        "/srv/inbox/2026-03-02_photo.jpg",
+        "/srv/archive/2026/03/02/2026-03-02_photo.jpg",
+        1800,
+        errors=["2026-09-14T12:30:00Z the source changed during its copy"],
+    ),
+    _transfer(
+        4,
+        TransferKind.RELEASE,
+        Step.DONE,
+        f"{_Q}/20260914T110000-77aa88bb/2026-03-02_photo.jpg",
+        "/srv/inbox/2026-03-02_photo.jpg",
+        1200,
+    ),
+    _transfer(
+        5,
+        TransferKind.DELIVER,
+        Step.DONE,
+        "/srv/inbox/2026-09-10_site-photos.zip",
+        "/srv/archive/2026/09/10/2026-09-10_site-photos.zip",
+        400,
+        attempts=3,
+        errors=[
+            "2026-09-14T12:51:40Z move: EPERM Operation not permitted",
+            "2026-09-14T12:52:10Z move: EPERM Operation not permitted",
+        ],
+    ),
+    _transfer(
+        6,
+        TransferKind.DELIVER,
+        Step.DONE,
+        "/srv/inbox/2026-03-02_a.txt",
+        "/srv/archive/2026/03/02/2026-03-02_a (1).txt",
+        3,
+    ),
+]
+
+
 class FrozenHost:
     """Serves one fixed state: the dashboard under test is real; only time stands still."""
 
@@ -174,3 +255,12 @@ class FrozenHost:
 
     def delete(self, item_id: str) -> Record:
         raise RuntimeError("a frozen sample cannot delete files")
+
+    def history(self, query: Query) -> list[Transfer]:
+        """As the ledger answers: the glob on either path's file name, newest first."""
+
+        def matches(row: Transfer) -> bool:
+            names = (os.path.basename(row.source_path), os.path.basename(row.target_path))
+            return query.name is None or any(fnmatch.fnmatchcase(n, query.name) for n in names)
+
+        return [row for row in reversed(TRANSFERS) if matches(row)][: query.limit]

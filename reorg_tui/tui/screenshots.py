@@ -8,6 +8,7 @@ from pathlib import Path
 
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.sample import NOW, FrozenHost
+from reorg_tui.tui.widgets.history_view import HistoryView
 
 SHOTS = (
     ("dashboard.svg", "running", (), (120, 36)),
@@ -15,6 +16,7 @@ SHOTS = (
     ("paused-for-disk.svg", "paused-disk", (), (120, 36)),
     ("quarantine.svg", "running", ("2",), (120, 30)),
     ("quarantine-details.svg", "running", ("2", "down", "enter"), (120, 30)),
+    ("history.svg", "running", ("3", *"photo"), (120, 30)),
 )
 
 
@@ -23,6 +25,8 @@ async def _shoot(folder: Path, name: str, state: str, keys: tuple[str, ...], siz
     async with app.run_test(size=size) as pilot:
         if keys:
             await pilot.press(*keys)
+        while not app.query_one(HistoryView).settled:  # its rows come from a worker
+            await pilot.pause(0.05)
         await pilot.pause()
         app.save_screenshot(filename=name, path=str(folder))
 

@@ -1,6 +1,6 @@
 """Records shown whole, one key from a row: a quarantined file (with release and delete one key
-away), an event from the Activity pane, a file in the retry queue. Paths and errors are never
-cut: they wrap."""
+away), an event from the Activity pane, a file in the retry queue, a transfer in the history.
+Paths and errors are never cut: they wrap."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ from textual.widgets import Footer, Static
 
 from reorg_tui.engine import Record, RetryItem, Snapshot
 from reorg_tui.engine import events as ev
+from reorg_tui.engine.ledger import Transfer
+from reorg_tui.history import attempts as attempt_count
+from reorg_tui.history import meaning, outcome
 from reorg_tui.present import describe as describe_event
 from reorg_tui.present import duration, event_fields
 from reorg_tui.tui.text import age, literal, size, stamp
@@ -33,6 +36,16 @@ def fields(rows: Iterable[tuple[str, Text]]) -> Text:
     for label, value in rows:
         text.append(f"{label:>12}  ", style="bold")
         text.append_text(value)
+        text.append("\n")
+    return text
+
+
+def bullets(text: Text, title: str, lines: Iterable[str]) -> Text:
+    """``text``, then a titled list: one line each, shown literally."""
+    text.append(f"\n{title}\n", style="bold underline")
+    for line in lines:
+        text.append("  • ")
+        text.append_text(literal(line))
         text.append("\n")
     return text
 
@@ -54,12 +67,7 @@ def describe(record: Record, path: str, now: float) -> Text:
             ),
         )
     )
-    text.append("\nerror history\n", style="bold underline")
-    for line in record.errors or ["(none recorded)"]:
-        text.append("  • ")
-        text.append_text(literal(line))
-        text.append("\n")
-    return text
+    return bullets(text, "error history", record.errors or ["(none recorded)"])
 
 
 def event_text(event: ev.Event, quarantine_dir: str) -> Text:
@@ -86,6 +94,25 @@ def retry_text(item: RetryItem, snap: Snapshot) -> Text:
             ("last error", literal(item.last_error)),
         )
     )
+
+
+def transfer_text(row: Transfer) -> Text:
+    """A transfer from the ledger: both whole paths, its times, and every earlier attempt's error."""
+    rows = [
+        ("file", literal(os.path.basename(row.target_path))),
+        ("outcome", Text(outcome(row) + (f": {meaning(row)}" if meaning(row) else ""))),
+        ("from", literal(row.source_path)),
+        ("to", literal(row.target_path)),
+        ("started", Text(stamp(row.started))),
+        ("finished", Text(stamp(row.finished) if row.finished is not None else "-")),
+        ("attempts", Text(attempt_count(row))),
+        ("size", Text(f"{size(row.identity.size)} ({row.identity.size:,} bytes)")),
+        ("batch", literal(row.batch or "-")),
+        ("id", Text(str(row.id))),
+    ]
+    if row.undoes is not None:
+        rows.append(("undoes", Text(str(row.undoes))))
+    return bullets(fields(rows), "errors of earlier attempts", row.errors or ["(none)"])
 
 
 def _value(key: str, value: Any) -> str:

@@ -8,7 +8,7 @@ from textual.widgets import Static
 
 HELP = """\
 Keys
-  1 / 2        overview / quarantine
+  1 / 2 / 3    overview / quarantine / history
   p            pause or resume intake (moves in flight finish)
   q            quit after in-flight moves finish; q again forces
   ?            this help; escape (or q, or ?) closes it
@@ -34,6 +34,14 @@ Quarantine
   r            release: back to the source, through the pipeline again
   d            delete for good (asks first)
   r and d act on the marked files, or on the one under the cursor.
+
+History (every transfer the ledger holds: delivered, quarantined, released, undone)
+  3            the history, with the cursor in its search box: type part of a file name,
+               or a glob (2024-11-*, *.pdf); the rows follow as you type
+  enter, down  from the search box to the rows; / goes back to it
+  escape       clears the search
+  enter        on a row: both whole paths, the times, every earlier attempt's error
+  From is shown below the source, To below the destination (or quarantine/).
 
 Queues (the "Time per file · queues" pane)
   settling     seen in the source; waits until its size and mtime hold still (--settle)

@@ -1,0 +1,64 @@
+"""``history NAME-OR-GLOB``: where a file went, when, and through which attempts (the ledger)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+
+from reorg_tui.cli.ops import SOURCE_OPTION, instance_state_dir
+from reorg_tui.cli.options import config_option, state_dir_option
+from reorg_tui.cli.quarantine import parse_age
+from reorg_tui.engine.ledger import NoLedger, Query
+from reorg_tui.history import as_dict, block, is_glob, read
+from reorg_tui.names import safe
+
+EPILOG = (
+    "NAME-OR-GLOB matches a file's name (the last part of its source or target path): a name "
+    "without * ? [ matches exactly that name; quote a glob so the shell leaves it alone. "
+    "--json prints an array, newest first; paths are strings, an undecodable byte written as "
+    "Python's surrogateescape keeps it (0xff as \\udcff), so os.fsencode gives the bytes back. "
+    "Reading never creates or changes the ledger. "
+    "Exit codes: 0 ok (also when nothing matches: no rows, or []); 2 bad settings or usage, or a "
+    "ledger from a newer version or not a ledger; 4 no ledger (no file has been moved with this "
+    "state folder yet: check --source or --state-dir); 70 internal error."
+)
+
+
+def history(
+    ctx: typer.Context,
+    name: str = typer.Argument(
+        ..., metavar="NAME-OR-GLOB", help="A file name, or a glob such as '2024-11-*'."
+    ),
+    since: str = typer.Option(
+        None, "--since", metavar="AGE", help="Only transfers begun in the last AGE: 90s, 10m, 1h, 2d, 1w."
+    ),
+    limit: int = typer.Option(100, "--limit", min=1, metavar="N", help="At most N transfers, the newest."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    source: str = SOURCE_OPTION,
+    state_dir: str = state_dir_option(),
+    config: Path = config_option(),
+) -> None:
+    """Where files went: each transfer of a file of that name (delivered, quarantined, released,
+    undone, or withdrawn), newest first, with when, from, to, and the errors of its earlier
+    attempts. Read from the ledger of the instance on the source, running or not."""
+    folder, _ = instance_state_dir(ctx, source, state_dir, config)
+    after = time.time() - parse_age(since, "--since") if since is not None else None
+    try:
+        rows = read(folder, Query(name=name, since=after, limit=limit + 1))
+    except NoLedger as exc:
+        raise NoLedger(f"no history: {exc}") from None
+    more, rows = len(rows) > limit, rows[:limit]
+    if as_json:
+        typer.echo(json.dumps([as_dict(row) for row in rows], indent=1))
+        return
+    if not rows:
+        what = "matching" if is_glob(name) else "named"
+        window = f" in the last {safe(since)}" if since is not None else ""
+        typer.echo(f"no history: no transfer of a file {what} {safe(name)}{window}")
+        return
+    typer.echo("\n\n".join("\n".join(block(row)) for row in rows))
+    if more:
+        typer.echo(f"\n(the newest {limit} shown; --limit N for more, --since AGE for fewer)")
