@@ -38,6 +38,12 @@ def bench(
         metavar="FILES_PER_S",
         help="Instead: the dashboard's refreshes and key latency under load.",
     ),
+    quarantine: int = typer.Option(
+        0,
+        "--quarantine",
+        metavar="ITEMS",
+        help="Instead: `quarantine list` of this many quarantined files, cold, with and without the ledger.",
+    ),
     seconds: float = typer.Option(
         60.0, "--seconds", min=1, help="How long --watch feeds, or --idle measures."
     ),
@@ -45,9 +51,13 @@ def bench(
     """Measure the engine against a raw loop in the same run; print files/s, ratio, memory, CPU."""
     from rich.console import Console
 
-    if watch or idle or dashboard:
+    if watch or idle or dashboard or quarantine:
         console = Console(stderr=True)
-        if watch:
+        if quarantine:
+            from reorg_tui.bench import quarantine as quarantine_mode
+
+            figures = quarantine_mode.measure(directory, quarantine, console, keep=keep)
+        elif watch:
             from reorg_tui.bench import stream
 
             figures = stream.measure(directory, watch, seconds, console)

@@ -1,7 +1,13 @@
-"""``quarantine list|show|release|delete``: the quarantine store, for an operator or a script."""
+"""``quarantine list|show|release|delete``: the quarantine store, for an operator or a script.
+
+Each finds the ledger that indexes the quarantine as ``status`` finds the state folder: from the
+source (``--source``, ``REORG_SOURCE`` or the config file), or ``--state-dir``. Without one, or
+where that ledger does not index this quarantine, the records themselves are read (slower for a
+large quarantine; the answer is the same)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -14,16 +20,22 @@ import typer
 
 from reorg_tui.cli.options import config_option, layered
 from reorg_tui.config import FIELDS, ConfigError, find_state_dir, resolve
-from reorg_tui.engine import QuarantineOps, QuarantineStore, Record, foreseen_failure
+from reorg_tui.engine import QuarantineOps, QuarantineStore, Record, foreseen_failure, open_store
 from reorg_tui.names import safe
 
 app = typer.Typer(help="Inspect, release or delete quarantined files.")
 
 
 def _store(
-    ctx: typer.Context, quarantine: str | None, dest: str | None, config: Path | None
+    ctx: typer.Context,
+    quarantine: str | None,
+    dest: str | None,
+    config: Path | None,
+    source: str | None = None,
+    state_dir: str | None = None,
 ) -> QuarantineStore:
-    given, config_file = layered(ctx, {"quarantine": quarantine, "dest": dest}, config)
+    flags = {"quarantine": quarantine, "dest": dest, "source": source, "state_dir": state_dir}
+    given, config_file = layered(ctx, flags, config)
     values = resolve(given, config_file=config_file, required=())
     root = values["quarantine"]
     if root is None:
@@ -32,7 +44,10 @@ def _store(
         root = values["dest"] / "_quarantine"
     if not root.is_dir():
         raise ConfigError(f"quarantine {root} does not exist")
-    return QuarantineStore(root)
+    folder = values["state_dir"]
+    if values["source"] is not None:
+        folder = find_state_dir(Path(os.path.realpath(values["source"])), folder)
+    return open_store(root, folder)
 
 
 def _ops(
@@ -68,13 +83,26 @@ def parse_age(text: str, flag: str = "--older-than") -> float:
 
 
 def _record_dict(store: QuarantineStore, record: Record) -> dict[str, Any]:
-    return {**record.__dict__, "path": str(store.file_path(record)), "age_seconds": round(record.age, 3)}
+    path = os.path.join(store.root, record.id, record.name)  # store.file_path, without pathlib's cost
+    return {**record.__dict__, "path": path, "age_seconds": round(record.age, 3)}
+
+
+def _json_lines(items: list[dict[str, Any]]) -> str:
+    """A JSON array with one object a line: as readable as an indented one, and written by the
+    json module's C encoder (which an indent turns off) at tens of thousands of records."""
+    return "[\n" + ",\n".join(json.dumps(item) for item in items) + "\n]" if items else "[]"
 
 
 _Q = typer.Option(None, "--quarantine", "-q", help=FIELDS["quarantine"].help_text())
 _D = typer.Option(None, "--dest", "-d", help=FIELDS["dest"].help_text())
 _S = typer.Option(None, "--source", "-s", help=FIELDS["source"].help_text())
 _J = typer.Option(False, "--json", help="Print JSON for scripts.")
+_STATE = typer.Option(
+    None,
+    "--state-dir",
+    help="The daemon's state folder, whose ledger indexes the quarantine; found from the source "
+    "otherwise. [env: REORG_STATE_DIR]",
+)
 _ALL = typer.Option(False, "--all", help="Every quarantined file.")
 _REASON = typer.Option(
     None, "--reason", metavar="TEXT", help="The files whose reason contains TEXT (any case)."
@@ -92,27 +120,36 @@ def q_list(
     ctx: typer.Context,
     quarantine: str = _Q,
     dest: str = _D,
+    source: str = _S,
+    state_dir: str = _STATE,
     config: Path = config_option(),
     older_than: str = _OLDER,
     as_json: bool = _J,
 ) -> None:
     """List quarantined files, oldest first."""
-    store = _store(ctx, quarantine, dest, config)
-    records = store.list()
+    store = _store(ctx, quarantine, dest, config, source, state_dir)
+    records = store.list(errors=as_json)
     if older_than is not None:
         limit = parse_age(older_than)
         records = [r for r in records if r.age >= limit]
     if as_json:
-        typer.echo(json.dumps([_record_dict(store, r) for r in records], indent=1))
+        typer.echo(_json_lines([_record_dict(store, r) for r in records]))
         return
     if not records:
         typer.echo(f"the quarantine {store.root} is empty")
         return
+    lines = []  # written at once: tens of thousands of echo calls cost more than the query
     for r in records:
-        size, age = humanize.naturalsize(r.size, binary=True), humanize.naturaldelta(r.age)
-        typer.echo(f"{r.id}  {size:>9}  {age:>12}  {safe(r.name)}  [{safe(r.reason)}]")
+        size, age = _size_text(r.size), humanize.naturaldelta(r.age)
+        lines.append(f"{r.id}  {size:>9}  {age:>12}  {safe(r.name)}  [{safe(r.reason)}]")
     total = sum(r.size for r in records)
-    typer.echo(f"{len(records)} file(s), {humanize.naturalsize(total, binary=True)}")
+    lines.append(f"{len(records)} file(s), {humanize.naturalsize(total, binary=True)}")
+    typer.echo("\n".join(lines))
+
+
+@functools.lru_cache(maxsize=4096)
+def _size_text(size: int) -> str:
+    return humanize.naturalsize(size, binary=True)
 
 
 @app.command("show")
@@ -121,11 +158,13 @@ def q_show(
     item_id: str = typer.Argument(..., metavar="ID", help="The id shown by `quarantine list`."),
     quarantine: str = _Q,
     dest: str = _D,
+    source: str = _S,
+    state_dir: str = _STATE,
     config: Path = config_option(),
     as_json: bool = _J,
 ) -> None:
     """Show one quarantined file: where it came from, where it was going, every error."""
-    store = _store(ctx, quarantine, dest, config)
+    store = _store(ctx, quarantine, dest, config, source, state_dir)
     record = store.get(item_id)
     if as_json:
         typer.echo(json.dumps(_record_dict(store, record), indent=1))
@@ -188,7 +227,7 @@ def q_release(
 
     Where a file would only be quarantined again (a folder on its way is a file), a warning on
     stderr says why, and it is released all the same: fix the cause, and it moves."""
-    store = _store(ctx, quarantine, dest, config)
+    store = _store(ctx, quarantine, dest, config, source)
     ops = _ops(ctx, store, source, config, required=True)
     records = _select(store, item_ids, every, reason, older_than)
     done = []
@@ -222,7 +261,7 @@ def q_delete(
 ) -> None:
     """Delete quarantined files and their records, for good. Asks first, unless --yes; away from
     a terminal, refuses without --yes."""
-    store = _store(ctx, quarantine, dest, config)
+    store = _store(ctx, quarantine, dest, config, source)
     ops = _ops(ctx, store, source, config, required=False)
     records = _select(store, item_ids, every, reason, older_than)
     if records and not yes:

@@ -30,7 +30,7 @@ from reorg_tui.engine.naming import NamingError
 from reorg_tui.engine.operations import QuarantineOps, foreseen_failure
 from reorg_tui.engine.plan import preview
 from reorg_tui.engine.planfile import Plan, PlanError
-from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, Record
+from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, Record, open_store
 from reorg_tui.engine.settings import EngineSettings, setting
 from reorg_tui.engine.undo import (
     Skipped,
@@ -84,6 +84,7 @@ __all__ = [
     "Timing",
     "Totals",
     "apply_plan",
+    "open_store",
     "default_state_dir",
     "events",
     "find_state_dir",

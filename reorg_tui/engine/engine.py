@@ -381,6 +381,8 @@ class Engine:
             self.bus.warn(warning)
         self.mover.ledger = self.ledger
         self.quarantine.mover.ledger = self.ledger
+        self.quarantine.use(self.ledger)  # its index
+        self.failures.use(self.ledger)  # the retry queue
 
     def _prune_ledger(self) -> None:
         """Once an hour (and at start): forget finished transfers older than --history-days,
@@ -392,8 +394,12 @@ class Engine:
             self._next_prune = now + 3600  # all gone: look again in an hour, else go on next second
 
     def _close_ledger(self) -> None:
+        """After the run the retry queue stays in memory, and the quarantine's index is built
+        from its records again if it is read (a test, a dashboard showing the end)."""
         if self.ledger is not None:
             self.mover.ledger = self.quarantine.mover.ledger = None
+            self.quarantine.use(None)
+            self.failures.use(None)
             self.ledger.close()
             self.ledger = None
 

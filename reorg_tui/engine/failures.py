@@ -2,7 +2,8 @@
 quarantine (with its reason), or, where not even the quarantine takes it, the source.
 
 Owns, under its own lock: the retry queue, the run's tally (``RunResult``) and the quarantine's
-count, bytes and oldest time as this process knows them.
+count, bytes and oldest time as this process knows them. The queue is saved to the ledger and
+the counts are read from the quarantine's index: neither reads a file per entry.
 
 Threads: whichever thread moves a batch (the scanner, the coordinator or a pool worker) calls
 ``failed``, ``quarantine`` and ``forget``; the coordinator takes due retries; the housekeeper saves
@@ -25,9 +26,10 @@ from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.disk import DiskGate
 from reorg_tui.engine.errors import NO_ROOM, TRANSIENT, MoveError, Unsafe, Vanished
 from reorg_tui.engine.kinds import Kind
+from reorg_tui.engine.ledger import Ledger, LedgerError
 from reorg_tui.engine.metrics import Metrics, RetryItem
-from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore
-from reorg_tui.engine.retry import RetryQueue, backoff, stamped
+from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore, StuckInQuarantine
+from reorg_tui.engine.retry import LEGACY_NAME, RetryQueue, backoff, stamped
 from reorg_tui.engine.settings import EngineSettings
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,8 @@ class Failures:
         self.gate = gate
         self.store = store
         self.sources = sources
-        self.retry = RetryQueue(settings.state_dir / "retry.json")
+        # In memory until ``use`` hands it the ledger (at start, once the source is held).
+        self.retry = RetryQueue(None, legacy=settings.state_dir / LEGACY_NAME)
         # Files waiting for a retry, by path (the queue's own dict, never replaced): read without
         # the lock, once per file, by intake and by ``forget`` (see the opening comment).
         self.waiting = self.retry.entries
@@ -108,6 +111,11 @@ class Failures:
         with self._lock:
             self.retry.forget(rel)
 
+    def use(self, ledger: Ledger | None) -> None:
+        """Save the retry queue to ``ledger`` from now on (None: keep it in memory)."""
+        with self._lock:
+            self.retry.ledger = ledger
+
     def load(self) -> int:
         with self._lock:
             return self.retry.load()
@@ -116,8 +124,8 @@ class Failures:
         with self._lock:
             try:
                 self.retry.save()
-            except OSError as exc:
-                log.warning("cannot save the retry queue to %s: %s", self.retry.path, exc)
+            except (OSError, LedgerError) as exc:
+                log.warning("cannot save the retry queue: %s (tried again in a second)", exc)
 
     # ---- one failed attempt --------------------------------------------------------------------
 
@@ -171,6 +179,10 @@ class Failures:
         except Unsafe:
             self.forget(rel)
             raise  # not even into the quarantine: the batch leaves it in the source
+        except StuckInQuarantine as exc:
+            # Quarantined all the same: the file is there, with its record; say what went wrong.
+            record = exc.record
+            self.bus.warn(f"{src}: {exc}")
         except (MoveError, OSError) as exc:
             # Not even the quarantine will take it: it stays in the source, tried again later.
             message = f"{reason}; and could not be quarantined: {exc}"
@@ -209,8 +221,14 @@ class Failures:
         return self._stats  # replaced whole, never changed in place
 
     def count_quarantine(self) -> None:
-        """Count the quarantine again from its records (after a scan, a release, a delete)."""
-        stats = self.store.stats()
+        """Count the quarantine again (after a scan, a release, a delete): from its index, so
+        the cost does not grow with it; a record another process added or removed is noticed
+        by the folder's mtime (see quarantine.py)."""
+        try:
+            stats = self.store.stats()
+        except (OSError, LedgerError) as exc:
+            log.warning("cannot count the quarantine now: %s", exc)
+            return
         with self._lock:
             self._stats = stats
 

@@ -7,6 +7,13 @@ happened or did not, is written after the fact, a batch at a time. Recovery afte
 the open rows (see recovery.py) and finishes or withdraws each: it knows what this daemon started
 instead of guessing from bytes. History and undo read the finished rows.
 
+It also holds two indexes that a restart must find again: the retry queue (retry.py keeps it in
+memory and writes what changed, a transaction a save) and the quarantine's index (quarantine.py:
+the ``<id>.json`` record beside each item is the truth, written first; the index answers
+``list``, ``get`` and the counts without reading a record, and is rebuilt from the records where
+it is lost). Quarantine rows are keyed by the quarantine's folder as well as the item's id, so a
+state folder whose daemon was given another ``--quarantine`` never mixes the two.
+
 The interface (``Ledger``) is what the engine and the faces use; ``SqliteLedger``
 (ledger_sqlite.py) is the embedded backend, in the state folder. Nothing above the backend
 assumes SQLite: rows carry an owner and a lease, so that a backend shared by several hosts can
@@ -26,6 +33,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from reorg_tui.engine.errors import ExitCode, ReorgError
+from reorg_tui.engine.records import QuarantineStats, Record, RetryEntry
 
 
 class LedgerError(ReorgError):
@@ -190,6 +198,50 @@ class Ledger(Protocol):
 
     def get(self, row_id: int) -> Transfer | None: ...
 
+    # ---- the retry queue -----------------------------------------------------------------------
+
+    def save_retries(self, changed: list[RetryEntry], removed: list[str]) -> None:
+        """Write the entries that changed (added or updated) and remove those forgotten, in one
+        transaction. An entry's ``next_try`` of None (in flight) is kept as None: due at once."""
+
+    def load_retries(self) -> tuple[list[RetryEntry], list[str]]:
+        """Every entry saved, and a line for each row that was not what this version writes (a
+        ledger edited by hand): such rows are set aside (kept for the operator, out of the
+        queue), never acted on."""
+
+    # ---- the quarantine's index ----------------------------------------------------------------
+
+    def quarantine_add(self, root: str, records: list[Record]) -> None:
+        """Index records of the quarantine at ``root`` (added, or replaced by id): one transaction.
+        Marks ``root`` as indexed even when ``records`` is empty."""
+
+    def quarantine_drop(self, root: str, ids: list[str]) -> None:
+        """Forget items (unknown ids are ignored): one transaction."""
+
+    def quarantine_list(
+        self, root: str, *, limit: int | None = None, offset: int = 0, errors: bool = True
+    ) -> list[Record]:
+        """Indexed items, oldest first (then by id); ``limit`` None: all of them. ``errors``
+        False leaves each error history empty (a listing that does not show them reads less)."""
+
+    def quarantine_get(self, root: str, item_id: str) -> Record | None: ...
+
+    def quarantine_ids(self, root: str) -> set[str]:
+        """Every indexed id: what ``repair`` reconciles the folder against."""
+
+    def quarantine_stats(self, root: str) -> QuarantineStats:
+        """Count, bytes and the oldest time, kept by the backend as items come and go: the cost
+        does not grow with the quarantine (the daemon asks after every scan)."""
+
+    def quarantine_seen(self, root: str) -> int | None:
+        """The quarantine folder's mtime (ns) when its index last matched its listing, as the
+        last process to look recorded it; None: not known, list it."""
+
+    def quarantine_saw(self, root: str, mtime_ns: int | None) -> None: ...
+
+    def quarantine_indexed(self, root: str) -> bool:
+        """Whether this ledger indexes the quarantine at ``root`` (a daemon's repair has run on it)."""
+
     def prune(self, before: float, *, limit: int = 10_000) -> int:
         """Forget up to ``limit`` finished transfers that finished before ``before``."""
 
@@ -239,6 +291,14 @@ def open_ledger(
     if read_only:
         return SqliteLedger.read_only(state_dir / LEDGER_NAME, owner=owner or "")
     return SqliteLedger(state_dir / LEDGER_NAME, owner=owner or new_owner(), create=create)
+
+
+def memory_ledger() -> Ledger:
+    """A ledger that lasts as long as this process, in memory: the index of a quarantine store
+    that no state folder's ledger indexes (see quarantine.py)."""
+    from reorg_tui.engine.ledger_sqlite import SqliteLedger
+
+    return SqliteLedger(Path(":memory:"), owner=new_owner())
 
 
 def open_for_daemon(state_dir: Path) -> tuple[Ledger, str | None]:

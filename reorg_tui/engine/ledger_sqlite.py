@@ -34,6 +34,7 @@ from reorg_tui.engine.ledger import (
     TransferKind,
     owner_alive,
 )
+from reorg_tui.engine.records import QuarantineStats, Record, RetryEntry
 
 # Each entry takes the schema from version N to N+1; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
@@ -60,27 +61,61 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX transfers_open ON transfers (step) WHERE step IN ('intent', 'staged', 'published');
     -- No index on times or paths: each costs a rename more than history saves, and history and
     -- undo read the rows in id order (the order they were written), which is time order.
+    -- The retry queue. Paths (relative to the source) and texts that may hold a file name are
+    -- stored as bytes (any name a filesystem holds); next_try NULL: due at once.
     CREATE TABLE retries (
         path BLOB PRIMARY KEY,
         attempts INTEGER NOT NULL,
         next_try REAL,
-        last_error TEXT NOT NULL,
+        last_error BLOB NOT NULL,
         errors TEXT NOT NULL DEFAULT '[]',
         first_failed REAL NOT NULL
     );
+    -- Rows of the queue that were not what this version writes (a ledger edited by hand): out of
+    -- the queue, kept for the operator to look at.
+    CREATE TABLE retries_aside (
+        path, attempts, next_try, last_error, errors, first_failed,
+        why TEXT NOT NULL,
+        set_aside REAL NOT NULL
+    );
+    -- The quarantine's index: a copy of each item's record, by its folder and id. Kept in the
+    -- order it is listed in (oldest first): a listing of 50,000 reads the table from one end,
+    -- not a row at a time through an index.
     CREATE TABLE quarantine (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        original TEXT NOT NULL,
-        intended TEXT,
-        reason TEXT NOT NULL,
+        root BLOB NOT NULL,
+        id TEXT NOT NULL,
+        name BLOB NOT NULL,
+        original BLOB NOT NULL,
+        intended BLOB,
+        reason BLOB NOT NULL,
         attempts INTEGER NOT NULL,
         errors TEXT NOT NULL DEFAULT '[]',
         quarantined_at REAL NOT NULL,
         first_failed_at REAL NOT NULL,
-        size INTEGER NOT NULL
+        size INTEGER NOT NULL,
+        PRIMARY KEY (root, quarantined_at, id)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX quarantine_id ON quarantine (root, id);
+    -- Count and bytes of each indexed quarantine, kept by the triggers below: asked for after
+    -- every scan, they cost the same for ten items or a million (no COUNT or SUM over the rows).
+    -- A row here also says that its quarantine is indexed (repair has run), even when empty;
+    -- seen_ns is the folder's mtime when the index last matched its listing (any process's look).
+    CREATE TABLE quarantine_totals (
+        root BLOB PRIMARY KEY,
+        count INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        seen_ns INTEGER
     );
-    CREATE INDEX quarantine_age ON quarantine (quarantined_at);
+    CREATE TRIGGER quarantine_added AFTER INSERT ON quarantine BEGIN
+        INSERT INTO quarantine_totals (root, count, bytes) VALUES (NEW.root, 1, NEW.size)
+            ON CONFLICT (root) DO UPDATE SET count = count + 1, bytes = bytes + excluded.bytes;
+    END;
+    CREATE TRIGGER quarantine_dropped AFTER DELETE ON quarantine BEGIN
+        UPDATE quarantine_totals SET count = count - 1, bytes = bytes - OLD.size WHERE root = OLD.root;
+    END;
+    CREATE TRIGGER quarantine_resized AFTER UPDATE OF size ON quarantine BEGIN
+        UPDATE quarantine_totals SET bytes = bytes - OLD.size + NEW.size WHERE root = NEW.root;
+    END;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -200,6 +235,15 @@ class SqliteLedger:
                 db.execute("ROLLBACK")
             raise LedgerWriteError(str(exc)) from None
 
+    @contextlib.contextmanager
+    def _as_ledger_error(self) -> Iterator[None]:
+        """What the retry queue and the quarantine index meet (a full disk, a ledger locked
+        past the busy timeout) as a LedgerError: nothing above the backend knows sqlite3."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise LedgerError(f"the ledger {self.path}: {exc}") from None
+
     # ---- transfers -----------------------------------------------------------------------------
 
     def record(self, rows: list[Transfer]) -> None:
@@ -309,6 +353,130 @@ class SqliteLedger:
             found = self._db.execute(f"SELECT {_COLUMNS} FROM transfers WHERE id = ?", (row_id,)).fetchone()
         return _row(found) if found is not None else None
 
+    # ---- the retry queue ------------------------------------------------------------------------
+
+    def save_retries(self, changed: list[RetryEntry], removed: list[str]) -> None:
+        if not changed and not removed:
+            return
+        rows = [
+            (_blob(e.path), e.attempts, e.next_try, _blob(e.last_error), json.dumps(e.errors), e.first_failed)
+            for e in changed
+        ]
+        with self._lock, self._as_ledger_error(), self._transaction():
+            self._db.executemany("DELETE FROM retries WHERE path = ?", [(_blob(p),) for p in removed])
+            self._db.executemany("INSERT OR REPLACE INTO retries VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def load_retries(self) -> tuple[list[RetryEntry], list[str]]:
+        entries: list[RetryEntry] = []
+        bad: list[tuple[int, str]] = []
+        with self._lock, self._as_ledger_error():
+            cursor = self._db.execute(
+                "SELECT rowid, path, attempts, next_try, last_error, errors, first_failed FROM retries"
+            )
+            for rowid, *values in cursor.fetchall():
+                entry = _retry(values)
+                if isinstance(entry, str):
+                    bad.append((rowid, entry))
+                else:
+                    entries.append(entry)
+            if bad:
+                now = time.time()
+                with self._transaction():
+                    for rowid, why in bad:
+                        self._db.execute(
+                            "INSERT INTO retries_aside SELECT path, attempts, next_try, last_error, errors,"
+                            " first_failed, ?, ? FROM retries WHERE rowid = ?",
+                            (why, now, rowid),
+                        )
+                        self._db.execute("DELETE FROM retries WHERE rowid = ?", (rowid,))
+        return entries, [f"{why}; set aside in the table retries_aside of {self.path}" for _, why in bad]
+
+    # ---- the quarantine's index --------------------------------------------------------------
+
+    def quarantine_add(self, root: str, records: list[Record]) -> None:
+        key = _blob(root)
+        rows = [
+            (
+                key,
+                r.id,
+                _blob(r.name),
+                _blob(r.original),
+                None if r.intended is None else _blob(r.intended),
+                _blob(r.reason),
+                r.attempts,
+                json.dumps(r.errors),
+                r.quarantined_at,
+                r.first_failed_at,
+                r.size,
+            )
+            for r in records
+        ]
+        with self._lock, self._as_ledger_error(), self._transaction():
+            self._db.execute("INSERT OR IGNORE INTO quarantine_totals (root) VALUES (?)", (key,))
+            self._db.executemany(_INSERT_QUARANTINE, rows)
+
+    def quarantine_drop(self, root: str, ids: list[str]) -> None:
+        if not ids:
+            return
+        key = _blob(root)
+        with self._lock, self._as_ledger_error(), self._transaction():
+            self._db.executemany("DELETE FROM quarantine WHERE root = ? AND id = ?", [(key, i) for i in ids])
+
+    def quarantine_list(
+        self, root: str, *, limit: int | None = None, offset: int = 0, errors: bool = True
+    ) -> list[Record]:
+        columns = _Q_COLUMNS if errors else _Q_COLUMNS.replace("errors", "'[]'")
+        with self._lock, self._as_ledger_error():
+            cursor = self._db.execute(
+                f"SELECT {columns} FROM quarantine WHERE root = ?"
+                " ORDER BY quarantined_at, id LIMIT ? OFFSET ?",
+                (_blob(root), -1 if limit is None else limit, offset),
+            )
+            return [r for r in map(_record, cursor) if r is not None]
+
+    def quarantine_get(self, root: str, item_id: str) -> Record | None:
+        with self._lock, self._as_ledger_error():
+            found = self._db.execute(
+                f"SELECT {_Q_COLUMNS} FROM quarantine WHERE root = ? AND id = ?", (_blob(root), item_id)
+            ).fetchone()
+        return _record(found) if found is not None else None
+
+    def quarantine_ids(self, root: str) -> set[str]:
+        with self._lock, self._as_ledger_error():
+            cursor = self._db.execute("SELECT id FROM quarantine WHERE root = ?", (_blob(root),))
+            return {i for (i,) in cursor if isinstance(i, str)}
+
+    def quarantine_stats(self, root: str) -> QuarantineStats:
+        # The totals row, and the oldest from the key (root, quarantined_at, id): a few pages
+        # read, however many items there are.
+        with self._lock, self._as_ledger_error():
+            found = self._db.execute(
+                "SELECT count, bytes, (SELECT MIN(quarantined_at) FROM quarantine WHERE root = ?1)"
+                " FROM quarantine_totals WHERE root = ?1",
+                (_blob(root),),
+            ).fetchone()
+        if found is None or not found[0] or not all(type(v) is int for v in found[:2]):
+            return QuarantineStats()
+        count, nbytes, oldest = found
+        return QuarantineStats(count, nbytes, float(oldest) if isinstance(oldest, float | int) else None)
+
+    def quarantine_seen(self, root: str) -> int | None:
+        with self._lock, self._as_ledger_error():
+            found = self._db.execute("SELECT seen_ns FROM quarantine_totals WHERE root = ?", (_blob(root),))
+            row = found.fetchone()
+        return row[0] if row is not None and type(row[0]) is int else None
+
+    def quarantine_saw(self, root: str, mtime_ns: int | None) -> None:
+        with self._lock, self._as_ledger_error(), self._transaction():
+            self._db.execute(
+                "UPDATE quarantine_totals SET seen_ns = ? WHERE root = ?", (mtime_ns, _blob(root))
+            )
+
+    def quarantine_indexed(self, root: str) -> bool:
+        with self._lock, self._as_ledger_error():
+            found = self._db.execute("SELECT 1 FROM quarantine_totals WHERE root = ?", (_blob(root),))
+            return found.fetchone() is not None
+
     def prune(self, before: float, *, limit: int = 10_000) -> int:
         """Forget finished transfers (done or withdrawn) that finished before ``before``, at most
         ``limit`` of them (the caller comes back for more: the lock is never held for long)."""
@@ -325,6 +493,16 @@ class SqliteLedger:
             self._db.close()
 
 
+_Q_COLUMNS = "id, name, original, intended, reason, attempts, errors, quarantined_at, first_failed_at, size"
+_INSERT_QUARANTINE = (
+    f"INSERT INTO quarantine (root, {_Q_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (root, id) DO UPDATE SET name = excluded.name, original = excluded.original,"
+    " intended = excluded.intended, reason = excluded.reason, attempts = excluded.attempts,"
+    " errors = excluded.errors, quarantined_at = excluded.quarantined_at,"
+    " first_failed_at = excluded.first_failed_at, size = excluded.size"
+)
+
+
 # A path's last part: rtrim takes off every trailing character but "/", leaving the folder.
 _FILE_NAME = (
     "substr(CAST({0} AS TEXT), length(rtrim(CAST({0} AS TEXT), replace(CAST({0} AS TEXT), '/', ''))) + 1)"
@@ -339,7 +517,18 @@ def _too_new(path: Path, version: int) -> LedgerError:
 
 
 def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """The statements of a migration, one by one (run inside its transaction, which
+    ``executescript`` would commit). A ``;`` in a comment or a trigger's body does not end one."""
+    statements: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip())
+    return statements
 
 
 def _params(row: Transfer, owner: str) -> tuple[object, ...]:
@@ -409,4 +598,80 @@ def _row(values: tuple[object, ...]) -> Transfer | None:
             id=row_id,  # type: ignore[arg-type]
         )
     except ValueError:
+        return None
+
+
+def _blob(text: str) -> bytes:
+    """A path or a text that may hold one, as bytes: a name that is not UTF-8 keeps its bytes
+    (``os.fsencode``); a text no filesystem could have made keeps a readable escape."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
+
+
+def _text(value: object) -> str | None:
+    """A text column as read back: bytes as written by ``_blob``; a str written by hand is fine."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return value if isinstance(value, str) else None
+
+
+def _number(value: object) -> bool:
+    return type(value) in (int, float)
+
+
+def _retry(values: list[object]) -> RetryEntry | str:
+    """A row of the queue as read back, or why it is not one this version wrote."""
+    path, attempts, next_try, last_error, errors, first_failed = values
+    text_path, error = _text(path), _text(last_error)
+    problems = [
+        name
+        for name, ok in (
+            ("path", text_path is not None),
+            ("attempts", type(attempts) is int),
+            ("next_try", next_try is None or _number(next_try)),
+            ("last_error", error is not None),
+            ("first_failed", _number(first_failed)),
+        )
+        if not ok
+    ]
+    if problems or text_path is None or error is None:
+        shown = ", ".join(f"{name}={values[_RETRY_FIELDS.index(name)]!r}" for name in problems)
+        return f"a retry row with {shown} is not what this version writes"
+    return RetryEntry(
+        path=text_path,
+        attempts=attempts,  # type: ignore[arg-type]
+        next_try=None if next_try is None else float(next_try),  # type: ignore[arg-type]
+        last_error=error,
+        errors=_errors(errors),
+        first_failed=float(first_failed),  # type: ignore[arg-type]
+    )
+
+
+_RETRY_FIELDS = ("path", "attempts", "next_try", "last_error", "errors", "first_failed")
+
+
+def _record(values: tuple[object, ...]) -> Record | None:
+    """An index row as read back; None for one edited by hand into something else (not listed:
+    ``repair`` puts it right from the item's record at the next start). Run once per item
+    listed: the checks are the ones a wrong type fails on by itself."""
+    (item_id, name, original, intended, reason, attempts, errors, quarantined_at, first_failed_at,
+     size) = values  # fmt: skip
+    if type(item_id) is not str or type(attempts) is not int or type(size) is not int:
+        return None
+    try:
+        return Record(
+            item_id,
+            name.decode("utf-8", "surrogateescape"),  # type: ignore[attr-defined]
+            original.decode("utf-8", "surrogateescape"),  # type: ignore[attr-defined]
+            None if intended is None else intended.decode("utf-8", "surrogateescape"),  # type: ignore[attr-defined]
+            reason.decode("utf-8", "surrogateescape"),  # type: ignore[attr-defined]
+            attempts,
+            _errors(errors),
+            float(quarantined_at),  # type: ignore[arg-type]
+            float(first_failed_at),  # type: ignore[arg-type]
+            size,
+        )
+    except (AttributeError, TypeError, ValueError):
         return None

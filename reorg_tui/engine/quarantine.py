@@ -3,31 +3,67 @@
 Layout, one item per id::
 
     QUARANTINE/<id>/<original name>     the file, moved here with the safe protocol
-    QUARANTINE/<id>.json                its record
+    QUARANTINE/<id>.json                its record, for people (and the truth the index is built from)
 
 The record is written before the file moves in, so a crash leaves at worst a record with no
-file (the file is still in the source), which ``repair`` removes.
+file (the file is still in the source), which ``repair`` removes. A file that arrived is never
+removed by a failure after it (clearing its setuid bit, say): it stays, with its record.
+
+``list``, ``get`` and ``stats`` read an index, not the records: the ledger's quarantine rows
+(ledger.py), so that listing 50,000 items reads no record, and the daemon's count after every
+scan costs one stat and one small query however many items there are. The index is kept true so:
+- this store writes both: put (record, file, row), release and delete (file, record, row);
+- ``repair``, at the daemon's start, reconciles them: a row whose file is gone is dropped, a
+  record with no row is indexed (a lost state folder is rebuilt from the records), an item with
+  no record gets one (from its row where it has one);
+- another process (a second daemon sharing this quarantine, a command line with no ledger) adds
+  and removes records, which moves the folder's mtime. Before each read the store compares it
+  (one stat) with the mtime at which the index last matched the folder (its own look's, or the
+  one the ledger keeps from any process's look: a command line beside an idle daemon lists
+  nothing); when it moved, it lists the folder (names only), indexes the records it has not
+  seen and drops the rows whose record is gone. An item file removed by hand, its record left,
+  is dropped by the next ``repair``; ``get`` checks the file in any case. A record edited by
+  hand in place (the folder's mtime does not move) is not read again.
+
+Without a ledger that indexes it (the command line pointed at a bare quarantine, or given no
+source whose state folder holds one: see ``open_store``) the index is in memory, built from the
+records on first use: correct, and as slow as reading every record, which the ledger avoids.
+
+Threads: any. The index is the ledger's, which is thread-safe. ``put`` runs on many worker
+threads at once (each item has an id of its own); ``release``, ``delete``, ``repair`` and the
+catching up hold the store's lock.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
-import shutil
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.errors import ExitCode, ReorgError
-from reorg_tui.engine.ledger import TransferKind
+from reorg_tui.engine.ledger import LEDGER_NAME, Ledger, LedgerError, TransferKind, memory_ledger, open_ledger
 from reorg_tui.engine.move import STAGING, Mover
-from reorg_tui.engine.retry import MAX_ERRORS_KEPT
+from reorg_tui.engine.records import QuarantineStats, Record
+from reorg_tui.engine.retry import MAX_ERRORS_KEPT, stamped
 from reorg_tui.engine.store import remove_leftovers, write_atomic
+
+log = logging.getLogger(__name__)
+__all__ = [
+    "QuarantineError",
+    "QuarantineStats",
+    "QuarantineStore",
+    "Record",
+    "StuckInQuarantine",
+    "open_store",
+]
+_SETTLED_NS = 1_000_000_000  # a folder mtime younger than this may hide a change in its tick
 
 
 class QuarantineError(ReorgError):
@@ -36,29 +72,14 @@ class QuarantineError(ReorgError):
     exit_code = ExitCode.NOT_FOUND
 
 
-@dataclass
-class Record:
-    id: str
-    name: str
-    original: str  # absolute path in the source it came from
-    intended: str | None  # where it was meant to go, if known
-    reason: str
-    attempts: int
-    errors: list[str] = field(default_factory=list)
-    quarantined_at: float = 0.0
-    first_failed_at: float = 0.0
-    size: int = 0
+class StuckInQuarantine(QuarantineError):
+    """The file reached the quarantine, then a later step failed (clearing a setuid bit the
+    daemon may not clear, say). It stays there, with its record: it is quarantined, and the
+    caller reports why."""
 
-    @property
-    def age(self) -> float:
-        return max(0.0, time.time() - self.quarantined_at)
-
-
-@dataclass(frozen=True)
-class QuarantineStats:
-    count: int = 0
-    bytes: int = 0
-    oldest: float | None = None  # wall-clock time of the oldest item
+    def __init__(self, record: Record, cause: BaseException) -> None:
+        self.record = record
+        super().__init__(f"moved into the quarantine as {record.id}, but then: {cause}; it stays there")
 
 
 def _new_id(now: float) -> str:
@@ -66,17 +87,30 @@ def _new_id(now: float) -> str:
 
 
 class QuarantineStore:
-    def __init__(self, root: Path, *, verify: bool = False) -> None:
+    def __init__(self, root: Path, *, ledger: Ledger | None = None, verify: bool = False) -> None:
         self.root = root
+        self.key = os.path.realpath(root)  # the index's name for this quarantine
         # Items are written once and read rarely: a few descriptors are enough.
         self.mover = Mover(Tree(str(root), capacity=16), verify=verify, kind=TransferKind.QUARANTINE)
         self._lock = threading.Lock()
+        self.ledger: Ledger = memory_ledger()
+        self._seen_ns: int | None = None  # the folder's mtime when the index last matched it
+        self.use(ledger)
+
+    def use(self, ledger: Ledger | None) -> None:
+        """Index in ``ledger`` from now on (the engine hands over its own once it holds the
+        source); None: in memory, built again from the records on the next read."""
+        with self._lock:
+            self.ledger = ledger if ledger is not None else memory_ledger()
+            self._seen_ns = None
 
     def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def file_path(self, record: Record) -> Path:
         return self.root / record.id / record.name
+
+    # ---- in -----------------------------------------------------------------------------------
 
     def put(
         self,
@@ -90,10 +124,15 @@ class QuarantineStore:
         first_failed_at: float | None = None,
     ) -> Record:
         """Move ``rel`` (below ``source``) into the quarantine with its record. Raises what the
-        move raises."""
+        move raises, with nothing left behind; StuckInQuarantine where the file arrived and a
+        step after failed (it stays, indexed, with its record)."""
         now = time.time()
         src = source.path(rel)
         name = rel.rpartition("/")[2]
+        try:
+            before: os.stat_result | None = os.lstat(src)
+        except FileNotFoundError:
+            before = None
         record = Record(
             id=_new_id(now),
             name=name,
@@ -104,58 +143,138 @@ class QuarantineStore:
             errors=list(errors)[-MAX_ERRORS_KEPT:],
             quarantined_at=now,
             first_failed_at=first_failed_at or now,
-            size=os.lstat(src).st_size if os.path.lexists(src) else 0,
+            size=before.st_size if before is not None else 0,
         )
         self.ensure()
         record_path = self.root / f"{record.id}.json"
         write_atomic(record_path, _dump(record))
-        folder = self.root / record.id
         try:
             self.mover.move(source, rel, record.id, name, "rename")
-        except BaseException:
-            record_path.unlink(missing_ok=True)
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
+        except BaseException as exc:
+            if not self._arrived(record, before):
+                # Nothing of the file is here: the record and the (empty) folder go. Never more:
+                # a folder with a file in it is not removed.
+                record_path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    (self.root / record.id).rmdir()
+                raise
+            record.errors = (record.errors + [stamped(f"quarantined, but then: {exc}", time.time())])[
+                -MAX_ERRORS_KEPT:
+            ]
+            with contextlib.suppress(OSError):
+                write_atomic(record_path, _dump(record))
+            self._index(record)
+            if not isinstance(exc, Exception):
+                raise  # a stop or an interrupt goes on; the file stays quarantined
+            raise StuckInQuarantine(record, exc) from exc
+        self._index(record)
         return record
 
-    def _records(self) -> Iterator[Record]:
+    def _arrived(self, record: Record, before: os.stat_result | None) -> bool:
+        """Whether the file is at its item's name: the source's own inode (a rename), or
+        anything else there (a copy the mover did not take back): either way, not to delete."""
         try:
-            entries = list(os.scandir(self.root))
-        except FileNotFoundError:
-            return
-        for entry in entries:
-            if not entry.name.endswith(".json") or not entry.is_file(follow_symlinks=False):
-                continue
-            try:
-                data = json.loads(Path(entry.path).read_bytes())
-                yield Record(**data)
-            except (OSError, ValueError, TypeError):
-                continue  # written atomically, so only a foreign file looks like this
+            found = os.lstat(self.file_path(record))
+        except OSError:
+            return False
+        if before is None or (found.st_dev, found.st_ino) != (before.st_dev, before.st_ino):
+            where = self.file_path(record)
+            log.warning("quarantine %s: %s holds a file after a failed move; kept", self.root, where)
+        return True
 
-    def list(self) -> list[Record]:
-        """Every quarantined file that is really there, oldest first."""
-        items = [r for r in self._records() if self.file_path(r).is_file()]
-        return sorted(items, key=lambda r: (r.quarantined_at, r.id))
+    def _index(self, record: Record) -> None:
+        try:
+            self.ledger.quarantine_add(self.key, [record])
+        except LedgerError as exc:
+            # The record is written: the next catch-up (or repair) indexes it.
+            log.warning("quarantine %s: cannot index %s now (%s)", self.root, record.id, exc)
+
+    # ---- reading: the index ---------------------------------------------------------------------
+
+    def list(self, *, limit: int | None = None, offset: int = 0, errors: bool = True) -> list[Record]:
+        """Quarantined files, oldest first; ``limit`` None: all of them; ``errors`` False: with
+        their error histories left empty, for a listing that does not show them."""
+        self.catch_up()
+        return self.ledger.quarantine_list(self.key, limit=limit, offset=offset, errors=errors)
 
     def stats(self) -> QuarantineStats:
-        items = self.list()
-        if not items:
-            return QuarantineStats()
-        return QuarantineStats(len(items), sum(r.size for r in items), items[0].quarantined_at)
+        """Count, bytes and the oldest time, from the index: no record is read."""
+        self.catch_up()
+        return self.ledger.quarantine_stats(self.key)
 
     def get(self, item_id: str) -> Record:
-        if "/" in item_id or item_id.startswith("."):
+        if not _plain_id(item_id):
             raise QuarantineError(f"no quarantined file with id {item_id!r}")
-        path = self.root / f"{item_id}.json"
-        try:
-            record = Record(**json.loads(path.read_bytes()))
-        except FileNotFoundError:
-            raise QuarantineError(f"no quarantined file with id {item_id!r}") from None
-        except (OSError, ValueError, TypeError) as exc:
-            raise QuarantineError(f"record {path} is unreadable: {exc}") from None
+        record = self.ledger.quarantine_get(self.key, item_id)
+        if record is None:
+            record = self._read(item_id)  # not indexed yet: written a moment ago by another process
         if not self.file_path(record).is_file():
             raise QuarantineError(f"quarantined file {self.file_path(record)} is missing")
         return record
+
+    def catch_up(self) -> bool:
+        """Index what another process changed in the folder since the last look (one stat when
+        nothing did). Returns whether the folder was listed."""
+        try:
+            mtime_ns = os.stat(self.root).st_mtime_ns
+        except OSError:
+            return False  # no quarantine yet (or unmounted): the index stays as it was
+        if mtime_ns == self._seen_ns:
+            return False
+        if self.ledger.quarantine_seen(self.key) == mtime_ns:
+            self._seen_ns = mtime_ns  # another process's look (the daemon's) found it so
+            return False
+        with self._lock:
+            records, _ = self._listing()
+            indexed = self.ledger.quarantine_ids(self.key)
+            self.ledger.quarantine_drop(self.key, sorted(indexed - records))
+            new, waiting = [], False
+            for item_id in records - indexed:
+                try:
+                    record = self._read(item_id)
+                except QuarantineError:
+                    continue  # not a record this version wrote: repair deals with it at a start
+                if self.file_path(record).is_file():
+                    new.append(record)
+                else:
+                    waiting = True  # its file is on its way (a put under way): look again next time
+            self.ledger.quarantine_add(self.key, new)
+            settled = time.time_ns() - mtime_ns > _SETTLED_NS
+            self._seen_ns = mtime_ns if settled and not waiting else None
+            self.ledger.quarantine_saw(self.key, self._seen_ns)
+        return True
+
+    def _listing(self) -> tuple[set[str], set[str]]:
+        """The ids with a record, and those with an item folder: names only, no file opened."""
+        records: set[str] = set()
+        folders: set[str] = set()
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return records, folders
+        for entry in entries:
+            name = entry.name
+            if name.endswith(".json") and entry.is_file(follow_symlinks=False):
+                if _plain_id(name[:-5]):
+                    records.add(name[:-5])
+            elif name != STAGING and _plain_id(name) and entry.is_dir(follow_symlinks=False):
+                folders.add(name)
+        return records, folders
+
+    def _read(self, item_id: str) -> Record:
+        path = self.root / f"{item_id}.json"
+        try:
+            data = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            raise QuarantineError(f"no quarantined file with id {item_id!r}") from None
+        except (OSError, ValueError) as exc:
+            raise QuarantineError(f"record {path} is unreadable: {exc}") from None
+        record = _record(data, item_id)
+        if record is None:
+            raise QuarantineError(f"record {path} is unreadable: not a record this version writes")
+        return record
+
+    # ---- out -----------------------------------------------------------------------------------
 
     def release(self, item_id: str, source_root: Path) -> str:
         """Put the file back into the source, under a free name; returns its new path.
@@ -186,44 +305,139 @@ class QuarantineStore:
             return record
 
     def _drop(self, record: Record) -> None:
+        """The file has left: its record, its folder (if empty) and its row go. Lock held."""
         (self.root / f"{record.id}.json").unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             (self.root / record.id).rmdir()
+        self.ledger.quarantine_drop(self.key, [record.id])
+
+    # ---- at a start --------------------------------------------------------------------------
 
     def repair(self) -> int:
-        """After a crash: remove partial copies, records without files, and invent records for
-        files without one. Returns how many things were repaired."""
-        repaired = self.mover.recover() + remove_leftovers(self.root)
-        known = set()
-        for record in list(self._records()):
-            known.add(record.id)
-            if not self.file_path(record).is_file():
-                self._drop(record)
-                repaired += 1
-        try:
-            entries = list(os.scandir(self.root))
-        except FileNotFoundError:
-            return repaired
-        for entry in entries:
-            if entry.name in known or entry.name == STAGING or not entry.is_dir(follow_symlinks=False):
-                continue
-            files = [f for f in os.scandir(entry.path) if f.is_file(follow_symlinks=False)]
-            if not files:
-                continue
-            stat = files[0].stat(follow_symlinks=False)
-            record = Record(
-                id=entry.name,
-                name=files[0].name,
-                original="",
-                intended=None,
-                reason="found in the quarantine without a record",
-                attempts=0,
-                quarantined_at=stat.st_mtime,
-                size=stat.st_size,
-            )
-            write_atomic(self.root / f"{entry.name}.json", _dump(record))
-            repaired += 1
+        """After a crash, or a lost or new index: remove partial copies and records without
+        files, give files without a record one, and make the index match the folder. Returns
+        how many leftovers were repaired (indexing records is not counted: it is logged)."""
+        with self._lock:
+            repaired = self.mover.recover() + remove_leftovers(self.root)
+            records, folders = self._listing()
+            rows = {r.id: r for r in self.ledger.quarantine_list(self.key)}
+            drop: list[str] = []
+            add: list[Record] = []
+            for item_id, row in rows.items():
+                if not self.file_path(row).is_file():
+                    drop.append(item_id)  # released, deleted or lost while no index was kept
+                    (self.root / f"{item_id}.json").unlink(missing_ok=True)
+                    with contextlib.suppress(OSError):
+                        (self.root / item_id).rmdir()
+                    repaired += 1
+                elif item_id not in records:
+                    write_atomic(self.root / f"{item_id}.json", _dump(row))  # its record, from the index
+                    repaired += 1
+            known = set(rows)
+            for item_id in records - known:
+                try:
+                    record = self._read(item_id)
+                except QuarantineError:
+                    continue  # unreadable: a new record is made below if its file is there
+                known.add(item_id)
+                if self.file_path(record).is_file():
+                    add.append(record)
+                else:  # a record whose file never arrived (a crash between the two)
+                    (self.root / f"{item_id}.json").unlink(missing_ok=True)
+                    repaired += 1
+            for item_id in sorted(folders - known):
+                found = self._invent(item_id)
+                if found is not None:
+                    add.append(found)
+                    repaired += 1
+            self.ledger.quarantine_drop(self.key, drop)
+            self.ledger.quarantine_add(self.key, add)  # also marks this quarantine as indexed
+            self.ledger.quarantine_saw(self.key, None)  # the next look lists it
+            self._seen_ns = None
+        indexed = len(add) - sum(1 for r in add if r.reason == _NO_RECORD)
+        if indexed:
+            log.info("quarantine %s: indexed %d file(s) from their records", self.root, indexed)
         return repaired
+
+    def _invent(self, item_id: str) -> Record | None:
+        """A record for an item folder that has a file and no usable record."""
+        folder = self.root / item_id
+        files = [f for f in os.scandir(folder) if f.is_file(follow_symlinks=False)]
+        if not files:
+            return None
+        stat = files[0].stat(follow_symlinks=False)
+        record = Record(
+            id=item_id,
+            name=files[0].name,
+            original="",
+            intended=None,
+            reason=_NO_RECORD,
+            attempts=0,
+            quarantined_at=stat.st_mtime,
+            size=stat.st_size,
+        )
+        write_atomic(self.root / f"{item_id}.json", _dump(record))
+        return record
+
+
+_NO_RECORD = "found in the quarantine without a record"
+
+
+def open_store(root: Path, state_dir: Path | None) -> QuarantineStore:
+    """The store as the command line and an attached dashboard use it, beside a daemon that may
+    be running: indexed in the ledger of ``state_dir`` where that ledger indexes this quarantine
+    (SQLite's WAL lets both read and write it; a busy ledger is waited for), else in memory.
+    Nothing is created in the state folder."""
+    ledger: Ledger | None = None
+    if state_dir is not None and (state_dir / LEDGER_NAME).exists():
+        try:
+            ledger = open_ledger(state_dir, create=False)
+        except LedgerError:
+            ledger = None  # not this user's, or from a newer version: the records still tell all
+        else:
+            if not ledger.quarantine_indexed(os.path.realpath(root)):
+                ledger.close()
+                ledger = None
+    return QuarantineStore(root, ledger=ledger)
+
+
+def _plain_id(item_id: str) -> bool:
+    return bool(item_id) and "/" not in item_id and not item_id.startswith(".") and "\0" not in item_id
+
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "name": (str,),
+    "original": (str,),
+    "intended": (str, type(None)),
+    "reason": (str,),
+    "attempts": (int,),
+    "errors": (list,),
+    "quarantined_at": (int, float),
+    "first_failed_at": (int, float),
+    "size": (int,),
+}
+
+
+def _record(data: object, item_id: str) -> Record | None:
+    """A record as read from its file, if it is one this version could have written for this
+    id: a record is data, and its name must not lead out of its item's folder."""
+    if not isinstance(data, dict) or not set(data) <= {f.name for f in fields(Record)}:
+        return None
+    if not {"id", "name", "original", "intended", "reason", "attempts"} <= set(data):
+        return None
+    for key, value in data.items():
+        if type(value) not in _FIELD_TYPES[key]:
+            return None
+    name = data["name"]
+    if data["id"] != item_id or "/" in name or name in ("", ".", "..") or "\0" in name:
+        return None
+    if not all(isinstance(e, str) for e in data.get("errors", [])):
+        return None
+    record = Record(**data)
+    record.quarantined_at = float(record.quarantined_at)
+    record.first_failed_at = float(record.first_failed_at)
+    return record
 
 
 def _dump(record: Record) -> bytes:

@@ -1,4 +1,12 @@
-"""The backoff schedule and the retry queue, which survives a restart."""
+"""The backoff schedule and the retry queue, which survives a restart in the ledger.
+
+The queue lives in memory (a dict by path, a heap by due time); ``save`` writes the entries that
+changed since the last save to the ledger, in one transaction (the housekeeper calls it once a
+second: a daemon with nothing to retry writes nothing). ``load`` reads the ledger back, and once
+imports the ``retry.json`` that versions before the ledger kept, renaming it
+``retry.json.imported``. Both check every entry as data, not trusted input: a path that is not a
+plain relative one is dropped with a warning, an entry of the wrong shape too.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +17,16 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
-from reorg_tui.engine.store import write_atomic
+from reorg_tui.engine.ledger import Ledger
+from reorg_tui.engine.records import RetryEntry
 
 log = logging.getLogger(__name__)
 MAX_ERRORS_KEPT = 50
+LEGACY_NAME = "retry.json"  # the queue as versions before the ledger kept it
+__all__ = ["MAX_ERRORS_KEPT", "RetryEntry", "RetryQueue", "backoff", "stamped"]
 
 
 def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
@@ -33,24 +44,20 @@ def stamped(error: str, when: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ ", time.gmtime(when)) + error
 
 
-@dataclass
-class RetryEntry:
-    path: str  # relative to the source
-    attempts: int
-    next_try: float | None  # wall-clock seconds; None while in flight (handed to a worker)
-    last_error: str
-    errors: list[str] = field(default_factory=list)
-    first_failed: float = 0.0
-
-
 class RetryQueue:
-    """Files waiting for another try. Not thread-safe: Failures (failures.py) holds its lock around it."""
+    """Files waiting for another try. Not thread-safe: Failures (failures.py) holds its lock
+    around it. Without a ledger it lives in memory only (``save`` and ``load`` do nothing)."""
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
+    def __init__(self, ledger: Ledger | None = None, *, legacy: Path | None = None) -> None:
+        self.ledger = ledger
+        self.legacy = legacy  # a retry.json to import once, if there is one
         self.entries: dict[str, RetryEntry] = {}
         self._heap: list[tuple[float, str]] = []
-        self.dirty = False
+        self._changed: set[str] = set()  # paths scheduled or forgotten since the last save
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._changed)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -68,7 +75,7 @@ class RetryQueue:
         entry.last_error = error
         entry.errors = (entry.errors + [stamped(error, now)])[-MAX_ERRORS_KEPT:]
         heapq.heappush(self._heap, (entry.next_try, rel))
-        self.dirty = True
+        self._changed.add(rel)
         return entry
 
     def attempts(self, rel: str) -> int:
@@ -81,7 +88,7 @@ class RetryQueue:
 
     def forget(self, rel: str) -> None:
         if self.entries.pop(rel, None) is not None:
-            self.dirty = True
+            self._changed.add(rel)
 
     def pop_due(self, now: float, limit: int) -> list[str]:
         """Paths whose next try has come, at most ``limit``; they stay known until forgotten."""
@@ -109,38 +116,72 @@ class RetryQueue:
         return [RetryEntry(**asdict(e)) for e in waiting]
 
     def save(self) -> None:
-        if self.path is None or not self.dirty:
+        """Write what changed since the last save, in one transaction. Raises LedgerError (the
+        changes stay pending, for the next save)."""
+        if self.ledger is None or not self._changed:
             return
-        data = [asdict(e) for e in self.entries.values()]
-        for item in data:
-            if item["next_try"] is None:
-                # After a restart no worker holds it: due at once. 0.0, as every version wrote.
-                item["next_try"] = 0.0
-        write_atomic(self.path, json.dumps({"version": 1, "entries": data}).encode())
-        self.dirty = False
+        changed = [self.entries[rel] for rel in self._changed if rel in self.entries]
+        removed = [rel for rel in self._changed if rel not in self.entries]
+        self.ledger.save_retries(changed, removed)
+        self._changed.clear()
 
     def load(self) -> int:
-        """Restore the queue saved by an earlier run; a corrupt file is set aside, not fatal."""
-        if self.path is None or not self.path.exists():
+        """Restore the queue an earlier run saved; returns how many files wait. A row of the
+        wrong shape is set aside by the ledger, with a warning; never fatal."""
+        if self.ledger is None:
             return 0
-        try:
-            raw = json.loads(self.path.read_bytes())
-            items = raw["entries"]
-            loaded = [RetryEntry(**item) for item in items]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            aside = self.path.with_suffix(".corrupt")
-            log.warning("retry queue %s is unreadable (%s); set aside as %s", self.path, exc, aside)
-            os.replace(self.path, aside)
-            return 0
-        for entry in loaded:
-            if not _plain_relative(entry.path):
-                log.warning("retry queue %s: ignored an entry with a bad path %r", self.path, entry.path)
-                continue
-            if entry.next_try is None:
-                entry.next_try = 0.0  # no time (in flight when saved): due at once, as 0.0 is
-            self.entries[entry.path] = entry
-            heapq.heappush(self._heap, (entry.next_try, entry.path))
+        entries, set_aside = self.ledger.load_retries()
+        for line in set_aside:
+            log.warning("retry queue: %s", line)
+        for entry in entries:
+            self._take(entry, "in the ledger", in_ledger=True)
+        if self.legacy is not None and self.legacy.exists():
+            self._import(self.legacy)
+        self.save()  # what was dropped leaves the ledger; what was imported enters it
         return len(self.entries)
+
+    def _import(self, path: Path) -> None:
+        """Take the entries of a retry.json once: into the ledger, then the file renamed aside
+        (kept for the operator). A file that cannot be read is set aside as ``retry.corrupt``."""
+        try:
+            raw = json.loads(path.read_bytes())
+            loaded = [RetryEntry(**item) for item in raw["entries"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            aside = path.with_suffix(".corrupt")
+            log.warning("retry queue %s is unreadable (%s); set aside as %s", path, exc, aside)
+            os.replace(path, aside)
+            return
+        taken = 0
+        for entry in loaded:
+            if self._take(entry, str(path), in_ledger=False):
+                self._changed.add(entry.path)
+                taken += 1
+        self.save()  # durable in the ledger before the file goes: a crash here imports it again
+        done = path.with_name(path.name + ".imported")
+        os.replace(path, done)
+        log.info("imported %d file(s) waiting for a retry from %s; the file is kept as %s", taken, path, done)
+
+    def _take(self, entry: RetryEntry, where: str, *, in_ledger: bool) -> bool:
+        """Add a loaded entry if it is one this version could have written; else drop it, with
+        a warning (a row of the ledger leaves it at the next save)."""
+        problem = _bad_field(entry)
+        if problem is not None:
+            if problem == "path":
+                log.warning("retry queue %s: ignored an entry with a bad path %r", where, entry.path)
+            else:
+                value = getattr(entry, problem)
+                log.warning(
+                    "retry queue %s: dropped the entry for %r: bad %s %r", where, entry.path, problem, value
+                )
+            if in_ledger and isinstance(entry.path, str):
+                self._changed.add(entry.path)
+            return False
+        if entry.next_try is None:
+            entry.next_try = 0.0  # no time (in flight when saved): due at once, as 0.0 is
+        entry.next_try = float(entry.next_try)
+        self.entries[entry.path] = entry
+        heapq.heappush(self._heap, (entry.next_try, entry.path))
+        return True
 
 
 def _due_order(entry: RetryEntry) -> tuple[bool, float]:
@@ -156,3 +197,20 @@ def _plain_relative(path: object) -> bool:
         and "\0" not in path
         and all(part not in ("", ".", "..") for part in path.split("/"))
     )
+
+
+def _bad_field(entry: RetryEntry) -> str | None:
+    """The first field of ``entry`` that is not what this version writes, or None."""
+    if not _plain_relative(entry.path):
+        return "path"
+    if type(entry.attempts) is not int:
+        return "attempts"
+    if entry.next_try is not None and type(entry.next_try) not in (int, float):
+        return "next_try"
+    if not isinstance(entry.last_error, str):
+        return "last_error"
+    if not isinstance(entry.errors, list) or not all(isinstance(e, str) for e in entry.errors):
+        return "errors"
+    if type(entry.first_failed) not in (int, float):
+        return "first_failed"
+    return None

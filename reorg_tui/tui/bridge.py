@@ -20,13 +20,13 @@ from reorg_tui.engine import (
     Engine,
     QuarantineInfo,
     QuarantineOps,
-    QuarantineStore,
     Queues,
     Record,
     Snapshot,
     State,
     Timing,
     Totals,
+    open_store,
 )
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.control import request
@@ -116,7 +116,7 @@ class AttachedHost:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = QuarantineStore(settings.quarantine)
+        self.store = open_store(settings.quarantine, settings.state_dir)  # the daemon's index
         self.ops = QuarantineOps(self.store, settings.source, settings.state_dir)
         self._snapshot = placeholder(settings, "attaching")
         self._events: deque[ev.Event] = deque(maxlen=MAX_EVENTS)

@@ -75,6 +75,19 @@ def _ids(env: dict[str, str]) -> dict[str, str]:
     return {i["name"]: i["id"] for i in json.loads(cli("quarantine", "list", "--json", env=env).stdout)}
 
 
+def _age(tmp_path, quarantine, item_id, seconds):
+    """Make an item look older: in its record, and in the ledger's index, which keeps a copy of
+    the record as it was written (a record edited by hand is not read again; see quarantine.py)."""
+    import sqlite3
+
+    record = quarantine / f"{item_id}.json"
+    aged = json.loads(record.read_text())
+    aged["quarantined_at"] -= seconds
+    record.write_text(json.dumps(aged))
+    with sqlite3.connect(tmp_path / "state" / "ledger.sqlite3") as db:
+        db.execute("UPDATE quarantine SET quarantined_at = ? WHERE id = ?", (aged["quarantined_at"], item_id))
+
+
 def test_release_by_reason_or_all_and_delete_by_age_act_on_the_matching_files(tmp_path):
     src, dst, env = _quarantine_two(tmp_path)
     write(dst / "2025/01/03/2025-01-03_three.txt", b"taken")  # another reason: the name is taken
@@ -109,10 +122,7 @@ def test_release_by_reason_or_all_and_delete_by_age_act_on_the_matching_files(tm
 
     again()
     ids = _ids(env)
-    record = dst / "_quarantine" / f"{ids['2024-02-30_one.txt']}.json"
-    aged = json.loads(record.read_text())
-    aged["quarantined_at"] -= 3 * 86_400
-    record.write_text(json.dumps(aged))
+    _age(tmp_path, dst / "_quarantine", ids["2024-02-30_one.txt"], 3 * 86_400)
     refused = cli("quarantine", "delete", "--older-than", "2d", env=env)  # the --yes rule holds
     assert refused.returncode == 2 and "--yes" in refused.stderr
     old = cli("quarantine", "delete", "--older-than", "2d", "--yes", env=env)

@@ -12,6 +12,7 @@ import pytest
 
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.engine import Engine
+from reorg_tui.engine.ledger import open_ledger
 from tests.conftest import OLD, files_under, make_settings, run_once, running, unmark, wait_for, write
 
 
@@ -147,17 +148,17 @@ def test_the_retry_queue_survives_a_restart(tmp_path, immutable):
     write(settings.source / "2024-12-13_persist.txt", b"p", OLD)
     with running(settings) as (engine, rec):
         wait_for(lambda: rec.of(ev.Retried), what="a retry")
-    saved = json.loads((settings.state_dir / "retry.json").read_text())
-    assert [e["path"] for e in saved["entries"]] == ["2024-12-13_persist.txt"]
-    assert saved["entries"][0]["attempts"] == 1
-    again = Engine(settings)
+    saved, _ = open_ledger(settings.state_dir).load_retries()  # in the state folder's ledger
+    assert [(e.path, e.attempts) for e in saved] == [("2024-12-13_persist.txt", 1)]
+    assert not (settings.state_dir / "retry.json").exists()
     with running(settings) as (engine2, _):
         snap = engine2.snapshot()
         assert [(r.path, r.attempts) for r in snap.retry_head] == [("2024-12-13_persist.txt", 1)]
-    assert again.failures.load() == 1
+    saved, _ = open_ledger(settings.state_dir).load_retries()
+    assert [e.path for e in saved] == ["2024-12-13_persist.txt"]
 
 
-def test_a_corrupt_retry_file_is_set_aside_and_the_engine_starts(settings):
+def test_a_corrupt_retry_file_of_an_older_version_is_set_aside_and_the_engine_starts(settings):
     settings.state_dir.mkdir(exist_ok=True)
     (settings.state_dir / "retry.json").write_text("{ not json")
     write(settings.source / "2024-01-05_ok.txt", b"ok", OLD)
@@ -240,6 +241,7 @@ def test_a_retry_queue_naming_paths_outside_the_source_is_not_followed(settings,
     write(settings.source / "2024-01-07_ok.txt", b"ok", OLD)
     run_once(settings)
     assert caplog.text.count("ignored an entry with a bad path") == 3
+    assert (settings.state_dir / "retry.json.imported").exists()  # imported once, kept aside
     assert outside.read_bytes() == b"keep"
     assert files_under(settings.dest) == {
         "2024/01/07/2024-01-07_ok.txt": files_under(settings.dest)["2024/01/07/2024-01-07_ok.txt"]

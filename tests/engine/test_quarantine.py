@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
+from pathlib import Path
 
 import pytest
 
 from reorg_tui.engine.dirs import Tree
-from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore
-from tests.conftest import OLD, run_once, running, wait_for, write
+from reorg_tui.engine.engine import Engine
+from reorg_tui.engine.errors import MoveError
+from reorg_tui.engine.failures import Failures
+from reorg_tui.engine.ledger import open_ledger
+from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, StuckInQuarantine, open_store
+from tests.conftest import OLD, cli, make_settings, run_once, running, wait_for, write
 
 
 def _put(store, src, reason="broken"):
@@ -98,3 +106,235 @@ def test_released_file_goes_through_the_running_engine(settings, immutable):
         wait_for((folder / "2024-02-02_again.txt").exists, what="the released file to move")
         wait_for(lambda: engine.snapshot().quarantine.count == 0, what="the quarantine count to drop")
     assert (folder / "2024-02-02_again.txt").read_bytes() == b"again"
+
+
+# ---- the index in the ledger -------------------------------------------------------------------
+
+
+def _fill(root, count, *, start=1_700_000_000.0):
+    """``count`` items written as the store writes them (record, then file): fast, for sizes."""
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(count):
+        item_id = f"20231114T221320-{n:08x}"
+        name = f"2024-02-30_{n}.txt"
+        write(root / item_id / name, b"x" * (n % 7))
+        record = {
+            "id": item_id,
+            "name": name,
+            "original": f"/src/{name}",
+            "intended": None,
+            "reason": f"reason {n}",
+            "attempts": 1,
+            "errors": [f"error {n}"],
+            "quarantined_at": start + n,
+            "first_failed_at": start + n,
+            "size": n % 7,
+        }
+        (root / f"{item_id}.json").write_text(json.dumps(record))
+
+
+def _settled(root):
+    """As a folder nobody changed for a while (a change within its mtime's tick may hide)."""
+    os.utime(root, (OLD, OLD))
+
+
+def test_a_lost_state_folder_is_rebuilt_from_the_records_beside_the_files(tmp_path):
+    settings = make_settings(tmp_path)
+    names = [f"2024-02-{day}_lost{day}.txt" for day in (30, 31)] + ["2023-02-29_leap.txt"]
+    for name in names:
+        write(settings.source / name, name.encode(), OLD)
+    run_once(settings)
+    env = {
+        "REORG_SOURCE": str(settings.source),
+        "REORG_QUARANTINE": str(settings.quarantine),
+        "REORG_STATE_DIR": str(settings.state_dir),
+    }
+    before = json.loads(cli("quarantine", "list", "--json", env=env).stdout)
+    assert sorted(r["name"] for r in before) == sorted(names)
+
+    shutil.rmtree(settings.state_dir)  # the ledger with it
+    run_once(settings)  # the next start indexes the records again
+
+    after = json.loads(cli("quarantine", "list", "--json", env=env).stdout)
+    assert [(r["id"], r["name"], r["reason"], r["errors"]) for r in after] == [
+        (r["id"], r["name"], r["reason"], r["errors"]) for r in before
+    ]
+    assert all("is not a real date" in r["reason"] for r in after)
+    ledger = open_ledger(settings.state_dir, create=False)
+    assert ledger.quarantine_stats(str(settings.quarantine)).count == 3
+
+
+def test_repair_makes_the_index_and_the_folder_agree(tmp_path):
+    root = tmp_path / "q"
+    ledger = open_ledger(tmp_path)
+    store = QuarantineStore(root, ledger=ledger)
+    kept = _put(store, write(tmp_path / "2024-01-01_k.txt", b"k"))
+    gone = _put(store, write(tmp_path / "2024-01-02_g.txt", b"g"))
+    lost = _put(store, write(tmp_path / "2024-01-03_l.txt", b"l"))
+    (root / gone.id / gone.name).unlink()  # its file removed by hand: the row and record go
+    (root / f"{lost.id}.json").unlink()  # its record lost: written again from the index
+    _fill(root / "more", 0)  # a stray empty folder is no item
+    assert store.repair() == 2
+    assert [r.id for r in QuarantineStore(root, ledger=ledger).list()] == [kept.id, lost.id]
+    assert json.loads((root / f"{lost.id}.json").read_text())["name"] == "2024-01-03_l.txt"
+    assert not (root / f"{gone.id}.json").exists() and not (root / gone.id).exists()
+    assert ledger.quarantine_stats(str(root)).count == 2
+
+
+def test_another_process_changing_the_quarantine_is_noticed_by_the_folders_mtime(tmp_path):
+    root = tmp_path / "q"
+    daemon = QuarantineStore(root, ledger=open_ledger(tmp_path))
+    daemon.ensure()
+    daemon.repair()
+    other = QuarantineStore(root)  # a command line with no ledger, or a second daemon
+    record = _put(other, write(tmp_path / "2024-01-01_o.txt", b"other"))
+    assert [r.id for r in daemon.list()] == [record.id]
+    assert daemon.stats().count == 1 and daemon.stats().bytes == 5
+    other.delete(record.id)
+    assert daemon.list() == [] and daemon.stats().count == 0
+
+
+def _cost_of_counting(store, ledger, monkeypatch, times=20):
+    """What ``times`` counts of the quarantine cost: folders listed, files read, SQLite VM steps."""
+    listed, read, steps = [], [], [0]
+    real_scandir, real_read = os.scandir, Path.read_bytes
+    monkeypatch.setattr(os, "scandir", lambda p=".": (listed.append(p), real_scandir(p))[1])
+    monkeypatch.setattr(Path, "read_bytes", lambda self: (read.append(self), real_read(self))[1])
+    ledger._db.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1), 1)
+    try:
+        for _ in range(times):
+            stats = store.stats()
+    finally:
+        ledger._db.set_progress_handler(None, 1)
+        monkeypatch.undo()
+    return stats, listed, read, steps[0]
+
+
+def test_a_list_or_a_count_reads_no_record_and_their_cost_does_not_grow(tmp_path, monkeypatch):
+    """The daemon counts the quarantine after every scan: with an index that cost is one stat of
+    the folder and a query whose work does not depend on how many items there are. Counted, not
+    timed: SQLite's virtual-machine steps (its progress handler) and the files opened."""
+    steps = {}
+    for count in (10, 3000):
+        root = tmp_path / f"q{count}"
+        _fill(root, count)
+        (tmp_path / f"state{count}").mkdir()
+        ledger = open_ledger(tmp_path / f"state{count}")
+        store = QuarantineStore(root, ledger=ledger)
+        store.repair()
+        _settled(root)
+        assert store.stats().count == count  # the first look lists the folder, once
+        stats, listed, read, steps[count] = _cost_of_counting(store, ledger, monkeypatch)
+        assert listed == [] and read == []
+        assert stats.count == count and stats.bytes == sum(n % 7 for n in range(count))
+        assert stats.oldest == 1_700_000_000.0
+        page = store.list(limit=5, offset=count - 7)  # oldest first
+        assert [r.name for r in page] == [f"2024-02-30_{n}.txt" for n in range(count - 7, count - 2)]
+    # 300 times the items: a B-tree a level deeper at most, not 300 times the work
+    assert steps[3000] < 1.5 * steps[10], steps
+
+
+def test_an_idle_daemon_never_lists_or_reads_its_quarantine_after_a_scan(tmp_path, monkeypatch):
+    settings = make_settings(tmp_path, poll_interval=0.05)
+    _fill(settings.quarantine, 2000)
+    _settled(settings.quarantine)
+    quarantine = str(settings.quarantine)
+    touched: list[str] = []
+    real_scandir, real_read = os.scandir, Path.read_bytes
+
+    def scandir(path="."):
+        if isinstance(path, str | Path) and str(path).startswith(quarantine):
+            touched.append(f"scandir {path}")
+        return real_scandir(path)
+
+    def read_bytes(self):
+        if str(self).startswith(quarantine):
+            touched.append(f"read {self}")
+        return real_read(self)
+
+    counts = [0]
+    real_count = Failures.count_quarantine
+
+    def count_quarantine(self):
+        counts[0] += 1
+        real_count(self)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(Failures, "count_quarantine", count_quarantine)
+    with running(settings) as (engine, _):
+        wait_for(lambda: engine.snapshot().quarantine.count == 2000, what="the quarantine counted")
+        touched.clear()  # the start (repair, the first look) lists and reads; then nothing
+        counted = counts[0]
+        wait_for(lambda: counts[0] >= counted + 10, what="ten more counts (one each poll or scan)")
+        assert engine.intake.scans >= 1
+        assert engine.snapshot().quarantine.count == 2000
+        assert touched == []
+
+
+def test_a_failure_after_the_file_arrived_never_deletes_it(tmp_path, monkeypatch):
+    # A setuid file of another user, say: the rename in succeeded, clearing the bit did not.
+    store = QuarantineStore(tmp_path / "q", ledger=open_ledger(tmp_path))
+    src = write(tmp_path / "src/2024-01-01_setuid.sh", b"#!/bin/sh\n")
+    real_move = store.mover.move
+
+    def move_then_fail(*args, **kwargs):
+        real_move(*args, **kwargs)
+        raise MoveError.from_os(PermissionError(errno.EPERM, "Operation not permitted"), "clear setuid")
+
+    monkeypatch.setattr(store.mover, "move", move_then_fail)
+    with pytest.raises(StuckInQuarantine, match="stays there") as raised:
+        _put(store, src)
+    record = raised.value.record
+    assert not src.exists() and store.file_path(record).read_bytes() == b"#!/bin/sh\n"
+    on_disk = json.loads((tmp_path / "q" / f"{record.id}.json").read_text())
+    assert "quarantined, but then" in on_disk["errors"][-1] and "EPERM" in on_disk["errors"][-1]
+    assert [r.id for r in store.list()] == [record.id]
+
+
+def test_a_failure_before_the_file_arrived_leaves_no_record_and_the_file_in_the_source(tmp_path, monkeypatch):
+    store = QuarantineStore(tmp_path / "q", ledger=open_ledger(tmp_path))
+    src = write(tmp_path / "src/2024-01-01_stays.txt", b"stays")
+
+    def refuse(*args, **kwargs):
+        raise MoveError.from_os(PermissionError(errno.EACCES, "Permission denied"), "rename")
+
+    monkeypatch.setattr(store.mover, "move", refuse)
+    with pytest.raises(MoveError):
+        _put(store, src)
+    assert src.read_bytes() == b"stays"
+    assert list((tmp_path / "q").iterdir()) == [] and store.list() == []
+
+
+def test_a_file_stuck_in_the_quarantine_counts_as_quarantined_with_a_warning(settings, monkeypatch):
+    engine = Engine(settings)
+    rec = []
+    engine.subscribe(rec.extend)
+    src = write(settings.source / "2024-01-01_setuid.sh", b"#!/bin/sh\n")
+    real_move = engine.quarantine.mover.move
+
+    def move_then_fail(*args, **kwargs):
+        real_move(*args, **kwargs)
+        raise MoveError.from_os(PermissionError(errno.EPERM, "Operation not permitted"), "clear setuid")
+
+    monkeypatch.setattr(engine.quarantine.mover, "move", move_then_fail)
+    engine.failures.quarantine(src.name, str(src), "EPERM", None, attempts=1)
+    assert engine.failures.result.quarantined == 1 and engine.failures.quarantine_stats.count == 1
+    assert [type(e).__name__ for e in rec] == ["Warning", "Quarantined"]
+    assert "stays there" in rec[0].message
+
+
+def test_the_command_line_uses_the_daemons_ledger_or_else_the_records(tmp_path):
+    root = tmp_path / "q"
+    (tmp_path / "state").mkdir()
+    daemon = QuarantineStore(root, ledger=open_ledger(tmp_path / "state"))
+    record = _put(daemon, write(tmp_path / "2024-01-01_c.txt", b"c"))
+    daemon.repair()
+    indexed = open_store(root, tmp_path / "state")
+    assert indexed.ledger is not daemon.ledger and indexed.ledger.quarantine_indexed(indexed.key)
+    assert [r.id for r in indexed.list()] == [record.id]
+    for bare in (open_store(root, None), open_store(root, tmp_path / "elsewhere")):
+        assert [r.id for r in bare.list()] == [record.id]  # from the records, in memory
+    assert not (tmp_path / "elsewhere").exists()  # nothing made where the command line looked
+    other = open_store(tmp_path / "q2", tmp_path / "state")  # a ledger that indexes another one
+    assert not other.ledger.quarantine_indexed(other.key)

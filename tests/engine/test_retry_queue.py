@@ -1,15 +1,18 @@
 """The backoff schedule and the retry queue, driven directly: times are arguments (a fake clock),
-and the state file is a real file under tmp_path."""
+and the ledger is a real one under tmp_path (as is the retry.json of older versions, imported
+once). A ledger edited by hand is edited here with sqlite3, as an operator would."""
 
 from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reorg_tui.engine.ledger import open_ledger
 from reorg_tui.engine.retry import MAX_ERRORS_KEPT, RetryEntry, RetryQueue, backoff
 
 T = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -18,15 +21,24 @@ A, B, C = "2024-01-01_a.txt", "2024-01-02_b.txt", "2024-01-03_c.txt"
 
 @pytest.fixture
 def queue(tmp_path) -> RetryQueue:
-    return RetryQueue(tmp_path / "retry.json")
+    return RetryQueue(open_ledger(tmp_path), legacy=tmp_path / "retry.json")
 
 
 def restarted(queue: RetryQueue) -> RetryQueue:
-    """The queue a new daemon process reads back from the same state file."""
+    """The queue a new daemon process reads back from the same state folder."""
     queue.save()
-    again = RetryQueue(queue.path)
+    assert queue.legacy is not None
+    again = RetryQueue(open_ledger(queue.legacy.parent), legacy=queue.legacy)
     again.load()
     return again
+
+
+def rows(queue: RetryQueue, table: str = "retries") -> dict[object, tuple[object, ...]]:
+    """What the ledger holds, by path, read as an operator would with sqlite3."""
+    assert queue.legacy is not None
+    with sqlite3.connect(queue.legacy.parent / "ledger.sqlite3") as db:
+        found = db.execute(f"SELECT path, attempts, next_try, last_error FROM {table}").fetchall()
+    return {path: tuple(rest) for path, *rest in found}
 
 
 @given(st.integers(min_value=1, max_value=200), st.floats(0.01, 10), st.floats(10, 600), st.floats(0, 1))
@@ -140,38 +152,47 @@ def test_a_file_in_flight_when_the_daemon_stopped_is_tried_again_at_once_after_a
     again = restarted(queue)
     assert again.attempts(A) == 1 and again.errors(A) == queue.errors(A)
     assert again.pop_due(T, limit=10) == [A]  # no worker holds it any more
-    saved = json.loads(queue.path.read_text())["entries"]
-    assert {e["path"]: e["next_try"] for e in saved} == {A: 0.0, B: T + 3600}  # as older versions read it
+    saved = {path: next_try for path, (_, next_try, _) in rows(queue).items()}
+    assert saved == {A.encode(): None, B.encode(): T + 3600}  # no time: due at once
 
 
-def test_nothing_is_written_until_something_changes(queue):
+def test_nothing_is_written_until_something_changes_and_then_only_what_changed(queue, monkeypatch):
+    saves: list[tuple[list[str], list[str]]] = []
+    ledger = queue.ledger
+    real = ledger.save_retries
+    monkeypatch.setattr(
+        ledger,
+        "save_retries",
+        lambda changed, removed: (saves.append(([e.path for e in changed], removed)), real(changed, removed)),
+    )
     queue.save()
-    assert not queue.path.exists()  # a daemon with nothing to retry writes no state every second
+    assert saves == []  # a daemon with nothing to retry writes nothing every second
     queue.schedule(A, 1, 5.0, "EIO", T)
+    queue.schedule(B, 1, 5.0, "EIO", T)
     queue.save()
-    assert queue.path.exists()
-    queue.path.unlink()
     queue.save()  # unchanged since the last save
-    assert not queue.path.exists()
+    assert [(sorted(changed), removed) for changed, removed in saves] == [([A, B], [])]
+    queue.schedule(B, 2, 5.0, "EIO", T + 10)
     queue.forget(A)
     queue.save()
-    assert json.loads(queue.path.read_text()) == {"version": 1, "entries": []}
+    assert saves[-1] == ([B], [A])  # one transaction, with only what changed
+    assert rows(queue) == {B.encode(): (2, T + 15, b"EIO")}
 
 
-def test_a_queue_without_a_state_file_works_in_memory():
+def test_a_queue_without_a_ledger_works_in_memory():
     queue = RetryQueue(None)
     queue.schedule(A, 1, 1.0, "EIO", T)
     queue.save()
     assert queue.load() == 0 and queue.pop_due(T + 1, limit=10) == [A]
 
 
-def test_a_missing_state_file_is_an_empty_queue(queue):
-    assert queue.load() == 0 and len(queue) == 0 and not queue.path.exists()
+def test_an_empty_ledger_is_an_empty_queue(queue):
+    assert queue.load() == 0 and len(queue) == 0 and rows(queue) == {}
 
 
-def test_a_file_written_by_the_previous_version_loads(queue):
+def test_the_retry_json_of_a_version_before_the_ledger_is_imported_once(queue, caplog):
     # That version wrote a file in flight as next_try 0.0, and every field on every entry.
-    queue.path.write_text(
+    queue.legacy.write_text(
         '{"version": 1, "entries": ['
         '{"path": "2024-01-01_a.txt", "attempts": 2, "next_try": 1700000060.0, "last_error": "EBUSY",'
         ' "errors": ["2023-11-14T22:13:20Z EIO", "2023-11-14T22:14:00Z EBUSY"],'
@@ -179,15 +200,23 @@ def test_a_file_written_by_the_previous_version_loads(queue):
         '{"path": "sub/2024-01-02_b.txt", "attempts": 1, "next_try": 0.0, "last_error": "EIO",'
         ' "errors": ["2023-11-14T22:13:20Z EIO"], "first_failed": 1700000000.0}]}'
     )
-    assert queue.load() == 2
+    text = queue.legacy.read_text()
+    with caplog.at_level(logging.INFO):
+        assert queue.load() == 2
     assert queue.attempts(A) == 2 and queue.errors(A)[-1] == "2023-11-14T22:14:00Z EBUSY"
     assert queue.pop_due(T, limit=10) == ["sub/2024-01-02_b.txt"]
     assert queue.pop_due(T + 60, limit=10) == [A]
+    # Into the ledger, and the file renamed aside (kept, never read again)
+    assert not queue.legacy.exists() and "imported 2 file(s)" in caplog.text
+    assert queue.legacy.with_name("retry.json.imported").read_text() == text
+    assert set(rows(queue)) == {A.encode(), b"sub/2024-01-02_b.txt"}
+    again = restarted(queue)
+    assert len(again) == 2 and again.errors(A) == queue.errors(A)
 
 
 def test_a_hand_written_entry_needs_only_the_four_main_fields(queue):
     entry = {"path": A, "attempts": 1, "next_try": T, "last_error": "EIO"}
-    queue.path.write_text(json.dumps({"version": 1, "entries": [entry]}))
+    queue.legacy.write_text(json.dumps({"version": 1, "entries": [entry]}))
     assert queue.load() == 1
     assert queue.errors(A) == [] and queue.head(1) == [RetryEntry(A, 1, T, "EIO", [], 0.0)]
 
@@ -217,17 +246,16 @@ def test_a_hand_written_entry_needs_only_the_four_main_fields(queue):
     ],
 )
 def test_an_unreadable_state_file_is_set_aside_and_the_queue_starts_empty(queue, content, caplog):
-    queue.path.write_text(content)
+    queue.legacy.write_text(content)
     with caplog.at_level(logging.WARNING):
         assert queue.load() == 0
     assert len(queue) == 0
-    aside = queue.path.with_suffix(".corrupt")
+    aside = queue.legacy.with_suffix(".corrupt")
     assert aside.read_text() == content  # kept for the operator to look at
-    assert not queue.path.exists()
+    assert not queue.legacy.exists()
     assert "is unreadable" in caplog.text and str(aside) in caplog.text
     queue.schedule(A, 1, 1.0, "EIO", T)
-    queue.save()
-    assert json.loads(queue.path.read_text())["entries"][0]["path"] == A
+    assert [e.path for e in restarted(queue).head(10)] == [A]
 
 
 BAD_PATHS = [
@@ -247,12 +275,12 @@ def test_entries_naming_a_path_outside_the_source_are_dropped_with_a_warning(que
     # A state file is data, not trusted code.
     good = [A, "sub/2024-01-02_b.txt"]
     entries = [{"path": p, "attempts": 1, "next_try": T, "last_error": "x"} for p in BAD_PATHS + good]
-    queue.path.write_text(json.dumps({"version": 1, "entries": entries}))
+    queue.legacy.write_text(json.dumps({"version": 1, "entries": entries}))
     with caplog.at_level(logging.WARNING):
         assert queue.load() == 2
     assert sorted(queue.pop_due(T, limit=100)) == sorted(good)
     assert caplog.text.count("ignored an entry with a bad path") == len(BAD_PATHS)
-    assert queue.path.exists()  # the good entries are still there: the file is not set aside
+    assert set(rows(queue)) == {p.encode() for p in good}  # the good entries are imported
 
 
 def test_an_entry_with_no_time_loads_as_due_at_once(queue):
@@ -261,23 +289,49 @@ def test_an_entry_with_no_time_loads_as_due_at_once(queue):
         {"path": A, "attempts": 1, "next_try": None, "last_error": "x"},
         {"path": B, "attempts": 1, "next_try": T + 60, "last_error": "x"},
     ]
-    queue.path.write_text(json.dumps({"version": 1, "entries": entries}))
+    queue.legacy.write_text(json.dumps({"version": 1, "entries": entries}))
     assert queue.load() == 2
     assert queue.pop_due(T, limit=10) == [A]
     assert queue.pop_due(T + 60, limit=10) == [B]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="known bug, not fixed here: an entry whose next_try is not a number is neither dropped nor "
-    "set aside; load() raises TypeError (heap comparison), so the daemon cannot start",
-)
-def test_an_entry_whose_time_is_not_a_number_is_dropped_and_the_others_kept(queue):
+def test_an_entry_whose_time_is_not_a_number_is_dropped_and_the_others_kept(queue, caplog):
     entries = [
         {"path": A, "attempts": 1, "next_try": "soon", "last_error": "x"},
         {"path": B, "attempts": 1, "next_try": T, "last_error": "x"},
+        {"path": C, "attempts": "1", "next_try": T, "last_error": "x"},
     ]
-    queue.path.write_text(json.dumps({"version": 1, "entries": entries}))
-    queue.load()
+    queue.legacy.write_text(json.dumps({"version": 1, "entries": entries}))
+    with caplog.at_level(logging.WARNING):
+        assert queue.load() == 1
     assert queue.pop_due(T, limit=10) == [B]
+    assert "bad next_try 'soon'" in caplog.text and "bad attempts '1'" in caplog.text
+
+
+def test_a_hand_edited_ledger_row_of_the_wrong_type_is_set_aside_with_a_warning(queue, caplog):
+    queue.schedule(A, 1, 5.0, "EIO", T)
+    queue.save()
+    assert queue.legacy is not None
+    with sqlite3.connect(queue.legacy.parent / "ledger.sqlite3") as db:
+        for values in (
+            (B.encode(), 1, "soon", b"x", "[]", T),  # a time that is not a number
+            (C.encode(), "two", T, b"x", "[]", T),  # attempts that are not a number
+            (7, 1, T, b"x", "[]", T),  # a path that is not a path
+            (b"../2024-01-01_outside.txt", 1, T, b"x", "[]", T),  # a path out of the source
+            (b"2024-01-04_d.txt", 1, T, b"x", "not json", T),  # an unreadable history: just lost
+        ):
+            db.execute("INSERT INTO retries VALUES (?, ?, ?, ?, ?, ?)", values)
+    with caplog.at_level(logging.WARNING):
+        again = restarted(queue)
+    assert sorted(e.path for e in again.head(10)) == [A, "2024-01-04_d.txt"]  # never a crash
+    assert again.errors("2024-01-04_d.txt") == []
+    assert caplog.text.count("is not what this version writes; set aside") == 3
+    assert "next_try='soon'" in caplog.text and "attempts='two'" in caplog.text and "path=7" in caplog.text
+    assert caplog.text.count("ignored an entry with a bad path") == 1
+    # Kept for the operator, out of the queue; the bad path is gone: the next start is quiet
+    assert set(rows(queue, "retries_aside")) == {B.encode(), C.encode(), 7}
+    assert set(rows(queue)) == {A.encode(), b"2024-01-04_d.txt"}
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert len(restarted(again)) == 2
+    assert caplog.text == ""

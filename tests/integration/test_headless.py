@@ -322,8 +322,8 @@ def test_state_files_left_empty_or_corrupt_by_a_crash_are_rebuilt_with_a_warning
     assert "recovered from an interrupted run" in result.stderr
     assert (dest / "2024/01/02/2024-01-02_new.txt").read_bytes() == b"new"
     assert (state / "retry.corrupt").exists()  # kept for a post-mortem
-    if (state / "retry.json").exists():  # written again only when something waits
-        json.loads((state / "retry.json").read_bytes())
+    assert not (state / "retry.json").exists()  # the queue lives in the ledger now
+    assert (state / "ledger.sqlite3").exists()
     assert json.loads((state / "snapshot.json").read_bytes())["snapshot"]["state"] == "stopped"
     assert not list(state.glob(".*.tmp"))
     listed = json.loads(cli("quarantine", "list", "-q", str(q), "--json").stdout)
