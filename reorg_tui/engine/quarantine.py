@@ -103,6 +103,9 @@ class QuarantineStore:
         with self._lock:
             self.ledger = ledger if ledger is not None else memory_ledger()
             self._seen_ns = None
+            # Its transfers (into the quarantine, and a release out of it) are journaled there
+            # too: a command line's release that a crash cuts short is the next start's to finish.
+            self.mover.ledger = ledger
 
     def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -338,3 +338,29 @@ def test_the_command_line_uses_the_daemons_ledger_or_else_the_records(tmp_path):
     assert not (tmp_path / "elsewhere").exists()  # nothing made where the command line looked
     other = open_store(tmp_path / "q2", tmp_path / "state")  # a ledger that indexes another one
     assert not other.ledger.quarantine_indexed(other.key)
+
+
+def test_a_planted_record_whose_id_climbs_out_removes_nothing_at_start(tmp_path):
+    """A record in the quarantine is input: one whose id names a path outside its item folder
+    ("..", absolute) is never used to remove or rewrite anything (found by an attack: repair at
+    start removed the delivered ``<id>.json`` it pointed at)."""
+    import json
+
+    from tests.conftest import OLD, make_settings, run_once, write
+
+    settings = make_settings(tmp_path)
+    write(settings.source / "2024-01-05_report.json", b"{}", OLD)
+    run_once(settings)
+    delivered = settings.dest / "2024/01/05/2024-01-05_report.json"
+    assert delivered.exists()
+    outside = write(tmp_path / "etc" / "foo.json", b"precious")
+    for planted, item_id in (("planted.json", "../../dest/2024/01/05/2024-01-05_report"),
+                             ("abs.json", str(tmp_path / "etc" / "foo"))):  # fmt: skip
+        (settings.quarantine / planted).write_text(
+            json.dumps({"id": item_id, "name": "zzz", "original": "", "intended": None, "reason": "x",
+                        "attempts": 0, "errors": [], "quarantined_at": 0, "first_failed_at": 0, "size": 0})
+        )  # fmt: skip
+
+    run_once(settings)
+
+    assert delivered.read_bytes() == b"{}" and outside.read_bytes() == b"precious"
