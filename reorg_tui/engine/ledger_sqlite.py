@@ -58,7 +58,9 @@ MIGRATIONS: tuple[str, ...] = (
         owner TEXT NOT NULL DEFAULT '',
         lease REAL
     );
-    CREATE INDEX transfers_open ON transfers (step) WHERE step IN ('intent', 'staged', 'published');
+    -- The transfers not finished (a copy's intent, staged or published): what recovery reads.
+    -- A table of their ids, not an index on transfers: a rename, written done, pays nothing.
+    CREATE TABLE open_transfers (id INTEGER PRIMARY KEY);
     -- No index on times or paths: each costs a rename more than history saves, and history and
     -- undo read the rows in id order (the order they were written), which is time order.
     -- The retry queue. Paths (relative to the source) and texts that may hold a file name are
@@ -251,19 +253,24 @@ class SqliteLedger:
             return
         params = [_params(row, self.owner) for row in rows]
         with self._lock, self._transaction():
-            self._db.executemany(_INSERT, params)
+            for row, values in zip(rows, params, strict=True):
+                cursor = self._db.execute(_INSERT, values)
+                if row.step.open:
+                    self._db.execute("INSERT INTO open_transfers (id) VALUES (?)", (cursor.lastrowid,))
 
     def record_renames(self, kind: TransferKind, batch: str, rows: list[RenameRow]) -> None:
         if not rows:
             return
-        k, owner = kind.value, self.owner
-        params = [(k, *row, batch, owner) for row in rows]
+        k = kind.value
+        params = [(k, *row, batch, "") for row in rows]  # done when written: no owner to fence
         with self._lock, self._transaction():
             self._db.executemany(_INSERT_RENAME, params)
 
     def begin(self, row: Transfer) -> int:
         with self._lock, self._transaction(durable=True):
             cursor = self._db.execute(_INSERT, _params(row, self.owner))
+            if row.step.open:
+                self._db.execute("INSERT INTO open_transfers (id) VALUES (?)", (cursor.lastrowid,))
         row.id = cursor.lastrowid
         row.owner = self.owner
         assert row.id is not None
@@ -291,13 +298,15 @@ class SqliteLedger:
                 " errors = ?, staging = CASE WHEN ? THEN NULL ELSE staging END WHERE id = ?",
                 (step.value, target, finished, json.dumps(errors), not step.open, row_id),
             )
+            if not step.open:
+                self._db.execute("DELETE FROM open_transfers WHERE id = ?", (row_id,))
         return True
 
     def open_rows(self) -> list[Transfer]:
         with self._lock:
             cursor = self._db.execute(
-                f"SELECT {_COLUMNS} FROM transfers WHERE step IN ('intent', 'staged', 'published')"
-                " ORDER BY id"
+                f"SELECT {_COLUMNS} FROM transfers WHERE id IN (SELECT id FROM open_transfers)"
+                " AND step IN ('intent', 'staged', 'published') ORDER BY id"
             )
             return [row for row in map(_row, cursor) if row is not None]
 
