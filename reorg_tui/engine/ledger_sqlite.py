@@ -13,6 +13,7 @@ ledger written by a newer version is refused, not guessed at.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -132,10 +133,20 @@ _INSERT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # A rename, done when written: the fewest values bound per row (this runs once per file moved).
-_INSERT_RENAME = (
-    "INSERT INTO transfers (kind, step, dev, ino, size, mtime_ns, ctime_ns, source, target,"
-    " started, finished, batch, owner) VALUES (?1, 'done', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)"
-)
+# Renames, done when written: many rows a statement, so that a batch costs one step of SQLite
+# (and one release of the GIL, which sqlite3 gives up around each step) rather than one a row.
+# The sizes are powers of two, so that a handful of statements, compiled once, serve any batch.
+_RENAME_VALUES = "(?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '')"
+_RENAME_COLUMNS = 11
+_RENAMES_AT_ONCE = 256  # 2,816 values: well under SQLite's limit of 32,766
+
+
+@functools.cache
+def _insert_renames(count: int) -> str:
+    return (
+        "INSERT INTO transfers (kind, step, dev, ino, size, mtime_ns, ctime_ns, source, target,"
+        " started, finished, batch, owner) VALUES " + ", ".join([_RENAME_VALUES] * count)
+    )
 
 
 class SqliteLedger:
@@ -262,9 +273,16 @@ class SqliteLedger:
         if not rows:
             return
         k = kind.value
-        params = [(k, *row, batch, "") for row in rows]  # done when written: no owner to fence
+        values: list[object] = []
+        for dev, ino, size, mtime_ns, ctime_ns, source, target, at in rows:
+            values += (k, dev, ino, size, mtime_ns, ctime_ns, source, target, at, at, batch)
         with self._lock, self._transaction():
-            self._db.executemany(_INSERT_RENAME, params)
+            done = 0
+            while done < len(rows):
+                count = min(_RENAMES_AT_ONCE, 1 << ((len(rows) - done).bit_length() - 1))
+                chunk = values[done * _RENAME_COLUMNS : (done + count) * _RENAME_COLUMNS]
+                self._db.execute(_insert_renames(count), chunk)
+                done += count
 
     def begin(self, row: Transfer) -> int:
         with self._lock, self._transaction(durable=True):
