@@ -23,10 +23,11 @@ from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.errors import Abandoned, Changed, Conflict, MoveError, Unsafe, Vanished
 from reorg_tui.engine.failures import COLLISION, INVALID_DATE, Failures, reason_label
 from reorg_tui.engine.intake import Intake
+from reorg_tui.engine.journal import RenameJournal
 from reorg_tui.engine.kinds import ARRIVED, FileResult, Kind, Ready
-from reorg_tui.engine.ledger import LedgerWriteError, TransferKind
+from reorg_tui.engine.ledger import TransferKind
 from reorg_tui.engine.metrics import Metrics
-from reorg_tui.engine.move import LEDGER_TROUBLE, Journal, Mover
+from reorg_tui.engine.move import Journal, Mover
 from reorg_tui.engine.naming import InvalidDate, Naming
 from reorg_tui.engine.plan import plan
 from reorg_tui.engine.rename_lane import RenameLane
@@ -103,6 +104,7 @@ class BatchRunner:
         metrics: Metrics,
         bus: EventBus,
         abandon: threading.Event,
+        journal: RenameJournal,
     ) -> None:
         self.settings = settings
         self.source = str(settings.source)
@@ -115,6 +117,7 @@ class BatchRunner:
         self.metrics = metrics
         self.bus = bus
         self.abandon = abandon
+        self.journal = journal  # writes the batches' renames to the ledger (journal.py)
         self._batches = itertools.count(1)
 
     def run(self, batch: list[Ready], result: BatchResult) -> None:
@@ -139,12 +142,7 @@ class BatchRunner:
         finally:
             lane.close()
             if ledger is not None and journal.renames:
-                try:
-                    ledger.record_renames(TransferKind.DELIVER, journal.batch, journal.renames)
-                except LedgerWriteError as exc:  # they have moved: that stays so, recorded or not
-                    LEDGER_TROUBLE.failed(exc)
-                else:
-                    LEDGER_TROUBLE.ok()
+                self.journal.add(TransferKind.DELIVER, journal.batch, journal.renames)
 
     def batch_id(self) -> str:
         """A name for the next batch, unique across runs: history shows it, undo takes it."""

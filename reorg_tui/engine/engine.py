@@ -40,6 +40,7 @@ from reorg_tui.engine.failures import KNOWN_REASONS, Failures, RunResult
 from reorg_tui.engine.housekeeping import Housekeeper
 from reorg_tui.engine.instance import Instance
 from reorg_tui.engine.intake import Intake
+from reorg_tui.engine.journal import RenameJournal
 from reorg_tui.engine.kinds import Ready, State
 from reorg_tui.engine.lanes import Lanes
 from reorg_tui.engine.ledger import Ledger, open_for_daemon
@@ -93,6 +94,7 @@ class Engine:
         )
         self.quarantine = QuarantineStore(settings.quarantine, verify=settings.verify)
         self.ledger: Ledger | None = None  # opened by run() once the source is held
+        self.journal = RenameJournal()  # the batches' renames, written by a thread of its own
         self._next_prune = 0.0  # when the housekeeper next forgets old finished transfers
         self.metrics = Metrics(clock, reasons=KNOWN_REASONS)
         self.alerts = AlertTracker(settings.alert_rules())
@@ -145,6 +147,7 @@ class Engine:
             metrics=self.metrics,
             bus=self.bus,
             abandon=self._abandon,
+            journal=self.journal,
         )
         self.coordinator = Coordinator(
             clock=clock,
@@ -383,6 +386,7 @@ class Engine:
         self.quarantine.mover.ledger = self.ledger
         self.quarantine.use(self.ledger)  # its index
         self.failures.use(self.ledger)  # the retry queue
+        self.journal.start(self.ledger)
 
     def _prune_ledger(self) -> None:
         """Once an hour (and at start): forget finished transfers older than --history-days,
@@ -396,6 +400,7 @@ class Engine:
     def _close_ledger(self) -> None:
         """After the run the retry queue stays in memory, and the quarantine's index is built
         from its records again if it is read (a test, a dashboard showing the end)."""
+        self.journal.stop()  # what is queued is written first
         if self.ledger is not None:
             self.mover.ledger = self.quarantine.mover.ledger = None
             self.quarantine.use(None)
