@@ -33,6 +33,7 @@ from reorg_tui.engine.retry import LEGACY_NAME, RetryQueue, backoff, stamped
 from reorg_tui.engine.settings import EngineSettings
 
 log = logging.getLogger(__name__)
+ERRORS_SHOWN = 5  # of a retried file's errors, the latest, in the snapshot (its details show them)
 
 
 @dataclass
@@ -72,6 +73,9 @@ class Failures:
         self.result = RunResult()
         self.once = False  # --once: a file not even the quarantine takes is left, not retried
         self._lock = threading.Lock()
+        # Files whose last try found no room (no attempt counted): the faces say "waiting for
+        # room" for them, not a time. In memory: after a restart each is tried, and says again.
+        self._for_room: set[str] = set()
         self._stats = QuarantineStats()
 
     # ---- the retry queue ---------------------------------------------------------------------
@@ -103,13 +107,25 @@ class Failures:
     def head(self, limit: int) -> tuple[RetryItem, ...]:
         with self._lock:
             entries = self.retry.head(limit)
-        return tuple(RetryItem(e.path, e.attempts, e.next_try, e.last_error) for e in entries)
+            for_room = {e.path for e in entries if e.path in self._for_room}
+        return tuple(
+            RetryItem(
+                e.path,
+                e.attempts,
+                e.next_try,
+                e.last_error,
+                e.path in for_room,
+                tuple(e.errors[-ERRORS_SHOWN:]),
+            )
+            for e in entries
+        )
 
     def forget(self, rel: str) -> None:
         if rel not in self.waiting:  # the usual case, and only this file's worker would add it
             return
         with self._lock:
             self.retry.forget(rel)
+            self._for_room.discard(rel)
 
     def use(self, ledger: Ledger | None) -> None:
         """Save the retry queue to ``ledger`` from now on (None: keep it in memory)."""
@@ -155,6 +171,10 @@ class Failures:
             step = attempt if count_attempt else len(self.retry.errors(rel)) + 1
             delay = backoff(max(1, step), self.settings.retry_base_delay, self.settings.retry_max_delay)
             self.retry.schedule(rel, attempt, delay, message, self.clock())
+            if count_attempt:
+                self._for_room.discard(rel)
+            else:
+                self._for_room.add(rel)
         return delay
 
     def quarantine(self, rel: str, src: str, reason: str, intended: str | None, attempts: int) -> None:

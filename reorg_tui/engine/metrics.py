@@ -62,6 +62,8 @@ class RetryItem:
     attempts: int
     next_try: float | None  # wall clock; None while in flight
     last_error: str
+    for_room: bool = False  # it found no room at the destination: it waits for the disk
+    errors: tuple[str, ...] = ()  # its latest errors, oldest first, stamped (ERRORS_SHOWN at most)
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,9 @@ class Snapshot:
         d["queues"] = Queues(**d["queues"])
         d["disk"] = Disk(**d["disk"])
         d["quarantine"] = QuarantineInfo(**d["quarantine"])
-        d["retry_head"] = tuple(RetryItem(**r) for r in d["retry_head"])
+        d["retry_head"] = tuple(
+            RetryItem(**{**r, "errors": tuple(r.get("errors", ()))}) for r in d["retry_head"]
+        )
         d["files_per_second"] = {int(k): v for k, v in d["files_per_second"].items()}
         d["bytes_per_second"] = {int(k): v for k, v in d["bytes_per_second"].items()}
         d["history"] = tuple(tuple(h) for h in d.get("history", ()))

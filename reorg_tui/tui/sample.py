@@ -68,11 +68,22 @@ ALERTS = (
 
 def snapshot(state: str = "running") -> Snapshot:
     retry_head: tuple[RetryItem, ...] = (
-        RetryItem("2026-03-02_report.xlsx", 2, NOW + 6, "move: EBUSY Device or resource busy"),
+        RetryItem(
+            "2026-03-02_report.xlsx",
+            2,
+            NOW + 6,
+            "move: EBUSY Device or resource busy",
+            errors=(
+                "2026-09-14T14:58:50Z move: EBUSY Device or resource busy",
+                "2026-09-14T14:59:52Z move: EBUSY Device or resource busy",
+            ),
+        ),
         RetryItem("2026-03-02_photo.jpg", 1, NOW + 1.5, "move: EIO Input/output error"),
     )
     if state == "paused-disk":  # a file that found no room: it waits for the disk, no attempt made
-        retry_head += (RetryItem("2026-03-03_scan.tif", 0, None, "move: ENOSPC No space left on device"),)
+        retry_head += (
+            RetryItem("2026-03-03_scan.tif", 0, None, "move: ENOSPC No space left on device", for_room=True),
+        )
     return Snapshot(
         taken_at=NOW,
         state="running" if state == "alert" else state,  # an alert is no state of its own

@@ -187,6 +187,8 @@ def test_a_large_file_waits_until_it_fits_above_the_headroom_minimum(tmp_path, t
     with running(settings) as (engine, rec):
         wait_for((dest / "2024/07/08/2024-07-08_small.txt").exists, what="the small file")
         wait_for(lambda: engine.snapshot().queues.retry == 1, what="the big file to wait")
+        [waiting] = engine.snapshot().retry_head
+        assert waiting.for_room and waiting.attempts == 0  # the faces say "waiting for room"
         assert not (dest / "2024/07/07/2024-07-07_big.bin").exists()
         assert list((dest / ".reorg-tmp").iterdir()) == []
         assert big.stat().st_size == 120 * 1024 * 1024

@@ -65,3 +65,39 @@ def test_while_intake_waits_for_room_a_file_says_waiting_for_room_not_attempts_0
     assert _column(snap, "attempts") == {"2024-01-05_big.bin": "none", "2024-01-06_flaky.bin": "2"}
     paused = dataclasses.replace(snap, state="paused")
     assert _column(paused, "next")["2024-01-05_big.bin"] == "when resumed"
+
+
+def test_a_file_that_found_no_room_says_waiting_for_room_while_intake_runs():
+    """A large file that would cross the free-space floor waits while smaller ones go on moving:
+    intake is running, yet that file shows "waiting for room" and no attempt, not a time."""
+    snap = dataclasses.replace(
+        snapshot("running"),
+        retry_head=(
+            RetryItem("2024-01-03_big.iso", 0, NOW + 4, "waiting for disk space", for_room=True),
+            RetryItem("2024-01-04_busy.txt", 1, NOW + 4, "move: EBUSY Device or resource busy"),
+        ),
+    )
+    assert _column(snap, "next") == {"2024-01-03_big.iso": "waiting for room", "2024-01-04_busy.txt": "in 4s"}
+    assert _column(snap, "attempts")["2024-01-03_big.iso"] == "none"
+
+
+def test_enter_on_a_retried_file_shows_its_error_history():
+    from reorg_tui.tui.app import ReorgApp
+    from reorg_tui.tui.sample import FrozenHost
+    from reorg_tui.tui.screens.details import InfoScreen
+
+    app = ReorgApp(FrozenHost("running"), now=NOW)
+
+    async def main() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = app.query_one(RetryTable)
+            table.focus()
+            table.move_cursor(row=table.get_row_index("2026-03-02_report.xlsx"))
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, InfoScreen)
+            text = app.screen.text.plain
+            assert "error history" in text
+            assert "2026-09-14T14:58:50Z move: EBUSY" in text and "2026-09-14T14:59:52Z move: EBUSY" in text
+
+    asyncio.run(main())

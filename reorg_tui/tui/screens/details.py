@@ -85,7 +85,7 @@ def event_text(event: ev.Event, quarantine_dir: str) -> Text:
 
 
 def retry_text(item: RetryItem, snap: Snapshot) -> Text:
-    return fields(
+    text = fields(
         (
             ("file", literal(os.path.basename(item.path))),
             ("source", literal(os.path.join(snap.source, item.path))),
@@ -94,6 +94,9 @@ def retry_text(item: RetryItem, snap: Snapshot) -> Text:
             ("last error", literal(item.last_error)),
         )
     )
+    if len(item.errors) > 1:  # its history, when there is more than the last error
+        text = bullets(text, "error history (latest last)", item.errors)
+    return text
 
 
 def transfer_text(row: Transfer) -> Text:

@@ -8,7 +8,7 @@ from reorg_tui.tui.widgets.keyed_table import KeyedTable
 def next_try(item: RetryItem, snap: Snapshot) -> str:
     """When a file is tried next; while intake is paused, what it waits for instead (nothing is
     tried then, though a file whose time came is handed to intake and has no time any more)."""
-    if snap.state == State.PAUSED_DISK:
+    if item.for_room or snap.state == State.PAUSED_DISK:
         return "waiting for room"
     wait = 0.0 if item.next_try is None else item.next_try - snap.taken_at  # None: in flight
     if wait <= 0 and snap.state == State.PAUSED:
