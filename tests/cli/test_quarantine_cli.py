@@ -147,3 +147,11 @@ def test_a_bulk_selection_must_be_asked_for(tmp_path):
         [line] = result.stderr.strip().splitlines()
         assert line.startswith("reorg-tui: error: ") and fragment in line, line
     assert len(_ids(env)) == 2  # nothing was released or deleted
+
+
+def test_the_listing_words_ages_in_the_largest_unit_they_fill_rounded():
+    from reorg_tui.cli.quarantine import _age_text
+
+    cases = {0.2: "a moment", 1: "a second", 59: "59 seconds", 59.6: "a minute", 90: "2 minutes",
+             3599: "an hour", 5400: "2 hours", 86_399: "a day", 10**6: "12 days"}  # fmt: skip
+    assert {age: _age_text(age) for age in cases} == cases
