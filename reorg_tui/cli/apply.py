@@ -16,11 +16,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
 from reorg_tui.config import find_state_dir
-from reorg_tui.engine import EntryResult, ExitCode, Refusal, apply_plan, planfile
+from reorg_tui.engine import ExitCode
+
+if TYPE_CHECKING:
+    from reorg_tui.engine import EntryResult, Refusal
 from reorg_tui.names import safe
 
 EPILOG = (
@@ -54,6 +58,8 @@ def apply(
     target, never overwriting. An entry whose file changed since planning (device, inode, size,
     mtime or ctime), whose target name is taken, or that was planned for the quarantine is
     refused and reported; the rest go on. Holds the source's lock: not while a daemon runs on it."""
+    from reorg_tui.engine import apply_plan, planfile  # here: the other commands start without them
+
     plan = planfile.read(plan_file)  # every field checked before anything is touched
     folder = find_state_dir(Path(plan.source), state_dir)
     reporter = _Reporter(len(plan.entries), dry_run)
