@@ -74,6 +74,7 @@ from reorg_tui.engine.ledger import (
     Step,
     Transfer,
     TransferKind,
+    path_blob,
 )
 from reorg_tui.engine.naming import numbered
 from reorg_tui.engine.store import pid_alive
@@ -273,7 +274,7 @@ class Mover:
         if self.ledger is None:
             return
         row = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        entry = (*row, os.fsencode(src), os.fsencode(dst), time.time())
+        entry = (*row, path_blob(src), path_blob(dst), time.time())
         try:
             if journal.undoes is not None or journal.attempts > 1 or journal.errors:
                 self.ledger.record([self._row(Identity(*row), src, dst, Step.DONE, journal)])
