@@ -27,9 +27,17 @@ def setting(
     minimum: float | None = None,
     maximum: float | None = None,
     choices: tuple[str, ...] | None = None,
+    repeat: bool = False,
+    duration: bool = False,
 ) -> Any:
-    """A settings field: its default, and what ``--help`` and validation need to know of it."""
+    """A settings field: its default, and what ``--help`` and validation need to know of it.
+    ``repeat``: a list given by repeating the flag (values that may hold commas, such as URLs);
+    ``duration``: seconds, also written 90s, 30m, 1h, 1d, 2w."""
     meta = {"help": help, "minimum": minimum, "maximum": maximum, "choices": choices}
+    if repeat:
+        meta["repeat"] = True
+    if duration:
+        meta["duration"] = True
     return field(default=default, metadata=meta)
 
 
