@@ -244,3 +244,69 @@ def test_the_dashboard_hosting_the_engine_notifies_too(tmp_path, receiver):
     for close in closers:
         close()
     assert receiver.titled("alert: quarantine")[0]["type"] == "failure"
+
+
+@pytest.mark.needs_root
+def test_intake_paused_and_resumed_for_disk_is_sent(tmp_path, tmpfs, receiver):
+    """A real 1 MiB tmpfs as the destination: filled under --min-free-percent by a ballast file,
+    intake pauses and the notification says so; the ballast removed, it resumes, and says so."""
+    import signal
+    import subprocess
+    import sys
+
+    dest = tmpfs("dest", size="1M")
+    src = tmp_path / "src"
+    src.mkdir()
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("REORG_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reorg_tui", "--headless", "-s", str(src), "-d", str(dest),
+         "--state-dir", str(tmp_path / "st"), "--min-free-percent", "50", "--alert-disk-free-percent", "0",
+         "--settle", "0.2", "--poll-interval", "0.3", "--notify", receiver.url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: (tmp_path / "st" / "snapshot.json").exists(), what="the daemon to start")
+        (dest / "ballast").write_bytes(b"\0" * (700 * 1024))  # 70% used: under 50% free
+        write(src / "2024-05-01_waits.dat", b"x", OLD)
+        wait_for(lambda: receiver.titled("intake paused"), timeout=30, what="the pause's notification")
+        assert receiver.titled("intake paused")[0]["type"] == "warning"
+        (dest / "ballast").unlink()
+        wait_for(lambda: receiver.titled("intake resumed"), timeout=30, what="the resume's notification")
+        wait_for(lambda: (dest / "2024/05/01/2024-05-01_waits.dat").exists(), what="the file to move")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+
+
+def test_the_watcher_degrading_to_polling_and_back_is_sent(tmp_path, receiver):
+    """The watcher's mode as the engine's snapshot reports it: inotify, then polling (its events
+    unavailable: a watch limit reached), then inotify again. Forcing the real degradation would
+    mean lowering the machine's inotify limits for every process on it; the snapshot is the
+    engine's own, only its ``watcher`` field is set."""
+    from dataclasses import replace
+
+    from reorg_tui.engine.engine import Engine
+    from reorg_tui.notifications import Notifications
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path)
+    base = Engine(settings).snapshot()
+    mode = ["inotify"]
+    notes = Notifications((receiver.url,), source=str(settings.source),
+                          snapshot=lambda: replace(base, watcher=mode[0]))  # fmt: skip
+    notes.start()
+    try:
+        time.sleep(0.5)
+        mode[0] = "polling (events unavailable: No space left on device)"
+        wait_for(
+            lambda: receiver.titled("watcher degraded"), timeout=15, what="the degradation's notification"
+        )
+        assert "No space left on device" in receiver.titled("watcher degraded")[0]["message"]
+        mode[0] = "inotify"
+        wait_for(
+            lambda: receiver.titled("watcher restored"), timeout=15, what="the restoration's notification"
+        )
+    finally:
+        notes.stop()
+    assert len(receiver.titled("watcher degraded")) == 1
