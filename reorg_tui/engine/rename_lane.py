@@ -58,7 +58,7 @@ class RenameLane:
     def move(self, rel: str, folder: str, name: str, st: os.stat_result) -> bool:
         """Rename ``rel`` to ``folder/name``; True if done, False to take the full path."""
         mover = self.mover
-        if st.st_dev in mover.exdev or not stat.S_ISREG(st.st_mode) or st.st_mode & SET_ID:
+        if not stat.S_ISREG(st.st_mode) or st.st_mode & SET_ID:
             return False
         src_dir, _, src_name = rel.rpartition("/")
         held = self._sources.get(src_dir)
