@@ -24,7 +24,7 @@ from reorg_tui.engine import events as ev
 from reorg_tui.engine.bus import EventBus
 from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.disk import DiskGate
-from reorg_tui.engine.errors import NO_ROOM, TRANSIENT, MoveError, Unsafe, Vanished
+from reorg_tui.engine.errors import NO_DESCRIPTORS, NO_ROOM, TRANSIENT, MoveError, Unsafe, Vanished
 from reorg_tui.engine.kinds import Kind
 from reorg_tui.engine.ledger import Ledger, LedgerError
 from reorg_tui.engine.metrics import Metrics, RetryItem
@@ -57,6 +57,7 @@ class Failures:
         gate: DiskGate,
         store: QuarantineStore,
         sources: Tree,
+        release: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -65,6 +66,7 @@ class Failures:
         self.gate = gate
         self.store = store
         self.sources = sources
+        self.release = release  # closes the cached folder descriptors (after an EMFILE)
         # In memory until ``use`` hands it the ledger (at start, once the source is held).
         self.retry = RetryQueue(None, legacy=settings.state_dir / LEGACY_NAME)
         # Files waiting for a retry, by path (the queue's own dict, never replaced): read without
@@ -146,12 +148,15 @@ class Failures:
     # ---- one failed attempt --------------------------------------------------------------------
 
     def failed(self, rel: str, src: str, exc: MoveError, intended: str) -> Kind:
-        """A retry later, or the quarantine; WAITING where there was no room (no attempt), else
-        FAILED."""
+        """A retry later, or the quarantine; WAITING where there was no room or no descriptor
+        free (no attempt), else FAILED."""
         message = str(exc)
-        if exc.code in NO_ROOM:
-            self.gate.check()
-            delay = self._retry_later(rel, message, count_attempt=False)
+        if exc.code in NO_ROOM or exc.code in NO_DESCRIPTORS:
+            if exc.code in NO_ROOM:
+                self.gate.check()
+            else:
+                self.release()  # the caches' descriptors: the next try finds some free
+            delay = self._retry_later(rel, message, count_attempt=False, for_room=exc.code in NO_ROOM)
             self.bus.emit(ev.Waiting(src, message, delay))
             return Kind.WAITING
         attempt = self.attempts(rel) + 1
@@ -163,7 +168,9 @@ class Failures:
         self.quarantine(rel, src, message, intended, attempts=attempt)
         return Kind.FAILED
 
-    def _retry_later(self, rel: str, message: str, *, count_attempt: bool) -> float:
+    def _retry_later(
+        self, rel: str, message: str, *, count_attempt: bool, for_room: bool = True
+    ) -> float:
         with self._lock:
             attempt = self.retry.attempts(rel) + (1 if count_attempt else 0)
             # A wait that does not count as an attempt (no room) still backs off, by how many
@@ -171,7 +178,7 @@ class Failures:
             step = attempt if count_attempt else len(self.retry.errors(rel)) + 1
             delay = backoff(max(1, step), self.settings.retry_base_delay, self.settings.retry_max_delay)
             self.retry.schedule(rel, attempt, delay, message, self.clock())
-            if count_attempt:
+            if count_attempt or not for_room:
                 self._for_room.discard(rel)
             else:
                 self._for_room.add(rel)
@@ -204,6 +211,13 @@ class Failures:
             record = exc.record
             self.bus.warn(f"{src}: {exc}")
         except (MoveError, OSError) as exc:
+            code = exc.code if isinstance(exc, MoveError) else exc.errno
+            if code in NO_DESCRIPTORS:
+                # No descriptor free to quarantine it with: that is a wait, not a verdict.
+                self.release()
+                delay = self._retry_later(rel, reason, count_attempt=False, for_room=False)
+                self.bus.emit(ev.Waiting(src, f"{reason}; quarantine it: {exc}", delay))
+                return
             # Not even the quarantine will take it: it stays in the source, tried again later.
             message = f"{reason}; and could not be quarantined: {exc}"
             with self._lock:

@@ -36,11 +36,12 @@ class RenameLane:
     rename, so the folder cache's bound on open descriptors holds. ``close`` (or the end of a
     ``with`` block) gives the source folders back."""
 
-    HELD = 16  # source folders held at most; beyond that they are given back and lent afresh
+    HELD = 16  # source folders held at most, by default; beyond that they are given back and lent afresh
 
-    def __init__(self, mover: Mover, source: Tree) -> None:
+    def __init__(self, mover: Mover, source: Tree, *, held: int = HELD) -> None:
         self.mover = mover
         self.source = source
+        self.held = held
         self._sources: dict[str, tuple[int, bool]] = {}  # folder -> (descriptor, others may write it)
         self._euid = os.geteuid()
 
@@ -88,7 +89,7 @@ class RenameLane:
             tree.give_back(dst_fd)
 
     def _hold(self, src_dir: str) -> tuple[int, bool]:
-        if len(self._sources) >= self.HELD:
+        if len(self._sources) >= self.held:
             self.close()
         fd = self.source.lend(src_dir)
         try:
