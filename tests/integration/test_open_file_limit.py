@@ -2,7 +2,7 @@
 raise it): every descriptor cache is sized from the limit, and running out of descriptors
 (EMFILE) is a wait, never a failed attempt, a quarantine or a file left behind.
 
-``--max-retries 1``: a failure that counted as an attempt would quarantine (or, when even the
+``--max-retries 1`` (0 where EMFILE is provoked): a failure that counted as an attempt would quarantine (or, when even the
 quarantine cannot open a file, leave in the source) most files at once; none may be.
 """
 
@@ -44,7 +44,7 @@ def _source_subfolders(src: Path, folders: int, each: int) -> dict[str, bytes]:
     return made
 
 
-def _once(tmp_path: Path, src: Path, dest: Path, limit: int, *extra: str):
+def _once(tmp_path: Path, src: Path, dest: Path, limit: int, *extra: str, retries: int = 1):
     q = tmp_path / "q"
     return cli(
         "--once",
@@ -59,7 +59,7 @@ def _once(tmp_path: Path, src: Path, dest: Path, limit: int, *extra: str):
         "--settle",
         "0",
         "--max-retries",
-        "1",
+        str(retries),
         "--retry-base-delay",
         "0.05",
         "--retry-max-delay",
@@ -102,12 +102,13 @@ def test_more_copies_at_once_than_the_limit_leaves_room_for_wait_for_descriptors
     tmp_path, tmpfs
 ):
     # 16 workers copying at once need more descriptors than a limit of 32 leaves after the
-    # daemon's own: EMFILE happens for real here (the log says so), and each is a wait.
+    # daemon's own: EMFILE happens for real here (the log says so), and each is a wait. With no
+    # retries at all, one EMFILE counted as a failed attempt would quarantine its file.
     src = tmp_path / "src"
     src.mkdir()
     dest = tmpfs("other") / "dst"
     dest.mkdir()
     made = _date_folders(src, 200, 3)
-    done = _once(tmp_path, src, dest, 32, "--workers", "16")
+    done = _once(tmp_path, src, dest, 32, "--workers", "16", retries=0)
     assert "EMFILE" in done.stderr, "no descriptor ran out: this test proves nothing"
     _assert_all_delivered(done, made, src, dest, tmp_path / "q")
