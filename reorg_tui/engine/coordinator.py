@@ -58,8 +58,8 @@ class Coordinator:
             self.bus.emit(ev.Paused("disk"))
         while not stop.is_set():
             now = self.clock()
-            self.intake.take_hints(now)
-            self.intake.settle_due(now)
+            self.intake.take_hints()
+            self.intake.settle_due()
             self.intake.requeue(self.failures.due(now, self.intake.cap))
             if now - last_gate >= GATE_EVERY or not gate_open:
                 last_gate = now
@@ -81,12 +81,12 @@ class Coordinator:
 
     def _timeout(self, now: float) -> float:
         wait = GATE_EVERY
-        settle_due = self.intake.next_due()
+        settle_due = self.intake.due_in()
         if settle_due is not None:
             # Under a stream a file comes due every fraction of a millisecond: waking for each
             # would move them one by one. Files that come due within SETTLE_ROUND are taken
             # together (a file waits at most that much longer than its settle time).
-            wait = min(wait, max(SETTLE_ROUND, settle_due - now))
+            wait = min(wait, max(SETTLE_ROUND, settle_due))
         due = self.failures.next_due()
         if due is not None:
             wait = min(wait, due - now)

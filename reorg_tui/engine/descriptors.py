@@ -13,14 +13,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reorg_tui.engine.dirs import raise_open_file_limit
+from reorg_tui.engine.errors import ReorgError
 
 # Held by the process whatever it moves, measured on an idle daemon (13) with room to spare: the
 # standard streams, the ledger (database, WAL, shared memory), the source lock, the control
 # socket, the watcher's inotify, the log and the snapshot being written, a scan's two folders.
 RESERVED = 24
+# Below this limit not even one copy at a time is sure to find its descriptors: refused at start
+# (measured: under 18 a daemon with 4 workers copying spun on EMFILE without moving a file).
+MINIMUM = RESERVED
 # A copy in flight: its source file, its staging file, a folder opened below a cached one, and
 # a quarantine record being written.
 PER_WORKER = 4
+
+
+class TooFewDescriptors(ReorgError):
+    """The open-file limit is too low to move files at all (exit code 2: fix the settings)."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,14 @@ class DescriptorBudget:
 
     @classmethod
     def of_this_process(cls, workers: int) -> DescriptorBudget:
-        return cls.for_limit(raise_open_file_limit(), workers)
+        """This process's budget, its soft limit raised first; TooFewDescriptors under MINIMUM."""
+        limit = raise_open_file_limit()
+        if limit < MINIMUM:
+            raise TooFewDescriptors(
+                f"the open-file limit is {limit}, below the {MINIMUM} this daemon needs to move "
+                "files: raise it (ulimit -n, LimitNOFILE= in a systemd unit, minfds in supervisord)"
+            )
+        return cls.for_limit(limit, workers)
 
 
 def _within(value: int, low: int, high: int) -> int:

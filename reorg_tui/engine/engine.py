@@ -66,9 +66,16 @@ class Engine:
     ``_wake`` (the coordinator has work), ``_stopping`` (threads end) and ``_abandon`` (copies in
     flight stop at their next chunk)."""
 
-    def __init__(self, settings: EngineSettings, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
-        self.clock = clock
+        self.clock = clock  # the wall clock: mtimes, records, what faces show
+        self.monotonic = monotonic  # durations: how long a file has held still
         self.source = str(settings.source)
         self.dest = str(settings.dest)
         self.naming = settings.naming()
@@ -124,6 +131,7 @@ class Engine:
             settings,
             naming=self.naming,
             clock=clock,
+            monotonic=monotonic,
             watcher=self.watcher,
             metrics=self.metrics,
             failures=self.failures,
