@@ -168,9 +168,7 @@ class Failures:
         self.quarantine(rel, src, message, intended, attempts=attempt)
         return Kind.FAILED
 
-    def _retry_later(
-        self, rel: str, message: str, *, count_attempt: bool, for_room: bool = True
-    ) -> float:
+    def _retry_later(self, rel: str, message: str, *, count_attempt: bool, for_room: bool = True) -> float:
         with self._lock:
             attempt = self.retry.attempts(rel) + (1 if count_attempt else 0)
             # A wait that does not count as an attempt (no room) still backs off, by how many

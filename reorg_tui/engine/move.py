@@ -273,7 +273,9 @@ class Mover:
                 warnings.append(warning)
 
         try:
-            outcome = self._fresh(lambda: self._publish(src, folder, name, on_conflict, by_rename, Kind.MOVED))
+            outcome = self._fresh(
+                lambda: self._publish(src, folder, name, on_conflict, by_rename, Kind.MOVED)
+            )
         except _CrossDevice:
             return self._fresh(lambda: self._move_by_copy(src, folder, name, on_conflict, journal))
         if outcome.kind in (Kind.MOVED, Kind.TWIN):

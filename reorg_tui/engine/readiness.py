@@ -105,9 +105,7 @@ class Readiness:
     def drop(self, rel: str) -> None:
         self._settling.pop(rel, None)
 
-    def take_due(
-        self, now: Now, lstat: Callable[[str], os.stat_result]
-    ) -> list[tuple[str, os.stat_result]]:
+    def take_due(self, now: Now, lstat: Callable[[str], os.stat_result]) -> list[tuple[str, os.stat_result]]:
         """The settling files that have now held still long enough, with their fresh lstat.
         Files that vanished or stopped being regular files are forgotten."""
         ready = []

@@ -2,8 +2,9 @@
 raise it): every descriptor cache is sized from the limit, and running out of descriptors
 (EMFILE) is a wait, never a failed attempt, a quarantine or a file left behind.
 
-``--max-retries 1`` (0 where EMFILE is provoked): a failure that counted as an attempt would quarantine (or, when even the
-quarantine cannot open a file, leave in the source) most files at once; none may be.
+``--max-retries 1`` (0 where EMFILE is provoked): a failure that counted as an attempt would
+quarantine (or, when even the quarantine cannot open a file, leave in the source) most files at
+once; none may be.
 """
 
 from __future__ import annotations
