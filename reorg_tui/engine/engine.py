@@ -113,6 +113,7 @@ class Engine:
         self.failures = Failures(
             settings,
             clock=clock,
+            monotonic=monotonic,
             bus=self.bus,
             metrics=self.metrics,
             gate=self.gate,
@@ -164,7 +165,7 @@ class Engine:
             held=self.descriptors.held_per_lane,
         )
         self.coordinator = Coordinator(
-            clock=clock,
+            monotonic=monotonic,
             intake=self.intake,
             failures=self.failures,
             lanes=self.lanes,

@@ -17,11 +17,13 @@ from __future__ import annotations
 import errno
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.bus import EventBus
+from reorg_tui.engine.clocks import Now, now_of
 from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.disk import DiskGate
 from reorg_tui.engine.errors import NO_DESCRIPTORS, NO_ROOM, TRANSIENT, MoveError, Unsafe, Vanished
@@ -52,6 +54,7 @@ class Failures:
         settings: EngineSettings,
         *,
         clock: Callable[[], float],
+        monotonic: Callable[[], float] = time.monotonic,
         bus: EventBus,
         metrics: Metrics,
         gate: DiskGate,
@@ -61,6 +64,7 @@ class Failures:
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self.monotonic = monotonic  # when a retry is due is counted on this one
         self.bus = bus
         self.metrics = metrics
         self.gate = gate
@@ -97,14 +101,20 @@ class Failures:
         with self._lock:
             return self.retry.errors(rel)
 
-    def due(self, now: float, limit: int) -> list[str]:
+    def due(self, limit: int) -> list[str]:
         """Files whose next try has come; they stay in the queue until forgotten."""
+        now = self._now()
         with self._lock:
             return self.retry.pop_due(now, limit)
 
-    def next_due(self) -> float | None:
+    def due_in(self) -> float | None:
+        """Seconds until the next retry comes due, if one waits (monotonic)."""
         with self._lock:
-            return self.retry.next_due()
+            due = self.retry.next_due()
+        return None if due is None else due - self.monotonic()
+
+    def _now(self) -> Now:
+        return now_of(self.clock, self.monotonic)
 
     def head(self, limit: int) -> tuple[RetryItem, ...]:
         with self._lock:
@@ -136,7 +146,7 @@ class Failures:
 
     def load(self) -> int:
         with self._lock:
-            return self.retry.load()
+            return self.retry.load(self._now())
 
     def save(self) -> None:
         with self._lock:
@@ -175,7 +185,7 @@ class Failures:
             # times this file has failed so far: a disk that keeps refusing is not hammered.
             step = attempt if count_attempt else len(self.retry.errors(rel)) + 1
             delay = backoff(max(1, step), self.settings.retry_base_delay, self.settings.retry_max_delay)
-            self.retry.schedule(rel, attempt, delay, message, self.clock())
+            self.retry.schedule(rel, attempt, delay, message, self._now())
             if count_attempt or not for_room:
                 self._for_room.discard(rel)
             else:
@@ -225,7 +235,7 @@ class Failures:
                     self.result.left.append(f"{src}: {message}")
                 else:
                     delay = self.settings.retry_max_delay
-                    self.retry.schedule(rel, attempts, delay, message, self.clock())
+                    self.retry.schedule(rel, attempts, delay, message, self._now())
             self.bus.emit(ev.Failed(src, message))
             return
         self.forget(rel)

@@ -23,10 +23,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from reorg_tui.engine.clocks import Now, now_of
 from reorg_tui.engine.kinds import Ready
 from reorg_tui.engine.metrics import Metrics
 from reorg_tui.engine.naming import Naming
-from reorg_tui.engine.readiness import Now, Readiness
+from reorg_tui.engine.readiness import Readiness
 from reorg_tui.engine.settings import EngineSettings
 from reorg_tui.engine.watch import ScanCount, Watcher, scan
 
@@ -93,7 +94,7 @@ class Intake:
         return None if due is None else due - self.monotonic()
 
     def now(self) -> Now:
-        return Now(self.clock(), self.monotonic())
+        return now_of(self.clock, self.monotonic)
 
     def idle_after_scan(self) -> bool:
         """A full scan has finished, and nothing it found is settling, ready or in flight."""

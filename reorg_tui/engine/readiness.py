@@ -23,17 +23,11 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+
+from reorg_tui.engine.clocks import Now
 
 Identity = tuple[int, int, int]  # inode, size, mtime_ns
-
-
-class Now(NamedTuple):
-    """One instant on both clocks: ``wall`` (``time.time``: what mtimes are compared with) and
-    ``mono`` (``time.monotonic``: what holding still is counted on)."""
-
-    wall: float
-    mono: float
+__all__ = ["Identity", "Now", "Readiness"]
 
 
 @dataclass

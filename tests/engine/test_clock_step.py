@@ -8,7 +8,7 @@ import threading
 import time
 
 from reorg_tui.engine import events as ev
-from tests.conftest import make_settings, running, wait_for, write
+from tests.conftest import OLD, make_settings, running, unmark, wait_for, write
 
 HOUR = 3600.0
 
@@ -60,3 +60,20 @@ def test_a_file_written_just_before_a_step_back_settles_once_it_holds_still(tmp_
         wait_for(lambda: rec.of(ev.Moved), timeout=settle + 10, what="the move")
         waited = time.monotonic() - started
     assert waited < settle + 5
+
+
+def test_a_wall_clock_stepped_back_an_hour_does_not_hold_a_retry_for_an_hour(tmp_path, immutable):
+    # chattr +i on the destination: EPERM even for root, a transient error retried with backoff.
+    settings = make_settings(tmp_path, retry_base_delay=0.5, retry_max_delay=1.0, max_retries=50)
+    immutable(settings.dest)
+    write(settings.source / "2024-05-09_report.txt", b"retried", OLD)
+    clock = SteppedClock()
+    with running(settings, clock=clock) as (engine, rec):
+        wait_for(lambda: rec.of(ev.Retried), what="the first retry")
+        clock.step(-HOUR)
+        unmark(settings.dest)
+        cleared = time.monotonic()
+        wait_for(lambda: rec.of(ev.Moved), timeout=15, what="the move once the fault cleared")
+        waited = time.monotonic() - cleared
+    assert (settings.dest / "2024/05/09/2024-05-09_report.txt").read_bytes() == b"retried"
+    assert waited < settings.retry_max_delay + 5  # a retry's wait at most, not an hour
