@@ -45,6 +45,14 @@ def _source_subfolders(src: Path, folders: int, each: int) -> dict[str, bytes]:
     return made
 
 
+def _folders(tmp_path: Path, dest_on: Path | None = None) -> tuple[Path, Path]:
+    """A source, and a destination below ``dest_on`` (another filesystem) or beside it."""
+    src, dest = tmp_path / "src", (dest_on or tmp_path) / "dst"
+    src.mkdir()
+    dest.mkdir()
+    return src, dest
+
+
 def _once(tmp_path: Path, src: Path, dest: Path, limit: int, *extra: str, retries: int = 1):
     q = tmp_path / "q"
     return cli(
@@ -81,22 +89,17 @@ def _assert_all_delivered(done, made: dict[str, bytes], src: Path, dest: Path, q
 
 @pytest.mark.parametrize("across", [False, True], ids=["renames", "copies"])
 def test_200_date_folders_under_an_open_file_limit_of_64_all_arrive(tmp_path, tmpfs, across):
-    src = tmp_path / "src"
-    src.mkdir()
-    dest = (tmpfs("other") if across else tmp_path) / "dst"
-    dest.mkdir()
+    src, dest = _folders(tmp_path, tmpfs("other") if across else None)
     made = _date_folders(src, 200, 3)
     done = _once(tmp_path, src, dest, 64)
     _assert_all_delivered(done, made, src, dest, tmp_path / "q")
 
 
 def test_400_source_subfolders_under_recursive_and_a_limit_of_128_all_arrive(tmp_path):
-    src = tmp_path / "src"
-    src.mkdir()
-    (tmp_path / "dst").mkdir()
+    src, dest = _folders(tmp_path)
     made = _source_subfolders(src, 400, 2)
-    done = _once(tmp_path, src, tmp_path / "dst", 128, "--recursive")
-    _assert_all_delivered(done, made, src, tmp_path / "dst", tmp_path / "q")
+    done = _once(tmp_path, src, dest, 128, "--recursive")
+    _assert_all_delivered(done, made, src, dest, tmp_path / "q")
 
 
 def test_more_copies_at_once_than_the_limit_leaves_room_for_wait_for_descriptors_and_all_arrive(
@@ -105,10 +108,7 @@ def test_more_copies_at_once_than_the_limit_leaves_room_for_wait_for_descriptors
     # 16 workers copying at once need more descriptors than a limit of 32 leaves after the
     # daemon's own: EMFILE happens for real here (the log says so), and each is a wait. With no
     # retries at all, one EMFILE counted as a failed attempt would quarantine its file.
-    src = tmp_path / "src"
-    src.mkdir()
-    dest = tmpfs("other") / "dst"
-    dest.mkdir()
+    src, dest = _folders(tmp_path, tmpfs("other"))
     made = _date_folders(src, 200, 3)
     done = _once(tmp_path, src, dest, 32, "--workers", "16", retries=0)
     assert "EMFILE" in done.stderr, "no descriptor ran out: this test proves nothing"
@@ -118,11 +118,9 @@ def test_more_copies_at_once_than_the_limit_leaves_room_for_wait_for_descriptors
 def test_a_limit_too_low_to_move_anything_is_refused_in_one_line_with_exit_2(tmp_path):
     # Under 24 descriptors a daemon copying files spins on EMFILE without moving one (measured
     # at 16): it says so at start instead, and touches nothing.
-    src = tmp_path / "src"
-    src.mkdir()
-    (tmp_path / "dst").mkdir()
+    src, dest = _folders(tmp_path)
     made = _date_folders(src, 3, 1)
-    done = _once(tmp_path, src, tmp_path / "dst", 16)
+    done = _once(tmp_path, src, dest, 16)
     assert done.returncode == 2, done.stderr
     [line] = done.stderr.strip().splitlines()
     assert "open-file limit is 16" in line and "ulimit -n" in line and "Traceback" not in line
