@@ -79,9 +79,10 @@ class Recorder:
 
 
 @contextmanager
-def running(settings: Settings) -> Iterator[tuple[Engine, Recorder]]:
-    """The real engine in a background thread, as the dashboard hosts it."""
-    engine = Engine(settings)
+def running(settings: Settings, **options: object) -> Iterator[tuple[Engine, Recorder]]:
+    """The real engine in a background thread, as the dashboard hosts it (``options``: keywords
+    for it, such as a wall clock of the test's)."""
+    engine = Engine(settings, **options)  # type: ignore[arg-type]
     recorder = Recorder()
     engine.subscribe(recorder)
     stop = threading.Event()

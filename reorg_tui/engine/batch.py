@@ -104,6 +104,7 @@ class BatchRunner:
         bus: EventBus,
         abandon: threading.Event,
         journal: RenameJournal,
+        held: int = RenameLane.HELD,
     ) -> None:
         self.settings = settings
         self.source = str(settings.source)
@@ -118,13 +119,14 @@ class BatchRunner:
         self.abandon = abandon
         self.journal = journal  # writes the batches' renames to the ledger (journal.py)
         self._batches = itertools.count(1)
+        self.held = held  # source folders a batch keeps lent (the descriptor budget's share)
 
     def run(self, batch: list[Ready], result: BatchResult) -> None:
         """Move the batch's files into ``result`` (given, not returned: a batch cut short by an
         unexpected error still reports what it did). The caller holds the bus's events; a slow
         batch hands them over every EVENT_HOLD seconds. Its renames are written to the ledger
         at the end, in one transaction (a rename happened or did not: it needs no intent)."""
-        lane = RenameLane(self.mover, self.sources)
+        lane = RenameLane(self.mover, self.sources, held=self.held)
         files, handed = result.files, time.perf_counter()
         ledger = self.mover.ledger
         journal = Journal(batch=self.batch_id(), renames=[])

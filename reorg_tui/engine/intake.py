@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from reorg_tui.engine.clocks import Now, now_of
 from reorg_tui.engine.kinds import Ready
 from reorg_tui.engine.metrics import Metrics
 from reorg_tui.engine.naming import Naming
@@ -44,6 +45,7 @@ class Intake:
         *,
         naming: Naming,
         clock: Callable[[], float],
+        monotonic: Callable[[], float] = time.monotonic,
         watcher: Watcher,
         metrics: Metrics,
         failures: Failures,
@@ -53,7 +55,8 @@ class Intake:
         self.settings = settings
         self.source = str(settings.source)
         self.naming = naming
-        self.clock = clock
+        self.clock = clock  # the wall clock: a file's mtime is compared with it
+        self.monotonic = monotonic  # how long a file has held still is counted on this one
         self.watcher = watcher
         self.metrics = metrics
         self.failures = failures
@@ -83,10 +86,15 @@ class Intake:
         with self._lock:
             return len(self.readiness), len(self._ready), len(self._claimed) - len(self._ready)
 
-    def next_due(self) -> float | None:
-        """When the next settling file comes due (wall clock), if any."""
+    def due_in(self) -> float | None:
+        """Seconds until the next settling file comes due, if any (counted on the monotonic
+        clock: a step of the wall clock changes nothing here)."""
         with self._lock:
-            return self.readiness.next_due()
+            due = self.readiness.next_due()
+        return None if due is None else due - self.monotonic()
+
+    def now(self) -> Now:
+        return now_of(self.clock, self.monotonic)
 
     def idle_after_scan(self) -> bool:
         """A full scan has finished, and nothing it found is settling, ready or in flight."""
@@ -120,7 +128,7 @@ class Intake:
                 except OSError:
                     continue
                 if stat.S_ISREG(st.st_mode):
-                    self._offer(rel, st, self.clock())
+                    self._offer(rel, st, self.now())
 
     def skip(self, rel: str, st: os.stat_result) -> None:
         """Left in the source by the skip policy: not tried again while it is the same file."""
@@ -140,7 +148,7 @@ class Intake:
 
     # ---- the coordinator's rounds ------------------------------------------------------------
 
-    def take_hints(self, now: float) -> None:
+    def take_hints(self) -> None:
         seen = []
         for rel in self.watcher.take_hints():
             name = rel.rpartition("/")[2]
@@ -153,13 +161,14 @@ class Intake:
             if stat.S_ISREG(st.st_mode):
                 seen.append((rel, st))
         if seen:
+            now = self.now()
             with self._lock:  # once for all the hints gathered since the last round
                 for rel, st in seen:
                     self._offer(rel, st, now)
 
-    def settle_due(self, now: float) -> None:
+    def settle_due(self) -> None:
         with self._lock:
-            for rel, st in self.readiness.take_due(now, self._lstat_source):
+            for rel, st in self.readiness.take_due(self.now(), self._lstat_source):
                 self._make_ready(rel, st)
 
     # ---- the scanner ---------------------------------------------------------------------------
@@ -181,7 +190,7 @@ class Intake:
                 with self._lock:  # (self._space is this lock too; waited on below)
                     if self.readiness.is_skipped(rel):
                         seen.add(rel)
-                    self._offer(rel, st, self.clock())
+                    self._offer(rel, st, self.now())
                     inline = self._inline_take()
                     while inline is None and len(self._ready) >= self.cap and not self._stopping.is_set():
                         self._space.wait(0.5)
@@ -238,7 +247,7 @@ class Intake:
 
     # ---- lock held -----------------------------------------------------------------------------
 
-    def _offer(self, rel: str, st: os.stat_result, now: float) -> None:
+    def _offer(self, rel: str, st: os.stat_result, now: Now) -> None:
         """A regular file the naming wants was seen; queued if it is ready."""
         if rel in self._claimed or rel in self.failures.waiting:
             return

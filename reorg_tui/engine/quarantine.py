@@ -87,11 +87,13 @@ def _new_id(now: float) -> str:
 
 
 class QuarantineStore:
-    def __init__(self, root: Path, *, ledger: Ledger | None = None, verify: bool = False) -> None:
+    def __init__(
+        self, root: Path, *, ledger: Ledger | None = None, verify: bool = False, folders: int = 16
+    ) -> None:
         self.root = root
         self.key = os.path.realpath(root)  # the index's name for this quarantine
         # Items are written once and read rarely: a few descriptors are enough.
-        self.mover = Mover(Tree(str(root), capacity=16), verify=verify, kind=TransferKind.QUARANTINE)
+        self.mover = Mover(Tree(str(root), capacity=folders), verify=verify, kind=TransferKind.QUARANTINE)
         self._lock = threading.Lock()
         self.ledger: Ledger = memory_ledger()
         self._seen_ns: int | None = None  # the folder's mtime when the index last matched it
