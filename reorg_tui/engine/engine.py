@@ -45,7 +45,7 @@ from reorg_tui.engine.journal import RenameJournal
 from reorg_tui.engine.kinds import Ready, State
 from reorg_tui.engine.lanes import Lanes
 from reorg_tui.engine.ledger import Ledger, open_for_daemon
-from reorg_tui.engine.metrics import Metrics, QuarantineInfo, Queues, Snapshot
+from reorg_tui.engine.metrics import WAITING_SHOWN, Metrics, Pending, QuarantineInfo, Queues, Snapshot
 from reorg_tui.engine.move import Mover, sweep_staging
 from reorg_tui.engine.quarantine import QuarantineStore, Record
 from reorg_tui.engine.recovery import recover
@@ -254,7 +254,20 @@ class Engine:
             first_move_at=self.metrics.first_move_at,
             last_move_at=self.metrics.last_move_at,
             paused_at=self._paused_at,
+            waiting=self._waiting(),
         )
+
+    def _waiting(self) -> tuple[Pending, ...]:
+        """The files waiting longest, each once (a retry handed back to intake is ready and in
+        the retry queue: it shows as retrying, since its first failure)."""
+        candidates = self.failures.longest(WAITING_SHOWN) + self.intake.waiting(WAITING_SHOWN)
+        seen: set[str] = set()
+        out = []
+        for p in sorted(candidates, key=lambda p: (p.since, p.why != "retrying")):
+            if p.path not in seen:
+                seen.add(p.path)
+                out.append(p)
+        return tuple(out[:WAITING_SHOWN])
 
     def quarantine_list(self) -> list[Record]:
         return self.quarantine.list()

@@ -15,6 +15,7 @@ being added also finds the file still claimed by intake.
 from __future__ import annotations
 
 import errno
+import heapq
 import logging
 import threading
 import time
@@ -29,7 +30,7 @@ from reorg_tui.engine.disk import DiskGate
 from reorg_tui.engine.errors import NO_DESCRIPTORS, NO_ROOM, TRANSIENT, MoveError, Unsafe, Vanished
 from reorg_tui.engine.kinds import Kind
 from reorg_tui.engine.ledger import Ledger, LedgerError
-from reorg_tui.engine.metrics import Metrics, RetryItem
+from reorg_tui.engine.metrics import Metrics, Pending, RetryItem
 from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore, StuckInQuarantine
 from reorg_tui.engine.retry import LEGACY_NAME, RetryQueue, backoff, stamped
 from reorg_tui.engine.settings import EngineSettings
@@ -131,6 +132,19 @@ class Failures:
             )
             for e in entries
         )
+
+    def longest(self, count: int) -> list[Pending]:
+        """The ``count`` files retried longest (since their first failure), or waiting for room."""
+        with self._lock:
+            oldest = heapq.nsmallest(count, self.retry.entries.values(), key=lambda e: e.first_failed)
+            for_room = {e.path for e in oldest if e.path in self._for_room}
+        return [
+            Pending(e.path, "waiting for room", e.first_failed, e.last_error)
+            if e.path in for_room
+            else Pending(e.path, "retrying", e.first_failed, f"attempt {e.attempts}: {e.last_error}")
+            for e in oldest
+            if e.first_failed
+        ]
 
     def forget(self, rel: str) -> None:
         if rel not in self.waiting:  # the usual case, and only this file's worker would add it

@@ -15,6 +15,7 @@ lanes for the lane under this lock (the lock order is intake, then lanes; never 
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import threading
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from reorg_tui.engine.clocks import Now, now_of
 from reorg_tui.engine.kinds import Ready
-from reorg_tui.engine.metrics import Metrics
+from reorg_tui.engine.metrics import Metrics, Pending
 from reorg_tui.engine.naming import Naming
 from reorg_tui.engine.readiness import Readiness
 from reorg_tui.engine.settings import EngineSettings
@@ -68,6 +69,7 @@ class Intake:
         self._lock = threading.Lock()
         self._space = threading.Condition(self._lock)
         self._ready: deque[Ready] = deque()
+        self._ready_at: deque[float] = deque()  # when each of _ready became ready (wall clock)
         self._claimed: set[str] = set()
         self.cap = max(1024, settings.workers * settings.batch_size * 2)
         self.readiness = Readiness(settings.settle)
@@ -85,6 +87,18 @@ class Intake:
         """(settling, ready, in flight)."""
         with self._lock:
             return len(self.readiness), len(self._ready), len(self._claimed) - len(self._ready)
+
+    def waiting(self, count: int) -> list[Pending]:
+        """The ``count`` files settling longest, and the first ``count`` ready (the queue is in
+        the order they became ready)."""
+        now = self.now()
+        with self._lock:
+            settling = self.readiness.longest(count, now)
+            heads = itertools.islice(self._ready, count), itertools.islice(self._ready_at, count)
+            ready = [Pending(rel, "ready", at) for (rel, _), at in zip(*heads, strict=True)]
+        return [
+            Pending(rel, "settling", seen, f"still for {still:.0f}s") for seen, rel, still in settling
+        ] + ready
 
     def due_in(self) -> float | None:
         """Seconds until the next settling file comes due, if any (counted on the monotonic
@@ -104,7 +118,7 @@ class Intake:
     def take(self, size: int) -> list[Ready]:
         """Up to ``size`` ready files, claimed for a batch; a scanner waiting for room goes on."""
         with self._lock:
-            batch = [self._ready.popleft() for _ in range(min(size, len(self._ready)))]
+            batch = self._pop(size)
             self._space.notify_all()
         return batch
 
@@ -113,9 +127,11 @@ class Intake:
         if not rels:
             return
         with self._lock:
+            at = self.clock()
             for rel in rels:
                 self._claimed.add(rel)
                 self._ready.append((rel, None))
+                self._ready_at.append(at)
 
     def done(self, batch: list[Ready], changed: list[str]) -> None:
         """A batch is over: its files are no longer claimed; one written to during its copy
@@ -144,6 +160,7 @@ class Intake:
         with self._lock:
             self._claimed.clear()
             self._ready.clear()
+            self._ready_at.clear()
             self._space.notify_all()
 
     # ---- the coordinator's rounds ------------------------------------------------------------
@@ -223,7 +240,7 @@ class Intake:
             return None  # the usual answer, for all but one file a batch: asked first
         if not self.lanes.claim_inline():
             return None
-        return [self._ready.popleft() for _ in range(min(size, len(self._ready)))]
+        return self._pop(size)
 
     def _wait_for_a_change(self, mtime_ns: int | None, listed_ns: int) -> None:
         """Between full scans: every poll interval, rescan only if the source folder changed.
@@ -258,6 +275,13 @@ class Intake:
         self.readiness.drop(rel)
         self._claimed.add(rel)
         self._ready.append((rel, st))
+        self._ready_at.append(self.clock())
+
+    def _pop(self, size: int) -> list[Ready]:
+        count = min(size, len(self._ready))
+        for _ in range(count):
+            self._ready_at.popleft()
+        return [self._ready.popleft() for _ in range(count)]
 
     def _lstat_source(self, rel: str) -> os.stat_result:
         return os.lstat(f"{self.source}/{rel}")  # metadata only: a move opens no-follow

@@ -37,6 +37,7 @@ class _Settling:
     since: float  # when it was last seen to change (monotonic)
     due: float  # when to look again (monotonic)
     looked: float  # when it was last looked at (monotonic)
+    seen: float  # when it was first seen (wall clock): how long it has waited, for the faces
 
     def saw(self, st: os.stat_result, now: Now) -> bool:
         """Record what a look found; True if the file had changed since the last look."""
@@ -90,7 +91,7 @@ class Readiness:
             # written must not wait a second settle time from when we happened to look).
             since = now.mono - _age(st, now)
             due = since + self.settle
-            self._settling[rel] = _Settling(st.st_size, st.st_mtime_ns, since, due, now.mono)
+            self._settling[rel] = _Settling(st.st_size, st.st_mtime_ns, since, due, now.mono, now.wall)
             heapq.heappush(self._heap, (due, rel))
         else:
             waiting.saw(st, now)
@@ -98,6 +99,12 @@ class Readiness:
 
     def drop(self, rel: str) -> None:
         self._settling.pop(rel, None)
+
+    def longest(self, count: int, now: Now) -> list[tuple[float, str, float]]:
+        """The ``count`` files settling longest: (first seen, wall clock; path; seconds held
+        still now). A look at every settling file: once a snapshot, not once a file."""
+        oldest = heapq.nsmallest(count, self._settling.items(), key=lambda item: item[1].seen)
+        return [(s.seen, rel, max(0.0, now.mono - s.since)) for rel, s in oldest]
 
     def take_due(self, now: Now, lstat: Callable[[str], os.stat_result]) -> list[tuple[str, os.stat_result]]:
         """The settling files that have now held still long enough, with their fresh lstat.
