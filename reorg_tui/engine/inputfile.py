@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Collection
 from enum import Enum
 from pathlib import Path
 
@@ -24,6 +25,7 @@ class Unfit(Enum):
     FOLDER = errno.EISDIR
     NOT_REGULAR = errno.EINVAL
     TOO_LARGE = errno.EFBIG
+    NOT_TRUSTED = errno.EPERM  # owned by a user not among those trusted
     UNREADABLE = errno.EIO  # the errno of the failure itself is kept on the error
 
 
@@ -54,22 +56,30 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def _check(path: Path | str, st: os.stat_result, limit: int) -> None:
+def _check(path: Path | str, st: os.stat_result, limit: int, owners: Collection[int] | None) -> None:
     if stat.S_ISDIR(st.st_mode):
         raise UnfitFile(path, Unfit.FOLDER, "is a folder, not a file")
     if not stat.S_ISREG(st.st_mode):
         kind = _kind(st.st_mode)
         detail = f"is {kind}, not a regular file" if kind.startswith("a ") else "is not a regular file"
         raise UnfitFile(path, Unfit.NOT_REGULAR, detail)
+    if owners is not None and st.st_uid not in owners:
+        raise UnfitFile(path, Unfit.NOT_TRUSTED, f"is owned by uid {st.st_uid}, whom it does not trust")
     if st.st_size > limit:
         raise UnfitFile(path, Unfit.TOO_LARGE, f"is {st.st_size} bytes, over the limit of {limit}")
 
 
-def read_regular(path: Path | str, limit: int) -> bytes:
-    """The bytes of the regular file ``path`` (at most ``limit``), or ``UnfitFile`` saying why not."""
+def read_regular(
+    path: Path | str, limit: int, *, follow: bool = True, owners: Collection[int] | None = None
+) -> bytes:
+    """The bytes of the regular file ``path`` (at most ``limit``), or ``UnfitFile`` saying why not.
+    ``follow=False``: a symbolic link is not followed (it is not a regular file); ``owners``:
+    the file must belong to one of these uids."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
-        _check(path, os.stat(path), limit)  # a device is not even opened (some act on open)
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        # A device is not even opened (some act on open).
+        _check(path, os.stat(path, follow_symlinks=follow), limit, owners)
+        fd = os.open(path, flags)
     except UnfitFile:
         raise
     except FileNotFoundError:
@@ -77,7 +87,7 @@ def read_regular(path: Path | str, limit: int) -> bytes:
     except OSError as exc:
         raise UnfitFile(path, Unfit.UNREADABLE, f"cannot be read: {exc.strerror or exc}", exc.errno) from None
     try:
-        _check(path, os.fstat(fd), limit)  # what was opened, whatever the name holds now
+        _check(path, os.fstat(fd), limit, owners)  # what was opened, whatever the name holds now
         chunks, total = [], 0
         while chunk := os.read(fd, min(1 << 20, limit + 1 - total)):
             total += len(chunk)

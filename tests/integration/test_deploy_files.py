@@ -26,8 +26,9 @@ from reorg_tui.deploy import Deployment, command_line
 from reorg_tui.names import safe
 from tests.conftest import OLD, cli, write
 
-# Carried by both formats (in every place a folder's name appears).
-CARRIED = "100% ;semi #hash back\\slash 'single' \"double\" $HOME ${HOME} %h tab\there"
+# Carried by both formats (in every place a folder's name appears); the trailing backslash is
+# where Description= ends, and a backslash ending a systemd line would continue it.
+CARRIED = "100% ;semi #hash back\\slash 'single' \"double\" $HOME ${HOME} %h tab\there \\"  # ends in a backslash
 # A line break with a section behind it: what an attacker would put in a folder's name.
 INJECTION = "inbox\n[program:evil]\ncommand=touch pwned\n; "  # no slash: one folder's name
 NOT_UTF8 = os.fsdecode(b"bytes-\xff\xfe-\xc3")
