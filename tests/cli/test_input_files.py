@@ -118,12 +118,12 @@ def test_status_with_a_fifo_for_its_published_state_answers_at_once(dirs):
 
 
 def test_a_quarantine_record_that_is_a_fifo_is_one_line_not_a_hang(dirs):
-    """`quarantine show ID` reads Q/ID.json: a FIFO planted under that name is refused, exit 2...
-    or reported as unreadable; it never blocks the command."""
+    """`quarantine show ID` reads Q/ID.json: a FIFO planted under that name is refused as any
+    unreadable record is (one line, exit 4: no such quarantined file); it never blocks."""
     quarantine = dirs / "dst" / "_quarantine"
     quarantine.mkdir()
     os.mkfifo(quarantine / "0123456789abcdef.json")
     result = cli("quarantine", "show", "0123456789abcdef", "-q", str(quarantine), timeout=QUICK)
-    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 4 and "Traceback" not in result.stderr, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert "is a FIFO, not a regular file" in line, line
