@@ -12,7 +12,7 @@ import pytest
 
 from reorg_tui.config import MAX_CONFIG_BYTES
 from reorg_tui.engine.planfile import MAX_BYTES as MAX_PLAN_BYTES
-from tests.conftest import cli, write
+from tests.conftest import cli, refused, write
 
 QUICK = 20  # seconds: far above a refusal (well under one), far below /dev/zero filling memory
 
@@ -36,14 +36,6 @@ def _huge(tmp_path: Path, limit: int) -> Path:
     with open(path, "wb") as handle:
         handle.truncate(limit + 1)
     return path
-
-
-def _refused(result, *fragments: str) -> None:
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("reorg-tui: error:"), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 # Each command that reads the config file, given it as --config or as REORG_CONFIG.
@@ -76,7 +68,7 @@ def test_a_config_that_is_not_a_regular_file_is_one_line_and_exit_2_at_once(dirs
         env["REORG_CONFIG"] = str(config)
     started = time.monotonic()
     result = cli(*args, env=env, timeout=QUICK)
-    _refused(result, f"config file {config} ", fragment)
+    refused(result, f"config file {config} ", fragment)
     assert time.monotonic() - started < QUICK
 
 
@@ -103,7 +95,7 @@ def test_a_plan_that_is_not_a_regular_file_is_one_line_and_exit_2_at_once(dirs, 
     make, fragment = PLANS[kind]
     plan = make(dirs)
     result = cli("apply", str(plan), timeout=QUICK)
-    _refused(result, f"plan {plan} ", fragment)
+    refused(result, f"plan {plan} ", fragment)
 
 
 def test_status_with_a_fifo_for_its_published_state_answers_at_once(dirs):

@@ -24,11 +24,11 @@ import pytest
 from reorg_tui.config import load
 from reorg_tui.deploy import Deployment, command_line
 from reorg_tui.names import safe
-from tests.conftest import OLD, cli, write
+from tests.conftest import OLD, cli, refused, write
 
 # Carried by both formats (in every place a folder's name appears); the trailing backslash is
 # where Description= ends, and a backslash ending a systemd line would continue it.
-CARRIED = "100% ;semi #hash back\\slash 'single' \"double\" $HOME ${HOME} %h tab\there \\"  # ends in a backslash
+CARRIED = "100% ;semi #hash back\\slash 'single' \"double\" $HOME ${HOME} %h tab\there \\"
 # A line break with a section behind it: what an attacker would put in a folder's name.
 INJECTION = "inbox\n[program:evil]\ncommand=touch pwned\n; "  # no slash: one folder's name
 NOT_UTF8 = os.fsdecode(b"bytes-\xff\xfe-\xc3")
@@ -52,15 +52,6 @@ def _toml(src: Path, dst: Path, state: Path) -> str:
 def _intended(flags: dict[str, str], config: Path | None = None) -> list[str]:
     settings = load(flags if config is None else {}, env={}, config_file=config)
     return command_line(Deployment(settings, config))
-
-
-def _refused(result, *fragments: str) -> None:
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("reorg-tui: error:"), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    assert result.stdout == ""
 
 
 # ---- supervisord ---------------------------------------------------------------------------
@@ -136,7 +127,7 @@ def test_supervisord_refuses_what_its_file_cannot_carry(tmp_path, where, name, f
             handle.write(_toml(src, dst, state))
         args = ["--config", str(config)]
     result = cli("config", "supervisord", *args)
-    _refused(result, fragment, "supervisord's config file cannot carry it")
+    refused(result, fragment, "supervisord's config file cannot carry it")
     assert not state.exists()
 
 
@@ -302,7 +293,7 @@ def test_systemd_refuses_a_folder_name_readwritepaths_cannot_carry(tmp_path, nam
     clean, ignoring assignment'): a folder named so is refused, one line, exit 2, nothing made."""
     src, dst, state = _folders(tmp_path, name)
     result = cli("config", "systemd", "-s", str(src), "-d", str(dst), "--state-dir", str(state))
-    _refused(result, "--source ", fragment, "a systemd unit's ReadWritePaths= cannot carry it")
+    refused(result, "--source ", fragment, "a systemd unit's ReadWritePaths= cannot carry it")
     assert not state.exists()
 
 
