@@ -23,12 +23,14 @@ from reorg_tui.engine import (
     find_state_dir,
     setting,
 )
+from reorg_tui.engine.inputfile import UnfitFile, read_regular
 
 __all__ = ["FIELDS", "ConfigError", "Settings", "default_state_dir", "find_state_dir", "load", "resolve"]
 
 ENV_PREFIX = "REORG_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
+MAX_CONFIG_BYTES = 1024 * 1024  # a settings file is a few hundred bytes; this is no real one
 
 
 class ConfigError(ReorgError):
@@ -203,14 +205,10 @@ def parse_age(text: str, flag: str = "--older-than") -> float:
 
 def read_toml(path: Path) -> dict[str, Any]:
     try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a folder, not a file") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        # A FIFO, a device or a huge file named here would block or exhaust memory: refused.
+        data = tomllib.loads(read_regular(path, MAX_CONFIG_BYTES).decode("utf-8"))
+    except UnfitFile as exc:
+        raise ConfigError(f"config file {exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     table = data.get("reorg-tui", data)

@@ -209,6 +209,16 @@ def cli(
     )
 
 
+def refused(result: subprocess.CompletedProcess[str], *fragments: str, code: int = 2) -> None:
+    """A command refused: that exit code, nothing on stdout, one error line holding each fragment."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("reorg-tui: error:"), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert result.stdout == ""
+
+
 class Daemon:
     """`reorg-tui --headless` in its own process, on short paths (a unix socket path is short)."""
 

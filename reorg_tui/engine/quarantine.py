@@ -48,6 +48,7 @@ from pathlib import Path
 
 from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.errors import ExitCode, ReorgError
+from reorg_tui.engine.inputfile import Unfit, UnfitFile, read_regular
 from reorg_tui.engine.ledger import LEDGER_NAME, Ledger, LedgerError, TransferKind, memory_ledger, open_ledger
 from reorg_tui.engine.move import STAGING, Mover
 from reorg_tui.engine.records import QuarantineStats, Record
@@ -63,6 +64,7 @@ __all__ = [
     "StuckInQuarantine",
     "open_store",
 ]
+MAX_RECORD_BYTES = 1024 * 1024  # a record keeps at most MAX_ERRORS_KEPT errors: kilobytes
 _SETTLED_NS = 1_000_000_000  # a folder mtime younger than this may hide a change in its tick
 
 
@@ -269,10 +271,12 @@ class QuarantineStore:
     def _read(self, item_id: str) -> Record:
         path = self.root / f"{item_id}.json"
         try:
-            data = json.loads(path.read_bytes())
-        except FileNotFoundError:
-            raise QuarantineError(f"no quarantined file with id {item_id!r}") from None
-        except (OSError, ValueError) as exc:
+            data = json.loads(read_regular(path, MAX_RECORD_BYTES))
+        except UnfitFile as exc:
+            if exc.problem is Unfit.MISSING:
+                raise QuarantineError(f"no quarantined file with id {item_id!r}") from None
+            raise QuarantineError(f"record {exc}") from None
+        except ValueError as exc:
             raise QuarantineError(f"record {path} is unreadable: {exc}") from None
         record = _record(data, item_id)
         if record is None:

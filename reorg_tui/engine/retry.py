@@ -21,12 +21,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from reorg_tui.engine.clocks import Now
+from reorg_tui.engine.inputfile import read_regular
 from reorg_tui.engine.ledger import Ledger
 from reorg_tui.engine.records import RetryEntry
 
 log = logging.getLogger(__name__)
 MAX_ERRORS_KEPT = 50
 LEGACY_NAME = "retry.json"  # the queue as versions before the ledger kept it
+MAX_LEGACY_BYTES = 256 * 1024 * 1024
 __all__ = ["MAX_ERRORS_KEPT", "RetryEntry", "RetryQueue", "backoff", "stamped"]
 
 
@@ -159,7 +161,7 @@ class RetryQueue:
         """Take the entries of a retry.json once: into the ledger, then the file renamed aside
         (kept for the operator). A file that cannot be read is set aside as ``retry.corrupt``."""
         try:
-            raw = json.loads(path.read_bytes())
+            raw = json.loads(read_regular(path, MAX_LEGACY_BYTES))  # UnfitFile is an OSError
             loaded = [RetryEntry(**item) for item in raw["entries"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             aside = path.with_suffix(".corrupt")
