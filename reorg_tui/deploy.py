@@ -15,7 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from reorg_tui.config import FIELDS, Settings
+from reorg_tui.config import FIELDS, ConfigError, Settings
 from reorg_tui.deploy_syntax import (
     supervisord_command,
     supervisord_logfile,
@@ -57,6 +57,11 @@ def command_line(dep: Deployment) -> list[str]:
             continue  # the daemon reads it from the file at each start
         elif value == field.default:
             continue
+        if field.repeat:  # --notify: URLs hold tokens and passwords
+            raise ConfigError(
+                f"{field.flag} URLs are secrets, not for a command line every user sees nor a "
+                "world-readable unit: put them in the config file (mode 0600) and pass --config"
+            )
         if field.kind is bool:
             argv.append(field.flag if value else f"--no-{field.flag[2:]}")
         elif field.kind is tuple:

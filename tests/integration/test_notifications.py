@@ -310,3 +310,36 @@ def test_the_watcher_degrading_to_polling_and_back_is_sent(tmp_path, receiver):
     finally:
         notes.stop()
     assert len(receiver.titled("watcher degraded")) == 1
+
+
+def test_printed_deployment_files_never_carry_a_url(tmp_path):
+    """A URL given as a flag (or REORG_NOTIFY) is refused for a unit or a supervisord section
+    (both readable by every user, and the command line is in every process list); one in the
+    config file stays there."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    for kind in ("systemd", "supervisord"):
+        r = cli("config", kind, "-s", str(src), "-d", str(dst), "--notify", f"json://h/{SECRET}")
+        assert r.returncode == 2 and "config file" in r.stderr and r.stdout == ""
+        _no_secret(r.stderr)
+        r = cli("config", kind, "-s", str(src), "-d", str(dst), env={"REORG_NOTIFY": f"json://h/{SECRET}"})
+        assert r.returncode == 2 and r.stdout == ""
+    config = tmp_path / "reorg.toml"
+    config.write_text(f'notify = ["json://h/{SECRET}"]\n')
+    for kind in ("systemd", "supervisord"):
+        r = cli(
+            "config",
+            kind,
+            "-s",
+            str(src),
+            "-d",
+            str(dst),
+            "--config",
+            str(config),
+            "--state-dir",
+            str(tmp_path / "st"),
+        )
+        assert r.returncode == 0, r.stderr
+        assert str(config) in r.stdout
+        _no_secret(r.stdout, r.stderr)
