@@ -29,7 +29,7 @@ from reorg_tui.tui.screens.confirm import ConfirmScreen
 from reorg_tui.tui.screens.details import DetailsScreen, InfoScreen, event_text, retry_text
 from reorg_tui.tui.screens.help import HelpScreen
 from reorg_tui.tui.screens.quarantine import QuarantineView
-from reorg_tui.tui.widgets.activity import ActivityLog
+from reorg_tui.tui.widgets.activity import ActivityLog, ActivityPane
 from reorg_tui.tui.widgets.disk import DiskPane
 from reorg_tui.tui.widgets.error_rate import ErrorRatePane
 from reorg_tui.tui.widgets.history_view import HistoryView
@@ -106,7 +106,7 @@ class ReorgApp(App[int]):
                     yield TimingPane()
                 with Horizontal(id="lower"):
                     yield RetryTable(id="retry")
-                    yield ActivityLog(id="activity")
+                    yield ActivityPane(id="activity-pane")
             with TabPane("Quarantine [2]", id="quarantine"):
                 yield QuarantineView(id="quarantine-view")
             with TabPane("History [3]", id="history"):

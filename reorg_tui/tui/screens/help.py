@@ -22,6 +22,9 @@ In a table or the Activity pane
   enter        the row in full: whole paths, the whole error
 
 Activity
+  /            filter as you type: a name, an outcome, an error (the whole paths and the
+               whole error count); re: for a regular expression; escape clears
+  e            errors only (retries, failures, quarantines, warnings); e again: all
   It follows the newest events. Scrolling up or moving the cursor up stops that, and its
   border says "not following"; end, G, or f from anywhere on the overview follows again.
 
