@@ -193,8 +193,16 @@ def test_slash_filters_the_activity_as_you_type_e_shows_errors_and_escape_shows_
 
     async def script(pilot: Pilot) -> None:
         host.feed = [moved(i) for i in range(30)] + [
-            ev.Retried("/srv/inbox/2026-03-02_report.xlsx", 1, "move: EBUSY Device or resource busy", 2.0, at=NOW + 40),
-            ev.Quarantined("/srv/inbox/2026-02-30_bad.txt", "2026-02-30 is not a real date", 0, "x1", at=NOW + 41),
+            ev.Retried(
+                "/srv/inbox/2026-03-02_report.xlsx",
+                1,
+                "move: EBUSY Device or resource busy",
+                2.0,
+                at=NOW + 40,
+            ),
+            ev.Quarantined(
+                "/srv/inbox/2026-02-30_bad.txt", "2026-02-30 is not a real date", 0, "x1", at=NOW + 41
+            ),
             moved(99),
         ]
         log = app.query_one(ActivityLog)
