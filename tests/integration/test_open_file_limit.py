@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,47 @@ def test_a_limit_too_low_to_move_anything_is_refused_in_one_line_with_exit_2(tmp
     [line] = done.stderr.strip().splitlines()
     assert "open-file limit is 16" in line and "ulimit -n" in line and "Traceback" not in line
     assert sorted(p.name for p in src.iterdir()) == sorted(made)
+
+
+SCAN_WITH_NO_DESCRIPTOR_FREE = """
+import os, resource, sys, threading
+from reorg_tui.engine.naming import Naming
+from reorg_tui.engine.watch import ScanCount, scan
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+held = []
+try:
+    while True:
+        held.append(os.open("/dev/null", os.O_RDONLY))
+except OSError:
+    pass  # EMFILE: every descriptor is taken
+top = held.pop()  # one free: the scan's own root, and nothing for a subfolder
+os.close(top)
+def free_later():  # as copies in flight close theirs
+    for fd in held:
+        os.close(fd)
+threading.Timer(0.3, free_later).start()
+naming = Naming(r"(?P<year>\\d{4})-(?P<month>\\d{2})-(?P<day>\\d{2})_", "{year}/{month}/{day}", ())
+found = sorted(rel for rel, _ in scan(sys.argv[1], naming, True, ScanCount()))
+print("\\n".join(found))
+"""
+
+
+def test_a_scan_that_finds_no_descriptor_free_waits_for_one_and_skips_no_folder(tmp_path):
+    # A real process with every descriptor taken but one (its limit reached for real), freed a
+    # moment later: the scan lists every subfolder, where it used to skip them ("cannot list"),
+    # which under --once left their files behind for good.
+    src = tmp_path / "src"
+    made = []
+    for i in range(5):
+        (src / f"sub{i}").mkdir(parents=True)
+        (src / f"sub{i}" / f"2024-01-0{i + 1}_f.txt").write_text("x")
+        made.append(f"sub{i}/2024-01-0{i + 1}_f.txt")
+    run = subprocess.run(
+        [sys.executable, "-c", SCAN_WITH_NO_DESCRIPTOR_FREE, str(src)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == sorted(made), run.stderr
+    assert "cannot list" not in run.stderr
