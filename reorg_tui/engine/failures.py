@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from reorg_tui.engine.metrics import Metrics, RetryItem
 from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore, StuckInQuarantine
 from reorg_tui.engine.retry import LEGACY_NAME, RetryQueue, backoff, stamped
 from reorg_tui.engine.settings import EngineSettings
+from reorg_tui.names import safe
 
 log = logging.getLogger(__name__)
 ERRORS_SHOWN = 5  # of a retried file's errors, the latest, in the snapshot (its details show them)
@@ -133,8 +135,22 @@ class Failures:
             self.retry.ledger = ledger
 
     def load(self) -> int:
+        """The queue an earlier run saved, through today's settings: an entry for a file they
+        do not take is dropped with a log line (retry.py). Returns how many files wait."""
+        naming, recursive = self.settings.naming(), self.settings.recursive
         with self._lock:
-            return self.retry.load()
+            self.retry.load()
+            dropped = self.retry.drop_not_taken(lambda rel: naming.not_taken(rel, recursive))
+            waiting = len(self.retry)
+        for rel, why in dropped:
+            path = os.path.join(self.settings.source, rel)
+            log.info(
+                "dropped %s from the retry queue: %s, so it stays in the source untouched",
+                path,
+                why.value,
+                extra={"event": "retry_dropped", "fields": {"file": safe(path), "reason": why.name.lower()}},
+            )
+        return waiting
 
     def save(self) -> None:
         with self._lock:
