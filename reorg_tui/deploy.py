@@ -50,6 +50,8 @@ def command_line(dep: Deployment) -> list[str]:
             continue  # the daemon reads it from the file at each start
         elif value == field.default:
             continue
+        elif f.name == "quarantine" and value == dep.settings.dest / "_quarantine":
+            continue  # the default, made at the first start; a named one must exist
         if field.kind is bool:
             argv.append(field.flag if value else f"--no-{field.flag[2:]}")
         elif field.kind is tuple:
