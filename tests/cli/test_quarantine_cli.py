@@ -222,3 +222,17 @@ def test_show_and_release_of_a_vanished_file_are_one_line_and_exit_1(tmp_path, h
         assert "internal error" not in result.stderr and "Traceback" not in result.stderr
     assert (aside / "2024-02-30_one.txt").read_bytes() == b"one"
     assert not (src / "2024-02-30_one.txt").exists()  # nothing came back into the source
+
+
+def test_a_release_whose_record_cannot_be_removed_says_the_file_was_released(tmp_path, immutable):
+    """The quarantine folder itself immutable: the file leaves its item's folder (which is not),
+    but its record beside it cannot be removed. The file is in the source, once; the error says
+    so (exit 1), and the listing no longer shows it."""
+    src, dst, env = _quarantine_two(tmp_path)
+    item_id = _ids(env)["2024-02-30_one.txt"]
+    immutable(dst / "_quarantine")
+    result = cli("quarantine", "release", item_id, env=env)
+    _one_line(result, 1, f"released {item_id} to {src / '2024-02-30_one.txt'}, but its record")
+    assert (src / "2024-02-30_one.txt").read_bytes() == b"one"
+    assert not (dst / "_quarantine" / item_id / "2024-02-30_one.txt").exists()
+    assert "2024-02-30_one.txt" not in _ids(env)
