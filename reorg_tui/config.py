@@ -80,6 +80,10 @@ class Field:
             return "|".join(c.lower() if self.name == "log_level" else c for c in self.choices)
         if self.name.endswith("_days"):
             return "DAYS"
+        if self.name.endswith("_percent"):
+            return "PERCENT"
+        if self.name.endswith("_rate"):
+            return "RATIO"  # a fraction, 0 to 1: not a time
         return {Path: "DIR", int: "N", float: "SECONDS", tuple: "GLOBS", str: "TEXT"}.get(self.kind, "X")
 
     def help_text(self) -> str:

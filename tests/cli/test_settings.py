@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reorg_tui.config import ConfigError, load
+from reorg_tui.config import FIELDS, ConfigError, load
 from tests.conftest import cli, write
 
 
@@ -141,6 +141,23 @@ def test_help_explains_every_option_with_default_and_env(dirs):
     ):
         out = cli(*sub)
         assert out.returncode == 0 and "Usage:" in out.stdout, sub
+
+
+UNITS = {"SECONDS": "second", "PERCENT": "percent", "DAYS": "days", "RATIO": "ratio"}
+
+
+def test_every_number_s_metavar_names_the_unit_its_help_speaks_of():
+    """--alert-error-rate took a ratio (0.05) and said SECONDS. A number's metavar must be the
+    unit its help text describes; this reads both from --help, as an operator does."""
+    text = " ".join(cli("--help").stdout.split())
+    shown = dict(re.findall(r"(--[a-z-]+) ([A-Z]+)\b", text))
+    assert shown["--alert-error-rate"] == "RATIO"
+    for name, field in FIELDS.items():
+        if field.kind is not float:
+            continue
+        metavar = shown[field.flag]
+        assert metavar in UNITS, (field.flag, metavar)
+        assert UNITS[metavar] in field.help.lower(), (field.flag, metavar, field.help)
 
 
 def test_status_help_shows_only_the_options_status_uses():
