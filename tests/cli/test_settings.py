@@ -152,7 +152,7 @@ def test_every_number_s_metavar_names_the_unit_its_help_speaks_of():
     text = " ".join(cli("--help").stdout.split())
     shown = dict(re.findall(r"(--[a-z-]+) ([A-Z]+)\b", text))
     assert shown["--alert-error-rate"] == "RATIO"
-    for name, field in FIELDS.items():
+    for field in FIELDS.values():
         if field.kind is not float:
             continue
         metavar = shown[field.flag]
