@@ -13,7 +13,6 @@ Anything else is reported as ``untrusted``, exit 2: a forged "healthy" is never 
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,7 @@ import humanize
 from reorg_tui.engine import Snapshot, State
 from reorg_tui.engine.lock import lock_holder
 from reorg_tui.engine.publish import read_state
-from reorg_tui.engine.statedir import UntrustedStateDir
-from reorg_tui.engine.statedir import check as check_state_dir
+from reorg_tui.engine.statedir import UntrustedStateDir, check_for_reading
 from reorg_tui.engine.store import pid_alive
 from reorg_tui.present import summary
 
@@ -61,7 +59,7 @@ def check(state_dir: Path, now: float | None = None, source: Path | None = None)
     while another process holds the source's lock names that process instead: it runs, but
     keeps its state elsewhere."""
     try:
-        check_state_dir(state_dir, owners=_trusted_owners(source))
+        check_for_reading(state_dir, source)
     except UntrustedStateDir as exc:
         return Health(DOWN, f"untrusted: {exc}; its snapshot is not believed", None, None, None)
     health = _check(state_dir, time.time() if now is None else now)
@@ -73,19 +71,6 @@ def check(state_dir: Path, now: float | None = None, source: Path | None = None)
         "it was started with another --state-dir (or a --config that sets one): pass the same"
     )
     return Health(DOWN, line, None, holder, None)
-
-
-def _trusted_owners(source: Path | None) -> set[int]:
-    """This user, root, and the owner of the process holding ``source``'s lock (the kernel's
-    lock table is believed, never a file in the folder being judged)."""
-    owners = {os.geteuid(), 0}
-    holder = lock_holder(source) if source is not None else None
-    if holder is not None:
-        try:
-            owners.add(os.stat(f"/proc/{holder}").st_uid)
-        except OSError:
-            pass  # gone meanwhile: nothing more to trust
-    return owners
 
 
 def _check(state_dir: Path, now: float) -> Health:

@@ -10,8 +10,8 @@ group (the user-private-group scheme of ``umask 002`` systems), never the state 
 Folders it has to make are made 0755 (the ancestors) and 0700 (the state folder), then checked
 again: one that another user made first, in a race, is refused all the same.
 
-A reader (``check``: ``status``, the quarantine commands) applies the same rules with its own
-list of trusted owners, and creates nothing.
+A reader (``check_for_reading``: ``status``, the quarantine commands, an attaching dashboard)
+applies the same rules with its own list of trusted owners, and creates nothing.
 
 Threads: whoever starts an instance, or reads one, calls these; they keep no state.
 """
@@ -58,6 +58,23 @@ def prepare(path: Path) -> None:
         os.chmod(path, 0o700)  # ours, and not writable by others: the control socket is ours alone
     except OSError as exc:
         raise UntrustedStateDir(f"cannot make the state folder {path} private: {exc.strerror}") from None
+
+
+def check_for_reading(path: Path, source: Path | None) -> None:
+    """``check`` as a reader does it (``status``, the quarantine commands, an attaching
+    dashboard): the folder may be this user's or root's, or belong to the user whose process
+    holds ``source``'s lock (the kernel's lock table says so, never a file in the folder being
+    judged): root looking at a daemon that runs as a service user."""
+    from reorg_tui.engine.lock import lock_holder  # (lock.py uses this module)
+
+    owners = {os.geteuid(), 0}
+    holder = lock_holder(source) if source is not None else None
+    if holder is not None:
+        try:
+            owners.add(os.stat(f"/proc/{holder}").st_uid)
+        except OSError:
+            pass  # gone meanwhile: nothing more to trust
+    check(path, owners=owners)
 
 
 def _refuse_unless_trusted(path: Path, me: int) -> None:

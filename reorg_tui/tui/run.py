@@ -10,6 +10,7 @@ from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import Engine
 from reorg_tui.engine.locate import find_state_dir
 from reorg_tui.engine.lock import lock_holder, source_is_locked
+from reorg_tui.engine.statedir import check_for_reading
 from reorg_tui.engine.statedir import prepare as prepare_state_dir
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.bridge import AttachedHost, EngineHost
@@ -45,6 +46,7 @@ def dashboard(settings: Settings, quit_after: float | None = None) -> tuple[Reor
     if lock_holder(settings.source) is not None or source_is_locked(settings.source):
         # Another instance runs on this source: attach to it instead of starting a second.
         found = settings.with_(state_dir=find_state_dir(settings.source, settings.state_dir))
+        check_for_reading(found.state_dir, settings.source)  # a forged snapshot is not shown
         return ReorgApp(AttachedHost(found), quit_after=quit_after, attached=True), []
     engine = Engine(settings)
     engine.subscribe(logs.log_events)

@@ -8,14 +8,18 @@ The tests run as root, which could write anywhere: that is the daemon being prot
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -236,3 +240,63 @@ def test_two_daemons_with_different_sources_never_share_a_state_folder(root):
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=15)
     assert first.returncode == 0
+
+
+def test_the_quarantine_commands_ask_no_socket_in_a_folder_another_user_owns(root):
+    """A control socket planted in a state folder of nobody's answers "released" and does
+    nothing. The release must not believe it: it warns, and does the release itself."""
+    src, dst, q = _folders(root)
+    write(src / "2024-02-30_bad.txt", b"no such day", OLD)
+    assert _once(src, dst, q, root / "mine").returncode == 1  # quarantined
+    [item] = q.glob("*/2024-02-30_bad.txt")
+    state = _nobodys(root, "st")
+    liar = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    liar.bind(str(state / "control.sock"))
+    liar.listen(4)
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = liar.accept()
+                with conn:
+                    conn.makefile("rb").readline()
+                    conn.sendall(b'{"ok": true, "result": "/nowhere/released"}\n')
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        result = cli(
+            "quarantine",
+            "release",
+            item.parent.name,
+            "-q",
+            str(q),
+            "-s",
+            str(src),
+            env={"REORG_STATE_DIR": str(state)},
+        )
+    finally:
+        liar.close()
+    assert result.returncode == 0, result.stderr
+    assert f"released {item.parent.name} -> {src / '2024-02-30_bad.txt'}" in result.stdout
+    assert (src / "2024-02-30_bad.txt").read_bytes() == b"no such day" and not item.exists()
+    warnings = [line for line in result.stderr.splitlines() if "is owned by nobody" in line]
+    assert len(warnings) == 1 and "reading the quarantine's records instead" in warnings[0]
+
+
+def test_a_dashboard_does_not_attach_to_a_state_folder_another_user_owns(root):
+    """The source is held (here by this process's own flock, as a daemon holds it), so the
+    dashboard would attach and show the forged snapshot: it refuses, in one line."""
+    from reorg_tui.config import Settings
+    from reorg_tui.engine.statedir import UntrustedStateDir
+    from reorg_tui.tui.run import dashboard
+
+    src, dst, q = _folders(root)
+    state = _nobodys(root, "st")
+    _forge(state)
+    held = os.open(src, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(UntrustedStateDir, match=f"state folder {state} is owned by nobody"):
+            dashboard(Settings(source=src, dest=dst, quarantine=q, state_dir=state))
+    finally:
+        os.close(held)
