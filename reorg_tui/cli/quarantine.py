@@ -46,11 +46,11 @@ def _store(
         root = values["dest"] / "_quarantine"
     if not root.is_dir():
         raise ConfigError(f"quarantine {root} does not exist")
-    folder, source = values["state_dir"], None
+    folder, where = values["state_dir"], None
     if values["source"] is not None:
-        source = Path(os.path.realpath(values["source"]))
-        folder = find_state_dir(source, folder)
-    return open_store(root, _believed(folder, source))
+        where = Path(os.path.realpath(values["source"]))
+        folder = find_state_dir(where, folder)
+    return open_store(root, _believed(folder, where))
 
 
 def _ops(

@@ -1,7 +1,7 @@
 """This process's claim on its source, and what it shows other processes: the source's and the
 state folder's locks (a state folder another user could write is refused: lock.py, statedir.py)
-and where it is (locate.py), the control socket (pause, resume, ping,
-release, delete) and the published snapshot.
+and where it is (locate.py), the control socket (pause, resume, ping, release, delete) and the
+published snapshot.
 
 Used as ``with Instance(...):`` around a run. Threads: the caller of ``Engine.run`` enters and
 leaves it; the housekeeper publishes; the control server answers on a thread of its own.
