@@ -234,7 +234,7 @@ def test_two_daemons_with_different_sources_never_share_a_state_folder(root):
         assert len(lines) == 1, second.stderr
         assert f"another reorg-tui instance (pid {first.pid}) keeps its state in {state}" in lines[0]
         assert json.loads((state / "lock.json").read_text())["pid"] == first.pid  # not replaced
-        write(src / "2024-06-06_after.txt", b"after", OLD)
+        write(src / "2024-06-06_after.txt", b"after")  # (no mtime to set: the daemon may take it at once)
         wait_for((dst / "2024/06/06/2024-06-06_after.txt").exists, what="the first to keep working")
     finally:
         first.send_signal(signal.SIGTERM)
@@ -300,3 +300,54 @@ def test_a_dashboard_does_not_attach_to_a_state_folder_another_user_owns(root):
             dashboard(Settings(source=src, dest=dst, quarantine=q, state_dir=state))
     finally:
         os.close(held)
+
+
+@pytest.mark.parametrize(("group", "started"), [("private", True), ("shared", False)])
+def test_a_group_writable_folder_above_is_accepted_only_for_its_owners_private_group(root, group, started):
+    """Under `umask 002` a user's folders are group-writable by the user's private group (named
+    as the user, no other member): that is no one else. Any other group could swap the state
+    folder. The daemon runs as the system user `daemon` (uid 1, group `daemon`, no members)."""
+    import grp
+    import pwd
+
+    user = pwd.getpwnam("daemon")
+    private = grp.getgrgid(user.pw_gid)
+    if private.gr_name != user.pw_name or set(private.gr_mem) - {user.pw_name}:
+        pytest.skip("the user daemon has no private group here")
+    home = root / "home"
+    home.mkdir()
+    os.chown(home, user.pw_uid, user.pw_gid if group == "private" else NOBODY)  # (nogroup: shared)
+    os.chmod(home, 0o775)
+    folders = [home / name for name in ("src", "dst", "q")]
+    for folder in folders:
+        folder.mkdir()
+        os.chown(folder, user.pw_uid, user.pw_gid)
+    src, dst, q = folders
+    os.chown(write(src / "2024-05-05_a.txt", b"a", OLD), user.pw_uid, user.pw_gid)
+    state = home / "state"
+    as_daemon = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--"]
+    args = [
+        "--once",
+        "--settle",
+        "0",
+        "-s",
+        str(src),
+        "-d",
+        str(dst),
+        "--quarantine",
+        str(q),
+        "--state-dir",
+        str(state),
+    ]
+    command = [*as_daemon, sys.executable, "-m", "reorg_tui", *args]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=60, env=_env(XDG_STATE_HOME=str(home))
+    )
+    if started:
+        assert result.returncode == 0, result.stderr
+        assert (dst / "2024/05/05/2024-05-05_a.txt").read_bytes() == b"a"
+    else:
+        _refused(
+            result, f"{home}, above the state folder {state}, is writable by group or others (mode 0775)"
+        )
+        assert not state.exists() and (src / "2024-05-05_a.txt").exists()
