@@ -101,6 +101,10 @@ class Field:
             return "DURATION"
         if self.repeat:
             return "URL"
+        if self.name.endswith("_percent"):
+            return "PERCENT"
+        if self.name.endswith("_rate"):
+            return "RATIO"  # a fraction, 0 to 1: not a time
         return {Path: "DIR", int: "N", float: "SECONDS", tuple: "GLOBS", str: "TEXT"}.get(self.kind, "X")
 
     def help_text(self) -> str:
@@ -278,13 +282,14 @@ def load(
     source = Path(os.path.realpath(values["source"]))
     dest = Path(os.path.realpath(values["dest"]))
     values["source"], values["dest"] = source, dest
-    if values["quarantine"] is None:
+    named_quarantine = values["quarantine"] is not None
+    if not named_quarantine:
         values["quarantine"] = dest / "_quarantine"
     values["quarantine"] = Path(os.path.realpath(values["quarantine"]))
     if values["state_dir"] is None:
         values["state_dir"] = default_state_dir(source)
     settings = Settings(**values)
-    validate(settings)
+    validate(settings, make_quarantine=not named_quarantine)
     return settings
 
 
@@ -308,8 +313,11 @@ def _check_folder(label: str, path: Path, create_ok: bool) -> None:
         raise ConfigError(f"{label} {path} does not exist and {parent} is not writable")
 
 
-def validate(settings: Settings) -> None:
-    """Everything that can be checked before a file is touched."""
+def validate(settings: Settings, *, make_quarantine: bool = True) -> None:
+    """Everything that can be checked before a file is touched. ``make_quarantine``: the
+    quarantine is the default under DEST, made if missing; one that was named (a flag, REORG_*,
+    the config file) must exist, like the destination, so that a typo never scatters files into
+    a new folder."""
     source, dest, quarantine = settings.source, settings.dest, settings.quarantine
     _check_folder("source", source, create_ok=False)
     _check_folder("destination", dest, create_ok=False)
@@ -325,7 +333,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"source {source} is inside the quarantine {quarantine}")
     if quarantine == dest:
         raise ConfigError(f"quarantine and destination are the same folder: {dest}")
-    _check_folder("quarantine", quarantine, create_ok=True)
+    _check_folder("quarantine", quarantine, create_ok=make_quarantine)
     _check_folder("state folder", settings.state_dir, create_ok=True)
     if settings.retry_max_delay < settings.retry_base_delay:
         raise ConfigError("--retry-max-delay must not be below --retry-base-delay")

@@ -57,6 +57,8 @@ def command_line(dep: Deployment) -> list[str]:
             continue  # the daemon reads it from the file at each start
         elif value == field.default:
             continue
+        elif f.name == "quarantine" and value == dep.settings.dest / "_quarantine":
+            continue  # the default, made at the first start; a named one must exist
         if field.repeat:  # --notify: URLs hold tokens and passwords
             raise ConfigError(
                 f"{field.flag} URLs are secrets, not for a command line every user sees nor a "

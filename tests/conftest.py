@@ -225,7 +225,7 @@ class Daemon:
     def __init__(self, *extra: str) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
         self.src, self.dst, self.q, self.state = (self.root / n for n in ("src", "dst", "q", "st"))
-        for p in (self.src, self.dst):
+        for p in (self.src, self.dst, self.q):  # a quarantine that is named must exist
             p.mkdir()
         self.args = [
             "-s",

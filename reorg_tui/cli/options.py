@@ -21,8 +21,7 @@ def _option(name: str) -> Any:
     flags = [field.flag] + ([SHORT[name]] if name in SHORT else [])
     if field.kind is bool:
         flags = [f"{field.flag}/--no-{field.flag[2:]}"]
-    metavar = "PERCENT" if name.endswith("percent") else field.metavar
-    return typer.Option(None, *flags, help=field.help_text(), show_default=False, metavar=metavar)
+    return typer.Option(None, *flags, help=field.help_text(), show_default=False, metavar=field.metavar)
 
 
 def config_option() -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import heapq
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from reorg_tui.engine.metrics import Metrics, Pending, RetryItem
 from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore, StuckInQuarantine
 from reorg_tui.engine.retry import LEGACY_NAME, RetryQueue, backoff, stamped
 from reorg_tui.engine.settings import EngineSettings
+from reorg_tui.names import safe
 
 log = logging.getLogger(__name__)
 ERRORS_SHOWN = 5  # of a retried file's errors, the latest, in the snapshot (its details show them)
@@ -159,8 +161,22 @@ class Failures:
             self.retry.ledger = ledger
 
     def load(self) -> int:
+        """The queue an earlier run saved, through today's settings: an entry for a file they
+        do not take is dropped with a log line (retry.py). Returns how many files wait."""
+        naming, recursive = self.settings.naming(), self.settings.recursive
         with self._lock:
-            return self.retry.load(self._now())
+            self.retry.load(self._now())
+            dropped = self.retry.drop_not_taken(lambda rel: naming.not_taken(rel, recursive))
+            waiting = len(self.retry)
+        for rel, why in dropped:
+            path = os.path.join(self.settings.source, rel)
+            log.info(
+                "dropped %s from the retry queue: %s, so it stays in the source untouched",
+                path,
+                why.value,
+                extra={"event": "retry_dropped", "fields": {"file": safe(path), "reason": why.name.lower()}},
+            )
+        return waiting
 
     def save(self) -> None:
         with self._lock:

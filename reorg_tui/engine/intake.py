@@ -168,9 +168,8 @@ class Intake:
     def take_hints(self) -> None:
         seen = []
         for rel in self.watcher.take_hints():
-            name = rel.rpartition("/")[2]
-            if not self.naming.wants(name) or (name != rel and not self.settings.recursive):
-                continue
+            if self.naming.not_taken(rel, self.settings.recursive) is not None:
+                continue  # as the scan would not take it (an ignored folder's file included)
             try:
                 st = self._lstat_source(rel)
             except OSError:

@@ -5,7 +5,9 @@ changed since the last save to the ledger, in one transaction (the housekeeper c
 second: a daemon with nothing to retry writes nothing). ``load`` reads the ledger back, and once
 imports the ``retry.json`` that versions before the ledger kept, renaming it
 ``retry.json.imported``. Both check every entry as data, not trusted input: a path that is not a
-plain relative one is dropped with a warning, an entry of the wrong shape too.
+plain relative one is dropped with a warning, an entry of the wrong shape too; and one that the
+settings of this run would not take (``--ignore``, ``--pattern``, ``--recursive``) is dropped
+with a log line, so that neither a change of settings nor a planted row moves such a file.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from reorg_tui.engine.clocks import Now
 from reorg_tui.engine.inputfile import read_regular
 from reorg_tui.engine.ledger import Ledger
+from reorg_tui.engine.naming import NotTaken
 from reorg_tui.engine.records import RetryEntry
 
 log = logging.getLogger(__name__)
@@ -156,6 +159,16 @@ class RetryQueue:
             self._import(self.legacy)
         self.save()  # what was dropped leaves the ledger; what was imported enters it
         return len(self.entries)
+
+    def drop_not_taken(self, not_taken: Callable[[str], NotTaken | None]) -> list[tuple[str, NotTaken]]:
+        """Drop (and return, with the reason) the entries for files that ``not_taken`` says the
+        settings of this run do not take: queued under other settings, or planted, they stay in
+        the source. Saved at once (a LedgerError is for the caller)."""
+        dropped = [(rel, why) for rel in list(self.entries) if (why := not_taken(rel)) is not None]
+        for rel, _why in dropped:
+            self.forget(rel)
+        self.save()
+        return dropped
 
     def _import(self, path: Path) -> None:
         """Take the entries of a retry.json once: into the ledger, then the file renamed aside

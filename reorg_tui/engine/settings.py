@@ -79,7 +79,8 @@ class EngineSettings:
     verify: bool = setting(False, "Checksum every copy across filesystems.")
     alert_error_rate: float = setting(
         0.05,
-        "Alert when failed or quarantined / files handled over 1 min reaches this (0: off).",
+        "Alert when the error rate (failed or quarantined / files handled, over 1 min) reaches this "
+        "ratio, 0 to 1 (0: off).",
         minimum=0.0,
         maximum=1.0,
     )
@@ -93,7 +94,7 @@ class EngineSettings:
         maximum=10**9,
     )
     alert_disk_free_percent: float = setting(
-        15.0, "Alert under this much free space (0: off).", minimum=0.0, maximum=99.0
+        15.0, "Alert under this much free space, in percent (0: off).", minimum=0.0, maximum=99.0
     )
     alert_pending_age: float = setting(
         3600.0,

@@ -10,6 +10,8 @@ from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import Engine
 from reorg_tui.engine.locate import find_state_dir
 from reorg_tui.engine.lock import lock_holder, source_is_locked
+from reorg_tui.engine.statedir import check_for_reading
+from reorg_tui.engine.statedir import prepare as prepare_state_dir
 from reorg_tui.notifications import Notifications
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.bridge import AttachedHost, EngineHost
@@ -18,7 +20,7 @@ from reorg_tui.tui.bridge import AttachedHost, EngineHost
 def run_dashboard(settings: Settings, quit_after: float | None = None) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise ConfigError("the dashboard needs a terminal; use --headless under a supervisor or in scripts")
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    prepare_state_dir(settings.state_dir)  # as a daemon would: refused if another user could write it
     log_path = settings.state_dir / "dashboard.log"
     # The terminal belongs to the dashboard: log records go to a file; events go to the panes.
     with open(log_path, "a", encoding="utf-8") as log_file:
@@ -46,6 +48,7 @@ def dashboard(
     if lock_holder(settings.source) is not None or source_is_locked(settings.source):
         # Another instance runs on this source: attach to it instead of starting a second.
         found = settings.with_(state_dir=find_state_dir(settings.source, settings.state_dir))
+        check_for_reading(found.state_dir, settings.source)  # a forged snapshot is not shown
         return ReorgApp(AttachedHost(found), quit_after=quit_after, attached=True), []
     notes = Notifications.for_settings(settings)
     engine = Engine(settings)

@@ -68,7 +68,8 @@ Panes
   Throughput   files/s and bytes/s now (10 s), over 1 and 5 min
   Errors       error rate: files that failed or were quarantined / files
                handled (moved, skipped, failed or quarantined) over 1 min;
-               red at 5%. Waiting for room is not counted: the disk alert is
+               red while the --alert-error-rate alert is on (the daemon's, when
+               attached). Waiting for room is not counted: the disk alert covers it
   Disk         used space; ┃ marks the free-space minimum where intake pauses
   Time         per file: mean, median, 95th percentile, slowest
   Retry queue  each file waiting: attempts so far, when it is tried next, its last error
