@@ -35,7 +35,7 @@ from reorg_tui.engine.ledger import (
     TransferKind,
     owner_alive,
 )
-from reorg_tui.engine.records import QuarantineStats, Record, RetryEntry
+from reorg_tui.engine.records import QuarantineStats, Record, RetryEntry, record_from
 
 # Each entry takes the schema from version N to N+1; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
@@ -646,6 +646,12 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _text_or_as_is(value: object) -> object:
+    """A text column decoded; anything else as it is, for the record's check to refuse."""
+    text = _text(value)
+    return value if text is None else text
+
+
 def _number(value: object) -> bool:
     return type(value) in (int, float)
 
@@ -682,25 +688,22 @@ _RETRY_FIELDS = ("path", "attempts", "next_try", "last_error", "errors", "first_
 
 
 def _record(values: tuple[object, ...]) -> Record | None:
-    """An index row as read back; None for one edited by hand into something else (not listed:
-    ``repair`` puts it right from the item's record at the next start). Run once per item
-    listed: the checks are the ones a wrong type fails on by itself."""
+    """An index row as read back; None for one edited by hand into something else (not listed,
+    never acted on: ``repair`` puts it right from the item's record at the next start). Checked
+    as a record file is (records.record_from): the same fields, the same rules."""
     (item_id, name, original, intended, reason, attempts, errors, quarantined_at, first_failed_at,
      size) = values  # fmt: skip
-    if type(item_id) is not str or type(attempts) is not int or type(size) is not int:
-        return None
-    try:
-        return Record(
-            item_id,
-            name.decode("utf-8", "surrogateescape"),  # type: ignore[attr-defined]
-            original.decode("utf-8", "surrogateescape"),  # type: ignore[attr-defined]
-            None if intended is None else intended.decode("utf-8", "surrogateescape"),  # type: ignore[attr-defined]
-            reason.decode("utf-8", "surrogateescape"),  # type: ignore[attr-defined]
-            attempts,
-            _errors(errors),
-            float(quarantined_at),  # type: ignore[arg-type]
-            float(first_failed_at),  # type: ignore[arg-type]
-            size,
-        )
-    except (AttributeError, TypeError, ValueError):
-        return None
+    data = {
+        "id": item_id,
+        "name": _text_or_as_is(name),
+        "original": _text_or_as_is(original),
+        "intended": _text_or_as_is(intended),
+        "reason": _text_or_as_is(reason),
+        "attempts": attempts,
+        "errors": _errors(errors),
+        "quarantined_at": quarantined_at,
+        "first_failed_at": first_failed_at,
+        "size": size,
+    }
+    record = record_from(data)
+    return None if isinstance(record, str) else record
