@@ -70,6 +70,10 @@ def _check(state_dir: Path, now: float) -> Health:
         return Health(DOWN, f"not running: {line}" if published.missing else line, None, None, None)
     snap, pid = published.snapshot, published.pid
     age = now - published.published_at
+    if snap.failure:
+        # A thread of it died: it stops (exit code 70), or has; a supervisor starts it again.
+        alive = pid_alive(pid) and snap.state != State.STOPPED
+        return Health(DOWN, f"{'failing' if alive else 'stopped'}: pid {pid}: {snap.failure}", snap, pid, age)
     if snap.state == State.STOPPED or not pid_alive(pid):
         return Health(DOWN, f"not running: pid {pid} stopped {age:.0f}s ago", snap, pid, age)
     if age > STALE_AFTER:

@@ -118,6 +118,7 @@ class Snapshot:
     first_move_at: float | None = None  # when this run's first file arrived (wall clock)
     last_move_at: float | None = None  # and its latest
     paused_at: float | None = None  # when an operator paused intake (wall clock); None if not paused
+    failure: str | None = None  # a thread of the engine died (vital.py): why; the run is stopping
 
     @property
     def uptime(self) -> float:
