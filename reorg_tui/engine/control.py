@@ -33,6 +33,7 @@ from typing import Any
 
 from reorg_tui.engine import steps
 from reorg_tui.engine.errors import ReorgError
+from reorg_tui.engine.fields import parse_json
 from reorg_tui.engine.quarantine import QuarantineError
 from reorg_tui.engine.vital import Vitals
 
@@ -200,8 +201,8 @@ def _decode(line: bytes) -> Any:
     if not line.strip():
         raise BadRequest("an empty request")
     try:
-        return json.loads(line)
-    except (ValueError, RecursionError):
+        return parse_json(line)
+    except ValueError:
         raise BadRequest("a request is one JSON object") from None
 
 

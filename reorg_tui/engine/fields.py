@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 import types
 import typing
@@ -76,6 +77,17 @@ def _short(value: object) -> str:
 
 class BadState(ValueError):
     """State read back that is not what this version writes; ``str()`` says what, in one line."""
+
+
+def parse_json(raw: bytes | str, **options: Any) -> object:
+    """JSON read back from a state file: BadState (a ValueError) for anything that is not JSON,
+    a document nested too deep for the parser (``[[[[...``: a RecursionError) included."""
+    try:
+        return json.loads(raw, **options)
+    except RecursionError:
+        raise BadState("JSON nested too deep") from None
+    except ValueError as exc:  # (UnicodeDecodeError is one)
+        raise BadState(f"not JSON: {str(exc).splitlines()[0][:80]}") from None
 
 
 def build(cls: type[T], data: object, where: str = "") -> T:

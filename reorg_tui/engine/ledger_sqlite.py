@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from reorg_tui.engine.fields import parse_json
 from reorg_tui.engine.ledger import (
     Identity,
     LedgerError,
@@ -587,7 +588,7 @@ def _errors(text: object) -> list[str]:
     if text == "[]":  # most rows, and every row of a listing that leaves them out: no decoding
         return []
     try:
-        value = json.loads(text) if isinstance(text, str) else []
+        value = parse_json(text) if isinstance(text, str) else []
     except ValueError:
         return []
     return [e for e in value if isinstance(e, str)] if isinstance(value, list) else []

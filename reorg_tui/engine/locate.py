@@ -23,6 +23,7 @@ import re
 import stat
 from pathlib import Path
 
+from reorg_tui.engine.fields import parse_json
 from reorg_tui.engine.store import write_atomic
 
 POINTER = "state-dir.json"
@@ -99,7 +100,7 @@ def _read_pointer(pointer: Path, source: Path) -> Path | None:
     if len(raw) > _MAX_POINTER_BYTES:
         return None
     try:
-        data = json.loads(raw)
+        data = parse_json(raw)
     except ValueError:
         return None
     if not isinstance(data, dict) or data.get("source") != str(source):

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from reorg_tui.engine.errors import ReorgError
+from reorg_tui.engine.fields import parse_json
 from reorg_tui.engine.ledger import Identity
 from reorg_tui.engine.plan import Preview
 from reorg_tui.engine.store import write_atomic
@@ -140,7 +141,7 @@ def read(path: Path) -> Plan:
     finally:
         os.close(fd)
     try:
-        doc = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+        doc = parse_json(data.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise PlanError(f"plan {path} is not JSON ({exc})") from None
     return parse(doc, str(path))

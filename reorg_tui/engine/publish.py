@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from reorg_tui.engine import events as ev
-from reorg_tui.engine.fields import NUMBER, BadState, Spec, build, problems
+from reorg_tui.engine.fields import NUMBER, BadState, Spec, build, parse_json, problems
 from reorg_tui.engine.metrics import Snapshot
 from reorg_tui.engine.store import write_atomic
 
@@ -148,6 +148,6 @@ def _read_json(state_dir: Path) -> object:
     finally:
         os.close(fd)
     try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        return Unpublished(f"{path} is not JSON: {str(exc).splitlines()[0][:80]}")
+        return parse_json(raw)
+    except BadState as exc:
+        return Unpublished(f"{path} is {exc}")

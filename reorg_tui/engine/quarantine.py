@@ -50,6 +50,7 @@ from pathlib import Path
 
 from reorg_tui.engine.dirs import NotAFolder, Tree, open_child
 from reorg_tui.engine.errors import ExitCode, ReorgError, Vanished
+from reorg_tui.engine.fields import parse_json
 from reorg_tui.engine.ledger import LEDGER_NAME, Ledger, LedgerError, TransferKind, memory_ledger, open_ledger
 from reorg_tui.engine.move import STAGING, Mover
 from reorg_tui.engine.records import QuarantineStats, Record, plain_id, record_from
@@ -294,7 +295,7 @@ class QuarantineStore:
     def _read(self, item_id: str) -> Record:
         path = self.root / f"{item_id}.json"
         try:
-            data = json.loads(path.read_bytes())
+            data = parse_json(path.read_bytes())
         except FileNotFoundError:
             raise QuarantineError(f"no quarantined file with id {item_id!r}") from None
         except (OSError, ValueError) as exc:

@@ -11,7 +11,6 @@ plain relative one is dropped with a warning, an entry of the wrong shape too.
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 import os
 import random
@@ -20,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from reorg_tui.engine.fields import parse_json
 from reorg_tui.engine.ledger import Ledger
 from reorg_tui.engine.records import RetryEntry
 
@@ -144,7 +144,7 @@ class RetryQueue:
         """Take the entries of a retry.json once: into the ledger, then the file renamed aside
         (kept for the operator). A file that cannot be read is set aside as ``retry.corrupt``."""
         try:
-            raw = json.loads(path.read_bytes())
+            raw = parse_json(path.read_bytes())
             loaded = [RetryEntry(**item) for item in raw["entries"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             aside = path.with_suffix(".corrupt")

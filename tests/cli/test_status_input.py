@@ -148,3 +148,23 @@ def test_an_attached_dashboard_keeps_its_last_state_when_the_file_turns_bad(tmp_
     host.poll()  # was a TypeError in the dashboard's poll
     assert host.snapshot().totals.moved == good["snapshot"]["totals"]["moved"]
     assert not isinstance(read_published(settings.state_dir), type(host.snapshot()))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"[" * 5000, b'{"source": 5, "state_dir": []}', b'{"source": "SRC", "state_dir": 7}', b"\xff\x00"],
+    ids=["deep", "wrong-types", "wrong-target", "garbage"],
+)
+def test_a_state_dir_pointer_of_any_content_leaves_status_answering_2(tmp_path, content):
+    """The pointer an instance leaves in its source's default state folder is input too."""
+    from reorg_tui.engine.locate import POINTER, default_state_dir
+    from tests.conftest import cli
+
+    source = tmp_path / "src"
+    source.mkdir()
+    default = default_state_dir(source)
+    default.mkdir(parents=True)
+    (default / POINTER).write_bytes(content.replace(b"SRC", str(source).encode()))
+    done = cli("status", "--source", str(source), timeout=20)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stdout.strip().splitlines()) == 1 and not done.stderr

@@ -82,3 +82,34 @@ def test_a_record_of_the_wrong_shape_planted_while_running_does_not_stop_the_sca
         wait_for(lambda: engine.snapshot().totals.moved == 2000, timeout=60, what="every file to move")
         assert "reorg-scan" in [t.name for t in threading.enumerate()]
         assert engine.snapshot().quarantine.count == 0  # the planted item is not counted
+
+
+DEEP = b"[" * 5000  # valid JSON's start, nested past the parser's limit: a RecursionError, not a ValueError
+
+
+def test_json_nested_too_deep_in_any_state_file_is_set_aside_never_a_crash(tmp_path):
+    settings = make_settings(tmp_path)
+    _wrong_typed_state(settings)
+    env = {
+        "REORG_SOURCE": str(settings.source),
+        "REORG_DEST": str(settings.dest),
+        "REORG_QUARANTINE": str(settings.quarantine),
+        "REORG_STATE_DIR": str(settings.state_dir),
+    }
+    [first, _] = sorted(settings.quarantine.glob("*.json"))
+    first.write_bytes(DEEP)  # a record
+    (settings.state_dir / "retry.json").write_bytes(DEEP)  # the queue of versions before the ledger
+    (settings.state_dir / "snapshot.json").write_bytes(DEEP)
+    with sqlite3.connect(settings.state_dir / LEDGER_NAME) as db:
+        db.execute("UPDATE quarantine SET errors = ?", (DEEP.decode(),))
+    db.close()
+    for args in (("quarantine", "list"), ("quarantine", "list", "--json"), ("status",)):
+        done = cli(*args, env=env)
+        assert done.returncode in (0, 2) and "internal error" not in done.stderr, (args, done.stderr)
+    ran = cli("--once", "--settle", "0", env=env)
+    assert ran.returncode == 0 and "internal error" not in ran.stderr, ran.stderr
+    assert (settings.state_dir / "retry.corrupt").read_bytes() == DEEP  # set aside, kept
+    plan = tmp_path / "plan.json"
+    plan.write_bytes(DEEP)
+    applied = cli("apply", str(plan), env=env)
+    assert applied.returncode == 2 and "internal error" not in applied.stderr, applied.stderr
