@@ -36,7 +36,7 @@ from reorg_tui.engine.ledger import (
     TransferKind,
     owner_alive,
 )
-from reorg_tui.engine.records import QuarantineStats, Record, RetryEntry, record_from
+from reorg_tui.engine.records import QuarantineStats, Record, RetryEntry, checked_record
 
 # Each entry takes the schema from version N to N+1; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
@@ -649,8 +649,9 @@ def _text(value: object) -> str | None:
 
 def _text_or_as_is(value: object) -> object:
     """A text column decoded; anything else as it is, for the record's check to refuse."""
-    text = _text(value)
-    return value if text is None else text
+    if type(value) is bytes:
+        return value.decode("utf-8", "surrogateescape")
+    return value
 
 
 def _number(value: object) -> bool:
@@ -691,20 +692,18 @@ _RETRY_FIELDS = ("path", "attempts", "next_try", "last_error", "errors", "first_
 def _record(values: tuple[object, ...]) -> Record | None:
     """An index row as read back; None for one edited by hand into something else (not listed,
     never acted on: ``repair`` puts it right from the item's record at the next start). Checked
-    as a record file is (records.record_from): the same fields, the same rules."""
+    by the rule a record file is (records.checked_record)."""
     (item_id, name, original, intended, reason, attempts, errors, quarantined_at, first_failed_at,
      size) = values  # fmt: skip
-    data = {
-        "id": item_id,
-        "name": _text_or_as_is(name),
-        "original": _text_or_as_is(original),
-        "intended": _text_or_as_is(intended),
-        "reason": _text_or_as_is(reason),
-        "attempts": attempts,
-        "errors": _errors(errors),
-        "quarantined_at": quarantined_at,
-        "first_failed_at": first_failed_at,
-        "size": size,
-    }
-    record = record_from(data)
-    return None if isinstance(record, str) else record
+    return checked_record(
+        item_id,
+        _text_or_as_is(name),
+        _text_or_as_is(original),
+        _text_or_as_is(intended),
+        _text_or_as_is(reason),
+        attempts,
+        _errors(errors),
+        quarantined_at,
+        first_failed_at,
+        size,
+    )
