@@ -20,11 +20,10 @@ import hashlib
 import json
 import os
 import re
-import stat
 from pathlib import Path
 
 from reorg_tui.engine.fields import parse_json
-from reorg_tui.engine.store import write_atomic
+from reorg_tui.engine.store import read_small, write_atomic
 
 POINTER = "state-dir.json"
 _MAX_POINTER_BYTES = 8192
@@ -85,19 +84,10 @@ def forget_state_dir(source: Path, state_dir: Path) -> None:
 
 def _read_pointer(pointer: Path, source: Path) -> Path | None:
     try:
-        fd = os.open(pointer, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        raw, st = read_small(pointer, _MAX_POINTER_BYTES)
     except OSError:
         return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid not in (os.geteuid(), 0):
-            return None
-        raw = os.read(fd, _MAX_POINTER_BYTES + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    if len(raw) > _MAX_POINTER_BYTES:
+    if st.st_uid not in (os.geteuid(), 0):
         return None
     try:
         data = parse_json(raw)

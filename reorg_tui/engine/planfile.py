@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -43,7 +42,7 @@ from reorg_tui.engine.errors import ReorgError
 from reorg_tui.engine.fields import parse_json
 from reorg_tui.engine.ledger import Identity
 from reorg_tui.engine.plan import Preview
-from reorg_tui.engine.store import write_atomic
+from reorg_tui.engine.store import NotReadable, read_small, write_atomic
 
 FORMAT = "reorg-tui-plan"
 VERSION = 1
@@ -125,36 +124,19 @@ def write(path: Path, plan: Plan) -> None:
 def read(path: Path) -> Plan:
     """The plan in ``path``, every field checked; PlanError (one line) otherwise."""
     try:
-        # Non-blocking: a FIFO put where the plan should be must not hang the command.
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        # A FIFO put where the plan should be is refused, not waited on (read_small).
+        data, _ = read_small(path, MAX_BYTES, follow=True)
     except FileNotFoundError:
         raise PlanError(f"plan {path} does not exist") from None
+    except NotReadable as exc:
+        raise PlanError(f"plan {path} is {exc.strerror}") from None
     except OSError as exc:
         raise PlanError(f"plan {path} cannot be opened: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise PlanError(f"plan {path} is not a regular file")
-        if st.st_size > MAX_BYTES:
-            raise PlanError(f"plan {path} is {st.st_size} bytes, over the limit of {MAX_BYTES}")
-        data = _read_all(fd, path)
-    finally:
-        os.close(fd)
     try:
         doc = parse_json(data.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise PlanError(f"plan {path} is not JSON ({exc})") from None
     return parse(doc, str(path))
-
-
-def _read_all(fd: int, path: Path) -> bytes:
-    chunks, total = [], 0
-    while chunk := os.read(fd, 1 << 20):
-        total += len(chunk)
-        if total > MAX_BYTES:  # it grew while being read
-            raise PlanError(f"plan {path} is over the limit of {MAX_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _no_constant(name: str) -> None:

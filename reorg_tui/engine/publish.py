@@ -10,10 +10,8 @@ version writes (fields.py); anything else is ``Unpublished``, with why, never an
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import stat
 import threading
 import time
 from collections import deque
@@ -24,7 +22,7 @@ from typing import Any
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.fields import NUMBER, BadState, Spec, build, parse_json, problems
 from reorg_tui.engine.metrics import Snapshot
-from reorg_tui.engine.store import write_atomic
+from reorg_tui.engine.store import read_small, write_atomic
 
 STATE_FILE = "snapshot.json"
 KEEP_EVENTS = 200
@@ -129,24 +127,11 @@ def _read_json(state_dir: Path) -> object:
     following a link or blocking on a FIFO), and at most MAX_STATE_BYTES of it."""
     path = state_dir / STATE_FILE
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        raw, _ = read_small(path, MAX_STATE_BYTES)
     except FileNotFoundError:
         return Unpublished(f"no published state in {state_dir}", missing=True)
     except OSError as exc:
-        why = "a symlink" if exc.errno == errno.ELOOP else exc.strerror
-        return Unpublished(f"{path} cannot be read: {why}")
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return Unpublished(f"{path} is not a regular file")
-        if st.st_size > MAX_STATE_BYTES:
-            return Unpublished(f"{path} is {st.st_size} bytes: not a state this version writes")
-        with os.fdopen(os.dup(fd), "rb") as f:
-            raw = f.read(MAX_STATE_BYTES + 1)
-    except OSError as exc:
-        return Unpublished(f"{path} cannot be read: {exc.strerror}")
-    finally:
-        os.close(fd)
+        return Unpublished(f"{path} cannot be read: {exc.strerror or exc}")
     try:
         return parse_json(raw)
     except BadState as exc:

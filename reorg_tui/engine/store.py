@@ -1,9 +1,11 @@
-"""Small durable files: written whole or not at all."""
+"""Small durable files: written whole or not at all, and read back as input."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import threading
 from pathlib import Path
 
@@ -33,6 +35,40 @@ def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+class NotReadable(OSError):
+    """A small file that is not one to read: not a regular file, a symlink, or over its limit.
+    ``strerror`` says which, in words for a one-line message."""
+
+
+def read_small(path: Path, limit: int, *, follow: bool = False) -> tuple[bytes, os.stat_result]:
+    """The bytes of the regular file ``path`` (at most ``limit`` of them) and its stat: opened
+    without blocking (a FIFO in its place is refused, never waited on) and, unless ``follow``,
+    without following a symlink. FileNotFoundError as it is; NotReadable (or the OSError met)
+    otherwise."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow:
+            raise NotReadable(errno.ELOOP, "a symlink, not followed") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotReadable(errno.EINVAL, "not a regular file")
+        if st.st_size > limit:
+            raise NotReadable(errno.EFBIG, f"{st.st_size} bytes, over the limit of {limit}")
+        chunks, total = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            total += len(chunk)
+            if total > limit:  # it grew while being read
+                raise NotReadable(errno.EFBIG, f"over the limit of {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks), st
+    finally:
+        os.close(fd)
 
 
 def pid_alive(pid: int) -> bool:
