@@ -142,14 +142,20 @@ def test_a_record_with_a_wrong_type_is_set_aside_and_the_listing_goes_on(tmp_pat
     assert good.id in listed.stdout
 
 
-def test_ids_and_names_from_the_state_are_escaped_when_printed(tmp_path):
-    """A ledger row whose name or id holds terminal escapes: list and show print them escaped."""
+def _quarantined_by_the_command_line(tmp_path: Path) -> tuple[Path, dict[str, str], dict]:
+    """A file quarantined by a real run: the destination, the environment and its listing."""
     src, dst = tmp_path / "src", tmp_path / "dst"
     write(src / "2024-02-30_one.txt", b"one", OLD)
     dst.mkdir()
     env = {"REORG_SOURCE": str(src), "REORG_DEST": str(dst), "REORG_STATE_DIR": str(tmp_path / "state")}
     assert cli("--once", "--settle", "0", env=env).returncode == 1
     [item] = json.loads(cli("quarantine", "list", "--json", env=env).stdout)
+    return dst, env, item
+
+
+def test_ids_and_names_from_the_state_are_escaped_when_printed(tmp_path):
+    """A ledger row whose name or id holds terminal escapes: list and show print them escaped."""
+    dst, env, item = _quarantined_by_the_command_line(tmp_path)
     with sqlite3.connect(tmp_path / "state" / LEDGER_NAME) as db:
         db.execute("UPDATE quarantine SET reason = ?, original = ? WHERE id = ?",
                    (b"r\x1b[31m", b"/o\x1b]0;pwned\x07", item["id"]))  # fmt: skip
@@ -163,12 +169,7 @@ def test_ids_and_names_from_the_state_are_escaped_when_printed(tmp_path):
 
 
 def test_the_command_line_delete_of_a_symlinked_item_removes_nothing_outside(tmp_path):
-    src, dst = tmp_path / "src", tmp_path / "dst"
-    write(src / "2024-02-30_one.txt", b"one", OLD)
-    dst.mkdir()
-    env = {"REORG_SOURCE": str(src), "REORG_DEST": str(dst), "REORG_STATE_DIR": str(tmp_path / "state")}
-    assert cli("--once", "--settle", "0", env=env).returncode == 1
-    [item] = json.loads(cli("quarantine", "list", "--json", env=env).stdout)
+    dst, env, item = _quarantined_by_the_command_line(tmp_path)
     store = QuarantineStore(dst / "_quarantine")
     victim = _swap_for_link(store, item["id"], item["name"], tmp_path / "outside")
     for verb in ("delete", "release", "show"):
