@@ -79,7 +79,7 @@ class BadState(ValueError):
     """State read back that is not what this version writes; ``str()`` says what, in one line."""
 
 
-def parse_json(raw: bytes | str, **options: Any) -> object:
+def parse_json(raw: bytes | str, **options: Any) -> Any:
     """JSON read back from a state file: BadState (a ValueError) for anything that is not JSON,
     a document nested too deep for the parser (``[[[[...``: a RecursionError) included."""
     try:

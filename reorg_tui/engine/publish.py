@@ -103,6 +103,8 @@ def read_published(state_dir: Path) -> Published | Unpublished:
     if isinstance(data, Unpublished):
         return data
     wrong = problems(data, _ENVELOPE)
+    if not isinstance(data, dict):
+        return Unpublished(f"{state_dir / STATE_FILE} is not what this version writes: {'; '.join(wrong)}")
     if not wrong and not 0 < data["pid"] < MAX_PID:
         wrong = [f"pid={data['pid']}"]
     if wrong:
