@@ -314,7 +314,8 @@ class QuarantineStore:
         """
         with self._lock:
             record = self.get(item_id)
-            original = Path(record.original)
+            # The record's word for where it came from: normalised, so a ".." cannot lead out.
+            original = Path(os.path.normpath(record.original or "/"))
             folder = original.parent
             if source_root not in (folder, *folder.parents):
                 folder = source_root  # a record from another source: release to this one's top

@@ -179,3 +179,20 @@ def test_the_command_line_delete_of_a_symlinked_item_removes_nothing_outside(tmp
         assert victim.read_bytes() == b"precious", verb
     listed = cli("quarantine", "list", env=env)
     assert listed.returncode == 0, listed.stderr
+
+
+def test_a_record_whose_original_climbs_out_of_the_source_is_released_into_it_or_refused(tmp_path):
+    """Where a release puts a file comes from the record's ``original``: input too."""
+    source = tmp_path / "src"
+    store = QuarantineStore(tmp_path / "q")
+    record = _put(store, write(source / "2024-01-01_a.txt", b"a"))
+    path = tmp_path / "q" / f"{record.id}.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "original": f"{source}/../../outside/x"}))
+    fresh = QuarantineStore(tmp_path / "q")
+    try:
+        released = fresh.release(record.id, source)
+    except QuarantineError:
+        assert (tmp_path / "q" / record.id / record.name).read_bytes() == b"a"  # still quarantined
+    else:
+        assert Path(released).parent == source
+    assert not (tmp_path / "outside").exists()
