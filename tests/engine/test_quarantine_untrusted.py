@@ -196,3 +196,15 @@ def test_a_record_whose_original_climbs_out_of_the_source_is_released_into_it_or
     else:
         assert Path(released).parent == source
     assert not (tmp_path / "outside").exists()
+
+
+def test_a_release_the_source_cannot_take_is_one_line_and_exit_1_and_the_file_stays(tmp_path, immutable):
+    """chattr +i on the source: a write error that holds for root too."""
+    dst, env, item = _quarantined_by_the_command_line(tmp_path)
+    immutable(tmp_path / "src")
+    done = cli("quarantine", "release", item["id"], env=env)
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("reorg-tui: error:")]
+    assert len(errors) == 1 and "internal error" not in done.stderr
+    assert (dst / "_quarantine" / item["id"] / item["name"]).read_bytes() == b"one"
+    assert [r["id"] for r in json.loads(cli("quarantine", "list", "--json", env=env).stdout)] == [item["id"]]
