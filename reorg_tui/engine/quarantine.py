@@ -49,7 +49,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from reorg_tui.engine.dirs import NotAFolder, Tree, open_child
-from reorg_tui.engine.errors import ExitCode, ReorgError, Vanished
+from reorg_tui.engine.errors import ExitCode, MoveError, ReorgError, Vanished
 from reorg_tui.engine.fields import parse_json
 from reorg_tui.engine.ledger import LEDGER_NAME, Ledger, LedgerError, TransferKind, memory_ledger, open_ledger
 from reorg_tui.engine.move import STAGING, Mover
@@ -73,6 +73,13 @@ class QuarantineError(ReorgError):
     """An operation on the quarantine could not be done (unknown id, file gone...)."""
 
     exit_code = ExitCode.NOT_FOUND
+
+
+class NotReleased(QuarantineError):
+    """A release that could not be done (the folder it goes back to is a file now, say): the
+    file stays in the quarantine, with its record (exit code 1)."""
+
+    exit_code = ExitCode.LEFT_BEHIND
 
 
 class StuckInQuarantine(QuarantineError):
@@ -325,8 +332,8 @@ class QuarantineStore:
             try:
                 mover = Mover(back, ledger=self.mover.ledger, kind=TransferKind.RELEASE)
                 outcome = mover.move(self.mover.tree, f"{record.id}/{record.name}", below, record.name)
-            except (NotAFolder, Vanished) as exc:
-                raise QuarantineError(f"quarantine item {record.id} cannot be released: {exc}") from None
+            except (NotAFolder, Vanished, MoveError) as exc:
+                raise NotReleased(f"quarantine item {record.id} was not released: {exc}") from None
             finally:
                 back.close()
             self._drop(record)

@@ -208,3 +208,18 @@ def test_a_release_the_source_cannot_take_is_one_line_and_exit_1_and_the_file_st
     assert len(errors) == 1 and "internal error" not in done.stderr
     assert (dst / "_quarantine" / item["id"] / item["name"]).read_bytes() == b"one"
     assert [r["id"] for r in json.loads(cli("quarantine", "list", "--json", env=env).stdout)] == [item["id"]]
+
+
+def test_a_release_whose_folder_is_now_a_file_is_one_line_and_exit_1(tmp_path):
+    """The record names ``src/sub/...``; ``src/sub`` is a file now."""
+    dst, env, item = _quarantined_by_the_command_line(tmp_path)
+    path = dst / "_quarantine" / f"{item['id']}.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "original": str(tmp_path / "src/sub/x.txt")}))
+    write(tmp_path / "src/sub", b"a file where the folder was")
+    with sqlite3.connect(tmp_path / "state" / LEDGER_NAME) as db:  # the index says so too
+        db.execute("UPDATE quarantine SET original = ?", (str(tmp_path / "src/sub/x.txt").encode(),))
+    db.close()
+    done = cli("quarantine", "release", item["id"], env=env)
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr
+    assert (dst / "_quarantine" / item["id"] / item["name"]).read_bytes() == b"one"
