@@ -44,7 +44,7 @@ from reorg_tui.engine.journal import RenameJournal
 from reorg_tui.engine.kinds import Ready, State
 from reorg_tui.engine.lanes import Lanes
 from reorg_tui.engine.ledger import Ledger, open_for_daemon
-from reorg_tui.engine.metrics import Metrics, QuarantineInfo, Queues, Snapshot
+from reorg_tui.engine.metrics import LogHealth, Metrics, QuarantineInfo, Queues, Snapshot
 from reorg_tui.engine.move import Mover, sweep_staging
 from reorg_tui.engine.quarantine import QuarantineStore, Record
 from reorg_tui.engine.recovery import recover
@@ -78,6 +78,7 @@ class Engine:
         self._paused = False  # read without it: a bool, and moves check it again between batches
         self._paused_at: float | None = None  # when it was paused: `status` reports the pause's age
         self._state = State.STARTING
+        self._log_health: Callable[[], LogHealth] = LogHealth  # the face's log: see watch_log
         self.bus = EventBus()
         # Both trees are reached through folder descriptors, never by re-resolving path strings:
         # a symlink planted below either root is refused, not followed.
@@ -173,6 +174,11 @@ class Engine:
     def subscribe(self, callback: Subscriber) -> None:
         self.bus.subscribe(callback)
 
+    def watch_log(self, health: Callable[[], LogHealth]) -> None:
+        """How the face's log fares, read into every snapshot (so ``status`` and the metrics
+        report a log nobody reads). Called from any thread: it must answer at once."""
+        self._log_health = health
+
     def pause(self) -> None:
         with self._pause_lock:
             if self._paused:
@@ -239,6 +245,7 @@ class Engine:
             first_move_at=self.metrics.first_move_at,
             last_move_at=self.metrics.last_move_at,
             paused_at=self._paused_at,
+            log=self._log_health(),
         )
 
     def quarantine_list(self) -> list[Record]:

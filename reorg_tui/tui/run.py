@@ -47,6 +47,7 @@ def dashboard(settings: Settings, quit_after: float | None = None) -> tuple[Reor
         return ReorgApp(AttachedHost(found), quit_after=quit_after, attached=True), []
     engine = Engine(settings)
     engine.subscribe(logs.log_events)
+    engine.watch_log(logs.health)
     servers: list[Any] = []
 
     def started() -> None:  # the source is held: a second instance was refused before a port is bound
