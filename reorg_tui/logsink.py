@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from reorg_tui import stdio
 from reorg_tui.engine import LogHealth
 
 Note = Callable[[int, float], str]  # (lines dropped, seconds the log was lost) -> the line saying so
@@ -147,20 +148,21 @@ class Sink:
                 return None
             # Straight to the descriptor: a buffered stream's lock, held by a write that waits,
             # would stall interpreter exit (and anyone else printing).
-            data = memoryview(text.encode(self._encoding, "backslashreplace"))
-            while data:
-                data = data[os.write(self._fd, data) :]
+            stdio.write_all(self._fd, text.encode(self._encoding, "backslashreplace"))
         except (OSError, ValueError) as exc:  # a full disk, a reader gone, a closed stream
             return f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
         return None
 
 
 def _fd_of(stream: TextIO | None) -> int | None:
+    """A descriptor of the sink's own on what ``stream`` writes to: when the stream is closed
+    (the dashboard's log file at its exit) its number is reused, and lines written to it then
+    would land in whatever file took it."""
     if stream is None:
         return None
     try:
         fd = stream.fileno()
         stream.flush()  # what went through the stream before goes first
+        return os.dup(fd)
     except (AttributeError, OSError, ValueError):
         return None
-    return fd

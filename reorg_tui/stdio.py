@@ -45,20 +45,35 @@ def guard() -> frozenset[int]:
 def say(line: str) -> None:
     """Write ``line`` to fd 2, waiting at most SAY_SECONDS; a failure to write is ignored (the
     exit code still tells)."""
-    data = (line.rstrip("\n") + "\n").encode("utf-8", "backslashreplace")
+    text = line.rstrip("\n") + "\n"
+    try:
+        fd = sys.stderr.fileno()
+        sys.stderr.flush()  # what went through sys.stderr goes first
+    except (AttributeError, OSError, ValueError):  # replaced by one with no descriptor (a test's)
+        fd = None
+    if fd is None:
+        try:
+            sys.stderr.write(text)
+        except (AttributeError, OSError, ValueError):
+            pass
+        return
+    data = text.encode(getattr(sys.stderr, "encoding", None) or "utf-8", "backslashreplace")
 
     def write() -> None:
-        view = memoryview(data)
+        # Straight to the descriptor: a buffered stream's lock, held by a write that waits, would
+        # stall the interpreter's exit.
         try:
-            while view:
-                view = view[os.write(2, view) :]
+            write_all(fd, data)
         except OSError:
             pass
 
-    try:
-        sys.stderr.flush()  # what went through sys.stderr goes first
-    except (AttributeError, OSError, ValueError):
-        pass
     writer = threading.Thread(target=write, name="reorg-say", daemon=True)
     writer.start()
     writer.join(SAY_SECONDS)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` to ``fd`` (a pipe may take part of a write); OSError if it cannot."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
