@@ -33,8 +33,9 @@ class Sink:
 
     FLUSH_SECONDS = 0.2
     BATCH_LINES = 1024  # this many queued lines are written without waiting for FLUSH_SECONDS
-    MAX_PENDING_CHARS = 1 << 20  # some 5,000 lines (1 MiB) queued while the log is stuck; then dropped
+    MAX_PENDING_CHARS = 1 << 20  # held, queued or in a write: some 5,000 lines; then dropped
     STALLED_AFTER = 2.0  # seconds one write may wait before the log counts as stalled
+    SLOW_WRITE_SECONDS = 0.5  # with the queue full, a logging thread waits this long at most
     EXIT_FLUSH_SECONDS = 2.0  # at exit, what is queued gets this long, no more
 
     def __init__(self, stream: TextIO | None, note: Note, lost: str | None = None) -> None:
@@ -45,7 +46,8 @@ class Sink:
         self._encoding = getattr(stream, "encoding", None) or "utf-8"
         self._cond = threading.Condition(threading.Lock())
         self._pending: list[str] = []
-        self._pending_chars = 0
+        self._pending_chars = 0  # queued, and (below) taken by a write under way: both count
+        self._writing_chars = 0
         self._urgent = False
         self._taken = 0  # batches taken by the writer, and written (or failed) of them
         self._done = 0
@@ -65,7 +67,7 @@ class Sink:
     def write_many(self, lines: list[str], urgent: bool = False) -> None:
         size = sum(map(len, lines)) + len(lines)
         with self._cond:
-            if self._pending_chars + size > self.MAX_PENDING_CHARS:
+            if not self._room(size):
                 self._drop(len(lines))
                 return
             was_empty = not self._pending
@@ -84,13 +86,16 @@ class Sink:
 
     def flush(self, timeout: float = EXIT_FLUSH_SECONDS) -> bool:
         """Wait until what was queued before the call is written (or has failed), at most
-        ``timeout`` seconds: a stuck log must not hold up a stop. False if it did not get out."""
+        ``timeout`` seconds, and no longer than a write may lag (SLOW_WRITE_SECONDS): a stuck
+        log must not hold up a stop. False if it did not get out."""
         deadline = time.monotonic() + timeout
         with self._cond:
             target = self._taken + (1 if self._pending else 0)
             self._urgent = True
             self._cond.notify_all()
             while self._done < target:
+                if self._writing_since is not None:
+                    deadline = min(deadline, self._writing_since + self.SLOW_WRITE_SECONDS)
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -103,6 +108,21 @@ class Sink:
         waited = 0.0 if since is None else time.monotonic() - since
         stalled = round(waited, 3) if waited >= self.STALLED_AFTER else 0.0
         return LogHealth(dropped_lines=dropped, stalled_seconds=stalled, error=error)
+
+    def _room(self, size: int) -> bool:  # under _cond
+        """Whether ``size`` more characters fit. A full queue behind a log that merely lags (a
+        burst to a slow disk) holds the caller until the write under way ends, as a direct write
+        would; behind one that has not taken a byte for SLOW_WRITE_SECONDS, or cannot be
+        written at all, the lines are dropped at once."""
+        while self._pending_chars + self._writing_chars + size > self.MAX_PENDING_CHARS:
+            if self._error is not None and self.stream is None:
+                return False
+            began = self._writing_since if self._writing_since is not None else time.monotonic()
+            left = began + self.SLOW_WRITE_SECONDS - time.monotonic()
+            if left <= 0:
+                return False
+            self._cond.wait(left)
+        return True
 
     def _drop(self, lines: int) -> None:  # under _cond
         self._dropped += lines
@@ -118,7 +138,8 @@ class Sink:
                 wait = self.FLUSH_SECONDS - (time.monotonic() - self._last_write)
                 if not self._urgent and wait > 0:
                     self._cond.wait(wait)  # more lines join this write
-                lines, self._pending, self._pending_chars = self._pending, [], 0
+                lines, self._pending = self._pending, []
+                self._writing_chars, self._pending_chars = self._pending_chars, 0
                 self._urgent = False
                 self._taken += 1
                 self._writing_since = time.monotonic()
@@ -126,6 +147,7 @@ class Sink:
             with self._cond:
                 now = time.monotonic()
                 self._writing_since, self._last_write, self._error = None, now, error
+                self._writing_chars = 0
                 if error is not None:
                     self._drop(len(lines))
                 elif self._unreported:

@@ -135,6 +135,10 @@ def test_an_unread_log_pipe_stops_no_move_degrades_status_and_sigterm_still_stop
         )
         assert d.metric("reorg_log_lines_dropped_total") > 0
         assert d.metric("reorg_log_stalled") == 1
+        # SIGHUP is logged (to the stuck log) and ignored: the daemon goes on moving.
+        d.proc.send_signal(signal.SIGHUP)
+        write(d.src / "2024-05-06_after_hup.txt", b"after", OLD)
+        wait_for((d.dest / "2024/05/06/2024-05-06_after_hup.txt").exists, what="a move after SIGHUP")
         assert d.stop() == 0
     finally:
         os.close(read_end)
