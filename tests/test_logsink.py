@@ -16,17 +16,6 @@ from tests.conftest import wait_for
 
 
 @pytest.fixture
-def own_logging(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(logs, "_sink", logs._sink)
-    monkeypatch.setattr(logs, "_format", logs._format)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-@pytest.fixture
 def pipe():
     read_end, write_end = os.pipe()
     ends = {"read": read_end, "write": write_end}

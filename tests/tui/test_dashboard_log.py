@@ -8,7 +8,6 @@ import threading
 import time
 from typing import TextIO
 
-import pytest
 from textual.pilot import Pilot
 
 from reorg_tui import logs
@@ -16,18 +15,6 @@ from reorg_tui.exporter import stop_metrics
 from reorg_tui.tui.run import dashboard
 from tests.conftest import OLD, make_settings, write
 from tests.tui.test_dashboard import drive, engine_started, text_of, until
-
-
-@pytest.fixture
-def own_logging(monkeypatch: pytest.MonkeyPatch):
-    """The process's logging as it was, after a test that sets it up."""
-    monkeypatch.setattr(logs, "_sink", logs._sink)
-    monkeypatch.setattr(logs, "_format", logs._format)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 class Watched:
