@@ -207,16 +207,31 @@ def test_whatever_stderr_is_at_start_it_runs_and_status_says_the_log_is_lost(tmp
     assert d.stop() == 0
 
 
-@pytest.mark.parametrize("kind", ["closed", "dev-full"])
+@pytest.mark.parametrize("kind", ["closed", "dev-full", "full-pipe"])
 def test_bad_settings_with_no_usable_stderr_still_end_with_exit_code_2(tmp_path, kind):
     """The one line cannot be read, but the exit code is the documented one, not Python's 120
-    for a failed flush, nor a traceback's 1."""
+    for a failed flush, nor a traceback's 1; and a pipe already full, that nobody reads, does
+    not hold the exit up (the line is given up after 2 s)."""
     args = [sys.executable, "-m", "reorg_tui", "--headless", "-s", str(tmp_path / "missing")]
     args += ["-d", str(tmp_path / "d")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
     if kind == "closed":
         run = subprocess.run(args, preexec_fn=lambda: os.close(2), env=env, timeout=30)
-    else:
+    elif kind == "dev-full":
         with open("/dev/full", "w") as full:
             run = subprocess.run(args, stderr=full, env=env, timeout=30)
+    else:
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        try:
+            while True:
+                os.write(write_end, b"x" * 4096)
+        except BlockingIOError:
+            pass  # full
+        os.set_blocking(write_end, True)
+        try:
+            run = subprocess.run(args, stderr=write_end, env=env, timeout=30)
+        finally:
+            os.close(read_end)
+            os.close(write_end)
     assert run.returncode == 2
