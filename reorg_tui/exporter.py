@@ -107,6 +107,16 @@ class SnapshotCollector(Collector):
         yield _gauge(
             "reorg_last_scan_duration_seconds", "How long the latest listing took.", snap.last_scan_seconds
         )
+        yield _counter(
+            "reorg_log_lines_dropped",
+            "Log lines dropped: the log could not be written, or nobody read it.",
+            snap.log.dropped_lines,
+        )
+        yield _gauge(
+            "reorg_log_stalled",
+            "1 while the log cannot be written (see reorg_log_lines_dropped).",
+            0.0 if snap.log.writable else 1.0,
+        )
         yield InfoMetricFamily(
             "reorg_build", "The running version of reorg-tui.", value={"version": __version__}
         )

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import threading
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 
-from reorg_tui import logs
+from reorg_tui import logs, signals
 from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import AlreadyRunning, Engine, ExitCode, Plan, ScanCount, planfile, preview
 from reorg_tui.engine.vital import ThreadDied
@@ -29,10 +27,11 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
     notes = Notifications.for_settings(settings) if settings.notify else None
     engine = Engine(settings)
     engine.subscribe(logs.log_events)
+    engine.watch_log(logs.health)  # a log nobody reads makes `status` degraded
     if notes is not None:
         notes.attach(engine)
     stop = stop or threading.Event()
-    previous = _install_signals(stop)
+    restore_signals = signals.install(stop)
     servers: list[Any] = []
     threads: list[threading.Thread] = []  # to join before exiting: systemd hears STOPPING=1
 
@@ -77,7 +76,7 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
         result = None
     finally:
         stop.set()
-        _restore_signals(previous)
+        restore_signals()
         for server in servers:
             from reorg_tui.exporter import stop_metrics  # loaded already: it made the server
 
@@ -87,7 +86,7 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
     final = engine.snapshot()
     logs.log_summary(final, event="stopped")
     if notes is not None:  # after the outcome is known, with it
-        notes.stop(final, left=len(result.left))
+        notes.stop(final, left=len(result.left) if result is not None else 0)
     logs.flush()
     if result is None:
         return ExitCode.INTERNAL
@@ -112,40 +111,6 @@ def _notify_loop(engine: Engine, notifier: Notifier, stop: threading.Event) -> N
 def _stats_loop(engine: Engine, stop: threading.Event, interval: float) -> None:
     while not stop.wait(interval):
         logs.log_summary(engine.snapshot())
-
-
-def _install_signals(stop: threading.Event) -> dict[int, object]:
-    """SIGTERM and SIGINT drain and stop. SIGHUP is logged and ignored: there is no reload
-    (settings are read at start), and a HUP from a closing terminal or an operator's habit must
-    not end the daemon silently."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
-            return
-        logs.emit(
-            logging.INFO, "stopping", "%s received: finishing in-flight moves", signal.Signals(signum).name
-        )
-        stop.set()
-
-    def on_hangup(signum: int, frame: FrameType | None) -> None:
-        logs.emit(
-            logging.WARNING,
-            "sighup",
-            "SIGHUP received: ignored (settings are read only at start; restart to apply new ones)",
-        )
-
-    previous: dict[int, object] = {}
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        previous[sig] = signal.signal(sig, on_signal)
-    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
-    return previous
-
-
-def _restore_signals(previous: dict[int, object]) -> None:
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
 def dry_run(settings: Settings, out: TextIO | None = None, plan_file: Path | None = None) -> int:

@@ -7,16 +7,16 @@ garble a log line.
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import sys
-import threading
 import time
 from typing import Any, TextIO
 
-from reorg_tui.engine import Snapshot
+from reorg_tui import stdio
+from reorg_tui.engine import LogHealth, Snapshot
 from reorg_tui.engine import events as ev
+from reorg_tui.logsink import Sink
 from reorg_tui.names import safe
 from reorg_tui.present import WORDS, Words, moved, summary
 
@@ -73,57 +73,6 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-class Sink:
-    """Where log lines go, in order. Warnings and errors are flushed at once; the rest within
-    FLUSH_SECONDS, many lines to one write: under supervisord stderr is a pipe, and a flush per
-    line costs a system call per file moved."""
-
-    FLUSH_SECONDS = 0.2
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self._lock = threading.Lock()
-        self._pending: list[str] = []
-        self._last_flush = 0.0
-        self._flusher = threading.Thread(target=self._run, name="reorg-log-flush", daemon=True)
-        self._flusher.start()
-        atexit.register(self.flush)
-
-    def write(self, line: str, urgent: bool = False) -> None:
-        self.write_many([line], urgent)
-
-    def write_many(self, lines: list[str], urgent: bool = False) -> None:
-        with self._lock:
-            self._pending.extend(lines)
-            # A line after a quiet spell goes out at once; under load, lines leave in batches.
-            if (
-                urgent
-                or len(self._pending) >= 1024
-                or time.monotonic() - self._last_flush >= self.FLUSH_SECONDS
-            ):
-                self._flush_locked()
-
-    def flush(self) -> None:
-        with self._lock:
-            self._flush_locked()
-
-    def _flush_locked(self) -> None:
-        self._last_flush = time.monotonic()
-        if not self._pending:
-            return
-        try:
-            self.stream.write("\n".join(self._pending) + "\n")
-            self.stream.flush()
-        except (OSError, ValueError):
-            pass  # a closed or broken log stream must not stop the moves
-        self._pending.clear()
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(self.FLUSH_SECONDS)
-            self.flush()
-
-
 class SinkHandler(logging.Handler):
     def __init__(self, sink: Sink) -> None:
         super().__init__()
@@ -151,7 +100,11 @@ def setup(level: str, fmt: str, stream: TextIO | None = None) -> None:
     logging.logMultiprocessing = False
     if _sink is not None:
         _sink.flush()
-    _format, _sink = fmt, Sink(stream or sys.stderr)
+    _format = fmt
+    if stream is None and 2 in stdio.closed_at_start:  # fd 2 is /dev/null now, not a log
+        _sink = Sink(None, _dropped_note, lost="stderr was closed at start: there is no log")
+    else:
+        _sink = Sink(stream or sys.stderr, _dropped_note)
     handler = SinkHandler(_sink)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
@@ -163,8 +116,24 @@ def setup(level: str, fmt: str, stream: TextIO | None = None) -> None:
 
 
 def flush() -> None:
+    """Write what is queued, waiting at most Sink.EXIT_FLUSH_SECONDS (a stuck log is not waited
+    for)."""
     if _sink is not None:
         _sink.flush()
+
+
+def health() -> LogHealth:
+    """How the log fares (for Engine.watch_log: status and the metrics report it)."""
+    return _sink.health() if _sink is not None else LogHealth()
+
+
+def _dropped_note(dropped: int, seconds: float) -> str:
+    """The one line, once the log takes lines again, on those it could not take."""
+    message = f"{dropped} log line(s) dropped: the log could not be written for {seconds:.1f}s"
+    if _format == "json":
+        fields = {"dropped": dropped, "seconds": round(seconds, 3)}
+        return _to_json(_json_record(time.time(), "warning", "log_dropped", message, fields))
+    return _text_line(time.time(), "WARNING", message)
 
 
 _MOVED = WORDS[ev.Moved]

@@ -178,6 +178,8 @@ class Notifications:
             waiting = max(waiting, left)
             if self._digest_seconds:
                 self._summary(final, closing=True)
+            if final.failure:  # a thread of the engine died: the run stopped (exit 70)
+                self._put(Message(self._title("stopped on a failure"), final.failure, Level.FAILURE))
             if waiting:
                 self._put(Message(
                     self._title("stopped with files left"),

@@ -1,9 +1,9 @@
 """Health of a running instance, from the state it publishes: for cron, monitoring and people.
 
 Exit codes of ``reorg-tui status``: 0 healthy, 1 degraded (an alert is active, intake is paused
-for disk, or by an operator while files wait, or the quarantine is not empty), 2 not running or
-stale, or its published state unreadable (a file this version did not write: the instance's
-state is not known, so it is reported down, with why).
+for disk, or by an operator while files wait, the quarantine is not empty, or the log cannot be
+written), 2 not running or stale, or its published state unreadable (a file this version did not
+write: the instance's state is not known, so it is reported down, with why).
 
 A snapshot is believed only from a state folder that no other user could have written
 (engine/statedir.py): owned by this user or root, or by the user whose process holds the source's
@@ -21,7 +21,7 @@ from typing import Any
 
 import humanize
 
-from reorg_tui.engine import Snapshot, State
+from reorg_tui.engine import LogHealth, Snapshot, State
 from reorg_tui.engine.lock import lock_holder
 from reorg_tui.engine.publish import Unpublished, read_published
 from reorg_tui.engine.statedir import UntrustedStateDir, check_for_reading
@@ -99,6 +99,13 @@ def _check(state_dir: Path, now: float) -> Health:
         problems.append(f"paused by an operator{since}, {waiting} file(s) waiting")
     if snap.quarantine.count and not any("quarantine" in p for p in problems):
         problems.append(f"{snap.quarantine.count} file(s) in quarantine")
+    if not snap.log.writable:
+        problems.append(_log_problem(snap.log))
     if problems:
         return Health(DEGRADED, "degraded: " + "; ".join(problems), snap, pid, age)
     return Health(HEALTHY, f"healthy (pid {pid}): {summary(snap)}", snap, pid, age)
+
+
+def _log_problem(log: LogHealth) -> str:
+    why = log.error or f"a write has waited {log.stalled_seconds:.0f}s: nobody reads it"
+    return f"the log cannot be written ({why}); {log.dropped_lines} line(s) dropped"

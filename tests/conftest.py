@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import logging
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from reorg_tui import logs
 from reorg_tui.config import Settings
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.engine import Engine
@@ -48,6 +50,18 @@ def make_settings(root: Path, **overrides: object) -> Settings:
         Path(path).mkdir(parents=True, exist_ok=True)
         paths[name] = Path(path)
     return Settings(**paths, **{**FAST, **overrides})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def own_logging(monkeypatch: pytest.MonkeyPatch):
+    """The process's logging as it was, after a test that sets it up."""
+    monkeypatch.setattr(logs, "_sink", logs._sink)
+    monkeypatch.setattr(logs, "_format", logs._format)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ share.
 from __future__ import annotations
 
 import os
-import sys
 
 import typer
 
+from reorg_tui import stdio
 from reorg_tui.cli import apply, bench, history, ops, quarantine, run, undo
 from reorg_tui.engine import ExitCode, ReorgError
 from reorg_tui.names import safe
@@ -53,6 +53,7 @@ app.add_typer(ops.config_app, name="config", epilog=CONFIG_EPILOG)
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: turns every expected failure into one line and an exit code."""
+    stdio.guard()  # before anything is opened: no file may become a closed stdin, stdout or stderr
     try:
         result = app(args=argv, prog_name="reorg-tui", standalone_mode=False)
     except ReorgError as exc:
@@ -74,5 +75,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"reorg-tui: error: {safe(message)}", file=sys.stderr)
+    stdio.say(f"reorg-tui: error: {safe(message)}")
     return code

@@ -47,7 +47,8 @@ def status(
 ) -> None:
     """Health of the instance running on this source (found from --source alone, even if it was
     started with --state-dir). Exit 0 healthy; 1 degraded: an alert, a pause for disk, an
-    operator's pause with files waiting, or files in the quarantine; 2 not running or stale."""
+    operator's pause with files waiting, files in the quarantine, or a log that cannot be
+    written; 2 not running or stale."""
     from reorg_tui.status import check
 
     folder, where = instance_state_dir(ctx, source, state_dir, config)

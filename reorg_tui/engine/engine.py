@@ -45,7 +45,15 @@ from reorg_tui.engine.journal import RenameJournal
 from reorg_tui.engine.kinds import Ready, State
 from reorg_tui.engine.lanes import Lanes
 from reorg_tui.engine.ledger import Ledger, open_for_daemon
-from reorg_tui.engine.metrics import WAITING_SHOWN, Metrics, Pending, QuarantineInfo, Queues, Snapshot
+from reorg_tui.engine.metrics import (
+    WAITING_SHOWN,
+    LogHealth,
+    Metrics,
+    Pending,
+    QuarantineInfo,
+    Queues,
+    Snapshot,
+)
 from reorg_tui.engine.move import Mover, sweep_staging
 from reorg_tui.engine.quarantine import QuarantineStore, Record
 from reorg_tui.engine.recovery import recover
@@ -87,6 +95,7 @@ class Engine:
         self._paused = False  # read without it: a bool, and moves check it again between batches
         self._paused_at: float | None = None  # when it was paused: `status` reports the pause's age
         self._state = State.STARTING
+        self._log_health: Callable[[], LogHealth] = LogHealth  # the face's log: see watch_log
         self.bus = EventBus()
         # The long-lived threads (scanner, housekeeper, control server, journal): one that dies
         # stops the run, and run() raises ThreadDied (vital.py).
@@ -195,6 +204,11 @@ class Engine:
     def subscribe(self, callback: Subscriber) -> None:
         self.bus.subscribe(callback)
 
+    def watch_log(self, health: Callable[[], LogHealth]) -> None:
+        """How the face's log fares, read into every snapshot (so ``status`` and the metrics
+        report a log nobody reads). Called from any thread: it must answer at once."""
+        self._log_health = health
+
     def pause(self) -> None:
         with self._pause_lock:
             if self._paused:
@@ -263,6 +277,7 @@ class Engine:
             paused_at=self._paused_at,
             waiting=self._waiting(),
             failure=None if self.vitals.death is None else str(self.vitals.death),
+            log=self._log_health(),
         )
 
     def _waiting(self) -> tuple[Pending, ...]:

@@ -100,6 +100,21 @@ class QuarantineInfo:
 
 
 @dataclass(frozen=True)
+class LogHealth:
+    """Whether the process's own log is being written, as the face that writes it reports (the
+    engine only carries it to ``status`` and the metrics). A log line is never waited for: lines
+    the log could not take are dropped and counted."""
+
+    dropped_lines: int = 0  # since start
+    stalled_seconds: float = 0.0  # how long the current write has waited (nobody reads?); 0: none
+    error: str | None = None  # why the latest write failed (ENOSPC, EPIPE, no stderr...); None: it did not
+
+    @property
+    def writable(self) -> bool:
+        return not self.stalled_seconds and self.error is None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     taken_at: float
     state: str  # a State (kinds.py); a plain str once read back from JSON
@@ -132,6 +147,7 @@ class Snapshot:
     first_move_at: float | None = None  # when this run's first file arrived (wall clock)
     last_move_at: float | None = None  # and its latest
     paused_at: float | None = None  # when an operator paused intake (wall clock); None if not paused
+    log: LogHealth = field(default_factory=LogHealth)
     failure: str | None = None  # a thread of the engine died (vital.py): why; the run is stopping
     waiting: tuple[Pending, ...] = ()  # the files waiting longest, longest first (WAITING_SHOWN)
 

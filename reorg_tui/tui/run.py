@@ -53,6 +53,7 @@ def dashboard(
     notes = Notifications.for_settings(settings)
     engine = Engine(settings)
     engine.subscribe(logs.log_events)
+    engine.watch_log(logs.health)
     if notes is not None:
         notes.attach(engine)
     closers: list[Callable[[], None]] = []

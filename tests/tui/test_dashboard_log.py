@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from typing import TextIO
 
-import pytest
 from textual.pilot import Pilot
 
 from reorg_tui import logs
 from reorg_tui.tui.run import dashboard
 from tests.conftest import OLD, make_settings, write
 from tests.tui.test_dashboard import drive, engine_started, text_of, until
-
-
-@pytest.fixture
-def own_logging(monkeypatch: pytest.MonkeyPatch):
-    """The process's logging as it was, after a test that sets it up."""
-    monkeypatch.setattr(logs, "_sink", logs._sink)
-    monkeypatch.setattr(logs, "_format", logs._format)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 class Watched:
@@ -105,3 +94,60 @@ def test_the_dashboard_serves_metrics_once_its_engine_holds_the_source(tmp_path,
     with socket.socket() as again:  # (SO_REUSEADDR: a closed scrape's TIME_WAIT does not count)
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(("127.0.0.1", port))  # no one listens on the port any more
+
+
+def test_a_log_file_nobody_reads_stops_no_move_and_no_quit(tmp_path, own_logging):
+    """dashboard.log is a FIFO that a wedged log shipper holds open and never reads: once the
+    pipe is full every write to it waits. The moves go on, the panes keep up, the log's health
+    says it is stuck, and q quits at once."""
+    settings = make_settings(tmp_path)
+    fifo = settings.state_dir / "dashboard.log"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the shipper: open, never read
+    files = 6000  # some 1.2 MiB of lines: more than the pipe (64 KiB) and the queue (1 MiB) hold
+    for i in range(files):
+        write(settings.source / f"2025-02-{1 + i % 28:02d}_stuck{i:05d}.txt", b"x", OLD)
+    try:
+        with open(fifo, "a", encoding="utf-8") as log_file:  # as run_dashboard opens it
+            logs.setup("INFO", "text", stream=log_file)
+            app, _servers = dashboard(settings)
+
+            async def script(pilot: Pilot) -> None:
+                await engine_started(pilot, app)
+                await until(
+                    pilot,
+                    lambda: f"moved {files:,} files" in text_of(app, "#throughput-text"),
+                    "every move",
+                    timeout=90,
+                )
+                await until(pilot, lambda: not logs.health().writable, "the log to count as stalled")
+                assert logs.health().dropped_lines > 0
+                started = time.monotonic()
+                await pilot.press("q")
+                await until(pilot, lambda: not app.is_running, "the dashboard to quit", timeout=10)
+                assert time.monotonic() - started < 5
+
+            drive(app, script)
+    finally:
+        os.close(reader)
+    arrived = sum(len(names) for _, _, names in os.walk(settings.dest))
+    assert arrived == files and not os.listdir(settings.source)
+
+
+def test_lines_logged_after_the_log_file_is_closed_never_land_in_a_file_opened_since(tmp_path, own_logging):
+    """The sink writes to a descriptor of its own: the number of the closed log file, reused by
+    the next file opened, must not receive log lines."""
+    log_path, other = tmp_path / "dashboard.log", tmp_path / "ledger.db"
+    with open(log_path, "a", encoding="utf-8") as log_file:
+        logs.setup("INFO", "text", stream=log_file)
+        logs.emit(logging.INFO, "before", "written while open")
+        number = log_file.fileno()
+    fd = os.open(other, os.O_RDWR | os.O_CREAT)
+    try:
+        assert fd == number, "the closed log file's number should be the one reused"
+        logs.emit(logging.WARNING, "after", "written after the close")
+        assert logs._sink is not None and logs._sink.flush()
+        assert os.path.getsize(other) == 0
+    finally:
+        os.close(fd)
+    assert "written while open" in log_path.read_text()

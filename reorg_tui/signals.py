@@ -1,0 +1,71 @@
+"""The headless face's signals: SIGTERM and SIGINT drain and stop; SIGHUP is logged and ignored.
+
+A Python signal handler runs on the main thread between two of its bytecodes, whatever that
+thread holds: a handler that logs, or sets an Event (whose lock the interrupted code may be
+inside), can wait forever on a lock it interrupted. So the handler only writes the signal's
+number down a non-blocking pipe (no Python lock is taken), and a thread of its own,
+``reorg-signals``, reads it, logs and sets ``stop``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+from reorg_tui import logs
+
+STOPPING = (signal.SIGTERM, signal.SIGINT)
+
+
+def install(stop: threading.Event) -> Callable[[], None]:
+    """Take SIGTERM, SIGINT and SIGHUP (from the main thread only: elsewhere, nothing); returns
+    the function that gives them back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        try:
+            os.write(write_fd, bytes([signum]))
+        except OSError:  # the pipe is full: signals enough wait to be read
+            pass
+
+    previous = {sig: signal.signal(sig, note) for sig in (*STOPPING, signal.SIGHUP)}
+    relay = threading.Thread(target=_relay, args=(read_fd, stop), name="reorg-signals", daemon=True)
+    relay.start()
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        os.close(write_fd)  # the relay reads the end of the pipe, and ends
+        relay.join(timeout=1)
+
+    return restore
+
+
+def _relay(read_fd: int, stop: threading.Event) -> None:
+    try:
+        while data := os.read(read_fd, 64):
+            for signum in data:
+                _act(signal.Signals(signum), stop)
+    finally:
+        os.close(read_fd)
+
+
+def _act(sig: signal.Signals, stop: threading.Event) -> None:
+    if sig == signal.SIGHUP:
+        # There is no reload (settings are read at start), and a HUP from a closing terminal or
+        # an operator's habit must not end the daemon silently.
+        logs.emit(
+            logging.WARNING,
+            "sighup",
+            "SIGHUP received: ignored (settings are read only at start; restart to apply new ones)",
+        )
+    elif not stop.is_set():
+        logs.emit(logging.INFO, "stopping", "%s received: finishing in-flight moves", sig.name)
+        stop.set()
