@@ -29,6 +29,12 @@ def main_command(
         help="With --dry-run: also write the plan as JSON to FILE (outside the source and "
         "destination), each file with its identity, for `reorg-tui apply FILE`.",
     ),
+    read_only: bool = typer.Option(
+        False,
+        "--read-only",
+        help="The dashboard attached to the daemon on the source as a viewer: every pane live; "
+        "no pause, release or delete (the daemon's control socket refuses them too).",
+    ),
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
     *,
     flags: dict[str, Any],
@@ -48,10 +54,12 @@ def main_command(
         from reorg_tui.headless import dry_run as plan
 
         raise typer.Exit(plan(settings, plan_file=plan_file))
+    if read_only and (headless or once or dry_run):
+        raise ConfigError("--read-only is the dashboard's: it does not go with --headless or --once")
     if not (headless or once):
         from reorg_tui.tui.run import run_dashboard  # Textual is imported only here
 
-        raise typer.Exit(run_dashboard(settings))
+        raise typer.Exit(run_dashboard(settings, read_only=read_only))
     from reorg_tui.headless import run_headless
 
     raise typer.Exit(run_headless(settings, once=once))

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 SOCKET_NAME = "control.sock"
 MAX_PATH = 107  # sun_path holds 108 bytes with its terminating NUL
 MAX_REQUEST = 64 << 10  # a request is a few hundred bytes: an op and an id or two
+CHANGING = frozenset({"pause", "resume", "release", "delete"})  # what a read-only client is refused
 REQUEST_SECONDS = 2.0  # a whole request arrives within this, or the connection is dropped
 
 
@@ -168,6 +169,12 @@ class ControlServer:
             return {"ok": False, "error": f"unknown op {op!r}"}
         if not isinstance(args, dict) or not all(isinstance(v, str) for v in args.values()):
             return {"ok": False, "error": "args must be an object of strings"}
+        if request.get("read_only", False) is not False and op in CHANGING:
+            return {
+                "ok": False,
+                "error": f"{op} refused: a read-only client may only look",
+                "kind": "refused",
+            }
         try:
             return {"ok": True, "result": handler(args, peer)}
         except OSError as exc:  # the filesystem refused: the asking side fails as it would here
@@ -215,15 +222,17 @@ def _decode(line: bytes) -> Any:
         raise BadRequest("a request is one JSON object") from None
 
 
-def request(state_dir: Path, op: str, timeout: float = 3.0, **args: str) -> Any:
+def request(state_dir: Path, op: str, timeout: float = 3.0, *, read_only: bool = False, **args: str) -> Any:
     """Ask the running instance to do ``op``. Unreachable if no instance answers; a refusal raises
-    the kind of error the instance raised (QuarantineError, NotServed), or ControlError."""
+    the kind of error the instance raised (QuarantineError, NotServed), or ControlError. A
+    ``read_only`` client (a --read-only dashboard) is refused every op that changes anything."""
     path = state_dir / SOCKET_NAME
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(str(path))
-            sock.sendall(json.dumps({"op": op, "args": args}).encode() + b"\n")
+            asked = {"op": op, "args": args, **({"read_only": True} if read_only else {})}
+            sock.sendall(json.dumps(asked).encode() + b"\n")
             reply = json.loads(sock.makefile("rb").readline() or b"{}")
     except (OSError, ValueError) as exc:
         raise Unreachable(f"cannot reach the running instance at {path}: {exc}") from None

@@ -56,6 +56,20 @@ class OperationDone(Message):
         self.warned = warned  # done, but some will be back: a release whose cause is still there
 
 
+# What a read-only viewer may not do: the app's actions, and the palette's entries for them.
+CHANGING = frozenset({"toggle_pause", "release", "delete"})
+CHANGING_COMMANDS = frozenset(
+    {
+        "Pause or resume",
+        "Mark all",
+        "Mark the filtered rows",
+        "Clear marks",
+        "Release selected",
+        "Delete selected",
+    }
+)
+
+
 class ReorgApp(App[int]):
     # Absolute: Textual resolves a relative path next to the module of the running class, and a
     # subclass (the benchmark's, a test's) lives elsewhere.
@@ -83,10 +97,12 @@ class ReorgApp(App[int]):
         now: float | None = None,
         quit_after: float | None = None,
         attached: bool = False,
+        read_only: bool = False,
     ) -> None:
         super().__init__()
         self.quit_after = quit_after
         self.attached = attached  # another process runs the engine; quitting leaves it running
+        self.read_only = read_only  # a viewer: no pause, release, delete, nor the marks for them
         self.host = host
         self.refresh_interval = refresh_interval
         self.now = now  # a fixed clock, for deterministic screenshots
@@ -157,7 +173,10 @@ class ReorgApp(App[int]):
         events = self.host.drain_events()
         with self.batch_update():
             self.query_one(StatusLine).show(
-                snap, draining=self.quitting and not self.attached, attached=self.attached
+                snap,
+                draining=self.quitting and not self.attached,
+                attached=self.attached,
+                read_only=self.read_only,
             )
             self.query_one(Banner).show(snap, attached=self.attached)
             for pane in self.query(Pane):
@@ -320,7 +339,17 @@ class ReorgApp(App[int]):
         if item is not None and table.last is not None:
             self.push_screen(InfoScreen("Waiting to be tried again", retry_text(item, table.last)))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A read-only viewer has no key, palette entry or action that changes anything."""
+        return not (self.read_only and action in CHANGING)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        if self.read_only:
+            yield from (c for c in self._system_commands(screen) if c.title not in CHANGING_COMMANDS)
+            return
+        yield from self._system_commands(screen)
+
+    def _system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         # Textual's Quit exits at once, beside ours that drains; its Keys repeats our Help.
         for command in super().get_system_commands(screen):
             if command.title not in ("Quit", "Keys"):

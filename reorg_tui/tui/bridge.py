@@ -22,6 +22,7 @@ from reorg_tui.engine import (
     QuarantineOps,
     Queues,
     Record,
+    ReorgError,
     Snapshot,
     State,
     Timing,
@@ -103,6 +104,10 @@ class EngineHost:
         return read_history(self.engine.settings.state_dir, query)
 
 
+class ReadOnly(ReorgError):
+    """A change asked of a read-only viewer."""
+
+
 class AttachedHost:
     """Another process runs the engine (a daemon under supervisord, say): show what it publishes,
         and steer it through its control socket: pause, resume, and release or delete (which the
@@ -114,8 +119,9 @@ class AttachedHost:
 
     live = True
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, read_only: bool = False) -> None:
         self.settings = settings
+        self.read_only = read_only  # a viewer (--read-only): it changes nothing, here or there
         self.store = open_store(settings.quarantine, settings.state_dir)  # the daemon's index
         self.ops = QuarantineOps(self.store, settings.source, settings.state_dir)
         self._snapshot = placeholder(settings, "attaching")
@@ -159,21 +165,29 @@ class AttachedHost:
         return out
 
     def pause(self) -> None:
-        request(self.settings.state_dir, "pause")
+        request(self.settings.state_dir, "pause", read_only=self._changing("pause"))
         self.poll()
 
     def resume(self) -> None:
-        request(self.settings.state_dir, "resume")
+        request(self.settings.state_dir, "resume", read_only=self._changing("resume"))
         self.poll()
 
     def quarantine_list(self) -> list[Record]:
         return self.store.list()
 
     def release(self, item_id: str) -> str:
+        self._changing("release")
         return self.ops.release(item_id)
 
     def delete(self, item_id: str) -> Record:
+        self._changing("delete")
         return self.ops.delete(item_id)
+
+    def _changing(self, what: str) -> bool:
+        """Refuse a change asked of a read-only viewer (its keys are gone; this is the floor)."""
+        if self.read_only:
+            raise ReadOnly(f"{what} refused: this dashboard is read-only (--read-only)")
+        return False
 
     def history(self, query: Query) -> list[Transfer]:
         return read_history(self.settings.state_dir, query)  # the daemon's ledger, read-only

@@ -17,7 +17,7 @@ from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.bridge import AttachedHost, EngineHost
 
 
-def run_dashboard(settings: Settings, quit_after: float | None = None) -> int:
+def run_dashboard(settings: Settings, quit_after: float | None = None, *, read_only: bool = False) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise ConfigError("the dashboard needs a terminal; use --headless under a supervisor or in scripts")
     prepare_state_dir(settings.state_dir)  # as a daemon would: refused if another user could write it
@@ -25,7 +25,7 @@ def run_dashboard(settings: Settings, quit_after: float | None = None) -> int:
     # The terminal belongs to the dashboard: log records go to a file; events go to the panes.
     with open(log_path, "a", encoding="utf-8") as log_file:
         logs.setup(settings.log_level, settings.log_format, stream=log_file)
-        app, closers = dashboard(settings, quit_after)
+        app, closers = dashboard(settings, quit_after, read_only=read_only)
         try:
             code = app.run()
         finally:
@@ -36,7 +36,7 @@ def run_dashboard(settings: Settings, quit_after: float | None = None) -> int:
 
 
 def dashboard(
-    settings: Settings, quit_after: float | None = None
+    settings: Settings, quit_after: float | None = None, *, read_only: bool = False
 ) -> tuple[ReorgApp, list[Callable[[], None]]]:
     """The app for these settings, and the list of what to close after it (its metrics server,
     its notifications), filled once the engine holds the source.
@@ -49,7 +49,13 @@ def dashboard(
         # Another instance runs on this source: attach to it instead of starting a second.
         found = settings.with_(state_dir=find_state_dir(settings.source, settings.state_dir))
         check_for_reading(found.state_dir, settings.source)  # a forged snapshot is not shown
-        return ReorgApp(AttachedHost(found), quit_after=quit_after, attached=True), []
+        host = AttachedHost(found, read_only=read_only)
+        return ReorgApp(host, quit_after=quit_after, attached=True, read_only=read_only), []
+    if read_only:
+        raise ConfigError(
+            f"--read-only attaches to the daemon on {settings.source}, and none runs there: "
+            "start it (or drop --read-only to run the engine here)"
+        )
     notes = Notifications.for_settings(settings)
     engine = Engine(settings)
     engine.subscribe(logs.log_events)

@@ -166,6 +166,12 @@ class DetailsScreen(RecordScreen):
         CLOSE,
     ]
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A read-only viewer (--read-only) reads the details; it releases and deletes nothing."""
+        return not (
+            getattr(self.app, "read_only", False) and action == "choose" and parameters[:1] != (None,)
+        )
+
     def __init__(self, record: Record, path: str, now: float | None = None) -> None:
         super().__init__("Quarantined file", describe(record, path, now or time.time()))
         self.record = record

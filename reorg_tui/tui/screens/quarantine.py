@@ -26,6 +26,10 @@ class QuarantineView(Vertical):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="quarantine.clear"),
     ]
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Marks serve release and delete: a read-only viewer (--read-only) has neither."""
+        return not (getattr(self.app, "read_only", False) and action in ("mark", "mark_shown", "clear_marks"))
+
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter by name or reason", id="quarantine-filter")
         yield QuarantineTable(id="quarantine-table")

@@ -19,7 +19,9 @@ STATES: dict[str, tuple[str, str]] = {  # the label shown, and the CSS class tha
 
 
 class StatusLine(Static):
-    def show(self, snap: Snapshot, draining: bool = False, attached: bool = False) -> None:
+    def show(
+        self, snap: Snapshot, draining: bool = False, attached: bool = False, read_only: bool = False
+    ) -> None:
         state = State.DRAINING if draining and snap.state != State.STOPPED else snap.state
         label, cls = STATES.get(state, (state, "-running"))
         if attached and state == State.STOPPED:
@@ -28,7 +30,7 @@ class StatusLine(Static):
             self.set_class(other == cls, other)
         line = Text.assemble(
             (f" ● {label} ", "bold"),
-            ("[attached] " if attached else "", "bold"),
+            ("[read-only] " if read_only else "[attached] " if attached else "", "bold"),
             " ",
             literal(snap.source),
             " → ",
