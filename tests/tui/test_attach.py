@@ -139,3 +139,72 @@ def test_the_dashboard_finds_a_daemon_with_its_own_state_folder_from_the_source_
     assert app.host.settings.state_dir == d.state
     app.host.poll()
     assert app.host.snapshot().state == "running"
+
+
+def test_a_read_only_viewer_sees_everything_live_and_can_change_nothing(daemon_factory, tmp_path):
+    """--read-only: the panes and the quarantine are live; pause, release, delete and the marks
+    are not in the footer nor the palette, their keys do nothing, and the daemon's control
+    socket refuses them to a read-only client whatever it sends."""
+    from textual.command import CommandPalette
+    from textual.widgets._footer import FooterKey
+
+    from reorg_tui.config import ConfigError, load
+    from reorg_tui.engine.control import ControlError, request
+    from reorg_tui.tui.run import dashboard
+
+    d = daemon_factory()
+    write(d.src / "2024-02-30_bad.txt", b"no such day", OLD)
+    for i in range(3):
+        write(d.src / f"2024-05-0{i + 1}_ok{i}.txt", f"ok {i}", OLD)
+    settings = load({"source": str(d.src), "dest": str(d.dst), "quarantine": str(d.q)}, env={})
+    app, _ = dashboard(settings, read_only=True)
+
+    def footer_keys() -> set[str]:
+        return {k.description for k in app.screen.query(FooterKey)}
+
+    async def script(pilot: Pilot) -> None:
+        await until(
+            pilot, lambda: "moved 3 files" in text_of(app, "#throughput-text"), "the daemon's numbers"
+        )
+        assert "[read-only]" in text_of(app, "#status")
+        assert "Pause/resume" not in footer_keys() and "Quit" in footer_keys()
+        await pilot.press("p")
+        await pilot.pause(0.5)
+        assert "running" in text_of(app, "#status") and "paused" not in text_of(app, "#status")
+        await pilot.press("2")
+        table = app.query_one(QuarantineTable)
+        await until(pilot, lambda: table.row_count == 1, "the daemon's quarantine")
+        keys = footer_keys()
+        assert not keys & {"Release", "Delete", "Mark"}, keys
+        await pilot.press("space", "r", "d", "y")
+        await pilot.press("enter")  # the details: readable, with no release nor delete
+        await pilot.pause(0.3)
+        assert not footer_keys() & {"Release", "Delete"}
+        await pilot.press("r", "d", "escape")
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert not titles & {"Pause or resume", "Release selected", "Delete selected", "Mark all"}
+        assert "Show quarantine" in titles
+        await pilot.press("escape")
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, "the dashboard to quit")
+
+    drive(app, script)
+    assert len(list(d.q.glob("*/2024-02-30_bad.txt"))) == 1, "a read-only viewer changed the quarantine"
+    assert d.proc.poll() is None
+    for op, args in (("pause", {}), ("release", {"id": "x"}), ("delete", {"id": "x"})):
+        try:
+            request(d.state, op, read_only=True, **args)
+        except ControlError as exc:
+            assert "read-only" in str(exc)
+        else:
+            raise AssertionError(f"{op} was served to a read-only client")
+    assert request(d.state, "ping", read_only=True) == "running"
+    alone = make_settings(tmp_path)  # no daemon there: nothing to view
+    try:
+        dashboard(alone, read_only=True)
+    except ConfigError as exc:
+        assert "--read-only attaches to the daemon" in str(exc)
+    else:
+        raise AssertionError("--read-only started an engine of its own")
