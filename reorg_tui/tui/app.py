@@ -22,9 +22,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from reorg_tui.engine import AlreadyRunning, ExitCode, Record, State, foreseen_failure
+from reorg_tui.engine import AlreadyRunning, ExitCode, State, foreseen_failure
 from reorg_tui.names import safe
 from reorg_tui.tui.bridge import Host
+from reorg_tui.tui.quarantine_listing import Listing
 from reorg_tui.tui.screens.confirm import ConfirmScreen
 from reorg_tui.tui.screens.details import DetailsScreen, InfoScreen, event_text, retry_text
 from reorg_tui.tui.screens.help import HelpScreen
@@ -42,9 +43,9 @@ from reorg_tui.tui.widgets.timing import TimingPane
 
 
 class QuarantineLoaded(Message):
-    def __init__(self, records: list[Record]) -> None:
+    def __init__(self, listing: Listing) -> None:
         super().__init__()
-        self.records = records
+        self.listing = listing  # sorted and made ready to filter in the worker, not the UI thread
 
 
 class OperationDone(Message):
@@ -122,7 +123,7 @@ class ReorgApp(App[int]):
             if self.quit_after:
                 self.set_timer(self.quit_after, self.action_quit_drain)
         else:
-            table.show(self.host.quarantine_list())
+            table.show(Listing.of(self.host.quarantine_list()))
         self.refresh_from_engine()
 
     def on_resize(self, event: Resize) -> None:
@@ -172,11 +173,11 @@ class ReorgApp(App[int]):
 
     @work(thread=True, group="quarantine", exclusive=True, exit_on_error=False)
     def load_quarantine(self) -> None:
-        self.post_message(QuarantineLoaded(self.host.quarantine_list()))
+        self.post_message(QuarantineLoaded(Listing.of(self.host.quarantine_list())))
 
     def on_quarantine_loaded(self, message: QuarantineLoaded) -> None:
         for table in self.query(QuarantineTable):  # none once shutting down: the widgets are gone
-            table.show(message.records)
+            table.show(message.listing)
 
     @work(thread=True, group="operations", exit_on_error=False)
     def run_operation(self, verb: str, ids: list[str]) -> None:
@@ -202,7 +203,7 @@ class ReorgApp(App[int]):
         if failures:
             summary += f"; {len(failures)} failed: " + "; ".join(failures)
         self.post_message(OperationDone(summary, bool(failures), warned=bool(again)))
-        self.post_message(QuarantineLoaded(self.host.quarantine_list()))
+        self.post_message(QuarantineLoaded(Listing.of(self.host.quarantine_list())))
 
     def on_operation_done(self, message: OperationDone) -> None:
         severity: SeverityLevel = (
