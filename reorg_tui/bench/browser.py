@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import resource
 import shutil
+import statistics
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
@@ -72,7 +73,87 @@ def quarantined(root: Path, count: int) -> Settings:
     return Settings(**paths)  # type: ignore[arg-type]
 
 
-async def until(condition: Callable[[], object], what: str, pause: Callable[[], Awaitable[None]], timeout: float) -> float:
+def measure(directory: Path | None, count: int, console: Console, *, keep: bool = False) -> list[Figure]:
+    root = scratch(directory)
+    mounted = _tmpfs(root / "fs", count)
+    try:
+        console.print(f"writing {count:,} quarantined files, their records and their index...")
+        started = time.perf_counter()
+        settings = quarantined(root / "fs", count)
+        made = time.perf_counter() - started
+        console.print(f"written in {made:.1f} s ({'tmpfs' if mounted else 'scratch folder'}); opening...")
+        return asyncio.run(_drive(settings, count))
+    finally:
+        if mounted and not keep:
+            subprocess.run(["umount", "-l", str(root / "fs")], capture_output=True)
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+async def _drive(settings: Settings, count: int) -> list[Figure]:
+    app = MeteredApp(EngineHost(Engine(settings)))
+    needle = f"f{count // 2:08d}"[:-1]  # ten items (or fewer): f<n>0 to f<n>9
+    async with app.run_test(size=(120, 40)) as pilot:
+        tab = app.query_one("#tabs").get_tab("quarantine")  # type: ignore[attr-defined]
+        table = app.query_one(QuarantineTable)
+
+        async def look() -> None:
+            # Not pilot.pause: that also repaints the screen, and 100 repaints a second would
+            # keep the UI thread busier than any user does (the engine's threads wait for it).
+            await asyncio.sleep(0.01)
+
+        async def answered(key: str, text: str) -> float:
+            """Seconds from pressing ``key`` until the rows answer the filter ``text``."""
+            pressed = time.perf_counter()
+            await pilot.press(key)
+            await until(lambda: table.settled and table.filter == text, f"the rows for {text!r}", look, 60)
+            return time.perf_counter() - pressed
+
+        counted = await until(lambda: f"({count})" in str(tab.label), "the tab's count", look, 120)
+        listed = counted + await until(
+            lambda: len(table.matches) == count and table.row_count, "rows", look, 120
+        )
+        opening_gap = app.largest_gap
+        await pilot.press("2", "slash")
+        await pilot.pause(0.5)
+        app.reset_meter()
+        refreshes, typed = app.refreshes, time.perf_counter()
+        keystrokes = [await answered(key, needle[:n]) for n, key in enumerate(needle, start=1)]
+        keystrokes.append(await answered("backspace", needle[:-1]))  # wider again: rows come back
+        if len(table.matches) == count:
+            raise BenchFailed(f"typing {needle!r} did not narrow the rows")
+        span = time.perf_counter() - typed
+        figures = [
+            Figure("items", count),
+            Figure("tab shows count", counted, "s"),  # from the dashboard's start: the engine's too
+            Figure("rows listed", listed, "s"),
+            Figure("gap while opening", opening_gap, "s"),
+            Figure("keystrokes", len(keystrokes)),
+            Figure("keystroke median", statistics.median(keystrokes), "s"),
+            Figure("keystroke worst", max(keystrokes), "s"),
+            Figure("gap while typing", app.largest_gap, "s"),
+            Figure("refreshes/s typing", (app.refreshes - refreshes) / span),
+            Figure("peak memory", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MB"),
+        ]
+        await pilot.press("escape", "q", "q")
+    return figures
+
+
+def _tmpfs(point: Path, count: int) -> bool:
+    """A tmpfs for the quarantine where one can be mounted (root): on a disk, writing 150,000
+    files takes half a minute; the browser's figures do not depend on where they are."""
+    point.mkdir(parents=True)
+    inodes = 3 * count + 10_000
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size=2g,nr_inodes={inodes}", "tmpfs", str(point)],
+        capture_output=True,
+    )
+    return done.returncode == 0
+
+
+async def until(
+    condition: Callable[[], object], what: str, pause: Callable[[], Awaitable[None]], timeout: float
+) -> float:
     """Seconds until ``condition`` holds, pausing between looks; BenchFailed after ``timeout``."""
     began = time.perf_counter()
     while not condition():

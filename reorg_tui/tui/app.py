@@ -179,7 +179,9 @@ class ReorgApp(App[int]):
         for table in self.query(QuarantineTable):  # none once shutting down: the widgets are gone
             table.show(message.listing)
 
-    @work(thread=True, group="operations", exit_on_error=False)
+    # Described here: Textual's default is the repr of the arguments (every id marked), built
+    # on the UI thread.
+    @work(thread=True, group="operations", exit_on_error=False, description="a quarantine operation")
     def run_operation(self, verb: str, ids: list[str]) -> None:
         done, failures, again = 0, [], []
         records = {r.id: r for r in self.host.quarantine_list()} if verb == "release" else {}

@@ -29,6 +29,9 @@ class Listing:
             _haystacks=tuple(f"{r.name}{_APART}{r.reason}".lower() for r in ordered),
         )
 
+    def __repr__(self) -> str:  # not 50,000 records (in a log line, a worker's description)
+        return f"Listing({len(self.ids):,} items)"
+
     def __len__(self) -> int:
         return len(self.ids)
 

@@ -1,9 +1,9 @@
 """The quarantine browser's rows: a window of the items the filter lets through.
 
 A quarantine may hold 50,000 items; a DataTable of 50,000 rows takes seconds to fill on the UI
-thread. So the table holds the first ``WINDOW`` matches, and ``WINDOW`` more each time the cursor
-reaches the last row; ``matches`` holds them all (what "mark the rows shown" marks, what the
-note counts). Filtering a large listing runs in a thread worker; an answer overtaken by newer
+thread. So the table holds the first ``WINDOW`` matches (a few pages), and ``WINDOW`` more each
+time the cursor reaches the last row; ``matches`` holds them all (what "mark the rows shown"
+marks, what the note counts). Filtering a large listing runs in a thread worker; an answer overtaken by newer
 typing (or a newer listing) is dropped. A small one is filtered at once: it costs less than a
 frame, and what a key does next (mark the rows shown) sees its rows.
 """
@@ -22,7 +22,9 @@ from reorg_tui.tui.quarantine_listing import Listing
 from reorg_tui.tui.text import age, literal, size
 from reorg_tui.tui.widgets.keyed_table import KeyedTable
 
-WINDOW = 1_000  # rows in the table at first; as many again each time the cursor reaches the last
+# Rows in the table at first, and as many again each time the cursor reaches the last: some
+# pages' worth. Each row costs the UI thread its cells' measuring when the rows are replaced.
+WINDOW = 200
 FILTER_INLINE = 2_000  # items up to which a filter runs on the UI thread (about a millisecond)
 
 
@@ -91,7 +93,9 @@ class QuarantineTable(KeyedTable):
         else:
             self._match(self._serial, self.listing, self.filter)
 
-    @work(thread=True, group="quarantine-filter", exit_on_error=False)
+    # A description of its own: by default Textual describes a worker by the repr of its
+    # arguments, on the UI thread, and a listing's is 50,000 records long.
+    @work(thread=True, group="quarantine-filter", exit_on_error=False, description="filtering the quarantine")
     def _match(self, serial: int, listing: Listing, needle: str) -> None:
         self.post_message(self.Filtered(serial, listing.matching(needle)))
 
