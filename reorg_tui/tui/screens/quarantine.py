@@ -61,7 +61,8 @@ class QuarantineView(Vertical):
     def on_quarantine_table_shown(self, message: QuarantineTable.Shown) -> None:
         note = self.query_one("#quarantine-note", Static)
         note.set_class(bool(message.needle) or message.shown < message.matched, "-visible")
-        note.update(note_text(message))
+        # One line high whatever it says (app.tcss): no layout of the whole screen per keystroke.
+        note.update(note_text(message), layout=False)
 
     @on(Input.Changed, "#quarantine-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -84,5 +85,5 @@ def note_text(shown: QuarantineTable.Shown) -> str:
     else:
         what = f"{shown.total:,} files, oldest first"
     if shown.shown < shown.matched:
-        what += f"; the first {shown.shown:,} are listed, more as the cursor reaches the last"
+        what += f"; {shown.shown:,} listed, more at the last row"
     return what
