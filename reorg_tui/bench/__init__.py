@@ -8,6 +8,7 @@ an absolute number: machines (and their neighbours) differ. One module per mode:
 - idle:      a running daemon with nothing to do over a large folder (--idle); its CPU
 - dashboard: the real dashboard under a stream (--dashboard); refreshes and key latency
 - quarantine: `quarantine list` over a large quarantine (--quarantine), with the ledger and without
+- browser:   the dashboard's quarantine browser over a large quarantine (--browser); opening, keys
 
 and what they share: workload (the files), feeder (the writer process), daemon (starting
 reorg-tui and reading its JSON log), report (the figures, and BenchFailed when there are none).

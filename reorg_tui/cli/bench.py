@@ -44,6 +44,12 @@ def bench(
         metavar="ITEMS",
         help="Instead: `quarantine list` of this many quarantined files, cold, with and without the ledger.",
     ),
+    browser: int = typer.Option(
+        0,
+        "--browser",
+        metavar="ITEMS",
+        help="Instead: the dashboard's quarantine browser over this many quarantined files (opening, keys).",
+    ),
     seconds: float = typer.Option(
         60.0, "--seconds", min=1, help="How long --watch feeds, or --idle measures."
     ),
@@ -51,9 +57,13 @@ def bench(
     """Measure the engine against a raw loop in the same run; print files/s, ratio, memory, CPU."""
     from rich.console import Console
 
-    if watch or idle or dashboard or quarantine:
+    if watch or idle or dashboard or quarantine or browser:
         console = Console(stderr=True)
-        if quarantine:
+        if browser:
+            from reorg_tui.bench import browser as browser_mode  # imports Textual
+
+            figures = browser_mode.measure(directory, browser, console, keep=keep)
+        elif quarantine:
             from reorg_tui.bench import quarantine as quarantine_mode
 
             figures = quarantine_mode.measure(directory, quarantine, console, keep=keep)

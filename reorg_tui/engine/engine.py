@@ -357,6 +357,10 @@ class Engine:
         self.quarantine.ensure()
         self._open_ledger()
         assert self.ledger is not None
+        # Counted from the index at once (a query, not a listing), so that a face shows how many
+        # are quarantined while the checks below look at every item (seconds, at 50,000); they
+        # count again when done.
+        self.failures.count_quarantine()
         trees = [self.sources, self.mover.tree, self.quarantine.mover.tree]
         recovered = recover(self.ledger, trees)
         if recovered.acted:

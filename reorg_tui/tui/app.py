@@ -22,9 +22,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from reorg_tui.engine import AlreadyRunning, ExitCode, Record, State, foreseen_failure
+from reorg_tui.engine import AlreadyRunning, ExitCode, State, foreseen_failure
 from reorg_tui.names import safe
 from reorg_tui.tui.bridge import Host
+from reorg_tui.tui.quarantine_listing import Listing
 from reorg_tui.tui.screens.confirm import ConfirmScreen
 from reorg_tui.tui.screens.details import DetailsScreen, InfoScreen, event_text, retry_text
 from reorg_tui.tui.screens.help import HelpScreen
@@ -43,9 +44,9 @@ from reorg_tui.tui.widgets.waiting_view import WaitingTable, WaitingView
 
 
 class QuarantineLoaded(Message):
-    def __init__(self, records: list[Record]) -> None:
+    def __init__(self, listing: Listing) -> None:
         super().__init__()
-        self.records = records
+        self.listing = listing  # sorted and made ready to filter in the worker, not the UI thread
 
 
 class OperationDone(Message):
@@ -142,7 +143,7 @@ class ReorgApp(App[int]):
             if self.quit_after:
                 self.set_timer(self.quit_after, self.action_quit_drain)
         else:
-            table.show(self.host.quarantine_list())
+            table.show(Listing.of(self.host.quarantine_list()))
         self.refresh_from_engine()
 
     def on_resize(self, event: Resize) -> None:
@@ -196,13 +197,15 @@ class ReorgApp(App[int]):
 
     @work(thread=True, group="quarantine", exclusive=True, exit_on_error=False)
     def load_quarantine(self) -> None:
-        self.post_message(QuarantineLoaded(self.host.quarantine_list()))
+        self.post_message(QuarantineLoaded(Listing.of(self.host.quarantine_list())))
 
     def on_quarantine_loaded(self, message: QuarantineLoaded) -> None:
         for table in self.query(QuarantineTable):  # none once shutting down: the widgets are gone
-            table.show(message.records)
+            table.show(message.listing)
 
-    @work(thread=True, group="operations", exit_on_error=False)
+    # Described here: Textual's default is the repr of the arguments (every id marked), built
+    # on the UI thread.
+    @work(thread=True, group="operations", exit_on_error=False, description="a quarantine operation")
     def run_operation(self, verb: str, ids: list[str]) -> None:
         done, failures, again = 0, [], []
         records = {r.id: r for r in self.host.quarantine_list()} if verb == "release" else {}
@@ -226,7 +229,7 @@ class ReorgApp(App[int]):
         if failures:
             summary += f"; {len(failures)} failed: " + "; ".join(failures)
         self.post_message(OperationDone(summary, bool(failures), warned=bool(again)))
-        self.post_message(QuarantineLoaded(self.host.quarantine_list()))
+        self.post_message(QuarantineLoaded(Listing.of(self.host.quarantine_list())))
 
     def on_operation_done(self, message: OperationDone) -> None:
         severity: SeverityLevel = (

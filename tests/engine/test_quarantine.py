@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -232,6 +233,38 @@ def test_a_list_or_a_count_reads_no_record_and_their_cost_does_not_grow(tmp_path
         assert [r.name for r in page] == [f"2024-02-30_{n}.txt" for n in range(count - 7, count - 2)]
     # 300 times the items: a B-tree a level deeper at most, not 300 times the work
     assert steps[3000] < 1.5 * steps[10], steps
+
+
+def test_the_quarantine_is_counted_from_its_index_before_the_start_looks_at_every_item(tmp_path, monkeypatch):
+    # At 50,000 items the start's look at each (repair) takes seconds; meanwhile the dashboard's
+    # tab said "Quarantine (0)". Here the look is held until the count shows (or 10 s pass).
+    settings = make_settings(tmp_path)
+    _fill(settings.quarantine, 3)
+    ledger = open_ledger(settings.state_dir)
+    QuarantineStore(settings.quarantine, ledger=ledger).repair()  # indexed by an earlier run
+    ledger.close()
+    counted = threading.Event()
+    real_repair = QuarantineStore.repair
+
+    def repair_once_counted(self):
+        counted.wait(10)
+        return real_repair(self)
+
+    monkeypatch.setattr(QuarantineStore, "repair", repair_once_counted)
+    engine = Engine(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=engine.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(
+            lambda: engine.snapshot().quarantine.count == 3, timeout=5, what="the count, before the repair"
+        )
+        counted.set()
+    finally:
+        counted.set()
+        stop.set()
+        thread.join(10)
+    assert engine.snapshot().quarantine.count == 3
 
 
 def test_an_idle_daemon_never_lists_or_reads_its_quarantine_after_a_scan(tmp_path, monkeypatch):

@@ -38,6 +38,7 @@ def test_typing_filters_the_rows_and_enter_shows_the_whole_target_path(tmp_path)
         await until(pilot, lambda: table.row_count == 3, "every transfer")
         assert [row[1] for row in table_cells(table)] == ["delivered"] * 3
         assert table_cells(table)[0][2:] == [NAMES[2], f"2024/12/24/{NAMES[2]}"], "newest first, relative"
+        in_order = [row[2] for row in table_cells(table)]
         await pilot.press(*"invoice")
         await until(pilot, lambda: table.row_count == 2, "the rows that match")
         assert sorted(row[2] for row in table_cells(table)) == [NAMES[0], NAMES[2]]
@@ -50,6 +51,7 @@ def test_typing_filters_the_rows_and_enter_shows_the_whole_target_path(tmp_path)
         assert str(settings.source / NAMES[0]) in shown and "1 attempt" in shown
         await pilot.press("escape", "escape")  # closes it; then clears the search
         await until(pilot, lambda: table.row_count == 3, "every row again")
+        assert [row[2] for row in table_cells(table)] == in_order, "the ledger's order again, newest first"
         await pilot.press("slash", *"2024-11-*")  # a glob, as typed
         await until(pilot, lambda: table.row_count == 2, "the glob's rows")
 
@@ -67,6 +69,7 @@ def test_newly_moved_files_appear_while_the_view_is_shown(tmp_path):
         await until(pilot, lambda: table.row_count == 3, "the earlier transfers")
         write(settings.source / "2025-01-01_fresh.txt", b"fresh")
         await until(pilot, lambda: table.row_count == 4, "the new move to appear", timeout=20)
+        assert table_cells(table)[0][2] == "2025-01-01_fresh.txt", "at the top: newest first"
 
     drive(app, script)
 

@@ -1,7 +1,8 @@
 """The quarantine browser: a filterable table; details, release and delete one key away.
 
 It lists nothing itself: the app loads the quarantine in a thread worker and hands it the
-records, so the UI thread never touches the filesystem.
+records, so the UI thread never touches the filesystem. A note above the rows says how many
+the filter lets through, and when the table holds only the first of them (see the table).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
 
+from reorg_tui.names import safe
 from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
 
 
@@ -32,6 +34,7 @@ class QuarantineView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter by name or reason", id="quarantine-filter")
+        yield Static(id="quarantine-note", markup=False)
         yield QuarantineTable(id="quarantine-table")
 
     @property
@@ -59,6 +62,12 @@ class QuarantineView(Vertical):
     def action_clear_marks(self) -> None:
         self.table.clear_marks()
 
+    def on_quarantine_table_shown(self, message: QuarantineTable.Shown) -> None:
+        note = self.query_one("#quarantine-note", Static)
+        note.set_class(bool(message.needle) or message.shown < message.matched, "-visible")
+        # One line high whatever it says (app.tcss): no layout of the whole screen per keystroke.
+        note.update(note_text(message), layout=False)
+
     @on(Input.Changed, "#quarantine-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.table.set_filter(event.value)
@@ -70,3 +79,15 @@ class QuarantineView(Vertical):
     @on(DataTable.RowSelected, "#quarantine-table")
     def _open(self, event: DataTable.RowSelected) -> None:
         self.app.action_details(event.row_key.value)  # type: ignore[attr-defined]
+
+
+def note_text(shown: QuarantineTable.Shown) -> str:
+    """Say what the rows are: all of them, or those the filter lets through, and whether the
+    table holds them all yet."""
+    if shown.needle:
+        what = f"{shown.matched:,} of {shown.total:,} match {safe(shown.needle)!r}"
+    else:
+        what = f"{shown.total:,} files, oldest first"
+    if shown.shown < shown.matched:
+        what += f"; {shown.shown:,} listed, more at the last row"
+    return what

@@ -4,6 +4,7 @@ Home/End and g/G go to the first and last row (a DataTable scrolls sideways on H
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 
 from rich.text import Text
@@ -11,6 +12,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 Cells = Sequence[str | Text]
+REMOVED_IN_PLACE = 8  # rows removed one by one at most; more, and the table is filled anew
 
 
 class KeyedTable(DataTable[str | Text]):
@@ -34,8 +36,17 @@ class KeyedTable(DataTable[str | Text]):
         return [str(key.value) for key in self.columns]
 
     def sync(self, rows: Mapping[str, Cells]) -> None:
-        """Make the table hold exactly ``rows`` (key -> cells), touching only what changed."""
+        """Make the table hold exactly ``rows`` (key -> cells, in that order), touching only what
+        changed: a refresh that changes a few cells or adds a row at the end updates them in
+        place. When rows go or come in between (a filter typed, a release), it replaces the
+        rows in one go: each ``remove_row`` renumbers every row after it, so removing rows one by
+        one costs the square of the table's length (minutes at 50,000 rows)."""
         current = self.current_key
+        kept = [key for key in self._cells if key in rows]
+        removed = len(self._cells) - len(kept)
+        if removed > REMOVED_IN_PLACE or list(itertools.islice(rows, len(kept))) != kept:
+            self._replace(rows, current)
+            return
         for key in [k for k in self._cells if k not in rows]:
             self.remove_row(key)
             del self._cells[key]
@@ -51,6 +62,19 @@ class KeyedTable(DataTable[str | Text]):
             self._cells[key] = new
         if current in self._cells and self.get_row_index(current) != self.cursor_row:
             self.move_cursor(row=self.get_row_index(current))
+
+    def _replace(self, rows: Mapping[str, Cells], current: str | None) -> None:
+        """All rows anew, in order; the cursor stays on its row where it is still there, else
+        on the same row number (the row after the one that left)."""
+        row = self.cursor_row
+        self.clear()
+        self._cells = {key: tuple(cells) for key, cells in rows.items()}
+        for key, cells in self._cells.items():
+            self.add_row(*cells, key=key)
+        if current in self._cells:
+            row = self.get_row_index(current)
+        if self._cells:
+            self.move_cursor(row=min(max(row, 0), len(self._cells) - 1))
 
     @property
     def current_key(self) -> str | None:
