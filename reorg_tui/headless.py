@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import AlreadyRunning, Engine, ExitCode, Plan, ScanCount, planfile, preview
+from reorg_tui.engine.roots import RootReplaced
 from reorg_tui.names import safe
 from reorg_tui.sdnotify import Notifier
 
@@ -61,11 +62,14 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
             threads.append(feeder)
 
     notifier = Notifier.from_env()
+    replaced: RootReplaced | None = None
     try:
         result = engine.run(stop, once=once, started=started)
     except AlreadyRunning as exc:
         logs.emit(logging.ERROR, "refused", "%s", str(exc), pid=exc.pid)
         return ExitCode.ALREADY_RUNNING
+    except RootReplaced as exc:  # drained already: only the summary and the line are left
+        replaced = exc
     finally:
         stop.set()
         _restore_signals(previous)
@@ -76,6 +80,10 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
         for thread in threads:
             thread.join(timeout=1)
     logs.log_summary(engine.snapshot(), event="stopped")
+    if replaced is not None:
+        logs.emit(logging.ERROR, "root-replaced", "%s", str(replaced), root=replaced.root.label)
+        logs.flush()
+        return replaced.exit_code
     logs.flush()
     if once and (result.quarantined or result.failed or result.left):
         for line in result.left:

@@ -2,7 +2,7 @@
 
 Exit codes of ``reorg-tui status``: 0 healthy, 1 degraded (an alert is active, intake is paused
 for disk, or by an operator while files wait, or the quarantine is not empty), 2 not running or
-stale.
+stale (a root replaced under it included: it is then not working on the folder its path names).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import humanize
 from reorg_tui.engine import Snapshot, State
 from reorg_tui.engine.lock import lock_holder
 from reorg_tui.engine.publish import read_state
+from reorg_tui.engine.roots import first_replaced
 from reorg_tui.engine.store import pid_alive
 from reorg_tui.present import summary
 
@@ -72,6 +73,12 @@ def _check(state_dir: Path, now: float) -> Health:
         return Health(DOWN, f"not running: pid {pid} stopped {age:.0f}s ago", snap, pid, age)
     if age > STALE_AFTER:
         return Health(DOWN, f"stale: pid {pid} last published {age:.0f}s ago", snap, pid, age)
+    replaced = first_replaced(data.get("roots"))
+    if replaced is not None:  # seen here even before the instance notices (it stops when it does)
+        line = (
+            f"not processing: pid {pid} runs, but {replaced.short}; it stops with exit code 5 when it notices"
+        )
+        return Health(DOWN, line, snap, pid, age)
     problems = list(snap.alerts)
     if snap.state == State.PAUSED_DISK and snap.pause_reason:
         problems.append(snap.pause_reason)

@@ -49,6 +49,7 @@ from reorg_tui.engine.move import Mover, sweep_staging
 from reorg_tui.engine.quarantine import QuarantineStore, Record
 from reorg_tui.engine.recovery import recover
 from reorg_tui.engine.remote import answers, audit
+from reorg_tui.engine.roots import take
 from reorg_tui.engine.settings import EngineSettings
 from reorg_tui.engine.store import remove_leftovers
 from reorg_tui.engine.undone import hold_undone
@@ -73,6 +74,7 @@ class Engine:
         self.naming = settings.naming()
         self._abandon = threading.Event()  # in-flight copies stop at their next chunk
         self._stopping = threading.Event()
+        self._halt = threading.Event()  # a root was replaced: the run ends, as if stopped
         self._wake = threading.Event()  # the coordinator has something to do
         self._pause_lock = threading.Lock()  # pause() and resume() come from any face's thread
         self._paused = False  # read without it: a bool, and moves check it again between batches
@@ -131,12 +133,13 @@ class Engine:
             intake=self.intake,
             mover=self.mover,
             work=self._move_batch,
-            may_move=lambda: not (self._paused or self.gate.closed),
+            may_move=lambda: not (self._paused or self.gate.closed or self._halt.is_set()),
             wake=self._wake,
             stopping=self._stopping,
             copies=_other_filesystem(self.source, self.dest),
         )
         self.intake.lanes = self.lanes
+        self.intake.roots_ok = self._roots_ok
         self.runner = BatchRunner(
             settings,
             naming=self.naming,
@@ -157,6 +160,7 @@ class Engine:
             gate=self.gate,
             bus=self.bus,
             wake=self._wake,
+            halt=self._halt,
             paused=lambda: self._paused,
             remounted=self.mover.tree.forget,
             pause_reason=lambda: self.snapshot().pause_reason,
@@ -269,7 +273,7 @@ class Engine:
     ) -> RunResult:
         """Run until ``stop`` is set (or, with once, until the source is done). Drains, then
         returns. Raises AlreadyRunning if another instance holds the source, before anything else
-        is touched. ``started`` is called once the source is held and the stages run (a face binds
+        is touched; RootReplaced (drained first) if a root stopped being the folder it began with. ``started`` is called once the source is held and the stages run (a face binds
         its metrics port and says "watching" there); what it raises ends the run, drained."""
         self.failures.once = once
         with self.instance:
@@ -292,6 +296,8 @@ class Engine:
                 self.sources.close()
                 self.mover.tree.close()
                 self._close_ledger()
+        if self.instance.roots.replaced is not None:
+            raise self.instance.roots.replaced
         return self.failures.result
 
     def _start(self, once: bool) -> None:
@@ -324,9 +330,33 @@ class Engine:
             log.info("restored %d file(s) waiting for a retry", loaded)
         self.failures.count_quarantine()
         self.gate.check()
+        self._hold_roots()
         if not once:
             self.watcher.start()
         self._state = State.RUNNING
+
+    def _hold_roots(self) -> None:
+        """Take the destination's and the quarantine's identities (the source's and the state
+        folder's were taken with the lock). A destination that is a mount point is the disk gate's
+        (a remount there resumes intake), and so is a quarantine below it."""
+        dest_mounted = self.mover.tree.mount_point
+        if not dest_mounted:
+            self.instance.roots.hold(take("destination", self.dest))
+        quarantine = str(self.settings.quarantine)
+        if not (dest_mounted and (quarantine + "/").startswith(self.dest.rstrip("/") + "/")):
+            self.instance.roots.hold(take("quarantine", quarantine))
+
+    def _roots_ok(self) -> bool:
+        """Whether every root is still the folder it began with (a stat each). The first time
+        one is not, the run ends: no move goes on through a descriptor of the old folder."""
+        replaced = self.instance.roots.check()
+        if replaced is None:
+            return True
+        if not self._halt.is_set():  # (said once, by the face that gets it from run)
+            self._halt.set()
+            self._wake.set()
+            self.intake.scan_now.set()
+        return False
 
     def _shutdown(self, pool: ThreadPoolExecutor, scanner: threading.Thread, keeper: Housekeeper) -> None:
         self._state = State.DRAINING
@@ -412,6 +442,7 @@ class Engine:
         """Once a second: make recent renames durable, let go of idle folders, save the retry
         queue, evaluate alerts, publish the state, check the watcher."""
         return [
+            self._roots_ok,  # first: nothing below is done for a root that is not ours now
             self.unsynced.sync,
             self._release_folders_when_idle,
             self.failures.save,

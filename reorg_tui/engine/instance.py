@@ -1,6 +1,6 @@
 """This process's claim on its source, and what it shows other processes: the source lock, the
 state folder (owner only) and where it is (locate.py), the control socket (pause, resume, ping,
-release, delete) and the published snapshot.
+release, delete), the published snapshot, and the identity of every root (roots.py).
 
 Used as ``with Instance(...):`` around a run. Threads: the caller of ``Engine.run`` enters and
 leaves it; the housekeeper publishes; the control server answers on a thread of its own.
@@ -17,6 +17,7 @@ from reorg_tui.engine.locate import forget_state_dir, record_state_dir
 from reorg_tui.engine.lock import SourceLock
 from reorg_tui.engine.metrics import Snapshot
 from reorg_tui.engine.publish import Publisher
+from reorg_tui.engine.roots import Roots, take
 from reorg_tui.engine.settings import EngineSettings
 
 log = logging.getLogger(__name__)
@@ -38,13 +39,16 @@ class Instance:
         self.lock = SourceLock(settings.source, settings.state_dir)
         self.publisher = Publisher(settings.state_dir)
         self.control = ControlServer(settings.state_dir, handlers)
+        self.roots = Roots()
 
     def __enter__(self) -> Instance:
         """Raises AlreadyRunning if another instance holds the source."""
         self.lock.acquire()
         try:
+            self.roots.hold(take("source", str(self.source), self.lock.held))
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self.state_dir.chmod(0o700)  # the control socket and state are the owner's only
+            self.roots.hold(take("state folder", str(self.state_dir)))
             self.bus.subscribe(self.publisher.on_events)
             for warning in (record_state_dir(self.source, self.state_dir), self.control.start()):
                 if warning:
@@ -60,10 +64,13 @@ class Instance:
             self.publish()
             forget_state_dir(self.source, self.state_dir)
         finally:
+            self.lock.keep_info = self.roots.lost("state folder")
             self.lock.release()
 
     def publish(self) -> None:
+        if self.roots.lost("state folder"):
+            return  # the folder at that path now is not ours: nothing is written into it
         try:
-            self.publisher.publish(self.snapshot())
+            self.publisher.publish(self.snapshot(), self.roots.to_list())
         except OSError as exc:
             log.warning("cannot publish state to %s: %s", self.publisher.path, exc)

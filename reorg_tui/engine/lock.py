@@ -1,7 +1,14 @@
-"""One instance per source: an advisory lock on the source folder itself.
+"""One instance per source: an advisory lock on the source folder itself, and one on its path.
 
 Locking the folder (not a file in some state folder) means two instances clash however their
 other settings differ.  The lock dies with the process, so a SIGKILL never leaves it stale.
+
+A folder lock follows the folder, not its name: after ``mv inbox inbox.old && mkdir inbox`` the
+new ``inbox`` is unlocked until the first instance notices (roots.py) and stops. So the path is
+locked too, through this user's default state folder for it (``locate.default_state_dir``, named
+from the path whatever ``--state-dir`` says): no second instance of this user starts on that
+path while the first lives. And a source inside a folder another process holds (another
+instance's source: with ``--recursive`` it would take the same files) is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import time
 from pathlib import Path
 
 from reorg_tui.engine.errors import ExitCode, ReorgError
+from reorg_tui.engine.locate import default_state_dir
 from reorg_tui.engine.store import write_atomic
 
 
@@ -22,9 +30,10 @@ class AlreadyRunning(ReorgError):
 
     exit_code = ExitCode.ALREADY_RUNNING
 
-    def __init__(self, source: Path, pid: int | None) -> None:
+    def __init__(self, source: Path, pid: int | None, *, inside: Path | None = None) -> None:
         who = f" (pid {pid})" if pid else ""
-        super().__init__(f"another reorg-tui instance{who} is already processing {source}")
+        nested = f", and {inside} is inside it" if inside is not None else ""
+        super().__init__(f"another reorg-tui instance{who} is already processing {source}{nested}")
         self.pid = pid
 
 
@@ -44,6 +53,30 @@ def lock_holder(path: Path) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def flocks_of_others() -> dict[tuple[int, int], int]:
+    """(st_dev, st_ino) -> pid of every exclusive flock that another process holds now, from
+    /proc/locks (empty if it cannot be read)."""
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return {}
+    me = os.getpid()
+    held: dict[tuple[int, int], int] = {}
+    for line in lines:
+        parts = line.split()  # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" ("->": a waiter)
+        if len(parts) < 6 or parts[1] != "FLOCK" or parts[3] != "WRITE":
+            continue
+        try:
+            pid = int(parts[4])
+            major, minor, ino = parts[5].split(":")
+            key = os.makedev(int(major, 16), int(minor, 16)), int(ino)
+        except ValueError:
+            continue
+        if pid != me:
+            held[key] = pid
+    return held
 
 
 def source_is_locked(source: Path) -> bool:
@@ -66,6 +99,14 @@ class SourceLock:
         self.source = source
         self.info = state_dir / "lock.json"
         self._fd: int | None = None
+        self._path_fd: int | None = None
+        self.keep_info = False  # set when the state folder was replaced: its lock.json is not ours
+
+    @property
+    def held(self) -> os.stat_result:
+        """The locked folder's own identity (fstat of the descriptor the lock is on)."""
+        assert self._fd is not None
+        return os.fstat(self._fd)
 
     def acquire(self) -> None:
         fd = os.open(self.source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -76,6 +117,12 @@ class SourceLock:
             raise AlreadyRunning(self.source, lock_holder(self.source)) from None
         self._fd = fd
         try:
+            self._path_fd = _lock_path(self.source)
+            _refuse_if_inside_another(self.source, os.fstat(fd))
+        except BaseException:
+            self.release()
+            raise
+        try:
             self.info.parent.mkdir(parents=True, exist_ok=True)
             data = {"pid": os.getpid(), "source": str(self.source), "started": time.time()}
             write_atomic(self.info, json.dumps(data).encode())
@@ -83,10 +130,49 @@ class SourceLock:
             pass  # the lock itself is what counts; the info file is a courtesy
 
     def release(self) -> None:
+        if self._path_fd is not None:
+            os.close(self._path_fd)  # closing lets go of its flock
+            self._path_fd = None
+            folder = default_state_dir(self.source)
+            if folder != self.info.parent:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # made for the lock alone (an apply, an undo): nothing left behind
         if self._fd is None:
             return
-        with contextlib.suppress(OSError):
-            self.info.unlink(missing_ok=True)
+        if not self.keep_info:
+            with contextlib.suppress(OSError):
+                self.info.unlink(missing_ok=True)
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
+
+
+def _lock_path(source: Path) -> int:
+    """Lock ``source``'s path: a flock on this user's default state folder for it."""
+    folder = default_state_dir(source)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AlreadyRunning(source, lock_holder(folder)) from None
+    return fd
+
+
+def _refuse_if_inside_another(source: Path, own: os.stat_result) -> None:
+    """Refuse a source inside a folder another process holds a flock on: another instance's
+    source, which it would scan into with --recursive (not knowing whether it does, refused
+    either way). Called with this source's own lock held: of two starting at once, one sees
+    the other (a recursive instance also leaves alone a folder held below it: intake.py)."""
+    held = flocks_of_others()
+    if not held:
+        return
+    for parent in source.parents:
+        try:
+            st = os.stat(parent)
+        except OSError:
+            continue
+        pid = held.get((st.st_dev, st.st_ino))
+        if pid is not None and (st.st_dev, st.st_ino) != (own.st_dev, own.st_ino):
+            raise AlreadyRunning(parent, pid, inside=source)

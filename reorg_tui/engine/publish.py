@@ -48,7 +48,8 @@ class Publisher:
         with self._lock:
             self._events.extend(events)
 
-    def publish(self, snap: Snapshot) -> None:
+    def publish(self, snap: Snapshot, roots: list[dict[str, Any]] | None = None) -> None:
+        """``roots``: each root's label, path and identity (roots.py), for ``status`` to check."""
         with self._lock:
             events = [event_to_dict(e) for e in self._events]
         data = {
@@ -57,6 +58,7 @@ class Publisher:
             "published_at": time.time(),
             "snapshot": snap.to_dict(),
             "events": events,
+            "roots": roots or [],
         }
         # No fsync: after a crash a stale or missing status file is the truth anyway.
         write_atomic(self.path, json.dumps(data).encode(), durable=False)
