@@ -273,8 +273,9 @@ class Engine:
     ) -> RunResult:
         """Run until ``stop`` is set (or, with once, until the source is done). Drains, then
         returns. Raises AlreadyRunning if another instance holds the source, before anything else
-        is touched; RootReplaced (drained first) if a root stopped being the folder it began with. ``started`` is called once the source is held and the stages run (a face binds
-        its metrics port and says "watching" there); what it raises ends the run, drained."""
+        is touched; RootReplaced, drained first, if a root stopped being the folder it began with.
+        ``started`` is called once the source is held and the stages run (a face binds its metrics
+        port and says "watching" there); what it raises ends the run, drained."""
         self.failures.once = once
         with self.instance:
             try:
