@@ -349,12 +349,14 @@ class Engine:
 
     def _roots_ok(self) -> bool:
         """Whether every root is still the folder it began with (a stat each). The first time
-        one is not, the run ends: no move goes on through a descriptor of the old folder."""
+        one is not, the run ends, and the batches under way stop before their next file (those
+        files stay where they are): no move goes on through a descriptor of the old folder."""
         replaced = self.instance.roots.check()
         if replaced is None:
             return True
         if not self._halt.is_set():  # (said once, by the face that gets it from run)
             self._halt.set()
+            self._abandon.set()
             self._wake.set()
             self.intake.scan_now.set()
         return False
@@ -384,6 +386,7 @@ class Engine:
         result = BatchResult(batch)
         with self.bus.holding(), self.lanes.working():
             try:
+                self._roots_ok()  # (a stat a root: beside a batch's moves, nothing)
                 self.runner.run(batch, result)
             finally:
                 self._apply(result)
