@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -279,3 +280,28 @@ def test_status_json_says_which_root_was_replaced(tmp_path):
     assert result.returncode == 2 and data["status"] == "down", result.stdout
     assert f"the destination {dest} was replaced" in data["message"]
     assert first.wait(timeout=20) == 5
+
+
+def test_a_source_replaced_under_load_stops_promptly_and_every_file_is_in_one_place(tmp_path, tmpfs):
+    """Not frozen this time: mv and mkdir while copies (across filesystems) are in flight. The
+    batches under way stop before their next file, copies in flight are abandoned whole."""
+    src, _, q, state = _folders(tmp_path)
+    dest = tmpfs("archive", size="256m")
+    made: collections.Counter[str] = collections.Counter()
+    for i in range(2000):
+        data = (f"{i:08d}".encode() * 2500)[: 20_000 + i]
+        write(src / f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}_f{i:05d}.bin", data, OLD)
+        made[hashlib.sha256(data).hexdigest()] += 1
+    daemon = _start(src, dest, q, state)
+    wait_for(lambda: sum(1 for _ in dest.rglob("*.bin")) > 100, timeout=30, what="moves to start")
+    replaced_at = time.monotonic()
+    old = _replace("mv", src, tmp_path, [])
+    assert old is not None
+    _, err = daemon.communicate(timeout=30)
+    stopped_in = time.monotonic() - replaced_at
+    assert daemon.returncode == 5, err[-2000:]
+    assert stopped_in < 10, f"stopped {stopped_in:.1f} s after the replacement"  # (a second, measured)
+    assert "Traceback" not in err
+    assert _manifest(src, old, dest, q) == made, "a file is lost or in two places"
+    assert any(old.iterdir()), "the backlog should not have finished before the replacement"
+    print(f"stopped {stopped_in:.2f} s after the source was replaced under load")
