@@ -88,7 +88,9 @@ class ControlServer:
         self._thread.start()
         return None
 
-    def stop(self) -> None:
+    def stop(self, *, unlink: bool = True) -> None:
+        """``unlink``: remove the socket's name (not when the state folder was replaced: the name
+        is in a folder that is not ours now)."""
         self._stop.set()
         if self._sock is not None:  # a connection of our own wakes the accept() at once
             with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as knock:
@@ -98,8 +100,9 @@ class ControlServer:
             self._thread.join(timeout=2)
         if self._sock is not None:
             self._sock.close()
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
+            if unlink:
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()
 
     def _serve(self) -> None:
         assert self._sock is not None

@@ -59,12 +59,13 @@ class Instance:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        state_lost = self.roots.lost("state folder")  # then nothing is written or removed there
         try:
-            self.control.stop()
+            self.control.stop(unlink=not state_lost)
             self.publish()
             forget_state_dir(self.source, self.state_dir)
         finally:
-            self.lock.keep_info = self.roots.lost("state folder")
+            self.lock.keep_info = state_lost
             self.lock.release()
 
     def publish(self) -> None:

@@ -186,6 +186,10 @@ def test_a_replaced_destination_quarantine_or_state_folder_stops_the_daemon(tmp_
     old = _replace("mv", folder, tmp_path, [])
     assert old is not None
     _files("b", 4, src)
+    theirs = {"lock.json": b"not this instance's", "control.sock": b"nor this"}
+    if root == "state":  # the names it keeps there, in the folder there now: not its to remove
+        for name, data in theirs.items():
+            (folder / name).write_bytes(data)
     # The state folder holds no files of the operator's (its ledger changes as the run ends).
     places = [src, dest, q] + ([old] if root != "state" else [])
     before = _manifest(*places)
@@ -198,7 +202,8 @@ def test_a_replaced_destination_quarantine_or_state_folder_stops_the_daemon(tmp_
     assert "Traceback" not in err
     assert _manifest(*places) == before
     if root == "state":
-        assert not (state / "snapshot.json").exists(), "it wrote into a folder that is not its own"
+        found = {p.name: p.read_bytes() for p in state.iterdir()}
+        assert found == theirs, "it wrote or removed something in a folder that is not its own"
 
 
 def test_a_source_inside_a_recursive_instances_source_is_refused(tmp_path):
