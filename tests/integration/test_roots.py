@@ -18,7 +18,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,19 +25,7 @@ import pytest
 
 from reorg_tui.engine.publish import read_state
 from tests.conftest import OLD, cli, wait_for, write
-
-_started: list[subprocess.Popen[str]] = []
-
-
-@pytest.fixture(autouse=True)
-def _no_stray_daemons():
-    yield
-    while _started:
-        proc = _started.pop()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGCONT)
-            proc.kill()
-            proc.wait()
+from tests.integration.conftest import start_headless
 
 
 @pytest.fixture
@@ -54,14 +41,7 @@ def _start(src: Path, dest: Path, q: Path, state: Path, *extra: str) -> subproce
     env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
     args = ["-s", str(src), "-d", str(dest), "--quarantine", str(q), "--state-dir", str(state)]
     args += ["--settle", "0.2", "--poll-interval", "0.5", "--workers", "2", *extra]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reorg_tui", "--headless", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    _started.append(proc)
+    proc = start_headless(args, env)
     wait_for(
         lambda: (read_state(state) or {}).get("pid") == proc.pid or proc.poll() is not None,
         what="the daemon to publish its state",
