@@ -130,3 +130,24 @@ def test_supervisord_runs_restarts_and_stops_it_cleanly(supervised):
     records = [json.loads(line) for line in captured]  # every captured line is one JSON object
     assert sum(r["event"] == "started" for r in records) == 2
     assert records[-1]["event"] == "stopped"
+
+
+def test_a_source_replaced_under_supervisord_is_taken_afresh_by_the_restart(supervised):
+    """The deploy tool's `rm -rf inbox && mkdir inbox`: the daemon stops (exit 5, one line) and
+    supervisord's restart works on the folder there now."""
+    conf, src, dst, state, root = supervised
+    first = child_pid(conf)
+    shutil.rmtree(src)
+    src.mkdir()
+    made = {}
+    for i in range(20):
+        name = f"2024-04-{1 + i:02d}_new{i:03d}.dat"
+        made[name] = os.urandom(512)
+        write(src / name, made[name], OLD)
+    wait_for(lambda: not any(src.iterdir()), timeout=60, what="the restarted daemon to move the new files")
+    assert child_pid(conf) != first
+    assert sorted(Path(p).name for p in files_under(dst)) == sorted(made)
+    log = (root / "supervisord.log").read_text()
+    assert "exited: reorg-tui (exit status 5; not expected)" in log, log[-2000:]
+    records = [json.loads(line) for line in (state / "reorg-tui.log").read_text().splitlines()]
+    assert [r["event"] for r in records].count("root-replaced") == 1
