@@ -50,7 +50,12 @@ class Instance:
             self.state_dir.chmod(0o700)  # the control socket and state are the owner's only
             self.roots.hold(take("state folder", str(self.state_dir)))
             self.bus.subscribe(self.publisher.on_events)
-            for warning in (record_state_dir(self.source, self.state_dir), self.control.start()):
+            warnings = (
+                self.lock.warning,
+                record_state_dir(self.source, self.state_dir),
+                self.control.start(),
+            )
+            for warning in warnings:
                 if warning:
                     self.bus.warn(warning)
         except BaseException:

@@ -101,6 +101,7 @@ class SourceLock:
         self._fd: int | None = None
         self._path_fd: int | None = None
         self.keep_info = False  # set when the state folder was replaced: its lock.json is not ours
+        self.warning: str | None = None  # the path could not be locked (the run goes on without)
 
     @property
     def held(self) -> os.stat_result:
@@ -117,7 +118,7 @@ class SourceLock:
             raise AlreadyRunning(self.source, lock_holder(self.source)) from None
         self._fd = fd
         try:
-            self._path_fd = _lock_path(self.source)
+            self._path_fd, self.warning = _lock_path(self.source)
             _refuse_if_inside_another(self.source, os.fstat(fd))
         except BaseException:
             self.release()
@@ -147,17 +148,25 @@ class SourceLock:
         self._fd = None
 
 
-def _lock_path(source: Path) -> int:
-    """Lock ``source``'s path: a flock on this user's default state folder for it."""
+def _lock_path(source: Path) -> tuple[int | None, str | None]:
+    """Lock ``source``'s path: a flock on this user's default state folder for it. Where that
+    folder cannot be made (a service user's home that is not writable), the folder lock alone
+    stands: returns no descriptor and a warning."""
     folder = default_state_dir(source)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        return None, (
+            f"cannot lock the path {source} (in {folder}: {exc.strerror or exc}); only the folder "
+            "is locked: were it replaced, another instance could start on it before this one stops"
+        )
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         raise AlreadyRunning(source, lock_holder(folder)) from None
-    return fd
+    return fd, None
 
 
 def _refuse_if_inside_another(source: Path, own: os.stat_result) -> None:

@@ -290,3 +290,19 @@ def test_a_source_replaced_under_load_stops_promptly_and_every_file_is_in_one_pl
     assert _manifest(src, old, dest, q) == made, "a file is lost or in two places"
     assert any(old.iterdir()), "the backlog should not have finished before the replacement"
     print(f"stopped {stopped_in:.2f} s after the source was replaced under load")
+
+
+def test_a_home_where_nothing_can_be_made_costs_the_path_lock_not_the_run(tmp_path):
+    """The path lock lives in this user's state home: a service user whose home cannot be
+    written to (here a path below a file: ENOTDIR, which holds for root too) still runs."""
+    src, dest, q, state = _folders(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
+    env["XDG_STATE_HOME"] = "/dev/null/state"
+    args = ["-s", str(src), "-d", str(dest), "--quarantine", str(q), "--state-dir", str(state)]
+    proc = start_headless([*args, "--settle", "0.2", "--poll-interval", "0.5"], env)
+    _files("h", 3, src)
+    wait_for(lambda: not any(src.iterdir()) or proc.poll() is not None, what="the files to move")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err[-2000:]
+    assert f"cannot lock the path {src} (in /dev/null/state/reorg-tui/" in err, err[-2000:]
