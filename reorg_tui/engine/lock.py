@@ -5,10 +5,11 @@ other settings differ.  The lock dies with the process, so a SIGKILL never leave
 
 A folder lock follows the folder, not its name: after ``mv inbox inbox.old && mkdir inbox`` the
 new ``inbox`` is unlocked until the first instance notices (roots.py) and stops. So the path is
-locked too, through this user's default state folder for it (``locate.default_state_dir``, named
-from the path whatever ``--state-dir`` says): no second instance of this user starts on that
-path while the first lives. And a source inside a folder another process holds (another
-instance's source: with ``--recursive`` it would take the same files) is refused.
+locked too, with a file in this user's default state folder for it (``locate.default_state_dir``,
+named from the path whatever ``--state-dir`` says; a file, not that folder, whose own lock may be
+the state folder's): no second instance of this user starts on that path while the first lives.
+And a source inside a folder another process holds (another instance's source: with
+``--recursive`` it would take the same files) is refused.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 from reorg_tui.engine.errors import ExitCode, ReorgError
 from reorg_tui.engine.locate import default_state_dir
 from reorg_tui.engine.store import write_atomic
+
+PATH_LOCK = "path.lock"  # in the source's default state folder: the lock on the source's path
 
 
 class AlreadyRunning(ReorgError):
@@ -132,12 +135,13 @@ class SourceLock:
 
     def release(self) -> None:
         if self._path_fd is not None:
+            folder = default_state_dir(self.source)
+            if folder != self.info.parent:  # made for the lock alone (an apply, an undo): nothing left
+                with contextlib.suppress(OSError):
+                    (folder / PATH_LOCK).unlink()
+                    folder.rmdir()
             os.close(self._path_fd)  # closing lets go of its flock
             self._path_fd = None
-            folder = default_state_dir(self.source)
-            if folder != self.info.parent:
-                with contextlib.suppress(OSError):
-                    folder.rmdir()  # made for the lock alone (an apply, an undo): nothing left behind
         if self._fd is None:
             return
         if not self.keep_info:
@@ -149,13 +153,13 @@ class SourceLock:
 
 
 def _lock_path(source: Path) -> tuple[int | None, str | None]:
-    """Lock ``source``'s path: a flock on this user's default state folder for it. Where that
-    folder cannot be made (a service user's home that is not writable), the folder lock alone
-    stands: returns no descriptor and a warning."""
+    """Lock ``source``'s path: a flock on ``path.lock`` in this user's default state folder for
+    it. Where that cannot be made (a service user's home that is not writable), the folder lock
+    alone stands: returns no descriptor and a warning."""
     folder = default_state_dir(source)
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = os.open(folder / PATH_LOCK, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         return None, (
             f"cannot lock the path {source} (in {folder}: {exc.strerror or exc}); only the folder "
@@ -165,7 +169,7 @@ def _lock_path(source: Path) -> tuple[int | None, str | None]:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise AlreadyRunning(source, lock_holder(folder)) from None
+        raise AlreadyRunning(source, lock_holder(folder / PATH_LOCK)) from None
     return fd, None
 
 
