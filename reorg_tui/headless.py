@@ -17,6 +17,7 @@ from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import AlreadyRunning, Engine, ExitCode, Plan, ScanCount, planfile, preview
 from reorg_tui.engine.roots import RootReplaced
 from reorg_tui.names import safe
+from reorg_tui.notifications import Notifications
 from reorg_tui.sdnotify import Notifier
 
 log = logging.getLogger("reorg_tui")
@@ -25,8 +26,11 @@ log = logging.getLogger("reorg_tui")
 def run_headless(settings: Settings, *, once: bool = False, stop: threading.Event | None = None) -> int:
     """Run the engine until SIGTERM/SIGINT (or, with once, until the source is done)."""
     logs.setup(settings.log_level, settings.log_format)
+    notes = Notifications.for_settings(settings) if settings.notify else None
     engine = Engine(settings)
     engine.subscribe(logs.log_events)
+    if notes is not None:
+        notes.attach(engine)
     stop = stop or threading.Event()
     previous = _install_signals(stop)
     servers: list[Any] = []
@@ -42,6 +46,8 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
         threading.Thread(
             target=_stats_loop, args=(engine, stop, settings.stats_interval), daemon=True
         ).start()
+        if notes is not None:
+            notes.start()
         logs.emit(
             logging.INFO,
             "started",
@@ -79,7 +85,10 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
             stop_metrics(server)
         for thread in threads:
             thread.join(timeout=1)
-    logs.log_summary(engine.snapshot(), event="stopped")
+    final = engine.snapshot()
+    logs.log_summary(final, event="stopped")
+    if notes is not None:  # after the outcome is known, with it
+        notes.stop(final, left=0 if replaced is not None else len(result.left))
     if replaced is not None:
         logs.emit(logging.ERROR, "root-replaced", "%s", str(replaced), root=replaced.root.label)
         logs.flush()

@@ -79,9 +79,10 @@ class Recorder:
 
 
 @contextmanager
-def running(settings: Settings) -> Iterator[tuple[Engine, Recorder]]:
-    """The real engine in a background thread, as the dashboard hosts it."""
-    engine = Engine(settings)
+def running(settings: Settings, **options: object) -> Iterator[tuple[Engine, Recorder]]:
+    """The real engine in a background thread, as the dashboard hosts it (``options``: keywords
+    for it, such as a wall clock of the test's)."""
+    engine = Engine(settings, **options)  # type: ignore[arg-type]
     recorder = Recorder()
     engine.subscribe(recorder)
     stop = threading.Event()
@@ -206,6 +207,16 @@ def cli(
         timeout=timeout,
         **kw,  # type: ignore[arg-type]
     )
+
+
+def refused(result: subprocess.CompletedProcess[str], *fragments: str, code: int = 2) -> None:
+    """A command refused: that exit code, nothing on stdout, one error line holding each fragment."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("reorg-tui: error:"), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert result.stdout == ""
 
 
 class Daemon:

@@ -27,7 +27,10 @@ QUARANTINE_EPILOG = (
     "Exit codes: 0 ok; 1 an operation failed on the filesystem; 2 bad settings or usage, or the running "
     "instance refused; 4 no such quarantined file; 70 internal error."
 )
-CONFIG_EPILOG = "Exit codes: 0 ok; 2 bad settings or usage; 70 internal error."
+CONFIG_EPILOG = (
+    "Exit codes: 0 ok; 2 bad settings or usage, or a folder or file name the printed file's format "
+    "cannot carry; 70 internal error."
+)
 
 app = typer.Typer(
     add_completion=False,

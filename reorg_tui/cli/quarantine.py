@@ -19,7 +19,7 @@ import humanize
 import typer
 
 from reorg_tui.cli.options import config_option, layered
-from reorg_tui.config import FIELDS, ConfigError, find_state_dir, resolve
+from reorg_tui.config import FIELDS, ConfigError, find_state_dir, parse_age, resolve
 from reorg_tui.engine import QuarantineOps, QuarantineStore, Record, foreseen_failure, open_store
 from reorg_tui.names import safe
 
@@ -62,24 +62,6 @@ def _ops(
     if not path.is_dir():
         raise ConfigError(f"source {path} does not exist")
     return QuarantineOps(store, path, find_state_dir(path, values["state_dir"]))
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-
-
-def parse_age(text: str, flag: str = "--older-than") -> float:
-    """``90s``, ``30m``, ``12h``, ``1d``, ``2w`` (or plain seconds) -> seconds; ``flag`` names
-    the option in an error."""
-    raw = text.strip().lower()
-    unit = raw[-1:] if raw[-1:] in _UNITS else "s"
-    number = raw[:-1] if raw[-1:] in _UNITS else raw
-    try:
-        value = float(number) * _UNITS[unit]
-    except ValueError:
-        raise ConfigError(f"{flag}: {text!r} is not an age such as 90s, 30m, 12h, 1d or 2w") from None
-    if value < 0:
-        raise ConfigError(f"{flag}: {text!r} is negative")
-    return value
 
 
 def _record_dict(store: QuarantineStore, record: Record) -> dict[str, Any]:

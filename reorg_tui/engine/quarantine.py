@@ -48,6 +48,7 @@ from pathlib import Path
 
 from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.errors import ExitCode, ReorgError
+from reorg_tui.engine.inputfile import Unfit, UnfitFile, read_regular
 from reorg_tui.engine.ledger import LEDGER_NAME, Ledger, LedgerError, TransferKind, memory_ledger, open_ledger
 from reorg_tui.engine.move import STAGING, Mover
 from reorg_tui.engine.records import QuarantineStats, Record
@@ -63,6 +64,7 @@ __all__ = [
     "StuckInQuarantine",
     "open_store",
 ]
+MAX_RECORD_BYTES = 1024 * 1024  # a record keeps at most MAX_ERRORS_KEPT errors: kilobytes
 _SETTLED_NS = 1_000_000_000  # a folder mtime younger than this may hide a change in its tick
 
 
@@ -87,11 +89,13 @@ def _new_id(now: float) -> str:
 
 
 class QuarantineStore:
-    def __init__(self, root: Path, *, ledger: Ledger | None = None, verify: bool = False) -> None:
+    def __init__(
+        self, root: Path, *, ledger: Ledger | None = None, verify: bool = False, folders: int = 16
+    ) -> None:
         self.root = root
         self.key = os.path.realpath(root)  # the index's name for this quarantine
         # Items are written once and read rarely: a few descriptors are enough.
-        self.mover = Mover(Tree(str(root), capacity=16), verify=verify, kind=TransferKind.QUARANTINE)
+        self.mover = Mover(Tree(str(root), capacity=folders), verify=verify, kind=TransferKind.QUARANTINE)
         self._lock = threading.Lock()
         self.ledger: Ledger = memory_ledger()
         self._seen_ns: int | None = None  # the folder's mtime when the index last matched it
@@ -267,10 +271,12 @@ class QuarantineStore:
     def _read(self, item_id: str) -> Record:
         path = self.root / f"{item_id}.json"
         try:
-            data = json.loads(path.read_bytes())
-        except FileNotFoundError:
-            raise QuarantineError(f"no quarantined file with id {item_id!r}") from None
-        except (OSError, ValueError) as exc:
+            data = json.loads(read_regular(path, MAX_RECORD_BYTES))
+        except UnfitFile as exc:
+            if exc.problem is Unfit.MISSING:
+                raise QuarantineError(f"no quarantined file with id {item_id!r}") from None
+            raise QuarantineError(f"record {exc}") from None
+        except ValueError as exc:
             raise QuarantineError(f"record {path} is unreadable: {exc}") from None
         record = _record(data, item_id)
         if record is None:

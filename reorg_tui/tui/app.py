@@ -40,6 +40,7 @@ from reorg_tui.tui.widgets.retry_table import RetryTable
 from reorg_tui.tui.widgets.status import Banner, StatusLine
 from reorg_tui.tui.widgets.throughput import ThroughputPane
 from reorg_tui.tui.widgets.timing import TimingPane
+from reorg_tui.tui.widgets.waiting_view import WaitingTable, WaitingView
 
 
 class QuarantineLoaded(Message):
@@ -71,6 +72,7 @@ class ReorgApp(App[int]):
         Binding("1", "show_tab('overview')", "Overview", id="app.overview"),
         Binding("2", "show_tab('quarantine')", "Quarantine", id="app.quarantine"),
         Binding("3", "show_tab('history')", "History", id="app.history"),
+        Binding("4", "show_tab('waiting')", "Waiting", id="app.waiting"),
         Binding("f", "follow_activity", "Follow activity", show=False, id="app.follow"),
     ]
 
@@ -110,6 +112,8 @@ class ReorgApp(App[int]):
                 yield QuarantineView(id="quarantine-view")
             with TabPane("History [3]", id="history"):
                 yield HistoryView(self.host, id="history-view")
+            with TabPane("Waiting [4]", id="waiting"):
+                yield WaitingView(id="waiting-view")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -160,6 +164,7 @@ class ReorgApp(App[int]):
             for pane in self.query(Pane):
                 pane.update_from(snap)
             self.query_one(RetryTable).show(snap)
+            self.query_one(WaitingView).show(snap)
             self.query_one(ActivityLog).add(events, snap.dest)
             if snap.quarantine.count != self._quarantine_count:
                 # Only on change: a new label restarts the tab underline's animation.
@@ -255,6 +260,8 @@ class ReorgApp(App[int]):
             self.query_one(QuarantineTable).focus()
         elif tab == "history":
             self.query_one(HistoryView).action_search()  # type to search at once
+        elif tab == "waiting":
+            self.query_one(WaitingTable).focus()  # the rows; / filters
 
     def _marks(self, action: str) -> None:
         self.action_show_tab("quarantine")

@@ -8,7 +8,7 @@ from textual.widgets import Static
 
 HELP = """\
 Keys
-  1 / 2 / 3    overview / quarantine / history
+  1 / 2 / 3 / 4  overview / quarantine / history / waiting
   p            pause or resume intake (moves in flight finish)
   q            quit after in-flight moves finish; q again forces
   ?            this help; escape (or q, or ?) closes it
@@ -42,6 +42,12 @@ History (every transfer the ledger holds: delivered, quarantined, released, undo
   escape       clears the search
   enter        on a row: both whole paths, the times, every earlier attempt's error
   From is shown below the source, To below the destination (or quarantine/).
+
+Waiting (the files waiting longest in the source, longest first)
+  4            the list, refreshed live: each file's why (settling: still being written;
+               ready; retrying, since its first failure; waiting for room), how long, and
+               what it waits on; --alert-pending-age raises an alert for the oldest
+  /            filter by name, why or error (escape clears); enter: one file whole
 
 Queues (the "Time per file · queues" pane)
   settling     seen in the source; waits until its size and mtime hold still (--settle)
