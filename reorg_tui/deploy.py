@@ -103,6 +103,7 @@ autorestart=true
 startsecs=2
 startretries=10
 ; a second instance on the same source would refuse (exit 3): never run more than one
+; a folder replaced under it (exit 5) is taken afresh by the restart
 numprocs=1
 environment=PYTHONUNBUFFERED="1"
 redirect_stderr=true

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from reorg_tui import logs, signals
 from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import AlreadyRunning, Engine, ExitCode, Plan, ScanCount, planfile, preview
+from reorg_tui.engine.roots import RootReplaced
 from reorg_tui.engine.vital import ThreadDied
 from reorg_tui.names import safe
 from reorg_tui.notifications import Notifications
@@ -67,6 +68,7 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
             threads.append(feeder)
 
     notifier = Notifier.from_env()
+    replaced: RootReplaced | None = None
     try:
         result = engine.run(stop, once=once, started=started)
     except AlreadyRunning as exc:
@@ -74,6 +76,8 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
         return ExitCode.ALREADY_RUNNING
     except ThreadDied:  # logged where it died, in one line; drained since
         result = None
+    except RootReplaced as exc:  # drained already: only the summary and the line are left
+        replaced, result = exc, None
     finally:
         stop.set()
         restore_signals()
@@ -87,6 +91,10 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
     logs.log_summary(final, event="stopped")
     if notes is not None:  # after the outcome is known, with it
         notes.stop(final, left=len(result.left) if result is not None else 0)
+    if replaced is not None:
+        logs.emit(logging.ERROR, "root-replaced", "%s", str(replaced), root=replaced.root.label)
+        logs.flush()
+        return replaced.exit_code
     logs.flush()
     if result is None:
         return ExitCode.INTERNAL

@@ -2,7 +2,8 @@
 
 Exit codes of ``reorg-tui status``: 0 healthy, 1 degraded (an alert is active, intake is paused
 for disk, or by an operator while files wait, the quarantine is not empty, or the log cannot be
-written), 2 not running or stale, or its published state unreadable (a file this version did not
+written), 2 not running or stale (a root replaced under it included: it is then not working on
+the folder its path names), or its published state unreadable (a file this version did not
 write: the instance's state is not known, so it is reported down, with why).
 
 A snapshot is believed only from a state folder that no other user could have written
@@ -24,6 +25,7 @@ import humanize
 from reorg_tui.engine import LogHealth, Snapshot, State
 from reorg_tui.engine.lock import lock_holder
 from reorg_tui.engine.publish import Unpublished, read_published
+from reorg_tui.engine.roots import first_replaced
 from reorg_tui.engine.statedir import UntrustedStateDir, check_for_reading
 from reorg_tui.engine.store import pid_alive
 from reorg_tui.present import summary
@@ -89,6 +91,12 @@ def _check(state_dir: Path, now: float) -> Health:
         return Health(DOWN, f"not running: pid {pid} stopped {age:.0f}s ago", snap, pid, age)
     if age > STALE_AFTER:
         return Health(DOWN, f"stale: pid {pid} last published {age:.0f}s ago", snap, pid, age)
+    replaced = first_replaced(published.roots)
+    if replaced is not None:  # seen here even before the instance notices (it stops when it does)
+        line = (
+            f"not processing: pid {pid} runs, but {replaced.short}; it stops with exit code 5 when it notices"
+        )
+        return Health(DOWN, line, snap, pid, age)
     problems = list(snap.alerts)
     if snap.state == State.PAUSED_DISK and snap.pause_reason:
         problems.append(snap.pause_reason)

@@ -21,6 +21,7 @@ EPILOG = (
     "Exit codes: 0 ok; 1 --once left files quarantined or unmoved (bench: a file did not arrive); "
     "2 bad settings or usage (a state folder another user could write included); 3 another instance is "
     "processing the source, or uses the state folder; 4 no such quarantined file; "
+    "5 the source, destination, quarantine or state folder was replaced while running (start again); "
     "70 internal error."
 )
 QUARANTINE_EPILOG = (

@@ -113,9 +113,12 @@ class ControlServer:
         self._thread.start()
         return None
 
-    def stop(self) -> None:
+    def stop(self, *, unlink: bool = True) -> None:
+        """``unlink``: reach the socket by its name (to wake the accept) and remove it; not when
+        the state folder was replaced: the name is in a folder that is not ours now, and the
+        accept's timeout ends the thread."""
         self._stop.set()
-        if self._sock is not None:  # a connection of our own wakes the accept() at once
+        if self._sock is not None and unlink:  # a connection of our own wakes the accept() at once
             with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as knock:
                 knock.settimeout(0.5)
                 knock.connect(str(self.path))
@@ -123,8 +126,9 @@ class ControlServer:
             self._thread.join(timeout=2)
         if self._sock is not None:
             self._sock.close()
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
+            if unlink:
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()
 
     def _serve(self) -> None:
         assert self._sock is not None

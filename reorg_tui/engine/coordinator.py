@@ -35,6 +35,7 @@ class Coordinator:
         gate: DiskGate,
         bus: EventBus,
         wake: threading.Event,
+        halt: threading.Event,
         paused: Callable[[], bool],
         remounted: Callable[[], None],
         pause_reason: Callable[[], str | None],
@@ -46,6 +47,7 @@ class Coordinator:
         self.gate = gate
         self.bus = bus
         self._wake = wake
+        self._halt = halt  # the engine's: a root was replaced, the run ends as if stopped
         self._paused = paused
         self._remounted = remounted  # the destination was mounted afresh: its old descriptors are stale
         self._pause_reason = pause_reason
@@ -56,7 +58,7 @@ class Coordinator:
         generation = self.gate.generation
         if not gate_open:
             self.bus.emit(ev.Paused("disk"))
-        while not stop.is_set():
+        while not stop.is_set() and not self._halt.is_set():
             now = self.monotonic()
             self.intake.take_hints()
             self.intake.settle_due()

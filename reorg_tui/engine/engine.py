@@ -58,6 +58,7 @@ from reorg_tui.engine.move import Mover, sweep_staging
 from reorg_tui.engine.quarantine import QuarantineStore, Record
 from reorg_tui.engine.recovery import recover
 from reorg_tui.engine.remote import answers, audit
+from reorg_tui.engine.roots import take
 from reorg_tui.engine.settings import EngineSettings
 from reorg_tui.engine.store import remove_leftovers
 from reorg_tui.engine.undone import hold_undone
@@ -90,6 +91,7 @@ class Engine:
         self.naming = settings.naming()
         self._abandon = threading.Event()  # in-flight copies stop at their next chunk
         self._stopping = threading.Event()
+        self._halt = threading.Event()  # a root was replaced: the run ends, as if stopped
         self._wake = threading.Event()  # the coordinator has something to do
         self._pause_lock = threading.Lock()  # pause() and resume() come from any face's thread
         self._paused = False  # read without it: a bool, and moves check it again between batches
@@ -160,12 +162,13 @@ class Engine:
             intake=self.intake,
             mover=self.mover,
             work=self._move_batch,
-            may_move=lambda: not (self._paused or self.gate.closed),
+            may_move=lambda: not (self._paused or self.gate.closed or self._halt.is_set()),
             wake=self._wake,
             stopping=self._stopping,
             copies=_other_filesystem(self.source, self.dest),
         )
         self.intake.lanes = self.lanes
+        self.intake.roots_ok = self._roots_ok
         self.runner = BatchRunner(
             settings,
             naming=self.naming,
@@ -187,6 +190,7 @@ class Engine:
             gate=self.gate,
             bus=self.bus,
             wake=self._wake,
+            halt=self._halt,
             paused=lambda: self._paused,
             remounted=self.mover.tree.forget,
             pause_reason=lambda: self.snapshot().pause_reason,
@@ -320,9 +324,10 @@ class Engine:
     ) -> RunResult:
         """Run until ``stop`` is set (or, with once, until the source is done). Drains, then
         returns. Raises AlreadyRunning if another instance holds the source, before anything else
-        is touched. ``started`` is called once the source is held and the stages run (a face binds
-        its metrics port and says "watching" there); what it raises ends the run, drained. A
-        thread of the engine that dies ends it too, drained, and then ThreadDied is raised."""
+        is touched; RootReplaced, drained first, if a root stopped being the folder it began with.
+        ``started`` is called once the source is held and the stages run (a face binds its metrics
+        port and says "watching" there); what it raises ends the run, drained. A thread of the
+        engine that dies ends it too, drained, and then ThreadDied is raised."""
         self.failures.once = once
         self._run_stop = stop
         with self.instance:
@@ -345,6 +350,8 @@ class Engine:
                 self._close_ledger()
         if self.vitals.death is not None:
             raise ThreadDied(self.vitals.death)
+        if self.instance.roots.replaced is not None:
+            raise self.instance.roots.replaced
         return self.failures.result
 
     def _halt(self) -> None:
@@ -387,9 +394,35 @@ class Engine:
             log.info("restored %d file(s) waiting for a retry", loaded)
         self.failures.count_quarantine()
         self.gate.check()
+        self._hold_roots()
         if not once:
             self.watcher.start()
         self._state = State.RUNNING
+
+    def _hold_roots(self) -> None:
+        """Take the destination's and the quarantine's identities (the source's and the state
+        folder's were taken with the lock). A destination that is a mount point is the disk gate's
+        (a remount there resumes intake), and so is a quarantine below it."""
+        dest_mounted = self.mover.tree.mount_point
+        if not dest_mounted:
+            self.instance.roots.hold(take("destination", self.dest))
+        quarantine = str(self.settings.quarantine)
+        if not (dest_mounted and (quarantine + "/").startswith(self.dest.rstrip("/") + "/")):
+            self.instance.roots.hold(take("quarantine", quarantine))
+
+    def _roots_ok(self) -> bool:
+        """Whether every root is still the folder it began with (a stat each). The first time
+        one is not, the run ends, and the batches under way stop before their next file (those
+        files stay where they are): no move goes on through a descriptor of the old folder."""
+        replaced = self.instance.roots.check()
+        if replaced is None:
+            return True
+        if not self._halt.is_set():  # (said once, by the face that gets it from run)
+            self._halt.set()
+            self._abandon.set()
+            self._wake.set()
+            self.intake.scan_now.set()
+        return False
 
     def _shutdown(self, pool: ThreadPoolExecutor, scanner: threading.Thread, keeper: Housekeeper) -> None:
         self._state = State.DRAINING
@@ -416,6 +449,7 @@ class Engine:
         result = BatchResult(batch)
         with self.bus.holding(), self.lanes.working():
             try:
+                self._roots_ok()  # (a stat a root: beside a batch's moves, nothing)
                 self.runner.run(batch, result)
             finally:
                 self._apply(result)
@@ -475,6 +509,7 @@ class Engine:
         """Once a second: make recent renames durable, let go of idle folders, save the retry
         queue, evaluate alerts, publish the state, check the watcher."""
         return [
+            self._roots_ok,  # first: nothing below is done for a root that is not ours now
             self.unsynced.sync,
             self._release_folders_when_idle,
             self.failures.save,

@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad flags, environment, config file or folders
     ALREADY_RUNNING = 3  # another instance holds the source
     NOT_FOUND = 4  # quarantine: no such item; history: no ledger
+    ROOT_REPLACED = 5  # a source, destination, quarantine or state folder was replaced while running
     INTERNAL = 70  # a bug: please report it
     INTERRUPTED = 130
 

@@ -1,7 +1,7 @@
-"""This process's claim on its source, and what it shows other processes: the source's and the
-state folder's locks (a state folder another user could write is refused: lock.py, statedir.py)
-and where it is (locate.py), the control socket (pause, resume, ping, release, delete) and the
-published snapshot.
+"""This process's claim on its source, and what it shows other processes: the source's, its
+path's and the state folder's locks (a state folder another user could write is refused: lock.py,
+statedir.py) and where it is (locate.py), the control socket (pause, resume, ping, release,
+delete), the published snapshot, and the identity of every root (roots.py).
 
 Used as ``with Instance(...):`` around a run. Threads: the caller of ``Engine.run`` enters and
 leaves it; the housekeeper publishes; the control server answers on a thread of its own.
@@ -18,6 +18,7 @@ from reorg_tui.engine.locate import forget_state_dir, record_state_dir
 from reorg_tui.engine.lock import SourceLock
 from reorg_tui.engine.metrics import Snapshot
 from reorg_tui.engine.publish import Publisher
+from reorg_tui.engine.roots import Roots, take
 from reorg_tui.engine.settings import EngineSettings
 from reorg_tui.engine.vital import Vitals
 
@@ -41,14 +42,22 @@ class Instance:
         self.lock = SourceLock(settings.source, settings.state_dir)
         self.publisher = Publisher(settings.state_dir)
         self.control = ControlServer(settings.state_dir, handlers, vitals)
+        self.roots = Roots()
 
     def __enter__(self) -> Instance:
         """Raises AlreadyRunning if another instance holds the source or the state folder, and
         UntrustedStateDir if the state folder could be written by another user (lock.py)."""
         self.lock.acquire()
         try:
+            self.roots.hold(take("source", str(self.source), self.lock.held))
+            self.roots.hold(take("state folder", str(self.state_dir)))
             self.bus.subscribe(self.publisher.on_events)
-            for warning in (record_state_dir(self.source, self.state_dir), self.control.start()):
+            warnings = (
+                self.lock.warning,
+                record_state_dir(self.source, self.state_dir),
+                self.control.start(),
+            )
+            for warning in warnings:
                 if warning:
                     self.bus.warn(warning)
         except BaseException:
@@ -57,15 +66,19 @@ class Instance:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        state_lost = self.roots.lost("state folder")  # then nothing is written or removed there
         try:
-            self.control.stop()
+            self.control.stop(unlink=not state_lost)
             self.publish()
             forget_state_dir(self.source, self.state_dir)
         finally:
+            self.lock.keep_info = state_lost
             self.lock.release()
 
     def publish(self) -> None:
+        if self.roots.lost("state folder"):
+            return  # the folder at that path now is not ours: nothing is written into it
         try:
-            self.publisher.publish(self.snapshot())
+            self.publisher.publish(self.snapshot(), self.roots.to_list())
         except OSError as exc:
             log.warning("cannot publish state to %s: %s", self.publisher.path, exc)

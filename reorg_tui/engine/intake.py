@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from reorg_tui.engine import steps
 from reorg_tui.engine.clocks import Now, now_of
 from reorg_tui.engine.kinds import Ready
+from reorg_tui.engine.lock import flocks_of_others
 from reorg_tui.engine.metrics import Metrics, Pending
 from reorg_tui.engine.naming import Naming
 from reorg_tui.engine.readiness import Readiness
@@ -63,6 +64,7 @@ class Intake:
         self.metrics = metrics
         self.failures = failures
         self.lanes: Lanes  # set by the engine once both exist: each asks the other
+        self.roots_ok: Callable[[], bool] = lambda: True  # the engine's: is every root the same folder?
         self._wake = wake  # the coordinator's: there is work to hand out
         self._stopping = stopping
         self.scan_now = threading.Event()
@@ -78,6 +80,9 @@ class Intake:
         self.scanning = False
         self.scan_seconds = 0.0
         self.last_scan_at: float | None = None  # when the latest listing ended, not cut short by a stop
+        # Folders below the source that another instance holds (its source: lock.py), as the
+        # latest scan found them: left to it, their hints dropped. The scanner writes it whole.
+        self.held_below: dict[str, int] = {}
 
     # ---- what others ask ---------------------------------------------------------------------
 
@@ -168,9 +173,12 @@ class Intake:
 
     def take_hints(self) -> None:
         seen = []
+        held = self.held_below
         for rel in self.watcher.take_hints():
             if self.naming.not_taken(rel, self.settings.recursive) is not None:
                 continue  # as the scan would not take it (an ignored folder's file included)
+            if held and _below_any(rel, held):
+                continue
             try:
                 st = self._lstat_source(rel)
             except OSError:
@@ -191,7 +199,7 @@ class Intake:
     # ---- the scanner ---------------------------------------------------------------------------
 
     def scan_loop(self, once: bool) -> None:
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and self.roots_ok():
             steps.reached("scanning")
             self.scan_now.clear()
             started = time.monotonic()
@@ -202,7 +210,8 @@ class Intake:
                 generation = self.scans
                 self.lanes.scan_started()
             seen: set[str] = set()
-            for rel, st in scan(self.source, self.naming, self.settings.recursive, count):
+            others = flocks_of_others() if self.settings.recursive else {}
+            for rel, st in scan(self.source, self.naming, self.settings.recursive, count, others):
                 if self._stopping.is_set():
                     break
                 with self._lock:  # (self._space is this lock too; waited on below)
@@ -217,6 +226,7 @@ class Intake:
                     self.lanes.run_inline(inline)
                 elif len(self._ready) and not count.taken % 64:
                     self._wake.set()
+            self._leave_held(count.held)
             with self._lock:
                 self.readiness.forget_skips(generation, seen)
                 self.scanning = False
@@ -232,6 +242,14 @@ class Intake:
             if once:
                 return
             self._wait_for_a_change(*listed)
+
+    def _leave_held(self, held: dict[str, int]) -> None:
+        """Say once of each folder below that another instance holds that it is left to it."""
+        for rel, pid in held.items():
+            if self.held_below.get(rel) != pid:
+                path = f"{self.source}/{rel}"
+                self.watcher.on_warning(f"{path} is held by another instance (pid {pid}): left to it")
+        self.held_below = held
 
     def _inline_take(self) -> list[Ready] | None:
         """A batch for the scanner to move itself: a full one, or what is ready once lanes say the
@@ -258,6 +276,8 @@ class Intake:
             if self.scan_now.wait(self.settings.poll_interval) or self._stopping.is_set():
                 return
             self.failures.count_quarantine()
+            if not self.roots_ok():
+                return
             if self.settings.recursive or mtime_ns is None or listed_ns - mtime_ns < 1_000_000_000:
                 return
             if _mtime_ns(self.source) != mtime_ns:
@@ -286,6 +306,11 @@ class Intake:
 
     def _lstat_source(self, rel: str) -> os.stat_result:
         return os.lstat(f"{self.source}/{rel}")  # metadata only: a move opens no-follow
+
+
+def _below_any(rel: str, folders: dict[str, int]) -> bool:
+    parts = rel.split("/")[:-1]
+    return any("/".join(parts[: i + 1]) in folders for i in range(len(parts)))
 
 
 def _mtime_ns(path: str) -> int | None:

@@ -1,4 +1,5 @@
-"""One instance per source, and per state folder: advisory locks on both folders themselves.
+"""One instance per source, and per state folder: advisory locks on both folders themselves,
+and one on the source's path.
 
 Locking the source folder (not a file in some state folder) means two instances clash however
 their other settings differ; locking the state folder too means two instances on different
@@ -6,6 +7,14 @@ sources never share one ledger, retry queue, snapshot or control socket. The loc
 process, so a SIGKILL never leaves them stale. Between the two the state folder is checked (and
 made) as statedir.py says: a folder another user could write is refused before anything is
 written in it.
+
+A folder lock follows the folder, not its name: after ``mv inbox inbox.old && mkdir inbox`` the
+new ``inbox`` is unlocked until the first instance notices (roots.py) and stops. So the path is
+locked too, with a file in this user's default state folder for it (``locate.default_state_dir``,
+named from the path whatever ``--state-dir`` says; a file, not that folder, whose own lock may be
+the state folder's): no second instance of this user starts on that path while the first lives.
+And a source inside a folder another process holds (another instance's source: with
+``--recursive`` it would take the same files) is refused.
 """
 
 from __future__ import annotations
@@ -19,23 +28,30 @@ from pathlib import Path
 
 from reorg_tui.engine import statedir
 from reorg_tui.engine.errors import ExitCode, ReorgError
+from reorg_tui.engine.locate import default_state_dir
 from reorg_tui.engine.store import write_atomic
+
+PATH_LOCK = "path.lock"  # in the source's default state folder: the lock on the source's path
 
 
 class AlreadyRunning(ReorgError):
-    """Another instance holds the source's lock (or, with ``state_dir``, the state folder's)."""
+    """Another instance holds the source's lock (or, with ``state_dir``, the state folder's; with
+    ``inside``, a folder the source is inside)."""
 
     exit_code = ExitCode.ALREADY_RUNNING
 
-    def __init__(self, source: Path, pid: int | None, *, state_dir: Path | None = None) -> None:
+    def __init__(
+        self, source: Path, pid: int | None, *, inside: Path | None = None, state_dir: Path | None = None
+    ) -> None:
         who = f" (pid {pid})" if pid else ""
-        if state_dir is None:
-            message = f"another reorg-tui instance{who} is already processing {source}"
-        else:
+        if state_dir is not None:
             message = (
                 f"another reorg-tui instance{who} keeps its state in {state_dir}: give this one "
                 f"(for {source}) a --state-dir of its own"
             )
+        else:
+            nested = f", and {inside} is inside it" if inside is not None else ""
+            message = f"another reorg-tui instance{who} is already processing {source}{nested}"
         super().__init__(message)
         self.pid = pid
 
@@ -56,6 +72,30 @@ def lock_holder(path: Path) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def flocks_of_others() -> dict[tuple[int, int], int]:
+    """(st_dev, st_ino) -> pid of every exclusive flock that another process holds now, from
+    /proc/locks (empty if it cannot be read)."""
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return {}
+    me = os.getpid()
+    held: dict[tuple[int, int], int] = {}
+    for line in lines:
+        parts = line.split()  # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" ("->": a waiter)
+        if len(parts) < 6 or parts[1] != "FLOCK" or parts[3] != "WRITE":
+            continue
+        try:
+            pid = int(parts[4])
+            major, minor, ino = parts[5].split(":")
+            key = os.makedev(int(major, 16), int(minor, 16)), int(ino)
+        except ValueError:
+            continue
+        if pid != me:
+            held[key] = pid
+    return held
 
 
 def source_is_locked(source: Path) -> bool:
@@ -90,26 +130,39 @@ def _let_go(fd: int) -> None:
 
 
 class SourceLock:
-    """The source's lock, then the state folder checked, made and locked (AlreadyRunning if
-    another instance holds either; UntrustedStateDir if the state folder is not safe to use)."""
+    """The source's lock and its path's, then the state folder checked, made and locked
+    (AlreadyRunning if another instance holds any; UntrustedStateDir if the state folder is not
+    safe to use)."""
 
     def __init__(self, source: Path, state_dir: Path) -> None:
         self.source = source
         self.state_dir = state_dir
         self.info = state_dir / "lock.json"
-        self._fds: list[int] = []
+        self._fd: int | None = None
+        self._state_fd: int | None = None
+        self._path_fd: int | None = None
+        self.keep_info = False  # set when the state folder was replaced: its lock.json is not ours
+        self.warning: str | None = None  # the path could not be locked (the run goes on without)
+
+    @property
+    def held(self) -> os.stat_result:
+        """The locked folder's own identity (fstat of the descriptor the lock is on)."""
+        assert self._fd is not None
+        return os.fstat(self._fd)
 
     def acquire(self) -> None:
         fd = _take(self.source)
         if fd is None:
             raise AlreadyRunning(self.source, lock_holder(self.source))
-        self._fds = [fd]
+        self._fd = fd
         try:
+            self._path_fd, self.warning = _lock_path(self.source)
+            _refuse_if_inside_another(self.source, os.fstat(fd))
             statedir.prepare(self.state_dir)
             held = _take(self.state_dir)
             if held is None:
                 raise AlreadyRunning(self.source, lock_holder(self.state_dir), state_dir=self.state_dir)
-            self._fds.append(held)
+            self._state_fd = held
         except BaseException:
             self.release()
             raise
@@ -120,11 +173,60 @@ class SourceLock:
             pass  # the lock itself is what counts; the info file is a courtesy
 
     def release(self) -> None:
-        if not self._fds:
-            return
-        if len(self._fds) > 1:  # the info file is ours only while we hold the state folder
-            with contextlib.suppress(OSError):
-                self.info.unlink(missing_ok=True)
-        for fd in reversed(self._fds):
-            _let_go(fd)
-        self._fds = []
+        if self._path_fd is not None:
+            folder = default_state_dir(self.source)
+            if folder != self.info.parent:  # made for the lock alone (an apply, an undo): nothing left
+                with contextlib.suppress(OSError):
+                    (folder / PATH_LOCK).unlink()
+                    folder.rmdir()
+            os.close(self._path_fd)  # closing lets go of its flock
+            self._path_fd = None
+        if self._state_fd is not None:  # the info file is ours only while we hold the state folder
+            if not self.keep_info:
+                with contextlib.suppress(OSError):
+                    self.info.unlink(missing_ok=True)
+            _let_go(self._state_fd)
+            self._state_fd = None
+        if self._fd is not None:
+            _let_go(self._fd)
+            self._fd = None
+
+
+def _lock_path(source: Path) -> tuple[int | None, str | None]:
+    """Lock ``source``'s path: a flock on ``path.lock`` in this user's default state folder for
+    it. Where that cannot be made (a service user's home that is not writable), the folder lock
+    alone stands: returns no descriptor and a warning."""
+    folder = default_state_dir(source)
+    try:
+        statedir.prepare(folder)  # made as a state folder is (0700, 0755 above, whatever the umask)
+        fd = os.open(folder / PATH_LOCK, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except (OSError, statedir.UntrustedStateDir) as exc:
+        why = exc.strerror or exc if isinstance(exc, OSError) else exc
+        return None, (
+            f"cannot lock the path {source} (in {folder}: {why}); only the folder "
+            "is locked: were it replaced, another instance could start on it before this one stops"
+        )
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AlreadyRunning(source, lock_holder(folder / PATH_LOCK)) from None
+    return fd, None
+
+
+def _refuse_if_inside_another(source: Path, own: os.stat_result) -> None:
+    """Refuse a source inside a folder another process holds a flock on: another instance's
+    source, which it would scan into with --recursive (not knowing whether it does, refused
+    either way). Called with this source's own lock held: of two starting at once, one sees
+    the other (a recursive instance also leaves alone a folder held below it: intake.py)."""
+    held = flocks_of_others()
+    if not held:
+        return
+    for parent in source.parents:
+        try:
+            st = os.stat(parent)
+        except OSError:
+            continue
+        pid = held.get((st.st_dev, st.st_ino))
+        if pid is not None and (st.st_dev, st.st_ino) != (own.st_dev, own.st_ino):
+            raise AlreadyRunning(parent, pid, inside=source)

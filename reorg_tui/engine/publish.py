@@ -59,7 +59,8 @@ class Publisher:
         with self._lock:
             self._events.extend(events)
 
-    def publish(self, snap: Snapshot) -> None:
+    def publish(self, snap: Snapshot, roots: list[dict[str, Any]] | None = None) -> None:
+        """``roots``: each root's label, path and identity (roots.py), for ``status`` to check."""
         with self._lock:
             events = [event_to_dict(e) for e in self._events]
         data = {
@@ -68,6 +69,7 @@ class Publisher:
             "published_at": time.time(),
             "snapshot": snap.to_dict(),
             "events": events,
+            "roots": roots or [],
         }
         # No fsync: after a crash a stale or missing status file is the truth anyway.
         write_atomic(self.path, json.dumps(data).encode(), durable=False)
@@ -81,6 +83,7 @@ class Published:
     published_at: float
     snapshot: Snapshot
     events: tuple[ev.Event, ...]  # those this version knows (an unknown kind is left out)
+    roots: object = None  # as published, unchecked: roots.first_replaced takes it as input
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ def read_published(state_dir: Path) -> Published | Unpublished:
     except BadState as exc:
         return Unpublished(f"{state_dir / STATE_FILE} is not what this version writes: {exc}")
     events = tuple(e for e in map(event_from_dict, data.get("events", ())) if e is not None)
-    return Published(data["pid"], float(data["published_at"]), snapshot, events)
+    return Published(data["pid"], float(data["published_at"]), snapshot, events, data.get("roots"))
 
 
 def read_state(state_dir: Path) -> dict[str, Any] | None:

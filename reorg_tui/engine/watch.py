@@ -12,7 +12,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from watchdog.events import (
@@ -69,12 +69,20 @@ class ScanCount:
     ignored: int = 0
     taken: int = 0
     folders: int = 0  # listed, the source itself included
+    held: dict[str, int] = field(default_factory=dict)  # folders below left to another instance: pid
 
 
 def scan(
-    root: str, naming: Naming, recursive: bool, count: ScanCount
+    root: str,
+    naming: Naming,
+    recursive: bool,
+    count: ScanCount,
+    others: dict[tuple[int, int], int] | None = None,
 ) -> Iterator[tuple[str, os.stat_result]]:
     """Yield (relative path, lstat) of every regular file the naming wants, as it is listed.
+
+    ``others``: (st_dev, st_ino) -> pid of the folders other processes hold a flock on (another
+    instance's source, lock.py): not walked into, and listed in ``count.held``.
 
     Streams: the first file comes out before a large folder has been listed to the end.
     Symlinks, FIFOs, sockets and devices are never opened or followed; subfolders are opened
@@ -86,13 +94,18 @@ def scan(
         log.warning("cannot list %s: %s", root, exc.strerror)
         return
     try:
-        yield from _scan_below(top, root, naming, recursive, count)
+        yield from _scan_below(top, root, naming, recursive, count, others or {})
     finally:
         os.close(top)
 
 
 def _scan_below(
-    top: int, root: str, naming: Naming, recursive: bool, count: ScanCount
+    top: int,
+    root: str,
+    naming: Naming,
+    recursive: bool,
+    count: ScanCount,
+    others: dict[tuple[int, int], int],
 ) -> Iterator[tuple[str, os.stat_result]]:
     stack = [""]
     while stack:
@@ -103,6 +116,7 @@ def _scan_below(
             log.warning("cannot list %s: %s", os.path.join(root, rel_dir), exc.strerror)
             continue
         count.folders += 1
+        dev = os.fstat(fd).st_dev if others else 0  # a subfolder's inode is its entry's; its device, ours
         try:
             it = _waiting_for_descriptors(os.scandir, fd)
         except OSError as exc:
@@ -116,7 +130,12 @@ def _scan_below(
                     try:
                         if entry.is_dir(follow_symlinks=False):
                             if recursive and not naming.is_ignored(name):
-                                stack.append(f"{rel_dir}/{name}" if rel_dir else name)
+                                rel = f"{rel_dir}/{name}" if rel_dir else name
+                                holder = others.get((dev, entry.inode())) if others else None
+                                if holder is None:
+                                    stack.append(rel)
+                                else:
+                                    count.held[rel] = holder
                             continue
                         if not naming.wants(name):
                             count.ignored += 1

@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from reorg_tui.engine import AlreadyRunning, ExitCode, State, foreseen_failure
+from reorg_tui.engine.roots import RootReplaced
 from reorg_tui.names import safe
 from reorg_tui.tui.bridge import Host
 from reorg_tui.tui.quarantine_listing import Listing
@@ -159,8 +160,8 @@ class ReorgApp(App[int]):
         if event.worker.group != "engine" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
             return
         error = event.worker.error
-        if isinstance(error, AlreadyRunning):
-            self.exit(ExitCode.ALREADY_RUNNING, message=f"reorg-tui: error: {error}")
+        if isinstance(error, (AlreadyRunning, RootReplaced)):
+            self.exit(error.exit_code, message=f"reorg-tui: error: {error}")
         elif error is not None:
             self.exit(ExitCode.INTERNAL, message=f"reorg-tui: engine failed: {type(error).__name__}: {error}")
         else:

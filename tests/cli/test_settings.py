@@ -143,7 +143,13 @@ def test_help_explains_every_option_with_default_and_env(dirs):
         assert out.returncode == 0 and "Usage:" in out.stdout, sub
 
 
-UNITS = {"SECONDS": "second", "PERCENT": "percent", "DAYS": "days", "RATIO": "ratio", "DURATION": "30m, 1h, 1d"}
+UNITS = {
+    "SECONDS": "second",
+    "PERCENT": "percent",
+    "DAYS": "days",
+    "RATIO": "ratio",
+    "DURATION": "30m, 1h, 1d",
+}
 
 
 def test_every_number_s_metavar_names_the_unit_its_help_speaks_of():

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import OLD, cli, files_under, wait_for, write
+from tests.integration.conftest import start_headless
 
 
 def _dirs(tmp_path: Path, dest: Path | None = None) -> tuple[Path, Path, Path]:
@@ -39,20 +40,6 @@ def _backlog(src: Path, n: int, size: int = 2000) -> dict[str, bytes]:
     return made
 
 
-_started: list[subprocess.Popen[str]] = []
-
-
-@pytest.fixture(autouse=True)
-def _no_stray_daemons():
-    """A failing test must not leave its daemon running (and holding files) behind."""
-    yield
-    while _started:
-        proc = _started.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
 def _start(
     src: Path, dest: Path, q: Path, *extra: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
@@ -71,15 +58,7 @@ def _start(
         "0.5",
     ]
     args += ["--workers", "2", "--batch-size", "16", *extra]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reorg_tui", "--headless", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    _started.append(proc)
-    return proc
+    return start_headless(args, env)
 
 
 def _assert_each_file_exactly_once(made: dict[str, bytes], src: Path, dest: Path) -> None:

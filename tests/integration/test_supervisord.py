@@ -152,3 +152,24 @@ def test_supervisord_runs_it_on_folders_whose_names_mean_something_to_its_file(s
     wait_for(lambda: (dst / "2024/05/06/2024-05-06_named.txt").exists(), timeout=30, what="the move")
     assert (dst / "2024/05/06/2024-05-06_named.txt").read_bytes() == b"through supervisord"
     assert "stopped" in ctl(conf, "stop", "reorg-tui")
+
+
+def test_a_source_replaced_under_supervisord_is_taken_afresh_by_the_restart(supervised):
+    """The deploy tool's `rm -rf inbox && mkdir inbox`: the daemon stops (exit 5, one line) and
+    supervisord's restart works on the folder there now."""
+    conf, src, dst, state, root = supervised
+    first = child_pid(conf)
+    shutil.rmtree(src)
+    src.mkdir()
+    made = {}
+    for i in range(20):
+        name = f"2024-04-{1 + i:02d}_new{i:03d}.dat"
+        made[name] = os.urandom(512)
+        write(src / name, made[name], OLD)
+    wait_for(lambda: not any(src.iterdir()), timeout=60, what="the restarted daemon to move the new files")
+    assert child_pid(conf) != first
+    assert sorted(Path(p).name for p in files_under(dst)) == sorted(made)
+    log = (root / "supervisord.log").read_text()
+    assert "exited: reorg-tui (exit status 5; not expected)" in log, log[-2000:]
+    records = [json.loads(line) for line in (state / "reorg-tui.log").read_text().splitlines()]
+    assert [r["event"] for r in records].count("root-replaced") == 1
