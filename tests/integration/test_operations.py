@@ -80,6 +80,7 @@ def test_metrics_for_alert_rules_are_there_from_the_first_scrape_and_add_up(daem
         'reorg_alert_active{"alert": "quarantine_count"}': 0,
         'reorg_alert_active{"alert": "quarantine_age"}': 0,
         'reorg_alert_active{"alert": "disk_free"}': 0,
+        'reorg_alert_active{"alert": "pending_age"}': 0,
     }
     assert first[f'reorg_build_info{{"version": "{__version__}"}}'] == 1
     inodes = os.statvfs(d.dst)

@@ -38,6 +38,7 @@ def mounts():
 
 
 def _start(src: Path, dest: Path, q: Path, state: Path, *extra: str) -> subprocess.Popen[str]:
+    q.mkdir(parents=True, exist_ok=True)  # a named quarantine must exist (some tests remove it)
     env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
     args = ["-s", str(src), "-d", str(dest), "--quarantine", str(q), "--state-dir", str(state)]
     args += ["--settle", "0.2", "--poll-interval", "0.5", "--workers", "2", *extra]
@@ -78,7 +79,7 @@ def _status(state: Path, src: Path) -> subprocess.CompletedProcess[str]:
 
 def _folders(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
     src, dest, q, state = (tmp_path / n for n in ("inbox", "archive", "q", "state"))
-    for p in (src, dest):
+    for p in (src, dest, q):  # a named quarantine must exist
         p.mkdir()
     return src, dest, q, state
 
