@@ -38,7 +38,7 @@ def measure(directory: Path | None, count: int, console: Console, *, keep: bool 
     try:
         compile_package()
         console.print(f"writing {count:,} quarantined files with their records...")
-        _fill(quarantine, count)
+        fill(quarantine, count)
         where = ["--source", str(src), "--quarantine", str(quarantine), "--state-dir", str(state)]
         cold = _drop_caches()
         started = time.perf_counter()
@@ -89,7 +89,7 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _fill(root: Path, count: int) -> None:
+def fill(root: Path, count: int) -> None:
     start = time.time() - 86_400
     for n in range(count):
         item_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(start + n)) + f"-{n:08x}"

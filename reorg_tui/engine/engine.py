@@ -41,7 +41,7 @@ from reorg_tui.engine.housekeeping import Housekeeper
 from reorg_tui.engine.instance import Instance
 from reorg_tui.engine.intake import Intake
 from reorg_tui.engine.journal import RenameJournal
-from reorg_tui.engine.kinds import Ready, State
+from reorg_tui.engine.kinds import Phase, Ready, State
 from reorg_tui.engine.lanes import Lanes
 from reorg_tui.engine.ledger import Ledger, open_for_daemon
 from reorg_tui.engine.metrics import Metrics, QuarantineInfo, Queues, Snapshot
@@ -50,6 +50,7 @@ from reorg_tui.engine.quarantine import QuarantineStore, Record
 from reorg_tui.engine.recovery import recover
 from reorg_tui.engine.remote import answers, audit
 from reorg_tui.engine.settings import EngineSettings
+from reorg_tui.engine.steps import reached
 from reorg_tui.engine.store import remove_leftovers
 from reorg_tui.engine.undone import hold_undone
 from reorg_tui.engine.watch import Watcher
@@ -78,6 +79,7 @@ class Engine:
         self._paused = False  # read without it: a bool, and moves check it again between batches
         self._paused_at: float | None = None  # when it was paused: `status` reports the pause's age
         self._state = State.STARTING
+        self._phase: Phase | None = None  # what start-up is doing (written by run's thread)
         self.bus = EventBus()
         # Both trees are reached through folder descriptors, never by re-resolving path strings:
         # a symlink planted below either root is refused, not followed.
@@ -239,6 +241,7 @@ class Engine:
             first_move_at=self.metrics.first_move_at,
             last_move_at=self.metrics.last_move_at,
             paused_at=self._paused_at,
+            phase=self._phase if state == State.STARTING else None,
         )
 
     def quarantine_list(self) -> list[Record]:
@@ -274,7 +277,7 @@ class Engine:
         self.failures.once = once
         with self.instance:
             try:
-                self._start(once)
+                self._start_published(once)
                 pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reorg-move")
                 scanner = threading.Thread(
                     target=self.intake.scan_loop, args=(once,), name="reorg-scan", daemon=True
@@ -294,11 +297,32 @@ class Engine:
                 self._close_ledger()
         return self.failures.result
 
+    def _start_published(self, once: bool) -> None:
+        """Start, published as it goes: "starting" at once (over a stopped predecessor's state),
+        then each second with its phase, until the housekeeper takes over. A start-up over a
+        large quarantine takes seconds to minutes; ``status`` must not call that an outage."""
+        self._phase = Phase.LEDGER
+        self.instance.publish()
+        started = threading.Event()
+        herald = Housekeeper([self.instance.publish], started, name="reorg-starting")
+        herald.start()
+        try:
+            self._start(once)
+        except BaseException:
+            self._state = State.STOPPED  # what __exit__ publishes: a start-up that failed ended
+            raise
+        finally:
+            started.set()
+            herald.join(timeout=5.0)
+        self.instance.publish()  # "running" now, not at the housekeeper's first round
+
     def _start(self, once: bool) -> None:
+        reached("starting")  # (a crash test's stalled or stuck start-up)
         self.quarantine.ensure()
         self._open_ledger()
         assert self.ledger is not None
         trees = [self.sources, self.mover.tree, self.quarantine.mover.tree]
+        self._phase = Phase.RECOVERING
         recovered = recover(self.ledger, trees)
         if recovered.acted:
             self.bus.warn(
@@ -308,25 +332,28 @@ class Engine:
         if recovered.left:
             log.info("left %d open transfer(s) of another live instance alone", recovered.left)
         self._prune_ledger()
+        self._phase = Phase.CLEANING
         held = hold_undone(self.ledger, self.sources, self.intake)  # (undone.py: not delivered again)
         if held:
             log.info("left %d file(s) an undo put back in the source alone, until each changes", held)
-        cleaned = (
-            self.mover.recover()
-            + sweep_staging(self.sources)  # a release's or an undo's copies into the source
-            + self.quarantine.repair()
-            + remove_leftovers(self.settings.state_dir)
-        )
+        cleaned = self.mover.recover() + sweep_staging(self.sources)  # a release's or undo's copies
+        self._phase = Phase.QUARANTINE
+        cleaned += self.quarantine.repair() + remove_leftovers(self.settings.state_dir)
         if cleaned:
             self.bus.warn(f"recovered from an interrupted run: removed or repaired {cleaned} leftover(s)")
+        self._phase = Phase.RETRIES
         loaded = self.failures.load()
         if loaded:
             log.info("restored %d file(s) waiting for a retry", loaded)
+        self._phase = Phase.COUNTING
         self.failures.count_quarantine()
+        self._phase = Phase.DISK
         self.gate.check()
         if not once:
+            self._phase = Phase.WATCHER
             self.watcher.start()
         self._state = State.RUNNING
+        self._phase = None
 
     def _shutdown(self, pool: ThreadPoolExecutor, scanner: threading.Thread, keeper: Housekeeper) -> None:
         self._state = State.DRAINING

@@ -15,11 +15,17 @@ log = logging.getLogger(__name__)
 
 
 class Housekeeper:
-    def __init__(self, chores: Sequence[Callable[[], object]], stopping: threading.Event, every: float = 1.0):
+    def __init__(
+        self,
+        chores: Sequence[Callable[[], object]],
+        stopping: threading.Event,
+        every: float = 1.0,
+        name: str = "reorg-housekeeping",
+    ):
         self.chores = chores
         self._stopping = stopping
         self._every = every
-        self._thread = threading.Thread(target=self._run, name="reorg-housekeeping", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()

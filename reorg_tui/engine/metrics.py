@@ -116,6 +116,7 @@ class Snapshot:
     first_move_at: float | None = None  # when this run's first file arrived (wall clock)
     last_move_at: float | None = None  # and its latest
     paused_at: float | None = None  # when an operator paused intake (wall clock); None if not paused
+    phase: str | None = None  # while starting, what start-up is doing (a Phase, kinds.py); else None
 
     @property
     def uptime(self) -> float:
