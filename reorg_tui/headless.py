@@ -21,13 +21,20 @@ from reorg_tui.sdnotify import Notifier
 log = logging.getLogger("reorg_tui")
 
 
-def run_headless(settings: Settings, *, once: bool = False, stop: threading.Event | None = None) -> int:
-    """Run the engine until SIGTERM/SIGINT (or, with once, until the source is done)."""
+def run_headless(
+    settings: Settings,
+    *,
+    once: bool = False,
+    stop: threading.Event | None = None,
+    hangup_stops: bool = False,
+) -> int:
+    """Run the engine until SIGTERM/SIGINT (or, with once, until the source is done). With
+    ``hangup_stops`` (the demo, run in a terminal), SIGHUP stops it too."""
     logs.setup(settings.log_level, settings.log_format)
     engine = Engine(settings)
     engine.subscribe(logs.log_events)
     stop = stop or threading.Event()
-    previous = _install_signals(stop)
+    previous = _install_signals(stop, hangup_stops)
     servers: list[Any] = []
     threads: list[threading.Thread] = []  # to join before exiting: systemd hears STOPPING=1
 
@@ -100,10 +107,10 @@ def _stats_loop(engine: Engine, stop: threading.Event, interval: float) -> None:
         logs.log_summary(engine.snapshot())
 
 
-def _install_signals(stop: threading.Event) -> dict[int, object]:
+def _install_signals(stop: threading.Event, hangup_stops: bool = False) -> dict[int, object]:
     """SIGTERM and SIGINT drain and stop. SIGHUP is logged and ignored: there is no reload
     (settings are read at start), and a HUP from a closing terminal or an operator's habit must
-    not end the daemon silently."""
+    not end the daemon silently. With ``hangup_stops`` SIGHUP stops it as SIGTERM does."""
     if threading.current_thread() is not threading.main_thread():
         return {}
 
@@ -125,7 +132,7 @@ def _install_signals(stop: threading.Event) -> dict[int, object]:
     previous: dict[int, object] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, on_signal)
-    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_signal if hangup_stops else on_hangup)
     return previous
 
 
