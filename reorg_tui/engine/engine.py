@@ -288,6 +288,7 @@ class Engine:
                 try:
                     if started is not None:
                         started()
+                    self.instance.publish()  # running, its face's port bound: now, not in a second
                     self.coordinator.run(stop, pool, once)
                 finally:
                     self._shutdown(pool, scanner, keeper)
@@ -314,7 +315,6 @@ class Engine:
         finally:
             started.set()
             herald.join(timeout=5.0)
-        self.instance.publish()  # "running" now, not at the housekeeper's first round
 
     def _start(self, once: bool) -> None:
         reached("starting")  # (a crash test's stalled or stuck start-up)
