@@ -38,8 +38,7 @@ _LOCKING_FLAGS = 0x00000010 | 0x00000020  # FS_IMMUTABLE_FL, FS_APPEND_FL
 
 
 def make() -> Path:
-    """A new sandbox, marked as this process's, after removing the stale ones of killed demos."""
-    sweep()
+    """A new sandbox, marked as this process's (``sweep`` first removes killed demos' ones)."""
     root = Path(tempfile.mkdtemp(prefix=PREFIX))
     (root / MARK).write_text(json.dumps(_identity(os.getpid())))
     return root
