@@ -23,12 +23,14 @@ from reorg_tui.engine import (
     find_state_dir,
     setting,
 )
+from reorg_tui.engine.inputfile import UnfitFile, read_regular
 
 __all__ = ["FIELDS", "ConfigError", "Settings", "default_state_dir", "find_state_dir", "load", "resolve"]
 
 ENV_PREFIX = "REORG_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
+MAX_CONFIG_BYTES = 1024 * 1024  # a settings file is a few hundred bytes; this is no real one
 
 
 class ConfigError(ReorgError):
@@ -49,6 +51,19 @@ class Settings(EngineSettings):
         0, "Serve Prometheus metrics on this port (0: off).", minimum=0, maximum=65535
     )
     metrics_addr: str = setting("127.0.0.1", "Address the metrics endpoint binds to.")
+    notify: tuple[str, ...] = setting(
+        (),
+        "Apprise URL to tell of alerts, disk pauses, a degraded watcher and a stop with files left "
+        "(repeat for several). URLs hold secrets: prefer the config file or the environment.",
+        repeat=True,
+    )
+    notify_digest: float = setting(
+        0.0,
+        "Instead of each event, notify a summary this often: 30m, 1h, 1d (0: off).",
+        minimum=0.0,
+        maximum=366 * 86_400,
+        duration=True,
+    )
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -65,6 +80,8 @@ class Field:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] | None = None
+    repeat: bool = False  # given by repeating the flag; never split on commas
+    duration: bool = False  # seconds, or 90s, 30m, 1h, 1d, 2w
 
     @property
     def env(self) -> str:
@@ -80,6 +97,14 @@ class Field:
             return "|".join(c.lower() if self.name == "log_level" else c for c in self.choices)
         if self.name.endswith("_days"):
             return "DAYS"
+        if self.duration:
+            return "DURATION"
+        if self.repeat:
+            return "URL"
+        if self.name.endswith("_percent"):
+            return "PERCENT"
+        if self.name.endswith("_rate"):
+            return "RATIO"  # a fraction, 0 to 1: not a time
         return {Path: "DIR", int: "N", float: "SECONDS", tuple: "GLOBS", str: "TEXT"}.get(self.kind, "X")
 
     def help_text(self) -> str:
@@ -134,11 +159,12 @@ def _convert(field: Field, raw: Any, origin: str) -> Any:
         elif field.kind is float:
             if isinstance(raw, bool):
                 raise ValueError
-            value = float(raw)
+            value = parse_age(raw, where) if field.duration and isinstance(raw, str) else float(raw)
             if value != value or value in (float("inf"), float("-inf")):
                 raise ValueError
         elif field.kind is tuple:
-            items = raw.split(",") if isinstance(raw, str) else list(raw)
+            whole = isinstance(raw, str) and field.repeat  # a URL may hold commas
+            items = [raw] if whole else raw.split(",") if isinstance(raw, str) else list(raw)
             value = tuple(str(i).strip() for i in items if str(i).strip())
         elif field.kind is Path:
             if not str(raw).strip():
@@ -161,16 +187,32 @@ def _convert(field: Field, raw: Any, origin: str) -> Any:
     return value
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def parse_age(text: str, flag: str = "--older-than") -> float:
+    """``90s``, ``30m``, ``12h``, ``1d``, ``2w`` (or plain seconds) -> seconds; ``flag`` names
+    the option in an error."""
+    raw = text.strip().lower()
+    unit = raw[-1:] if raw[-1:] in _UNITS else "s"
+    number = raw[:-1] if raw[-1:] in _UNITS else raw
+    try:
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        raise ConfigError(f"{flag}: {text!r} is not an age such as 90s, 30m, 12h, 1d or 2w") from None
+    if value < 0:
+        raise ConfigError(f"{flag}: {text!r} is negative")
+    if value != value or value == float("inf"):
+        raise ConfigError(f"{flag}: {text!r} is not an age such as 90s, 30m, 12h, 1d or 2w")
+    return value
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a folder, not a file") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        # A FIFO, a device or a huge file named here would block or exhaust memory: refused.
+        data = tomllib.loads(read_regular(path, MAX_CONFIG_BYTES).decode("utf-8"))
+    except UnfitFile as exc:
+        raise ConfigError(f"config file {exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     table = data.get("reorg-tui", data)
@@ -194,6 +236,11 @@ def _hint(key: str, value: Any) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def is_given(value: Any) -> bool:
+    """Whether a flag was given: a repeatable flag not given comes as an empty list."""
+    return value is not None and value != []
+
+
 def resolve(
     flags: Mapping[str, Any],
     env: Mapping[str, str] | None = None,
@@ -207,7 +254,7 @@ def resolve(
     from_file = read_toml(config_file) if config_file is not None else {}
     values: dict[str, Any] = {}
     for name, field in FIELDS.items():
-        if flags.get(name) is not None:
+        if is_given(flags.get(name)):
             values[name] = _convert(field, flags[name], "flag")
         elif env.get(field.env) not in (None, ""):
             values[name] = _convert(field, env[field.env], f"env {field.env}")
@@ -235,13 +282,14 @@ def load(
     source = Path(os.path.realpath(values["source"]))
     dest = Path(os.path.realpath(values["dest"]))
     values["source"], values["dest"] = source, dest
-    if values["quarantine"] is None:
+    named_quarantine = values["quarantine"] is not None
+    if not named_quarantine:
         values["quarantine"] = dest / "_quarantine"
     values["quarantine"] = Path(os.path.realpath(values["quarantine"]))
     if values["state_dir"] is None:
         values["state_dir"] = default_state_dir(source)
     settings = Settings(**values)
-    validate(settings)
+    validate(settings, make_quarantine=not named_quarantine)
     return settings
 
 
@@ -265,8 +313,11 @@ def _check_folder(label: str, path: Path, create_ok: bool) -> None:
         raise ConfigError(f"{label} {path} does not exist and {parent} is not writable")
 
 
-def validate(settings: Settings) -> None:
-    """Everything that can be checked before a file is touched."""
+def validate(settings: Settings, *, make_quarantine: bool = True) -> None:
+    """Everything that can be checked before a file is touched. ``make_quarantine``: the
+    quarantine is the default under DEST, made if missing; one that was named (a flag, REORG_*,
+    the config file) must exist, like the destination, so that a typo never scatters files into
+    a new folder."""
     source, dest, quarantine = settings.source, settings.dest, settings.quarantine
     _check_folder("source", source, create_ok=False)
     _check_folder("destination", dest, create_ok=False)
@@ -282,7 +333,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"source {source} is inside the quarantine {quarantine}")
     if quarantine == dest:
         raise ConfigError(f"quarantine and destination are the same folder: {dest}")
-    _check_folder("quarantine", quarantine, create_ok=True)
+    _check_folder("quarantine", quarantine, create_ok=make_quarantine)
     _check_folder("state folder", settings.state_dir, create_ok=True)
     if settings.retry_max_delay < settings.retry_base_delay:
         raise ConfigError("--retry-max-delay must not be below --retry-base-delay")

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import sys
 from collections.abc import Collection
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from reorg_tui.config import FIELDS, Settings
+from reorg_tui.config import FIELDS, ConfigError, Settings
+from reorg_tui.deploy_syntax import (
+    supervisord_command,
+    supervisord_logfile,
+    systemd_exec,
+    systemd_paths,
+    systemd_text,
+)
+from reorg_tui.names import safe
 
 TMP_ROOTS = ("/tmp", "/var/tmp")
 WATCHDOG_SECONDS = 30  # the daemon feeds it every 15 s (sdnotify.py)
@@ -50,6 +57,13 @@ def command_line(dep: Deployment) -> list[str]:
             continue  # the daemon reads it from the file at each start
         elif value == field.default:
             continue
+        elif f.name == "quarantine" and value == dep.settings.dest / "_quarantine":
+            continue  # the default, made at the first start; a named one must exist
+        if field.repeat:  # --notify: URLs hold tokens and passwords
+            raise ConfigError(
+                f"{field.flag} URLs are secrets, not for a command line every user sees nor a "
+                "world-readable unit: put them in the config file (mode 0600) and pass --config"
+            )
         if field.kind is bool:
             argv.append(field.flag if value else f"--no-{field.flag[2:]}")
         elif field.kind is tuple:
@@ -59,20 +73,28 @@ def command_line(dep: Deployment) -> list[str]:
     return argv
 
 
+def labelled(argv: list[str]) -> list[tuple[str, str]]:
+    """Each argument with what it is, for a refusal to name: the interpreter, or its flag."""
+    return [("the interpreter" if i == 0 else argv[i - 1], arg) for i, arg in enumerate(argv)]
+
+
 def _from_file_note(dep: Deployment, restart: str) -> str:
     if dep.config_file is None:
         return "settings are copied into the command line: print this again after changing them"
-    return f"settings are read from {dep.config_file} at each start: after editing it, {restart}"
+    return f"settings are read from {safe(str(dep.config_file))} at each start: after editing it, {restart}"
 
 
 def supervisord(dep: Deployment, name: str = "reorg-tui") -> str:
+    """The [program] section; ``Uncarriable`` for a value supervisord's file cannot carry."""
     log_dir = dep.settings.state_dir
+    command = supervisord_command(labelled(command_line(dep)))
+    log_file = supervisord_logfile("the state folder (--state-dir)", f"{log_dir}/{name}.log")
     # supervisord refuses a config whose log folder does not exist yet: make it now.
     log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return f"""; printed by `reorg-tui config supervisord`; the log folder {log_dir} was created
+    return f"""; printed by `reorg-tui config supervisord`; the log folder {safe(str(log_dir))} was created
 ; {_from_file_note(dep, f"`supervisorctl restart {name}`")}
 [program:{name}]
-command={shlex.join(command_line(dep))}
+command={command}
 ; SIGTERM drains: in-flight moves finish or are abandoned cleanly, then exit 0
 stopsignal=TERM
 stopwaitsecs={int(dep.settings.shutdown_timeout) + 10}
@@ -84,7 +106,7 @@ startretries=10
 numprocs=1
 environment=PYTHONUNBUFFERED="1"
 redirect_stderr=true
-stdout_logfile={log_dir}/{name}.log
+stdout_logfile={log_file}
 stdout_logfile_maxbytes=50MB
 stdout_logfile_backups=5
 """
@@ -100,23 +122,27 @@ def _under(path: Path, roots: tuple[str, ...]) -> bool:
 
 
 def systemd(dep: Deployment, user: str | None = None, name: str = "reorg-tui") -> tuple[str, list[str]]:
-    """The unit, and warnings for stderr (what the hardening had to leave out, and why)."""
+    """The unit, and warnings for stderr (what the hardening had to leave out, and why);
+    ``Uncarriable`` for a folder whose name the unit cannot carry."""
     s = dep.settings
     folders = [s.source, s.dest, s.quarantine, s.state_dir]
-    writable = [shlex.quote(str(p)) for p in folders]
+    flags = ("--source", "--dest", "--quarantine", "--state-dir")
+    writable = [(flag, str(p), False) for flag, p in zip(flags, folders, strict=True)]
     seen = [*folders, *([dep.config_file] if dep.config_file else []), Path(sys.executable)]
     if dep.pointer_dir is not None:
-        # The daemon records its --state-dir there (engine/locate.py): it must be writable.
-        # Made now for the user printing it (as supervisord's log folder is); "-": no error if
-        # it is missing, only a warning in the daemon's log.
-        if user is None:
-            with contextlib.suppress(OSError):
-                dep.pointer_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        writable.append("-" + shlex.quote(str(dep.pointer_dir)))
+        # The daemon records its --state-dir there (engine/locate.py): it must be writable;
+        # "-": no error if it is missing, only a warning in the daemon's log.
+        writable.append(("the default state folder", str(dep.pointer_dir), True))
         seen.append(dep.pointer_dir)
+    read_write = systemd_paths(writable)  # before anything is made: a refusal leaves nothing
+    exec_start = systemd_exec(command_line(dep))
+    if dep.pointer_dir is not None and user is None:
+        # Made now for the user printing it (as supervisord's log folder is).
+        with contextlib.suppress(OSError):
+            dep.pointer_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     seen.append(Path(os.path.realpath(sys.executable)))
     warnings: list[str] = []
-    in_tmp = sorted({str(p) for p in seen if _under(p, TMP_ROOTS)})
+    in_tmp = sorted({safe(str(p)) for p in seen if _under(p, TMP_ROOTS)})
     if in_tmp:
         private_tmp = f"# no PrivateTmp: a private /tmp would hide {', '.join(in_tmp)}"
         warnings.append(
@@ -125,7 +151,7 @@ def systemd(dep: Deployment, user: str | None = None, name: str = "reorg-tui") -
         )
     else:
         private_tmp = "PrivateTmp=yes"
-    at_home = sorted({str(p) for p in seen if _under(p, HOME_ROOTS)})
+    at_home = sorted({safe(str(p)) for p in seen if _under(p, HOME_ROOTS)})
     if at_home:
         protect_home = (
             f"# home folders stay visible, read-only ({', '.join(at_home)} {_is(at_home)} there); "
@@ -139,7 +165,7 @@ def systemd(dep: Deployment, user: str | None = None, name: str = "reorg-tui") -
     unit = f"""# printed by `reorg-tui config systemd`
 # {_from_file_note(dep, f"`systemctl restart {name}`")}
 [Unit]
-Description=reorg-tui: move dated files from {s.source} to {s.dest}
+Description={systemd_text(f"reorg-tui: move dated files from {s.source} to {s.dest}")}
 After=local-fs.target network-online.target
 Wants=network-online.target
 
@@ -148,7 +174,7 @@ Wants=network-online.target
 Type=notify
 NotifyAccess=main
 WatchdogSec={WATCHDOG_SECONDS}
-{user_line}ExecStart={shlex.join(command_line(dep))}
+{user_line}ExecStart={exec_start}
 Environment=PYTHONUNBUFFERED=1
 Restart=on-failure
 RestartSec=2
@@ -160,7 +186,7 @@ NoNewPrivileges=yes
 PrivateDevices=yes
 ProtectSystem=strict
 {protect_home}
-ReadWritePaths={" ".join(writable)}
+ReadWritePaths={read_write}
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
 ProtectControlGroups=yes

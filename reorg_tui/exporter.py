@@ -62,6 +62,11 @@ class SnapshotCollector(Collector):
         oldest = snap.taken_at - q.oldest if q.oldest is not None else 0.0
         yield _gauge("reorg_quarantine_oldest_age_seconds", "Age of the oldest quarantined file.", oldest)
         yield _gauge(
+            "reorg_oldest_pending_age_seconds",
+            "How long the longest-waiting file in the source has waited (settling, retried, no room).",
+            snap.oldest_pending_age,
+        )
+        yield _gauge(
             "reorg_disk_free_bytes", "Free bytes on the destination (f_bavail).", snap.disk.free_bytes
         )
         yield _gauge("reorg_disk_total_bytes", "Size of the destination filesystem.", snap.disk.total_bytes)

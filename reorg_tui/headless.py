@@ -16,6 +16,7 @@ from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import AlreadyRunning, Engine, ExitCode, Plan, ScanCount, planfile, preview
 from reorg_tui.names import safe
+from reorg_tui.notifications import Notifications
 from reorg_tui.sdnotify import Notifier
 
 log = logging.getLogger("reorg_tui")
@@ -31,8 +32,11 @@ def run_headless(
     """Run the engine until SIGTERM/SIGINT (or, with once, until the source is done). With
     ``hangup_stops`` (the demo, run in a terminal), SIGHUP stops it too."""
     logs.setup(settings.log_level, settings.log_format)
+    notes = Notifications.for_settings(settings) if settings.notify else None
     engine = Engine(settings)
     engine.subscribe(logs.log_events)
+    if notes is not None:
+        notes.attach(engine)
     stop = stop or threading.Event()
     previous = _install_signals(stop, hangup_stops)
     servers: list[Any] = []
@@ -48,6 +52,8 @@ def run_headless(
         threading.Thread(
             target=_stats_loop, args=(engine, stop, settings.stats_interval), daemon=True
         ).start()
+        if notes is not None:
+            notes.start()
         logs.emit(
             logging.INFO,
             "started",
@@ -82,7 +88,10 @@ def run_headless(
             stop_metrics(server)
         for thread in threads:
             thread.join(timeout=1)
-    logs.log_summary(engine.snapshot(), event="stopped")
+    final = engine.snapshot()
+    logs.log_summary(final, event="stopped")
+    if notes is not None:  # after the outcome is known, with it
+        notes.stop(final, left=len(result.left))
     logs.flush()
     if once and (result.quarantined or result.failed or result.left):
         for line in result.left:

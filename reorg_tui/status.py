@@ -3,6 +3,12 @@
 Exit codes of ``reorg-tui status``: 0 healthy, 1 degraded (starting, an alert is active, intake
 is paused for disk, or by an operator while files wait, or the quarantine is not empty), 2 not
 running, stale, or starting for longer than ``start_timeout``.
+
+A snapshot is believed only from a state folder that no other user could have written
+(engine/statedir.py): owned by this user or root, or by the user whose process holds the source's
+lock (the kernel's word, from /proc/locks, for the ``--source`` given: root checking a daemon that
+runs as a service user).
+Anything else is reported as ``untrusted``, exit 2: a forged "healthy" is never passed on.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import humanize
 from reorg_tui.engine import Snapshot, State
 from reorg_tui.engine.lock import lock_holder
 from reorg_tui.engine.publish import read_state
+from reorg_tui.engine.statedir import UntrustedStateDir, check_for_reading
 from reorg_tui.engine.store import pid_alive
 from reorg_tui.present import summary
 
@@ -59,6 +66,10 @@ def check(
     """The health of the instance publishing in ``state_dir``. With ``source``, a down result
     while another process holds the source's lock names that process instead: it runs, but
     keeps its state elsewhere. A start-up is degraded for ``start_timeout`` seconds, then down."""
+    try:
+        check_for_reading(state_dir, source)
+    except UntrustedStateDir as exc:
+        return Health(DOWN, f"untrusted: {exc}; its snapshot is not believed", None, None, None)
     health = _check(state_dir, time.time() if now is None else now, start_timeout)
     holder = None if health.code != DOWN or source is None else lock_holder(source)
     if holder is None or holder == health.pid:

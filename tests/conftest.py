@@ -79,9 +79,10 @@ class Recorder:
 
 
 @contextmanager
-def running(settings: Settings) -> Iterator[tuple[Engine, Recorder]]:
-    """The real engine in a background thread, as the dashboard hosts it."""
-    engine = Engine(settings)
+def running(settings: Settings, **options: object) -> Iterator[tuple[Engine, Recorder]]:
+    """The real engine in a background thread, as the dashboard hosts it (``options``: keywords
+    for it, such as a wall clock of the test's)."""
+    engine = Engine(settings, **options)  # type: ignore[arg-type]
     recorder = Recorder()
     engine.subscribe(recorder)
     stop = threading.Event()
@@ -208,13 +209,23 @@ def cli(
     )
 
 
+def refused(result: subprocess.CompletedProcess[str], *fragments: str, code: int = 2) -> None:
+    """A command refused: that exit code, nothing on stdout, one error line holding each fragment."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("reorg-tui: error:"), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert result.stdout == ""
+
+
 class Daemon:
     """`reorg-tui --headless` in its own process, on short paths (a unix socket path is short)."""
 
     def __init__(self, *extra: str) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
         self.src, self.dst, self.q, self.state = (self.root / n for n in ("src", "dst", "q", "st"))
-        for p in (self.src, self.dst):
+        for p in (self.src, self.dst, self.q):  # a quarantine that is named must exist
             p.mkdir()
         self.args = [
             "-s",

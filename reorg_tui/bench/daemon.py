@@ -29,7 +29,9 @@ def compile_package() -> None:
 
 def argv(mode: str, src: Path, dest: Path, state: Path, log_format: str = "json") -> list[str]:
     """`reorg-tui MODE` (--once, --headless) from ``src`` to ``dest``, its quarantine and state
-    folder under ``state``, logging JSON (or as told); otherwise its default settings."""
+    folder under ``state``, logging JSON (or as told); otherwise its default settings. The
+    quarantine is made here: one that is named must exist."""
+    (state / "q").mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "reorg_tui", mode, "--log-format", log_format, "-s", str(src)]
     command += ["-d", str(dest), "--quarantine", str(state / "q"), "--state-dir", str(state / "st")]
     return command

@@ -19,14 +19,18 @@ from reorg_tui.names import safe
 
 EPILOG = (
     "Exit codes: 0 ok; 1 --once left files quarantined or unmoved (bench: a file did not arrive); "
-    "2 bad settings or usage; 3 another instance is processing the source; 4 no such quarantined file; "
+    "2 bad settings or usage (a state folder another user could write included); 3 another instance is "
+    "processing the source, or uses the state folder; 4 no such quarantined file; "
     "70 internal error."
 )
 QUARANTINE_EPILOG = (
-    "Exit codes: 0 ok; 1 an operation failed on the filesystem; 2 bad settings or usage, or the running "
-    "instance refused; 4 no such quarantined file; 70 internal error."
+    "Exit codes: 0 ok; 1 an operation failed on the filesystem, or the file is gone; 2 bad settings or "
+    "usage, or the running instance refused; 4 no such quarantined file; 70 internal error."
 )
-CONFIG_EPILOG = "Exit codes: 0 ok; 2 bad settings or usage; 70 internal error."
+CONFIG_EPILOG = (
+    "Exit codes: 0 ok; 2 bad settings or usage, or a folder or file name the printed file's format "
+    "cannot carry; 70 internal error."
+)
 
 app = typer.Typer(
     add_completion=False,

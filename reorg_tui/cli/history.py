@@ -10,7 +10,7 @@ import typer
 
 from reorg_tui.cli.ops import SOURCE_OPTION, instance_state_dir
 from reorg_tui.cli.options import config_option, state_dir_option
-from reorg_tui.cli.quarantine import parse_age
+from reorg_tui.config import parse_age
 from reorg_tui.engine.ledger import NoLedger, Query
 from reorg_tui.history import as_dict, block, is_glob, read
 from reorg_tui.names import safe

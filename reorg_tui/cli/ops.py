@@ -129,3 +129,36 @@ def config_systemd(
     for warning in warnings:
         typer.echo(f"reorg-tui: warning: {warning}", err=True)
     typer.echo(unit, nl=False)
+
+
+_JOB = typer.Option(
+    "reorg-tui", "--job", metavar="NAME", help="The Prometheus job that scrapes the daemons' metrics."
+)
+
+
+@config_app.command("prometheus-rules")
+@with_settings
+def config_prometheus_rules(
+    ctx: typer.Context, job: str = _JOB, *, flags: dict[str, Any], config: Path | None
+) -> None:
+    """Prometheus alerting rules for the metrics (--metrics-port): daemon down or stale, error
+    ratio, quarantine count, growth and age, the oldest waiting file, disk headroom; thresholds
+    from the settings given, as the daemon's own alerts."""
+    from reorg_tui.monitoring import prometheus_rules
+
+    given, config_file = layered(ctx, flags, config)
+    typer.echo(prometheus_rules(resolve(given, config_file=config_file, required=()), _job(job)), nl=False)
+
+
+@config_app.command("grafana")
+def config_grafana(job: str = _JOB) -> None:
+    """A Grafana dashboard (JSON, to import) with the terminal's panes, from the same metrics."""
+    from reorg_tui.monitoring import grafana_dashboard
+
+    typer.echo(grafana_dashboard(_job(job)), nl=False)
+
+
+def _job(job: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", job):
+        raise ConfigError(f"--job: {job!r} is not a job name (letters, digits, _ . : -)")
+    return job

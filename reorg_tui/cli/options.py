@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import typer
 
-from reorg_tui.config import FIELDS
+from reorg_tui.config import FIELDS, is_given
 
 SHORT = {"source": "-s", "dest": "-d", "workers": "-w"}
 
@@ -21,8 +21,7 @@ def _option(name: str) -> Any:
     flags = [field.flag] + ([SHORT[name]] if name in SHORT else [])
     if field.kind is bool:
         flags = [f"{field.flag}/--no-{field.flag[2:]}"]
-    metavar = "PERCENT" if name.endswith("percent") else field.metavar
-    return typer.Option(None, *flags, help=field.help_text(), show_default=False, metavar=metavar)
+    return typer.Option(None, *flags, help=field.help_text(), show_default=False, metavar=field.metavar)
 
 
 def config_option() -> Any:
@@ -44,6 +43,12 @@ def state_dir_option() -> Any:
     )
 
 
+def _annotation(kind: type, repeat: bool) -> Any:
+    if kind is bool:
+        return Optional[bool]  # noqa: UP045
+    return Optional[list[str]] if repeat else Optional[str]  # noqa: UP045
+
+
 def _settings_parameters() -> list[inspect.Parameter]:
     """One keyword-only parameter per setting, then --config: what with_settings adds."""
     added = [
@@ -51,7 +56,7 @@ def _settings_parameters() -> list[inspect.Parameter]:
             name,
             inspect.Parameter.KEYWORD_ONLY,
             default=_option(name),
-            annotation=Optional[bool] if field.kind is bool else Optional[str],  # noqa: UP045
+            annotation=_annotation(field.kind, field.repeat),
         )
         for name, field in FIELDS.items()
     ]
@@ -93,5 +98,5 @@ def layered(
     root's: ``reorg-tui -s A status -s B`` looks at B. The root command keeps what it was given
     in ``ctx.obj`` (it always runs before its subcommand)."""
     before = ctx.find_root().obj
-    given = {**before["flags"], **{name: value for name, value in flags.items() if value is not None}}
+    given = {**before["flags"], **{name: value for name, value in flags.items() if is_given(value)}}
     return given, config or before["config"]

@@ -3,7 +3,8 @@
 Each finds the ledger that indexes the quarantine as ``status`` finds the state folder: from the
 source (``--source``, ``REORG_SOURCE`` or the config file), or ``--state-dir``. Without one, or
 where that ledger does not index this quarantine, the records themselves are read (slower for a
-large quarantine; the answer is the same)."""
+large quarantine; the answer is the same). A state folder another user could have written is
+not believed: the records are read, with a warning."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ import humanize
 import typer
 
 from reorg_tui.cli.options import config_option, layered
-from reorg_tui.config import FIELDS, ConfigError, find_state_dir, resolve
+from reorg_tui.config import FIELDS, ConfigError, find_state_dir, parse_age, resolve
 from reorg_tui.engine import QuarantineOps, QuarantineStore, Record, foreseen_failure, open_store
+from reorg_tui.engine.statedir import UntrustedStateDir, check_for_reading
 from reorg_tui.names import safe
 
 app = typer.Typer(help="Inspect, release or delete quarantined files.")
@@ -44,10 +46,11 @@ def _store(
         root = values["dest"] / "_quarantine"
     if not root.is_dir():
         raise ConfigError(f"quarantine {root} does not exist")
-    folder = values["state_dir"]
+    folder, where = values["state_dir"], None
     if values["source"] is not None:
-        folder = find_state_dir(Path(os.path.realpath(values["source"])), folder)
-    return open_store(root, folder)
+        where = Path(os.path.realpath(values["source"]))
+        folder = find_state_dir(where, folder)
+    return open_store(root, _believed(folder, where))
 
 
 def _ops(
@@ -61,25 +64,26 @@ def _ops(
     path = Path(os.path.realpath(values["source"]))
     if not path.is_dir():
         raise ConfigError(f"source {path} does not exist")
-    return QuarantineOps(store, path, find_state_dir(path, values["state_dir"]))
+    return QuarantineOps(store, path, _believed(find_state_dir(path, values["state_dir"]), path))
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-
-
-def parse_age(text: str, flag: str = "--older-than") -> float:
-    """``90s``, ``30m``, ``12h``, ``1d``, ``2w`` (or plain seconds) -> seconds; ``flag`` names
-    the option in an error."""
-    raw = text.strip().lower()
-    unit = raw[-1:] if raw[-1:] in _UNITS else "s"
-    number = raw[:-1] if raw[-1:] in _UNITS else raw
+@functools.lru_cache(maxsize=8)  # (one warning, though both the store and the ops look)
+def _believed(folder: Path | None, source: Path | None) -> Path | None:
+    """The state folder, unless another user could have written it (engine/statedir.py): then
+    None, with a warning. Its ledger's index could list forged records and its control socket
+    answer for a daemon that is not there: the records are read, and no instance is asked."""
+    if folder is None:
+        return None
     try:
-        value = float(number) * _UNITS[unit]
-    except ValueError:
-        raise ConfigError(f"{flag}: {text!r} is not an age such as 90s, 30m, 12h, 1d or 2w") from None
-    if value < 0:
-        raise ConfigError(f"{flag}: {text!r} is negative")
-    return value
+        check_for_reading(folder, source)
+    except UntrustedStateDir as exc:
+        typer.echo(
+            f"reorg-tui: warning: {safe(str(exc))}; reading the quarantine's records instead, "
+            "and asking no running instance",
+            err=True,
+        )
+        return None
+    return folder
 
 
 def _record_dict(store: QuarantineStore, record: Record) -> dict[str, Any]:

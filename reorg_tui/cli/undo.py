@@ -21,8 +21,7 @@ from typing import Any
 import typer
 
 from reorg_tui.cli.options import config_option, layered, state_dir_option
-from reorg_tui.cli.quarantine import parse_age
-from reorg_tui.config import FIELDS, ConfigError, find_state_dir, resolve
+from reorg_tui.config import FIELDS, ConfigError, find_state_dir, parse_age, resolve
 from reorg_tui.engine import (
     ExitCode,
     Skipped,

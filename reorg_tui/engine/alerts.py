@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from reorg_tui.engine.events import Alert
 from reorg_tui.engine.metrics import ERROR_WINDOW, Snapshot
+from reorg_tui.names import safe
 
 MIN_ATTEMPTS_FOR_RATE = 5  # one failure out of one attempt is not yet an error *rate*
-RULES = ("error_rate", "quarantine_count", "quarantine_age", "disk_free")  # the names evaluate() gives
+# The names evaluate() gives.
+RULES = ("error_rate", "quarantine_count", "quarantine_age", "disk_free", "pending_age")
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,7 @@ class AlertRules:
     quarantine_count: int = 10  # files in quarantine; 0 turns it off
     quarantine_age: float = 86_400.0  # seconds the oldest quarantined file may wait; 0 turns it off
     disk_free_percent: float = 15.0  # free space on the destination; 0 turns it off
+    pending_age: float = 3600.0  # seconds a file may wait in the source (settling, retried); 0: off
 
 
 def evaluate(snap: Snapshot, rules: AlertRules) -> dict[str, str]:
@@ -38,7 +41,19 @@ def evaluate(snap: Snapshot, rules: AlertRules) -> dict[str, str]:
         active["disk_free"] = (
             f"destination has {d.free_percent:.1f}% free (alert under {rules.disk_free_percent:g}%)"
         )
+    if rules.pending_age and snap.waiting and snap.oldest_pending_age >= rules.pending_age:
+        oldest = snap.waiting[0]
+        active["pending_age"] = (
+            f"a file has waited {_span(snap.oldest_pending_age)} in the source ({oldest.why}): "
+            f"{safe(oldest.path)} (alert at {_span(rules.pending_age)})"
+        )
     return active
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 class AlertTracker:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from reorg_tui.engine.failures import COLLISION, INVALID_DATE, Failures, reason_
 from reorg_tui.engine.intake import Intake
 from reorg_tui.engine.journal import RenameJournal
 from reorg_tui.engine.kinds import ARRIVED, FileResult, Kind, Ready
-from reorg_tui.engine.ledger import TransferKind
+from reorg_tui.engine.ledger import TransferKind, path_blob
 from reorg_tui.engine.metrics import Metrics
 from reorg_tui.engine.move import Journal, Mover
 from reorg_tui.engine.naming import InvalidDate, Naming
@@ -105,6 +104,7 @@ class BatchRunner:
         bus: EventBus,
         abandon: threading.Event,
         journal: RenameJournal,
+        held: int = RenameLane.HELD,
     ) -> None:
         self.settings = settings
         self.source = str(settings.source)
@@ -119,13 +119,14 @@ class BatchRunner:
         self.abandon = abandon
         self.journal = journal  # writes the batches' renames to the ledger (journal.py)
         self._batches = itertools.count(1)
+        self.held = held  # source folders a batch keeps lent (the descriptor budget's share)
 
     def run(self, batch: list[Ready], result: BatchResult) -> None:
         """Move the batch's files into ``result`` (given, not returned: a batch cut short by an
         unexpected error still reports what it did). The caller holds the bus's events; a slow
         batch hands them over every EVENT_HOLD seconds. Its renames are written to the ledger
         at the end, in one transaction (a rename happened or did not: it needs no intent)."""
-        lane = RenameLane(self.mover, self.sources)
+        lane = RenameLane(self.mover, self.sources, held=self.held)
         files, handed = result.files, time.perf_counter()
         ledger = self.mover.ledger
         journal = Journal(batch=self.batch_id(), renames=[])
@@ -173,7 +174,7 @@ class BatchRunner:
                 if renames is not None:
                     renames.append(
                         (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
-                         _encode(src), _encode(intended), time.time())
+                         path_blob(src), path_blob(intended), time.time())
                     )  # fmt: skip
                 return self._arrived(rel, src, MOVED, intended, st.st_size, folder, started)
             if rel in self.failures:  # a retry: its attempts and errors go into its ledger row
@@ -264,13 +265,6 @@ class BatchRunner:
         self.bus.emit(moved)
         synced = folder if kind is MOVED else None  # a rename: its folder is fsynced later
         return _new(FileResult, (rel, kind, size, seconds, synced, None, moved.at))
-
-
-def _encode(path: str) -> bytes:
-    return path.encode(_FS_ENCODING, "surrogateescape")
-
-
-_FS_ENCODING = sys.getfilesystemencoding()
 
 
 class FolderSync:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import struct
@@ -24,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from reorg_tui.engine.errors import ReorgError
-from reorg_tui.engine.quarantine import QuarantineError
+from reorg_tui.engine.quarantine import QuarantineError, QuarantineFailed
 
+log = logging.getLogger(__name__)
 SOCKET_NAME = "control.sock"
 MAX_PATH = 107  # sun_path holds 108 bytes with its terminating NUL
 
@@ -54,7 +56,12 @@ class Peer:
 
 
 Handler = Callable[[dict[str, str], Peer], Any]
-_REFUSALS: dict[str, type[ReorgError]] = {"not_found": QuarantineError, "not_served": NotServed}
+# The first that matches names a refusal (a subclass before its base).
+_REFUSALS: dict[str, type[ReorgError]] = {
+    "failed": QuarantineFailed,
+    "not_found": QuarantineError,
+    "not_served": NotServed,
+}
 
 
 class ControlServer:
@@ -138,9 +145,18 @@ class ControlServer:
             return {"ok": False, "error": "args must be an object of strings"}
         try:
             return {"ok": True, "result": handler(args, peer)}
-        except (ReorgError, OSError) as exc:
+        except OSError as exc:  # the filesystem refused: the asking side fails as it would here
+            where = f" ({exc.filename})" if exc.filename else ""
+            return {"ok": False, "error": f"{exc.strerror or exc}{where}", "kind": "failed"}
+        except ReorgError as exc:
             kind = next((k for k, cls in _REFUSALS.items() if isinstance(exc, cls)), "refused")
             return {"ok": False, "error": str(exc), "kind": kind}
+        except Exception as exc:  # noqa: BLE001 - a bug in a handler must not end the control thread
+            log.exception("control: %s failed", op)
+            return {
+                "ok": False,
+                "error": f"internal error in the running instance: {type(exc).__name__}: {exc}",
+            }
 
 
 def request(state_dir: Path, op: str, timeout: float = 3.0, **args: str) -> Any:

@@ -28,7 +28,7 @@ class Coordinator:
     def __init__(
         self,
         *,
-        clock: Callable[[], float],
+        monotonic: Callable[[], float],
         intake: Intake,
         failures: Failures,
         lanes: Lanes,
@@ -39,7 +39,7 @@ class Coordinator:
         remounted: Callable[[], None],
         pause_reason: Callable[[], str | None],
     ) -> None:
-        self.clock = clock
+        self.monotonic = monotonic  # its rounds are timed on it: a wall clock step changes nothing
         self.intake = intake
         self.failures = failures
         self.lanes = lanes
@@ -57,10 +57,10 @@ class Coordinator:
         if not gate_open:
             self.bus.emit(ev.Paused("disk"))
         while not stop.is_set():
-            now = self.clock()
-            self.intake.take_hints(now)
-            self.intake.settle_due(now)
-            self.intake.requeue(self.failures.due(now, self.intake.cap))
+            now = self.monotonic()
+            self.intake.take_hints()
+            self.intake.settle_due()
+            self.intake.requeue(self.failures.due(self.intake.cap))
             if now - last_gate >= GATE_EVERY or not gate_open:
                 last_gate = now
                 was_open, gate_open = gate_open, self.gate.check()
@@ -76,18 +76,18 @@ class Coordinator:
             if once and not gate_open:
                 self.failures.left(self._pause_reason() or "destination is short of space")
                 break
-            self._wake.wait(self._timeout(now))
+            self._wake.wait(self._timeout())
             self._wake.clear()
 
-    def _timeout(self, now: float) -> float:
+    def _timeout(self) -> float:
         wait = GATE_EVERY
-        settle_due = self.intake.next_due()
+        settle_due = self.intake.due_in()
         if settle_due is not None:
             # Under a stream a file comes due every fraction of a millisecond: waking for each
             # would move them one by one. Files that come due within SETTLE_ROUND are taken
             # together (a file waits at most that much longer than its settle time).
-            wait = min(wait, max(SETTLE_ROUND, settle_due - now))
-        due = self.failures.next_due()
+            wait = min(wait, max(SETTLE_ROUND, settle_due))
+        due = self.failures.due_in()
         if due is not None:
-            wait = min(wait, due - now)
+            wait = min(wait, due)
         return max(0.005, wait)

@@ -34,7 +34,8 @@ from reorg_tui.engine.alerts import AlertTracker
 from reorg_tui.engine.batch import BatchResult, BatchRunner, FolderSync
 from reorg_tui.engine.bus import EventBus, Subscriber
 from reorg_tui.engine.coordinator import Coordinator
-from reorg_tui.engine.dirs import Tree, raise_open_file_limit
+from reorg_tui.engine.descriptors import DescriptorBudget
+from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.disk import DiskGate
 from reorg_tui.engine.failures import KNOWN_REASONS, Failures, RunResult
 from reorg_tui.engine.housekeeping import Housekeeper
@@ -44,7 +45,7 @@ from reorg_tui.engine.journal import RenameJournal
 from reorg_tui.engine.kinds import Phase, Ready, State
 from reorg_tui.engine.lanes import Lanes
 from reorg_tui.engine.ledger import Ledger, open_for_daemon
-from reorg_tui.engine.metrics import Metrics, QuarantineInfo, Queues, Snapshot
+from reorg_tui.engine.metrics import WAITING_SHOWN, Metrics, Pending, QuarantineInfo, Queues, Snapshot
 from reorg_tui.engine.move import Mover, sweep_staging
 from reorg_tui.engine.quarantine import QuarantineStore, Record
 from reorg_tui.engine.recovery import recover
@@ -66,9 +67,16 @@ class Engine:
     ``_wake`` (the coordinator has work), ``_stopping`` (threads end) and ``_abandon`` (copies in
     flight stop at their next chunk)."""
 
-    def __init__(self, settings: EngineSettings, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
-        self.clock = clock
+        self.clock = clock  # the wall clock: mtimes, records, what faces show
+        self.monotonic = monotonic  # durations: how long a file has held still
         self.source = str(settings.source)
         self.dest = str(settings.dest)
         self.naming = settings.naming()
@@ -83,18 +91,21 @@ class Engine:
         self.bus = EventBus()
         # Both trees are reached through folder descriptors, never by re-resolving path strings:
         # a symlink planted below either root is refused, not followed.
-        self.sources = Tree(self.source, create_root=False)
-        # One descriptor per destination folder in use: a year of date folders is 378 of them,
-        # and a cache smaller than the working set would reopen a folder for most files.
-        folders = max(64, min(4096, raise_open_file_limit() // 4))
+        # One descriptor per destination folder in use (a year of date folders is 378 of them: a
+        # cache smaller than the working set reopens a folder for most files), as many as the
+        # open-file limit leaves room for (descriptors.py).
+        self.descriptors = DescriptorBudget.of_this_process(settings.workers)
+        self.sources = Tree(self.source, capacity=self.descriptors.source_folders, create_root=False)
         self.gate = DiskGate(self.dest, settings.min_free_percent)
         self.mover = Mover(
-            Tree(self.dest, capacity=folders, made=self.gate.made_folder),
+            Tree(self.dest, capacity=self.descriptors.dest_folders, made=self.gate.made_folder),
             verify=settings.verify,
             stop=self._abandon,
             space=self.gate,
         )
-        self.quarantine = QuarantineStore(settings.quarantine, verify=settings.verify)
+        self.quarantine = QuarantineStore(
+            settings.quarantine, verify=settings.verify, folders=self.descriptors.quarantine_folders
+        )
         self.ledger: Ledger | None = None  # opened by run() once the source is held
         self.journal = RenameJournal()  # the batches' renames, written by a thread of its own
         self._next_prune = 0.0  # when the housekeeper next forgets old finished transfers
@@ -104,11 +115,13 @@ class Engine:
         self.failures = Failures(
             settings,
             clock=clock,
+            monotonic=monotonic,
             bus=self.bus,
             metrics=self.metrics,
             gate=self.gate,
             store=self.quarantine,
             sources=self.sources,
+            release=self._release_folders,
         )
         self.watcher = Watcher(
             self.source,
@@ -121,6 +134,7 @@ class Engine:
             settings,
             naming=self.naming,
             clock=clock,
+            monotonic=monotonic,
             watcher=self.watcher,
             metrics=self.metrics,
             failures=self.failures,
@@ -150,9 +164,10 @@ class Engine:
             bus=self.bus,
             abandon=self._abandon,
             journal=self.journal,
+            held=self.descriptors.held_per_lane,
         )
         self.coordinator = Coordinator(
-            clock=clock,
+            monotonic=monotonic,
             intake=self.intake,
             failures=self.failures,
             lanes=self.lanes,
@@ -241,8 +256,21 @@ class Engine:
             first_move_at=self.metrics.first_move_at,
             last_move_at=self.metrics.last_move_at,
             paused_at=self._paused_at,
+            waiting=self._waiting(),
             phase=self._phase if state == State.STARTING else None,
         )
+
+    def _waiting(self) -> tuple[Pending, ...]:
+        """The files waiting longest, each once (a retry handed back to intake is ready and in
+        the retry queue: it shows as retrying, since its first failure)."""
+        candidates = self.failures.longest(WAITING_SHOWN) + self.intake.waiting(WAITING_SHOWN)
+        seen: set[str] = set()
+        out = []
+        for p in sorted(candidates, key=lambda p: (p.since, p.why != "retrying")):
+            if p.path not in seen:
+                seen.add(p.path)
+                out.append(p)
+        return tuple(out[:WAITING_SHOWN])
 
     def quarantine_list(self) -> list[Record]:
         return self.quarantine.list()
@@ -456,8 +484,14 @@ class Engine:
         """With nothing in flight, close the cached folder descriptors: an operator can then
         unmount the destination (or the quarantine) while the daemon idles."""
         if not self.lanes.running() and not self.intake.ready_count():
-            self.mover.tree.forget()
-            self.quarantine.mover.tree.forget()
+            self._release_folders()
+
+    def _release_folders(self) -> None:
+        """Close every cached folder descriptor (those lent now close when given back): when
+        idle, and when the process ran out of descriptors (EMFILE), so the next try finds some."""
+        self.mover.tree.forget()
+        self.quarantine.mover.tree.forget()
+        self.sources.forget()
 
     def _request_scan(self) -> None:
         self.intake.scan_now.set()

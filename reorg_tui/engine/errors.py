@@ -56,6 +56,9 @@ TRANSIENT = frozenset(
 # No room now (out of space, or the destination is not mounted): the file waits for the disk
 # gate without using up its retries.
 NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.ENODEV})
+# No descriptor free (this process's open-file limit, or the system's): the file waits until
+# some are closed, without using up its retries; it is never quarantined (or left) for this.
+NO_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})
 
 
 class MoveError(Exception):

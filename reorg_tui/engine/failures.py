@@ -15,22 +15,27 @@ being added also finds the file still claimed by intake.
 from __future__ import annotations
 
 import errno
+import heapq
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.bus import EventBus
+from reorg_tui.engine.clocks import Now, now_of
 from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.disk import DiskGate
-from reorg_tui.engine.errors import NO_ROOM, TRANSIENT, MoveError, Unsafe, Vanished
+from reorg_tui.engine.errors import NO_DESCRIPTORS, NO_ROOM, TRANSIENT, MoveError, Unsafe, Vanished
 from reorg_tui.engine.kinds import Kind
 from reorg_tui.engine.ledger import Ledger, LedgerError
-from reorg_tui.engine.metrics import Metrics, RetryItem
+from reorg_tui.engine.metrics import Metrics, Pending, RetryItem
 from reorg_tui.engine.quarantine import QuarantineStats, QuarantineStore, StuckInQuarantine
 from reorg_tui.engine.retry import LEGACY_NAME, RetryQueue, backoff, stamped
 from reorg_tui.engine.settings import EngineSettings
+from reorg_tui.names import safe
 
 log = logging.getLogger(__name__)
 ERRORS_SHOWN = 5  # of a retried file's errors, the latest, in the snapshot (its details show them)
@@ -52,19 +57,23 @@ class Failures:
         settings: EngineSettings,
         *,
         clock: Callable[[], float],
+        monotonic: Callable[[], float] = time.monotonic,
         bus: EventBus,
         metrics: Metrics,
         gate: DiskGate,
         store: QuarantineStore,
         sources: Tree,
+        release: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self.monotonic = monotonic  # when a retry is due is counted on this one
         self.bus = bus
         self.metrics = metrics
         self.gate = gate
         self.store = store
         self.sources = sources
+        self.release = release  # closes the cached folder descriptors (after an EMFILE)
         # In memory until ``use`` hands it the ledger (at start, once the source is held).
         self.retry = RetryQueue(None, legacy=settings.state_dir / LEGACY_NAME)
         # Files waiting for a retry, by path (the queue's own dict, never replaced): read without
@@ -95,14 +104,20 @@ class Failures:
         with self._lock:
             return self.retry.errors(rel)
 
-    def due(self, now: float, limit: int) -> list[str]:
+    def due(self, limit: int) -> list[str]:
         """Files whose next try has come; they stay in the queue until forgotten."""
+        now = self._now()
         with self._lock:
             return self.retry.pop_due(now, limit)
 
-    def next_due(self) -> float | None:
+    def due_in(self) -> float | None:
+        """Seconds until the next retry comes due, if one waits (monotonic)."""
         with self._lock:
-            return self.retry.next_due()
+            due = self.retry.next_due()
+        return None if due is None else due - self.monotonic()
+
+    def _now(self) -> Now:
+        return now_of(self.clock, self.monotonic)
 
     def head(self, limit: int) -> tuple[RetryItem, ...]:
         with self._lock:
@@ -120,6 +135,19 @@ class Failures:
             for e in entries
         )
 
+    def longest(self, count: int) -> list[Pending]:
+        """The ``count`` files retried longest (since their first failure), or waiting for room."""
+        with self._lock:
+            oldest = heapq.nsmallest(count, self.retry.entries.values(), key=lambda e: e.first_failed)
+            for_room = {e.path for e in oldest if e.path in self._for_room}
+        return [
+            Pending(e.path, "waiting for room", e.first_failed, e.last_error)
+            if e.path in for_room
+            else Pending(e.path, "retrying", e.first_failed, f"attempt {e.attempts}: {e.last_error}")
+            for e in oldest
+            if e.first_failed
+        ]
+
     def forget(self, rel: str) -> None:
         if rel not in self.waiting:  # the usual case, and only this file's worker would add it
             return
@@ -133,8 +161,22 @@ class Failures:
             self.retry.ledger = ledger
 
     def load(self) -> int:
+        """The queue an earlier run saved, through today's settings: an entry for a file they
+        do not take is dropped with a log line (retry.py). Returns how many files wait."""
+        naming, recursive = self.settings.naming(), self.settings.recursive
         with self._lock:
-            return self.retry.load()
+            self.retry.load(self._now())
+            dropped = self.retry.drop_not_taken(lambda rel: naming.not_taken(rel, recursive))
+            waiting = len(self.retry)
+        for rel, why in dropped:
+            path = os.path.join(self.settings.source, rel)
+            log.info(
+                "dropped %s from the retry queue: %s, so it stays in the source untouched",
+                path,
+                why.value,
+                extra={"event": "retry_dropped", "fields": {"file": safe(path), "reason": why.name.lower()}},
+            )
+        return waiting
 
     def save(self) -> None:
         with self._lock:
@@ -146,12 +188,15 @@ class Failures:
     # ---- one failed attempt --------------------------------------------------------------------
 
     def failed(self, rel: str, src: str, exc: MoveError, intended: str) -> Kind:
-        """A retry later, or the quarantine; WAITING where there was no room (no attempt), else
-        FAILED."""
+        """A retry later, or the quarantine; WAITING where there was no room or no descriptor
+        free (no attempt), else FAILED."""
         message = str(exc)
-        if exc.code in NO_ROOM:
-            self.gate.check()
-            delay = self._retry_later(rel, message, count_attempt=False)
+        if exc.code in NO_ROOM or exc.code in NO_DESCRIPTORS:
+            if exc.code in NO_ROOM:
+                self.gate.check()
+            else:
+                self.release()  # the caches' descriptors: the next try finds some free
+            delay = self._retry_later(rel, message, count_attempt=False, for_room=exc.code in NO_ROOM)
             self.bus.emit(ev.Waiting(src, message, delay))
             return Kind.WAITING
         attempt = self.attempts(rel) + 1
@@ -163,15 +208,15 @@ class Failures:
         self.quarantine(rel, src, message, intended, attempts=attempt)
         return Kind.FAILED
 
-    def _retry_later(self, rel: str, message: str, *, count_attempt: bool) -> float:
+    def _retry_later(self, rel: str, message: str, *, count_attempt: bool, for_room: bool = True) -> float:
         with self._lock:
             attempt = self.retry.attempts(rel) + (1 if count_attempt else 0)
             # A wait that does not count as an attempt (no room) still backs off, by how many
             # times this file has failed so far: a disk that keeps refusing is not hammered.
             step = attempt if count_attempt else len(self.retry.errors(rel)) + 1
             delay = backoff(max(1, step), self.settings.retry_base_delay, self.settings.retry_max_delay)
-            self.retry.schedule(rel, attempt, delay, message, self.clock())
-            if count_attempt:
+            self.retry.schedule(rel, attempt, delay, message, self._now())
+            if count_attempt or not for_room:
                 self._for_room.discard(rel)
             else:
                 self._for_room.add(rel)
@@ -204,6 +249,13 @@ class Failures:
             record = exc.record
             self.bus.warn(f"{src}: {exc}")
         except (MoveError, OSError) as exc:
+            code = exc.code if isinstance(exc, MoveError) else exc.errno
+            if code in NO_DESCRIPTORS:
+                # No descriptor free to quarantine it with: that is a wait, not a verdict.
+                self.release()
+                delay = self._retry_later(rel, reason, count_attempt=False, for_room=False)
+                self.bus.emit(ev.Waiting(src, f"{reason}; quarantine it: {exc}", delay))
+                return
             # Not even the quarantine will take it: it stays in the source, tried again later.
             message = f"{reason}; and could not be quarantined: {exc}"
             with self._lock:
@@ -213,7 +265,7 @@ class Failures:
                     self.result.left.append(f"{src}: {message}")
                 else:
                     delay = self.settings.retry_max_delay
-                    self.retry.schedule(rel, attempts, delay, message, self.clock())
+                    self.retry.schedule(rel, attempts, delay, message, self._now())
             self.bus.emit(ev.Failed(src, message))
             return
         self.forget(rel)

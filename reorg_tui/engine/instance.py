@@ -1,6 +1,7 @@
-"""This process's claim on its source, and what it shows other processes: the source lock, the
-state folder (owner only) and where it is (locate.py), the control socket (pause, resume, ping,
-release, delete) and the published snapshot.
+"""This process's claim on its source, and what it shows other processes: the source's and the
+state folder's locks (a state folder another user could write is refused: lock.py, statedir.py)
+and where it is (locate.py), the control socket (pause, resume, ping, release, delete) and the
+published snapshot.
 
 Used as ``with Instance(...):`` around a run. Threads: the caller of ``Engine.run`` enters and
 leaves it; the housekeeper publishes; the control server answers on a thread of its own.
@@ -40,11 +41,10 @@ class Instance:
         self.control = ControlServer(settings.state_dir, handlers)
 
     def __enter__(self) -> Instance:
-        """Raises AlreadyRunning if another instance holds the source."""
+        """Raises AlreadyRunning if another instance holds the source or the state folder, and
+        UntrustedStateDir if the state folder could be written by another user (lock.py)."""
         self.lock.acquire()
         try:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            self.state_dir.chmod(0o700)  # the control socket and state are the owner's only
             self.bus.subscribe(self.publisher.on_events)
             for warning in (record_state_dir(self.source, self.state_dir), self.control.start()):
                 if warning:

@@ -15,6 +15,7 @@ lanes for the lane under this lock (the lock order is intake, then lanes; never 
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import threading
@@ -23,8 +24,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from reorg_tui.engine.clocks import Now, now_of
 from reorg_tui.engine.kinds import Ready
-from reorg_tui.engine.metrics import Metrics
+from reorg_tui.engine.metrics import Metrics, Pending
 from reorg_tui.engine.naming import Naming
 from reorg_tui.engine.readiness import Readiness
 from reorg_tui.engine.settings import EngineSettings
@@ -44,6 +46,7 @@ class Intake:
         *,
         naming: Naming,
         clock: Callable[[], float],
+        monotonic: Callable[[], float] = time.monotonic,
         watcher: Watcher,
         metrics: Metrics,
         failures: Failures,
@@ -53,7 +56,8 @@ class Intake:
         self.settings = settings
         self.source = str(settings.source)
         self.naming = naming
-        self.clock = clock
+        self.clock = clock  # the wall clock: a file's mtime is compared with it
+        self.monotonic = monotonic  # how long a file has held still is counted on this one
         self.watcher = watcher
         self.metrics = metrics
         self.failures = failures
@@ -65,6 +69,7 @@ class Intake:
         self._lock = threading.Lock()
         self._space = threading.Condition(self._lock)
         self._ready: deque[Ready] = deque()
+        self._ready_at: deque[float] = deque()  # when each of _ready became ready (wall clock)
         self._claimed: set[str] = set()
         self.cap = max(1024, settings.workers * settings.batch_size * 2)
         self.readiness = Readiness(settings.settle)
@@ -83,10 +88,27 @@ class Intake:
         with self._lock:
             return len(self.readiness), len(self._ready), len(self._claimed) - len(self._ready)
 
-    def next_due(self) -> float | None:
-        """When the next settling file comes due (wall clock), if any."""
+    def waiting(self, count: int) -> list[Pending]:
+        """The ``count`` files settling longest, and the first ``count`` ready (the queue is in
+        the order they became ready)."""
+        now = self.now()
         with self._lock:
-            return self.readiness.next_due()
+            settling = self.readiness.longest(count, now)
+            heads = itertools.islice(self._ready, count), itertools.islice(self._ready_at, count)
+            ready = [Pending(rel, "ready", at) for (rel, _), at in zip(*heads, strict=True)]
+        return [
+            Pending(rel, "settling", seen, f"still for {still:.0f}s") for seen, rel, still in settling
+        ] + ready
+
+    def due_in(self) -> float | None:
+        """Seconds until the next settling file comes due, if any (counted on the monotonic
+        clock: a step of the wall clock changes nothing here)."""
+        with self._lock:
+            due = self.readiness.next_due()
+        return None if due is None else due - self.monotonic()
+
+    def now(self) -> Now:
+        return now_of(self.clock, self.monotonic)
 
     def idle_after_scan(self) -> bool:
         """A full scan has finished, and nothing it found is settling, ready or in flight."""
@@ -96,7 +118,7 @@ class Intake:
     def take(self, size: int) -> list[Ready]:
         """Up to ``size`` ready files, claimed for a batch; a scanner waiting for room goes on."""
         with self._lock:
-            batch = [self._ready.popleft() for _ in range(min(size, len(self._ready)))]
+            batch = self._pop(size)
             self._space.notify_all()
         return batch
 
@@ -105,9 +127,11 @@ class Intake:
         if not rels:
             return
         with self._lock:
+            at = self.clock()
             for rel in rels:
                 self._claimed.add(rel)
                 self._ready.append((rel, None))
+                self._ready_at.append(at)
 
     def done(self, batch: list[Ready], changed: list[str]) -> None:
         """A batch is over: its files are no longer claimed; one written to during its copy
@@ -120,7 +144,7 @@ class Intake:
                 except OSError:
                     continue
                 if stat.S_ISREG(st.st_mode):
-                    self._offer(rel, st, self.clock())
+                    self._offer(rel, st, self.now())
 
     def skip(self, rel: str, st: os.stat_result) -> None:
         """Left in the source by the skip policy: not tried again while it is the same file."""
@@ -136,16 +160,16 @@ class Intake:
         with self._lock:
             self._claimed.clear()
             self._ready.clear()
+            self._ready_at.clear()
             self._space.notify_all()
 
     # ---- the coordinator's rounds ------------------------------------------------------------
 
-    def take_hints(self, now: float) -> None:
+    def take_hints(self) -> None:
         seen = []
         for rel in self.watcher.take_hints():
-            name = rel.rpartition("/")[2]
-            if not self.naming.wants(name) or (name != rel and not self.settings.recursive):
-                continue
+            if self.naming.not_taken(rel, self.settings.recursive) is not None:
+                continue  # as the scan would not take it (an ignored folder's file included)
             try:
                 st = self._lstat_source(rel)
             except OSError:
@@ -153,13 +177,14 @@ class Intake:
             if stat.S_ISREG(st.st_mode):
                 seen.append((rel, st))
         if seen:
+            now = self.now()
             with self._lock:  # once for all the hints gathered since the last round
                 for rel, st in seen:
                     self._offer(rel, st, now)
 
-    def settle_due(self, now: float) -> None:
+    def settle_due(self) -> None:
         with self._lock:
-            for rel, st in self.readiness.take_due(now, self._lstat_source):
+            for rel, st in self.readiness.take_due(self.now(), self._lstat_source):
                 self._make_ready(rel, st)
 
     # ---- the scanner ---------------------------------------------------------------------------
@@ -181,7 +206,7 @@ class Intake:
                 with self._lock:  # (self._space is this lock too; waited on below)
                     if self.readiness.is_skipped(rel):
                         seen.add(rel)
-                    self._offer(rel, st, self.clock())
+                    self._offer(rel, st, self.now())
                     inline = self._inline_take()
                     while inline is None and len(self._ready) >= self.cap and not self._stopping.is_set():
                         self._space.wait(0.5)
@@ -214,7 +239,7 @@ class Intake:
             return None  # the usual answer, for all but one file a batch: asked first
         if not self.lanes.claim_inline():
             return None
-        return [self._ready.popleft() for _ in range(min(size, len(self._ready)))]
+        return self._pop(size)
 
     def _wait_for_a_change(self, mtime_ns: int | None, listed_ns: int) -> None:
         """Between full scans: every poll interval, rescan only if the source folder changed.
@@ -238,7 +263,7 @@ class Intake:
 
     # ---- lock held -----------------------------------------------------------------------------
 
-    def _offer(self, rel: str, st: os.stat_result, now: float) -> None:
+    def _offer(self, rel: str, st: os.stat_result, now: Now) -> None:
         """A regular file the naming wants was seen; queued if it is ready."""
         if rel in self._claimed or rel in self.failures.waiting:
             return
@@ -249,6 +274,13 @@ class Intake:
         self.readiness.drop(rel)
         self._claimed.add(rel)
         self._ready.append((rel, st))
+        self._ready_at.append(self.clock())
+
+    def _pop(self, size: int) -> list[Ready]:
+        count = min(size, len(self._ready))
+        for _ in range(count):
+            self._ready_at.popleft()
+        return [self._ready.popleft() for _ in range(count)]
 
     def _lstat_source(self, rel: str) -> os.stat_result:
         return os.lstat(f"{self.source}/{rel}")  # metadata only: a move opens no-follow

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -154,9 +155,20 @@ class Query:
     limit: int = 10_000
 
 
-RenameRow = tuple[int, int, int, int, int, bytes, bytes, float]
+RenameRow = tuple[int, int, int, int, int, bytes | bytearray, bytes | bytearray, float]
 """A rename as ``Ledger.record_renames`` takes it: the identity's five fields, the source and
-target paths, and when. A plain tuple: one is made per file moved."""
+target paths (``path_blob``), and when. A plain tuple: one is made per file moved."""
+
+
+def path_blob(path: str) -> bytearray:
+    """A path's bytes as a rename row holds them. A bytearray, not bytes: sqlite3 binds a
+    bytearray as a blob directly, but looks for an adapter for bytes first and raises (and
+    swallows) an AttributeError doing so; for the two paths of every rename that was a third of
+    what writing its row cost (1.7 against 2.5 us a row, 256-row statements)."""
+    return bytearray(path, _FS_ENCODING, "surrogateescape")
+
+
+_FS_ENCODING = sys.getfilesystemencoding()
 
 
 class Ledger(Protocol):

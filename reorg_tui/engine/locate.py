@@ -20,9 +20,9 @@ import hashlib
 import json
 import os
 import re
-import stat
 from pathlib import Path
 
+from reorg_tui.engine.inputfile import read_regular
 from reorg_tui.engine.store import write_atomic
 
 POINTER = "state-dir.json"
@@ -83,20 +83,9 @@ def forget_state_dir(source: Path, state_dir: Path) -> None:
 
 
 def _read_pointer(pointer: Path, source: Path) -> Path | None:
-    try:
-        fd = os.open(pointer, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid not in (os.geteuid(), 0):
-            return None
-        raw = os.read(fd, _MAX_POINTER_BYTES + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    if len(raw) > _MAX_POINTER_BYTES:
+    try:  # followed only if it is a regular file of ours (or root's): never a link, never blocking
+        raw = read_regular(pointer, _MAX_POINTER_BYTES, follow=False, owners=(os.geteuid(), 0))
+    except OSError:  # UnfitFile too
         return None
     try:
         data = json.loads(raw)

@@ -1,7 +1,11 @@
-"""One instance per source: an advisory lock on the source folder itself.
+"""One instance per source, and per state folder: advisory locks on both folders themselves.
 
-Locking the folder (not a file in some state folder) means two instances clash however their
-other settings differ.  The lock dies with the process, so a SIGKILL never leaves it stale.
+Locking the source folder (not a file in some state folder) means two instances clash however
+their other settings differ; locking the state folder too means two instances on different
+sources never share one ledger, retry queue, snapshot or control socket. The locks die with the
+process, so a SIGKILL never leaves them stale. Between the two the state folder is checked (and
+made) as statedir.py says: a folder another user could write is refused before anything is
+written in it.
 """
 
 from __future__ import annotations
@@ -13,18 +17,26 @@ import os
 import time
 from pathlib import Path
 
+from reorg_tui.engine import statedir
 from reorg_tui.engine.errors import ExitCode, ReorgError
 from reorg_tui.engine.store import write_atomic
 
 
 class AlreadyRunning(ReorgError):
-    """Another instance holds the source's lock."""
+    """Another instance holds the source's lock (or, with ``state_dir``, the state folder's)."""
 
     exit_code = ExitCode.ALREADY_RUNNING
 
-    def __init__(self, source: Path, pid: int | None) -> None:
+    def __init__(self, source: Path, pid: int | None, *, state_dir: Path | None = None) -> None:
         who = f" (pid {pid})" if pid else ""
-        super().__init__(f"another reorg-tui instance{who} is already processing {source}")
+        if state_dir is None:
+            message = f"another reorg-tui instance{who} is already processing {source}"
+        else:
+            message = (
+                f"another reorg-tui instance{who} keeps its state in {state_dir}: give this one "
+                f"(for {source}) a --state-dir of its own"
+            )
+        super().__init__(message)
         self.pid = pid
 
 
@@ -61,32 +73,58 @@ def source_is_locked(source: Path) -> bool:
     return False
 
 
+def _take(path: Path) -> int | None:
+    """A descriptor of the folder ``path`` holding its exclusive flock; None if another has it."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _let_go(fd: int) -> None:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
 class SourceLock:
+    """The source's lock, then the state folder checked, made and locked (AlreadyRunning if
+    another instance holds either; UntrustedStateDir if the state folder is not safe to use)."""
+
     def __init__(self, source: Path, state_dir: Path) -> None:
         self.source = source
+        self.state_dir = state_dir
         self.info = state_dir / "lock.json"
-        self._fd: int | None = None
+        self._fds: list[int] = []
 
     def acquire(self) -> None:
-        fd = os.open(self.source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = _take(self.source)
+        if fd is None:
+            raise AlreadyRunning(self.source, lock_holder(self.source))
+        self._fds = [fd]
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise AlreadyRunning(self.source, lock_holder(self.source)) from None
-        self._fd = fd
+            statedir.prepare(self.state_dir)
+            held = _take(self.state_dir)
+            if held is None:
+                raise AlreadyRunning(self.source, lock_holder(self.state_dir), state_dir=self.state_dir)
+            self._fds.append(held)
+        except BaseException:
+            self.release()
+            raise
         try:
-            self.info.parent.mkdir(parents=True, exist_ok=True)
             data = {"pid": os.getpid(), "source": str(self.source), "started": time.time()}
             write_atomic(self.info, json.dumps(data).encode())
         except OSError:
             pass  # the lock itself is what counts; the info file is a courtesy
 
     def release(self) -> None:
-        if self._fd is None:
+        if not self._fds:
             return
-        with contextlib.suppress(OSError):
-            self.info.unlink(missing_ok=True)
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-        self._fd = None
+        if len(self._fds) > 1:  # the info file is ours only while we hold the state folder
+            with contextlib.suppress(OSError):
+                self.info.unlink(missing_ok=True)
+        for fd in reversed(self._fds):
+            _let_go(fd)
+        self._fds = []

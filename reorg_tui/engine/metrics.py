@@ -67,6 +67,20 @@ class RetryItem:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """A file still in the source, waiting: what the Waiting view lists, longest first."""
+
+    path: str  # relative to the source
+    why: str  # one of WAITING_WHY
+    since: float  # wall clock: when it was first seen (settling), ready, or first failed
+    detail: str = ""  # settling: how long it has held still; retrying: attempts and the last error
+
+
+WAITING_WHY = ("settling", "ready", "retrying", "waiting for room")
+WAITING_SHOWN = 100  # the longest-waiting files a snapshot carries
+
+
+@dataclass(frozen=True)
 class Disk:
     free_bytes: int = 0
     total_bytes: int = 0
@@ -116,7 +130,13 @@ class Snapshot:
     first_move_at: float | None = None  # when this run's first file arrived (wall clock)
     last_move_at: float | None = None  # and its latest
     paused_at: float | None = None  # when an operator paused intake (wall clock); None if not paused
+    waiting: tuple[Pending, ...] = ()  # the files waiting longest, longest first (WAITING_SHOWN)
     phase: str | None = None  # while starting, what start-up is doing (a Phase, kinds.py); else None
+
+    @property
+    def oldest_pending_age(self) -> float:
+        """Seconds the longest-waiting file has waited (0 with none waiting)."""
+        return max(0.0, self.taken_at - self.waiting[0].since) if self.waiting else 0.0
 
     @property
     def uptime(self) -> float:
@@ -143,6 +163,7 @@ class Snapshot:
         d["time_histogram"] = tuple(d.get("time_histogram", ()))
         d["alerts"] = tuple(d.get("alerts", ()))
         d["alert_names"] = tuple(d.get("alert_names", ()))
+        d["waiting"] = tuple(Pending(**p) for p in d.get("waiting", ()))
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 

@@ -74,6 +74,7 @@ from reorg_tui.engine.ledger import (
     Step,
     Transfer,
     TransferKind,
+    path_blob,
 )
 from reorg_tui.engine.naming import numbered
 from reorg_tui.engine.store import pid_alive
@@ -105,13 +106,15 @@ class Journal:
 
 class _Copy(NamedTuple):
     """A copy in staging: its name there, its fstat, the source still open, the source's
-    identity when it was opened, and the ledger row (None without a ledger)."""
+    identity when it was opened, the ledger row (None without a ledger), and the folder whose
+    filesystem holds it (below the root; "" is the root)."""
 
     tmp: str
     copied: os.stat_result
     fd_in: int
     identity: Identity
     row: int | None
+    mount: str
 
 
 class _LedgerTrouble:
@@ -143,6 +146,10 @@ class Space(Protocol):
     def release(self, size: int, inodes: int = 1, *, kept: bool) -> None: ...
 
 
+class _CrossDevice(Exception):
+    """The destination folder is on another filesystem than the source: the file is copied."""
+
+
 class _Stale(Exception):
     """A cached folder descriptor names a folder that was removed: open it afresh and retry."""
 
@@ -166,7 +173,10 @@ class Mover:
         self.root = tree.root
         self.space = space  # holds room on the destination for each copy, or refuses it
         self.rename_lock = threading.Lock()  # renames into root, one at a time (see rename_lane)
-        self.exdev: set[int] = set()  # source devices a rename into root failed from with EXDEV
+        # (source device, destination folder's device) pairs a rename failed between with EXDEV:
+        # decided per destination folder's filesystem, so one date folder that is a mount of its
+        # own (a filesystem per year, a btrfs subvolume) changes nothing for the other folders.
+        self.exdev: set[tuple[int, int]] = set()
         self._token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # unique per run: names never repeat
         self._serial = itertools.count()
         self.fsync_seconds = 0.0
@@ -243,37 +253,41 @@ class Mover:
         warnings: list[str] = []
 
         def by_rename(folder_fd: int, dst: str) -> None:
+            if self.exdev and (st.st_dev, os.fstat(folder_fd).st_dev) in self.exdev:
+                raise _CrossDevice()
             # Renames out of one folder serialize on its lock in the kernel anyway; queueing
             # here instead of there costs far less than threads contending for it.
-            with self.rename_lock:
-                rename_noreplace(fd, src_name, folder_fd, dst)
+            try:
+                with self.rename_lock:
+                    rename_noreplace(fd, src_name, folder_fd, dst)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                # Remembered for this pair of filesystems: the next file from there to a folder
+                # on that one goes straight to a copy.
+                self.exdev.add((st.st_dev, os.fstat(folder_fd).st_dev))
+                raise _CrossDevice() from None
             if steps.armed:
                 steps.reached("renamed")
             warning = check_renamed(src, folder_fd, dst)
             if warning:
                 warnings.append(warning)
 
-        if st.st_dev not in self.exdev:
-            try:
-                outcome = self._fresh(
-                    lambda: self._publish(src, folder, name, on_conflict, by_rename, Kind.MOVED)
-                )
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    raise
-                # Remembered per source device: the next file from there goes straight to a copy.
-                self.exdev.add(st.st_dev)
-            else:
-                if outcome.kind in (Kind.MOVED, Kind.TWIN):
-                    self._journal_rename(st, src_path, outcome.path, journal)
-                return outcome._replace(warning=warnings[0]) if warnings else outcome
-        return self._fresh(lambda: self._move_by_copy(src, folder, name, on_conflict, journal))
+        try:
+            outcome = self._fresh(
+                lambda: self._publish(src, folder, name, on_conflict, by_rename, Kind.MOVED)
+            )
+        except _CrossDevice:
+            return self._fresh(lambda: self._move_by_copy(src, folder, name, on_conflict, journal))
+        if outcome.kind in (Kind.MOVED, Kind.TWIN):
+            self._journal_rename(st, src_path, outcome.path, journal)
+        return outcome._replace(warning=warnings[0]) if warnings else outcome
 
     def _journal_rename(self, st: os.stat_result, src: str, dst: str, journal: Journal) -> None:
         if self.ledger is None:
             return
         row = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        entry = (*row, os.fsencode(src), os.fsencode(dst), time.time())
+        entry = (*row, path_blob(src), path_blob(dst), time.time())
         try:
             if journal.undoes is not None or journal.attempts > 1 or journal.errors:
                 self.ledger.record([self._row(Identity(*row), src, dst, Step.DONE, journal)])
@@ -319,13 +333,15 @@ class Mover:
         size = src.st.st_size
         # Its file's inode, and those of the folders it may have to make (the first into a folder).
         inodes = 1 + (0 if self.tree.knows(folder) else folder.count("/") + 1)
-        inodes += 0 if self.tree.knows(STAGING) else 1
+        mount = self._mount_of(folder)
+        staging_folder = f"{mount}/{STAGING}" if mount else STAGING
+        inodes += 0 if self.tree.knows(staging_folder) else 1
         if self.space is not None and not self.space.reserve(size, inodes):
             raise MoveError("waiting for disk space", transient=True, code=errno.ENOSPC)
         kept = False
-        staging = self._lend(STAGING)
+        staging = self._lend(staging_folder)
         try:
-            copy = self._copy_to_staging(src, staging, self.tree.path(folder, name), journal)
+            copy = self._copy_to_staging(src, staging, staging_folder, self.tree.path(folder, name), journal)
             published = False
             try:
 
@@ -394,8 +410,9 @@ class Mover:
         steps.reached("recorded")
         try:
             os.fsync(folder)
-            if os.stat(self.root).st_dev != copy.copied.st_dev:
-                raise MoveError(f"{self.root} was unmounted during the copy", transient=True)
+            mount = self.tree.path(copy.mount)
+            if os.stat(mount).st_dev != copy.copied.st_dev:
+                raise MoveError(f"{mount} was unmounted during the copy", transient=True)
             self._check_source(src, copy)
             os.unlink(src.name, dir_fd=src.folder)
         except (OSError, MoveError, Changed, Vanished) as exc:
@@ -474,7 +491,32 @@ class Mover:
         finally:
             self.tree.give_back(fd)
 
-    def _copy_to_staging(self, src: SourceFile, staging: int, target: str, journal: Journal) -> _Copy:
+    def _mount_of(self, folder: str) -> str:
+        """The shallowest folder from the root down to ``folder`` (made if missing) on
+        ``folder``'s filesystem: where its copies are staged, so that publishing one is a rename
+        within a filesystem. The root itself ("") unless a folder on the way is a mount of its
+        own (a filesystem per year, a btrfs subvolume). Looked up afresh for each copy (a few
+        fstat calls on cached folders, beside a copy's fsync): a folder mounted or unmounted
+        since is seen at once."""
+        fd = self._lend(folder)
+        try:
+            device = os.fstat(fd).st_dev
+        finally:
+            self.tree.give_back(fd)
+        parts = folder.split("/") if folder else []
+        for depth in range(len(parts)):
+            prefix = "/".join(parts[:depth])
+            fd = self._lend(prefix)
+            try:
+                if os.fstat(fd).st_dev == device:
+                    return prefix
+            finally:
+                self.tree.give_back(fd)
+        return folder
+
+    def _copy_to_staging(
+        self, src: SourceFile, staging: int, staging_folder: str, target: str, journal: Journal
+    ) -> _Copy:
         """Copy into a new file in the staging folder, its intent written first."""
         st = src.st
         try:
@@ -497,7 +539,7 @@ class Mover:
             try:
                 if self.ledger is not None:
                     intent = self._row(identity, src.path, target, Step.INTENT, journal)
-                    intent.staging = os.fsencode(self.tree.path(STAGING, tmp))
+                    intent.staging = os.fsencode(self.tree.path(staging_folder, tmp))
                     intent.copy_ino = os.fstat(fd_out).st_ino
                     row = self.ledger.begin(intent)
                     steps.reached("intent")
@@ -533,7 +575,7 @@ class Mover:
                     raise MoveError(f"cannot write the ledger: {exc}", transient=True) from None
                 raise
             os.close(fd_out)
-            return _Copy(tmp, copied, fd_in, identity, row)
+            return _Copy(tmp, copied, fd_in, identity, row, staging_folder.rpartition("/")[0])
         except BaseException:
             os.close(fd_in)
             raise
@@ -565,20 +607,56 @@ class Mover:
 PART = re.compile(r"[0-9]+-[0-9a-f]{8}-[0-9]+\.part")  # how a Mover names its staging files
 
 
+def is_staging_folder(folder: str) -> bool:
+    """Whether ``folder`` (below a root) is a staging folder: the root's, or that of a folder
+    below it that is a filesystem of its own."""
+    return folder == STAGING or folder.endswith(f"/{STAGING}")
+
+
+def mounts_below(root: str) -> list[str]:
+    """The folders below ``root`` that are mount points (relative to it), from
+    /proc/self/mountinfo; none where it cannot be read."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    top = os.path.realpath(root).rstrip("/") + "/"
+    found = []
+    for line in lines:
+        fields = line.split(b" ")
+        if len(fields) < 5:
+            continue
+        # Spaces, tabs, newlines and backslashes in a mount point are written as octal escapes.
+        point = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8)]), fields[4])
+        path = os.fsdecode(point)
+        if path.startswith(top):
+            found.append(path[len(top) :])
+    return sorted(set(found))
+
+
 def sweep_staging(tree: Tree) -> int:
-    """Remove the partial copies a crash left in ``tree``'s staging folder: those written before
-    their intent reached the ledger (the ledger's rows withdraw the others, recovery.py).
-    Returns how many were removed.
+    """Remove the partial copies a crash left in ``tree``'s staging folders (the root's, and
+    those of folders below it that are mounts of their own): those written before their intent
+    reached the ledger (the ledger's rows withdraw the others, recovery.py). Returns how many
+    were removed.
 
     Only names a mover gives (``PID-TOKEN-N.part``) are touched: anything else there is not
     ours. Several daemons (each with its own source) may share a destination and so its staging
     folder: a partial copy whose name carries the pid of a process still alive is another
     daemon's copy in progress, and stays."""
     removed = 0
+    for mount in ["", *mounts_below(tree.root)]:
+        removed += _sweep(tree, f"{mount}/{STAGING}" if mount else STAGING)
+    return removed
+
+
+def _sweep(tree: Tree, staging: str) -> int:
+    removed = 0
     try:
-        if not tree.knows(STAGING) and not _is_folder(tree.root, STAGING):
+        if not tree.knows(staging) and not _is_folder(tree.root, staging):
             return 0  # none, or a file in its way: only a copy needs one, and says so then
-        with tree.folder(STAGING) as fd:
+        with tree.folder(staging) as fd:
             for entry in list(os.scandir(fd)):
                 if not PART.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
                     continue

@@ -8,6 +8,7 @@ import os
 import re
 import string
 from dataclasses import dataclass
+from enum import Enum
 
 from reorg_tui.engine.errors import ReorgError
 
@@ -26,6 +27,16 @@ class NamingError(ReorgError, ValueError):
 
 class InvalidDate(ValueError):
     """A name matches the pattern but its date does not exist (2024-02-30)."""
+
+
+class NotTaken(Enum):
+    """Why the settings do not take a file at some path below the source (as a scan would
+    not list it): what a file remembered from an earlier run is checked against."""
+
+    SUBFOLDER = "it is in a subfolder, and --recursive is off"
+    IGNORED_FOLDER = "a folder on its way matches --ignore"
+    IGNORED = "its name matches --ignore"
+    NO_DATE = "its name does not match --pattern"
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,20 @@ class Naming:
     def wants(self, name: str) -> bool:
         """True for a name this tool takes: not ignored, and matching the date pattern."""
         return not self.is_ignored(name) and self.regex.search(name) is not None
+
+    def not_taken(self, rel: str, recursive: bool) -> NotTaken | None:
+        """Why a scan with these settings would not take the file at ``rel`` ("/"-separated,
+        below the source), or None if it would."""
+        *folders, name = rel.split("/")
+        if folders and not recursive:
+            return NotTaken.SUBFOLDER
+        if any(self.is_ignored(folder) for folder in folders):
+            return NotTaken.IGNORED_FOLDER
+        if self.is_ignored(name):
+            return NotTaken.IGNORED
+        if self.regex.search(name) is None:
+            return NotTaken.NO_DATE
+        return None
 
     def target(self, name: str) -> Target:
         """The destination folder of a wanted name; InvalidDate if its date does not exist."""

@@ -34,12 +34,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from reorg_tui.engine.errors import ReorgError
+from reorg_tui.engine.inputfile import UnfitFile, read_regular
 from reorg_tui.engine.ledger import Identity
 from reorg_tui.engine.plan import Preview
 from reorg_tui.engine.store import write_atomic
@@ -124,36 +124,14 @@ def write(path: Path, plan: Plan) -> None:
 def read(path: Path) -> Plan:
     """The plan in ``path``, every field checked; PlanError (one line) otherwise."""
     try:
-        # Non-blocking: a FIFO put where the plan should be must not hang the command.
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise PlanError(f"plan {path} does not exist") from None
-    except OSError as exc:
-        raise PlanError(f"plan {path} cannot be opened: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise PlanError(f"plan {path} is not a regular file")
-        if st.st_size > MAX_BYTES:
-            raise PlanError(f"plan {path} is {st.st_size} bytes, over the limit of {MAX_BYTES}")
-        data = _read_all(fd, path)
-    finally:
-        os.close(fd)
+        data = read_regular(path, MAX_BYTES)  # a FIFO, a device or a huge file: refused
+    except UnfitFile as exc:
+        raise PlanError(f"plan {exc}") from None
     try:
         doc = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise PlanError(f"plan {path} is not JSON ({exc})") from None
     return parse(doc, str(path))
-
-
-def _read_all(fd: int, path: Path) -> bytes:
-    chunks, total = [], 0
-    while chunk := os.read(fd, 1 << 20):
-        total += len(chunk)
-        if total > MAX_BYTES:  # it grew while being read
-            raise PlanError(f"plan {path} is over the limit of {MAX_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _no_constant(name: str) -> None:

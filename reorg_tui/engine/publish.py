@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from reorg_tui.engine import events as ev
+from reorg_tui.engine.inputfile import read_regular
 from reorg_tui.engine.metrics import Snapshot
 from reorg_tui.engine.store import write_atomic
 
 STATE_FILE = "snapshot.json"
 KEEP_EVENTS = 200
+MAX_STATE_BYTES = 64 * 1024 * 1024  # a snapshot and its 200 events are some kilobytes
 
 
 def event_to_dict(event: ev.Event) -> dict[str, Any]:
@@ -65,7 +67,7 @@ class Publisher:
 def read_state(state_dir: Path) -> dict[str, Any] | None:
     """The last published state, or None if there is none (or it is unreadable)."""
     try:
-        data = json.loads((state_dir / STATE_FILE).read_bytes())
-    except (OSError, ValueError):
+        data = json.loads(read_regular(state_dir / STATE_FILE, MAX_STATE_BYTES))
+    except (OSError, ValueError):  # UnfitFile (a FIFO, a device, too large) is an OSError
         return None
     return data if isinstance(data, dict) and "snapshot" in data else None

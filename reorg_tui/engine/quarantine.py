@@ -41,13 +41,15 @@ import json
 import logging
 import os
 import secrets
+import stat
 import threading
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
 from reorg_tui.engine.dirs import Tree
-from reorg_tui.engine.errors import ExitCode, ReorgError
+from reorg_tui.engine.errors import Changed, Conflict, ExitCode, HardLinked, MoveError, ReorgError, Vanished
+from reorg_tui.engine.inputfile import Unfit, UnfitFile, read_regular
 from reorg_tui.engine.ledger import LEDGER_NAME, Ledger, LedgerError, TransferKind, memory_ledger, open_ledger
 from reorg_tui.engine.move import STAGING, Mover
 from reorg_tui.engine.records import QuarantineStats, Record
@@ -57,12 +59,14 @@ from reorg_tui.engine.store import remove_leftovers, write_atomic
 log = logging.getLogger(__name__)
 __all__ = [
     "QuarantineError",
+    "QuarantineFailed",
     "QuarantineStats",
     "QuarantineStore",
     "Record",
     "StuckInQuarantine",
     "open_store",
 ]
+MAX_RECORD_BYTES = 1024 * 1024  # a record keeps at most MAX_ERRORS_KEPT errors: kilobytes
 _SETTLED_NS = 1_000_000_000  # a folder mtime younger than this may hide a change in its tick
 
 
@@ -70,6 +74,13 @@ class QuarantineError(ReorgError):
     """An operation on the quarantine could not be done (unknown id, file gone...)."""
 
     exit_code = ExitCode.NOT_FOUND
+
+
+class QuarantineFailed(QuarantineError):
+    """The filesystem refused an operation on a quarantined file, or the file is gone (or is
+    no longer a regular file in a folder of its own): one line, exit code 1."""
+
+    exit_code = ExitCode.LEFT_BEHIND
 
 
 class StuckInQuarantine(QuarantineError):
@@ -87,11 +98,13 @@ def _new_id(now: float) -> str:
 
 
 class QuarantineStore:
-    def __init__(self, root: Path, *, ledger: Ledger | None = None, verify: bool = False) -> None:
+    def __init__(
+        self, root: Path, *, ledger: Ledger | None = None, verify: bool = False, folders: int = 16
+    ) -> None:
         self.root = root
         self.key = os.path.realpath(root)  # the index's name for this quarantine
         # Items are written once and read rarely: a few descriptors are enough.
-        self.mover = Mover(Tree(str(root), capacity=16), verify=verify, kind=TransferKind.QUARANTINE)
+        self.mover = Mover(Tree(str(root), capacity=folders), verify=verify, kind=TransferKind.QUARANTINE)
         self._lock = threading.Lock()
         self.ledger: Ledger = memory_ledger()
         self._seen_ns: int | None = None  # the folder's mtime when the index last matched it
@@ -211,9 +224,23 @@ class QuarantineStore:
         record = self.ledger.quarantine_get(self.key, item_id)
         if record is None:
             record = self._read(item_id)  # not indexed yet: written a moment ago by another process
-        if not self.file_path(record).is_file():
-            raise QuarantineError(f"quarantined file {self.file_path(record)} is missing")
+        self._check_file(record)
         return record
+
+    def _check_file(self, record: Record) -> None:
+        """QuarantineFailed unless the item's file is a regular file in a real folder of its own:
+        a symlink there (to the file, or in place of its folder) is never followed."""
+        path = self.file_path(record)
+        try:
+            folder, found = os.lstat(path.parent), os.lstat(path)
+        except FileNotFoundError:
+            raise QuarantineFailed(f"quarantined file {path} is missing") from None
+        except OSError as exc:
+            raise QuarantineFailed(f"cannot look at the quarantined file {path}: {exc.strerror}") from None
+        if not stat.S_ISDIR(folder.st_mode) or not stat.S_ISREG(found.st_mode):
+            raise QuarantineFailed(
+                f"quarantined file {path} is missing: not a regular file in a folder of its own"
+            )
 
     def catch_up(self) -> bool:
         """Index what another process changed in the folder since the last look (one stat when
@@ -267,10 +294,12 @@ class QuarantineStore:
     def _read(self, item_id: str) -> Record:
         path = self.root / f"{item_id}.json"
         try:
-            data = json.loads(path.read_bytes())
-        except FileNotFoundError:
-            raise QuarantineError(f"no quarantined file with id {item_id!r}") from None
-        except (OSError, ValueError) as exc:
+            data = json.loads(read_regular(path, MAX_RECORD_BYTES))
+        except UnfitFile as exc:
+            if exc.problem is Unfit.MISSING:
+                raise QuarantineError(f"no quarantined file with id {item_id!r}") from None
+            raise QuarantineError(f"record {exc}") from None
+        except ValueError as exc:
             raise QuarantineError(f"record {path} is unreadable: {exc}") from None
         record = _record(data, item_id)
         if record is None:
@@ -291,13 +320,29 @@ class QuarantineStore:
             if source_root not in (folder, *folder.parents):
                 folder = source_root  # a record from another source: release to this one's top
             below = "" if folder == source_root else str(folder.relative_to(source_root))
-            back = Tree(str(source_root), capacity=4, create_root=False)
             try:
-                mover = Mover(back, ledger=self.mover.ledger, kind=TransferKind.RELEASE)
-                outcome = mover.move(self.mover.tree, f"{record.id}/{record.name}", below, record.name)
-            finally:
-                back.close()
-            self._drop(record)
+                back = Tree(str(source_root), capacity=4, create_root=False)
+                try:
+                    mover = Mover(back, ledger=self.mover.ledger, kind=TransferKind.RELEASE)
+                    outcome = mover.move(self.mover.tree, f"{record.id}/{record.name}", below, record.name)
+                finally:
+                    back.close()
+            except (OSError, MoveError, Vanished, Changed, Conflict, HardLinked) as exc:
+                # The move protocol leaves the file where it was: here, still quarantined.
+                raise QuarantineFailed(
+                    f"cannot release {record.id} ({record.name}) into {folder}: {_why(exc)}; "
+                    "it stays in the quarantine"
+                ) from None
+            try:
+                self._drop(record)
+            except OSError as exc:
+                self.ledger.quarantine_drop(
+                    self.key, [record.id]
+                )  # the file has left, whatever the record says
+                raise QuarantineFailed(
+                    f"released {record.id} to {outcome.path}, but its record {self.root / record.id}.json "
+                    f"could not be removed ({exc.strerror}): remove it by hand"
+                ) from None
             return outcome.path
 
     def delete(self, item_id: str) -> Record:
@@ -402,6 +447,17 @@ def open_store(root: Path, state_dir: Path | None) -> QuarantineStore:
                 ledger.close()
                 ledger = None
     return QuarantineStore(root, ledger=ledger)
+
+
+def _why(exc: BaseException) -> str:
+    """A refused move in words, without Python's decoration."""
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+    if isinstance(exc, Vanished):
+        return "its file vanished, or is no longer a regular file"
+    if isinstance(exc, Changed):
+        return "its file changed while it was copied"
+    return str(exc)
 
 
 def _plain_id(item_id: str) -> bool:

@@ -34,7 +34,7 @@ from reorg_tui.engine import steps
 from reorg_tui.engine.dirs import NotAFolder, Tree
 from reorg_tui.engine.fileops import lstat_at
 from reorg_tui.engine.ledger import Ledger, LedgerError, LedgerWriteError, Step, Transfer, owner_alive
-from reorg_tui.engine.move import PART, STAGING
+from reorg_tui.engine.move import PART, is_staging_folder
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def _recover(ledger: Ledger, trees: list[Tree]) -> Recovered:
             continue
         source, target = locate(row.source, trees), locate(row.target, trees)
         staging = locate(row.staging, trees) if row.staging is not None else None
-        if staging is not None and not (staging.folder == STAGING and PART.fullmatch(staging.name)):
+        if staging is not None and not (is_staging_folder(staging.folder) and PART.fullmatch(staging.name)):
             staging = None  # not a staging file of the mover's: never removed as one
         if source is None or target is None or (row.staging is not None and staging is None):
             log.warning("ledger row %s names a path outside the folders it may touch: left alone", row.id)

@@ -36,11 +36,12 @@ class RenameLane:
     rename, so the folder cache's bound on open descriptors holds. ``close`` (or the end of a
     ``with`` block) gives the source folders back."""
 
-    HELD = 16  # source folders held at most; beyond that they are given back and lent afresh
+    HELD = 16  # source folders held at most, by default; beyond that they are given back and lent afresh
 
-    def __init__(self, mover: Mover, source: Tree) -> None:
+    def __init__(self, mover: Mover, source: Tree, *, held: int = HELD) -> None:
         self.mover = mover
         self.source = source
+        self.held = held
         self._sources: dict[str, tuple[int, bool]] = {}  # folder -> (descriptor, others may write it)
         self._euid = os.geteuid()
 
@@ -58,7 +59,7 @@ class RenameLane:
     def move(self, rel: str, folder: str, name: str, st: os.stat_result) -> bool:
         """Rename ``rel`` to ``folder/name``; True if done, False to take the full path."""
         mover = self.mover
-        if st.st_dev in mover.exdev or not stat.S_ISREG(st.st_mode) or st.st_mode & SET_ID:
+        if not stat.S_ISREG(st.st_mode) or st.st_mode & SET_ID:
             return False
         src_dir, _, src_name = rel.rpartition("/")
         held = self._sources.get(src_dir)
@@ -88,7 +89,7 @@ class RenameLane:
             tree.give_back(dst_fd)
 
     def _hold(self, src_dir: str) -> tuple[int, bool]:
-        if len(self._sources) >= self.HELD:
+        if len(self._sources) >= self.held:
             self.close()
         fd = self.source.lend(src_dir)
         try:

@@ -5,7 +5,9 @@ changed since the last save to the ledger, in one transaction (the housekeeper c
 second: a daemon with nothing to retry writes nothing). ``load`` reads the ledger back, and once
 imports the ``retry.json`` that versions before the ledger kept, renaming it
 ``retry.json.imported``. Both check every entry as data, not trusted input: a path that is not a
-plain relative one is dropped with a warning, an entry of the wrong shape too.
+plain relative one is dropped with a warning, an entry of the wrong shape too; and one that the
+settings of this run would not take (``--ignore``, ``--pattern``, ``--recursive``) is dropped
+with a log line, so that neither a change of settings nor a planted row moves such a file.
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from reorg_tui.engine.clocks import Now
+from reorg_tui.engine.inputfile import read_regular
 from reorg_tui.engine.ledger import Ledger
+from reorg_tui.engine.naming import NotTaken
 from reorg_tui.engine.records import RetryEntry
 
 log = logging.getLogger(__name__)
 MAX_ERRORS_KEPT = 50
 LEGACY_NAME = "retry.json"  # the queue as versions before the ledger kept it
+MAX_LEGACY_BYTES = 256 * 1024 * 1024
 __all__ = ["MAX_ERRORS_KEPT", "RetryEntry", "RetryQueue", "backoff", "stamped"]
 
 
@@ -46,14 +52,20 @@ def stamped(error: str, when: float) -> str:
 
 class RetryQueue:
     """Files waiting for another try. Not thread-safe: Failures (failures.py) holds its lock
-    around it. Without a ledger it lives in memory only (``save`` and ``load`` do nothing)."""
+    around it. Without a ledger it lives in memory only (``save`` and ``load`` do nothing).
+
+    When a file is due is kept on the monotonic clock (a wall clock stepped back an hour does not
+    hold a retry for an hour); each entry's ``next_try`` on the wall clock too, for the faces and
+    for the ledger, from which ``load`` turns it back into a wait from now."""
 
     def __init__(self, ledger: Ledger | None = None, *, legacy: Path | None = None) -> None:
         self.ledger = ledger
         self.legacy = legacy  # a retry.json to import once, if there is one
         self.entries: dict[str, RetryEntry] = {}
-        self._heap: list[tuple[float, str]] = []
+        self._heap: list[tuple[float, str]] = []  # (due, path), monotonic
+        self._due: dict[str, float] = {}  # path -> when it is due (monotonic); absent in flight
         self._changed: set[str] = set()  # paths scheduled or forgotten since the last save
+        self._loaded_at = Now(0.0, 0.0)  # the instant ``load`` counts saved times from
 
     @property
     def dirty(self) -> bool:
@@ -65,16 +77,16 @@ class RetryQueue:
     def __contains__(self, rel: str) -> bool:
         return rel in self.entries
 
-    def schedule(self, rel: str, attempts: int, delay: float, error: str, now: float) -> RetryEntry:
+    def schedule(self, rel: str, attempts: int, delay: float, error: str, now: Now) -> RetryEntry:
         entry = self.entries.get(rel)
         if entry is None:
-            entry = RetryEntry(rel, attempts, now + delay, error, [], now)
+            entry = RetryEntry(rel, attempts, now.wall + delay, error, [], now.wall)
             self.entries[rel] = entry
         entry.attempts = attempts
-        entry.next_try = now + delay
+        entry.next_try = now.wall + delay
         entry.last_error = error
-        entry.errors = (entry.errors + [stamped(error, now)])[-MAX_ERRORS_KEPT:]
-        heapq.heappush(self._heap, (entry.next_try, rel))
+        entry.errors = (entry.errors + [stamped(error, now.wall)])[-MAX_ERRORS_KEPT:]
+        self._push(rel, now.mono + delay)
         self._changed.add(rel)
         return entry
 
@@ -87,25 +99,31 @@ class RetryQueue:
         return list(entry.errors) if entry else []
 
     def forget(self, rel: str) -> None:
+        self._due.pop(rel, None)
         if self.entries.pop(rel, None) is not None:
             self._changed.add(rel)
 
-    def pop_due(self, now: float, limit: int) -> list[str]:
+    def _push(self, rel: str, due: float) -> None:
+        self._due[rel] = due
+        heapq.heappush(self._heap, (due, rel))
+
+    def pop_due(self, now: Now, limit: int) -> list[str]:
         """Paths whose next try has come, at most ``limit``; they stay known until forgotten."""
         due: list[str] = []
-        while self._heap and self._heap[0][0] <= now and len(due) < limit:
+        while self._heap and self._heap[0][0] <= now.mono and len(due) < limit:
             when, rel = heapq.heappop(self._heap)
             entry = self.entries.get(rel)
-            if entry is not None and entry.next_try == when:
+            if entry is not None and self._due.get(rel) == when:
+                del self._due[rel]
                 entry.next_try = None
                 due.append(rel)
         return due
 
     def next_due(self) -> float | None:
+        """When the soonest file is due (monotonic), if any is waiting."""
         while self._heap:
             when, rel = self._heap[0]
-            entry = self.entries.get(rel)
-            if entry is not None and entry.next_try == when:
+            if rel in self.entries and self._due.get(rel) == when:
                 return when
             heapq.heappop(self._heap)
         return None
@@ -125,11 +143,13 @@ class RetryQueue:
         self.ledger.save_retries(changed, removed)
         self._changed.clear()
 
-    def load(self) -> int:
-        """Restore the queue an earlier run saved; returns how many files wait. A row of the
-        wrong shape is set aside by the ledger, with a warning; never fatal."""
+    def load(self, now: Now | None = None) -> int:
+        """Restore the queue an earlier run saved; returns how many files wait (each due as long
+        from ``now`` as its saved ``next_try`` lies ahead of the wall clock). A row of the wrong
+        shape is set aside by the ledger, with a warning; never fatal."""
         if self.ledger is None:
             return 0
+        self._loaded_at = now or Now(time.time(), time.monotonic())
         entries, set_aside = self.ledger.load_retries()
         for line in set_aside:
             log.warning("retry queue: %s", line)
@@ -140,11 +160,21 @@ class RetryQueue:
         self.save()  # what was dropped leaves the ledger; what was imported enters it
         return len(self.entries)
 
+    def drop_not_taken(self, not_taken: Callable[[str], NotTaken | None]) -> list[tuple[str, NotTaken]]:
+        """Drop (and return, with the reason) the entries for files that ``not_taken`` says the
+        settings of this run do not take: queued under other settings, or planted, they stay in
+        the source. Saved at once (a LedgerError is for the caller)."""
+        dropped = [(rel, why) for rel in list(self.entries) if (why := not_taken(rel)) is not None]
+        for rel, _why in dropped:
+            self.forget(rel)
+        self.save()
+        return dropped
+
     def _import(self, path: Path) -> None:
         """Take the entries of a retry.json once: into the ledger, then the file renamed aside
         (kept for the operator). A file that cannot be read is set aside as ``retry.corrupt``."""
         try:
-            raw = json.loads(path.read_bytes())
+            raw = json.loads(read_regular(path, MAX_LEGACY_BYTES))  # UnfitFile is an OSError
             loaded = [RetryEntry(**item) for item in raw["entries"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             aside = path.with_suffix(".corrupt")
@@ -180,7 +210,8 @@ class RetryQueue:
             entry.next_try = 0.0  # no time (in flight when saved): due at once, as 0.0 is
         entry.next_try = float(entry.next_try)
         self.entries[entry.path] = entry
-        heapq.heappush(self._heap, (entry.next_try, entry.path))
+        now = self._loaded_at
+        self._push(entry.path, now.mono + max(0.0, entry.next_try - now.wall))
         return True
 
 

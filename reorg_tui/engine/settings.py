@@ -27,9 +27,17 @@ def setting(
     minimum: float | None = None,
     maximum: float | None = None,
     choices: tuple[str, ...] | None = None,
+    repeat: bool = False,
+    duration: bool = False,
 ) -> Any:
-    """A settings field: its default, and what ``--help`` and validation need to know of it."""
+    """A settings field: its default, and what ``--help`` and validation need to know of it.
+    ``repeat``: a list given by repeating the flag (values that may hold commas, such as URLs);
+    ``duration``: seconds, also written 90s, 30m, 1h, 1d, 2w."""
     meta = {"help": help, "minimum": minimum, "maximum": maximum, "choices": choices}
+    if repeat:
+        meta["repeat"] = True
+    if duration:
+        meta["duration"] = True
     return field(default=default, metadata=meta)
 
 
@@ -71,7 +79,8 @@ class EngineSettings:
     verify: bool = setting(False, "Checksum every copy across filesystems.")
     alert_error_rate: float = setting(
         0.05,
-        "Alert when failed or quarantined / files handled over 1 min reaches this (0: off).",
+        "Alert when the error rate (failed or quarantined / files handled, over 1 min) reaches this "
+        "ratio, 0 to 1 (0: off).",
         minimum=0.0,
         maximum=1.0,
     )
@@ -85,7 +94,14 @@ class EngineSettings:
         maximum=10**9,
     )
     alert_disk_free_percent: float = setting(
-        15.0, "Alert under this much free space (0: off).", minimum=0.0, maximum=99.0
+        15.0, "Alert under this much free space, in percent (0: off).", minimum=0.0, maximum=99.0
+    )
+    alert_pending_age: float = setting(
+        3600.0,
+        "Alert when a file has waited this many seconds in the source: settling, retried or "
+        "waiting for room (0: off).",
+        minimum=0.0,
+        maximum=10**9,
     )
     history_days: float = setting(
         90.0,
@@ -103,6 +119,7 @@ class EngineSettings:
             self.alert_quarantine_count,
             self.alert_quarantine_age,
             self.alert_disk_free_percent,
+            self.alert_pending_age,
         )
 
     def naming(self) -> Naming:

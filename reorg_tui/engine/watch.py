@@ -10,8 +10,10 @@ import logging
 import os
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -25,9 +27,12 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from reorg_tui.engine.dirs import open_below
+from reorg_tui.engine.errors import NO_DESCRIPTORS
 from reorg_tui.engine.naming import Naming
 
 log = logging.getLogger(__name__)
+DESCRIPTOR_WAIT = 10.0  # seconds a scan waits for a free descriptor before it skips a folder
+T = TypeVar("T")
 
 
 class _ShutdownNoise(logging.Filter):
@@ -93,13 +98,13 @@ def _scan_below(
     while stack:
         rel_dir = stack.pop()
         try:
-            fd = open_below(top, rel_dir)
+            fd = _waiting_for_descriptors(open_below, top, rel_dir)
         except OSError as exc:
             log.warning("cannot list %s: %s", os.path.join(root, rel_dir), exc.strerror)
             continue
         count.folders += 1
         try:
-            it = os.scandir(fd)
+            it = _waiting_for_descriptors(os.scandir, fd)
         except OSError as exc:
             os.close(fd)
             log.warning("cannot list %s: %s", os.path.join(root, rel_dir), exc.strerror)
@@ -126,6 +131,20 @@ def _scan_below(
                     yield (f"{rel_dir}/{name}" if rel_dir else name), st
         finally:
             os.close(fd)
+
+
+def _waiting_for_descriptors(action: Callable[..., T], *args: object) -> T:
+    """``action(*args)``, tried again while the process has no descriptor free (EMFILE, ENFILE: the
+    copies in flight close theirs soon), for up to DESCRIPTOR_WAIT seconds: a folder skipped for
+    want of one would leave its files behind for a whole scan, and for good under --once."""
+    deadline = time.monotonic() + DESCRIPTOR_WAIT
+    while True:
+        try:
+            return action(*args)
+        except OSError as exc:
+            if exc.errno not in NO_DESCRIPTORS or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.02)
 
 
 class _Handler(FileSystemEventHandler):

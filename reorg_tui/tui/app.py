@@ -35,7 +35,7 @@ from reorg_tui.tui.screens.confirm import ConfirmScreen
 from reorg_tui.tui.screens.details import DetailsScreen, InfoScreen, event_text, retry_text
 from reorg_tui.tui.screens.help import HelpScreen
 from reorg_tui.tui.screens.quarantine import QuarantineView
-from reorg_tui.tui.widgets.activity import ActivityLog
+from reorg_tui.tui.widgets.activity import ActivityLog, ActivityPane
 from reorg_tui.tui.widgets.disk import DiskPane
 from reorg_tui.tui.widgets.error_rate import ErrorRatePane
 from reorg_tui.tui.widgets.history_view import HistoryView
@@ -45,6 +45,7 @@ from reorg_tui.tui.widgets.retry_table import RetryTable
 from reorg_tui.tui.widgets.status import Banner, StatusLine
 from reorg_tui.tui.widgets.throughput import ThroughputPane
 from reorg_tui.tui.widgets.timing import TimingPane
+from reorg_tui.tui.widgets.waiting_view import WaitingTable, WaitingView
 
 
 class QuarantineLoaded(Message):
@@ -79,6 +80,7 @@ class ReorgApp(App[int]):
         Binding("1", "show_tab('overview')", "Overview", id="app.overview"),
         Binding("2", "show_tab('quarantine')", "Quarantine", id="app.quarantine"),
         Binding("3", "show_tab('history')", "History", id="app.history"),
+        Binding("4", "show_tab('waiting')", "Waiting", id="app.waiting"),
         Binding("f", "follow_activity", "Follow activity", show=False, id="app.follow"),
     ]
 
@@ -117,11 +119,13 @@ class ReorgApp(App[int]):
                     yield TimingPane()
                 with Horizontal(id="lower"):
                     yield RetryTable(id="retry")
-                    yield ActivityLog(id="activity")
+                    yield ActivityPane(id="activity-pane")
             with TabPane("Quarantine [2]", id="quarantine"):
                 yield QuarantineView(id="quarantine-view")
             with TabPane("History [3]", id="history"):
                 yield HistoryView(self.host, id="history-view")
+            with TabPane("Waiting [4]", id="waiting"):
+                yield WaitingView(id="waiting-view")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -173,6 +177,7 @@ class ReorgApp(App[int]):
             for pane in self.query(Pane):
                 pane.update_from(snap)
             self.query_one(RetryTable).show(snap)
+            self.query_one(WaitingView).show(snap)
             self.query_one(ActivityLog).add(events, snap.dest)
             if snap.quarantine.count != self._quarantine_count:
                 # Only on change: a new label restarts the tab underline's animation.
@@ -268,6 +273,8 @@ class ReorgApp(App[int]):
             self.query_one(QuarantineTable).focus()
         elif tab == "history":
             self.query_one(HistoryView).action_search()  # type to search at once
+        elif tab == "waiting":
+            self.query_one(WaitingTable).focus()  # the rows; / filters
 
     def _marks(self, action: str) -> None:
         self.action_show_tab("quarantine")

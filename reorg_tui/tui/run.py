@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Callable
 
 from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import Engine
 from reorg_tui.engine.locate import find_state_dir
 from reorg_tui.engine.lock import lock_holder, source_is_locked
+from reorg_tui.engine.statedir import check_for_reading
+from reorg_tui.engine.statedir import prepare as prepare_state_dir
+from reorg_tui.notifications import Notifications
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.bridge import AttachedHost, EngineHost
 
@@ -17,25 +20,26 @@ from reorg_tui.tui.bridge import AttachedHost, EngineHost
 def run_dashboard(settings: Settings, quit_after: float | None = None) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise ConfigError("the dashboard needs a terminal; use --headless under a supervisor or in scripts")
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    prepare_state_dir(settings.state_dir)  # as a daemon would: refused if another user could write it
     log_path = settings.state_dir / "dashboard.log"
     # The terminal belongs to the dashboard: log records go to a file; events go to the panes.
     with open(log_path, "a", encoding="utf-8") as log_file:
         logs.setup(settings.log_level, settings.log_format, stream=log_file)
-        app, servers = dashboard(settings, quit_after)
+        app, closers = dashboard(settings, quit_after)
         try:
             code = app.run()
         finally:
-            for server in servers:
-                from reorg_tui.exporter import stop_metrics  # loaded already: it made the server
-
-                stop_metrics(server)
+            for close in closers:
+                close()
             logs.flush()
     return code if isinstance(code, int) else app.return_code or 0
 
 
-def dashboard(settings: Settings, quit_after: float | None = None) -> tuple[ReorgApp, list[Any]]:
-    """The app for these settings, and the list its metrics server goes into once it runs.
+def dashboard(
+    settings: Settings, quit_after: float | None = None
+) -> tuple[ReorgApp, list[Callable[[], None]]]:
+    """The app for these settings, and the list of what to close after it (its metrics server,
+    its notifications), filled once the engine holds the source.
     Attached to the instance that runs on the source, if one does (found from the source alone,
     wherever it keeps its state); else hosting an engine whose events are logged as the headless
     face logs them (one line a move), by the engine's threads: never the UI's."""
@@ -44,15 +48,23 @@ def dashboard(settings: Settings, quit_after: float | None = None) -> tuple[Reor
     if lock_holder(settings.source) is not None or source_is_locked(settings.source):
         # Another instance runs on this source: attach to it instead of starting a second.
         found = settings.with_(state_dir=find_state_dir(settings.source, settings.state_dir))
+        check_for_reading(found.state_dir, settings.source)  # a forged snapshot is not shown
         return ReorgApp(AttachedHost(found), quit_after=quit_after, attached=True), []
+    notes = Notifications.for_settings(settings)
     engine = Engine(settings)
     engine.subscribe(logs.log_events)
-    servers: list[Any] = []
+    if notes is not None:
+        notes.attach(engine)
+    closers: list[Callable[[], None]] = []
 
     def started() -> None:  # the source is held: a second instance was refused before a port is bound
         if settings.metrics_port:  # prometheus_client is loaded only for an endpoint asked for
-            from reorg_tui.exporter import start_metrics
+            from reorg_tui.exporter import start_metrics, stop_metrics
 
-            servers.append(start_metrics(engine.snapshot, settings))
+            server = start_metrics(engine.snapshot, settings)
+            closers.append(lambda: stop_metrics(server))
+        if notes is not None:
+            notes.start()
+            closers.append(lambda: notes.stop(engine.snapshot()))
 
-    return ReorgApp(EngineHost(engine, started), quit_after=quit_after), servers
+    return ReorgApp(EngineHost(engine, started), quit_after=quit_after), closers

@@ -9,6 +9,7 @@ import threading
 from reorg_tui.engine import Disk, QuarantineInfo, Queues, Record, RetryItem, Snapshot, Timing, Totals
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.ledger import Identity, Query, Step, Transfer, TransferKind
+from reorg_tui.engine.metrics import Pending
 
 NOW = 1_789_398_000.0  # a fixed instant: 2026-09-14 13:00:00 UTC
 _HISTORY = tuple(
@@ -126,7 +127,19 @@ def snapshot(state: str = "running") -> Snapshot:
         history=_HISTORY,
         alerts=ALERTS if state == "alert" else (),
         alert_names=("error_rate", "quarantine_age") if state == "alert" else (),
+        waiting=WAITING,
     )
+
+
+WAITING: tuple[Pending, ...] = (
+    Pending("2026-03-01_camera-dump.mov", "settling", NOW - 2 * 3600 - 1260, "still for 0s"),
+    Pending(
+        "2026-03-02_report.xlsx", "retrying", NOW - 1900, "attempt 2: move: EBUSY Device or resource busy"
+    ),
+    Pending("2026-03-02_photo.jpg", "retrying", NOW - 64, "attempt 1: move: EIO Input/output error"),
+    Pending("2026-03-02_c.txt", "ready", NOW - 1),
+    Pending("2026-03-02_d.txt", "ready", NOW - 1),
+)
 
 
 EVENTS: list[ev.Event] = [

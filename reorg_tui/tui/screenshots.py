@@ -17,6 +17,7 @@ SHOTS = (
     ("quarantine.svg", "running", ("2",), (120, 30)),
     ("quarantine-details.svg", "running", ("2", "down", "enter"), (120, 30)),
     ("history.svg", "running", ("3", *"photo"), (120, 30)),
+    ("waiting.svg", "running", ("4",), (120, 24)),
 )
 
 

@@ -318,8 +318,8 @@ def _too_large(plan: Path) -> None:
 
 MALFORMED: dict[str, tuple[Callable[[Path], None], str]] = {
     "missing": (_replace_with(lambda p: None), "does not exist"),
-    "a folder": (_replace_with(lambda p: p.mkdir()), "is not a regular file"),
-    "a FIFO": (_replace_with(lambda p: os.mkfifo(p)), "is not a regular file"),
+    "a folder": (_replace_with(lambda p: p.mkdir()), "is a folder, not a file"),
+    "a FIFO": (_replace_with(lambda p: os.mkfifo(p)), "is a FIFO, not a regular file"),
     "too large": (_too_large, "over the limit of 268435456"),
     "not JSON": (_raw(b'{"format": "reorg-tui-plan", '), "is not JSON"),
     "not UTF-8": (_raw(b'{"format": "\xff"}'), "is not JSON"),

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from tests.conftest import OLD, cli, write
+import pytest
+
+from reorg_tui.engine.control import request
+from tests.conftest import OLD, cli, unmark, wait_for, write
 
 
 def _quarantine_two(tmp_path):
@@ -155,3 +159,80 @@ def test_the_listing_words_ages_in_the_largest_unit_they_fill_rounded():
     cases = {0.2: "a moment", 1: "a second", 59: "59 seconds", 59.6: "a minute", 90: "2 minutes",
              3599: "an hour", 5400: "2 hours", 86_399: "a day", 10**6: "12 days"}  # fmt: skip
     assert {age: _age_text(age) for age in cases} == cases
+
+
+def _one_line(result, code: int, fragment: str) -> None:
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("reorg-tui: warning:")]
+    assert len(errors) == 1 and errors[0].startswith("reorg-tui: error:"), result.stderr
+    assert fragment in errors[0], errors[0]
+
+
+@pytest.mark.parametrize("through", ["the-store", "a-running-daemon"])
+def test_a_release_the_filesystem_refuses_is_one_line_exit_1_and_the_file_stays(
+    through, daemon_factory, immutable
+):
+    """The file came from a subfolder of the source that is gone now, and the source is
+    immutable (chattr +i holds even for root): its folder cannot be made again. Never exit 70 (or
+    2, from the daemon's refusal); and a daemon asked goes on answering."""
+    d = daemon_factory("--recursive", "--retry-base-delay", "0.05", "--max-retries", "0")
+    write(d.src / "sub/2024-02-30_deep.txt", b"deep", OLD)
+    wait_for(lambda: list(d.q.glob("*/2024-02-30_deep.txt")), what="the file to be quarantined")
+    (d.src / "sub").rmdir()
+    if through == "the-store":
+        d.stop()
+    [item] = d.q.glob("*/2024-02-30_deep.txt")
+    env = {"REORG_SOURCE": str(d.src), "REORG_STATE_DIR": str(d.state)}
+    immutable(d.src)
+
+    result = cli("quarantine", "release", item.parent.name, "-q", str(d.q), env=env)
+
+    _one_line(result, 1, f"cannot release {item.parent.name} (2024-02-30_deep.txt)")
+    assert "Traceback" not in result.stderr
+    assert item.read_bytes() == b"deep"  # still in the quarantine, listed
+    assert [
+        i["name"] for i in json.loads(cli("quarantine", "list", "-q", str(d.q), "--json", env=env).stdout)
+    ] == ["2024-02-30_deep.txt"]
+    if through == "a-running-daemon":
+        assert request(d.state, "ping") == "running"  # its control thread lived through it
+    unmark(d.src)
+    again = cli("quarantine", "release", item.parent.name, "-q", str(d.q), env=env)
+    assert again.returncode == 0, again.stderr
+
+    # Released (a daemon quarantines it again at once: its date does not exist): in one place.
+    def places() -> list[Path]:
+        return [*d.q.glob("*/2024-02-30_deep.txt"), *d.src.rglob("2024-02-30_deep.txt")]
+
+    wait_for(lambda: len(places()) == 1, what="the file in one place")  # (not caught mid-rename)
+    assert [p.read_bytes() for p in places()] == [b"deep"] and item not in places()
+
+
+@pytest.mark.parametrize("how", ["removed", "folder-swapped-for-a-symlink"])
+def test_show_and_release_of_a_vanished_file_are_one_line_and_exit_1(tmp_path, how):
+    src, dst, env = _quarantine_two(tmp_path)
+    ids = _ids(env)
+    item = dst / "_quarantine" / ids["2024-02-30_one.txt"]
+    aside = tmp_path / "aside"
+    item.rename(aside)
+    if how == "folder-swapped-for-a-symlink":
+        item.symlink_to(aside)  # the file is "there", through a link the store never follows
+    for verb in ("show", "release"):
+        result = cli("quarantine", verb, item.name, env=env)
+        _one_line(result, 1, f"{item.name}")
+        assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert (aside / "2024-02-30_one.txt").read_bytes() == b"one"
+    assert not (src / "2024-02-30_one.txt").exists()  # nothing came back into the source
+
+
+def test_a_release_whose_record_cannot_be_removed_says_the_file_was_released(tmp_path, immutable):
+    """The quarantine folder itself immutable: the file leaves its item's folder (which is not),
+    but its record beside it cannot be removed. The file is in the source, once; the error says
+    so (exit 1), and the listing no longer shows it."""
+    src, dst, env = _quarantine_two(tmp_path)
+    item_id = _ids(env)["2024-02-30_one.txt"]
+    immutable(dst / "_quarantine")
+    result = cli("quarantine", "release", item_id, env=env)
+    _one_line(result, 1, f"released {item_id} to {src / '2024-02-30_one.txt'}, but its record")
+    assert (src / "2024-02-30_one.txt").read_bytes() == b"one"
+    assert not (dst / "_quarantine" / item_id / "2024-02-30_one.txt").exists()
+    assert "2024-02-30_one.txt" not in _ids(env)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reorg_tui.config import ConfigError, load
+from reorg_tui.config import FIELDS, ConfigError, load
 from tests.conftest import cli, write
 
 
@@ -51,6 +51,10 @@ CASES = [
     (["--dest", "{d}/src/inner"], {}, "is inside the source"),
     (["--quarantine", "{d}/src/q"], {}, "quarantine {d}/src/q is inside the source"),
     (["--quarantine", "{d}"], {}, "source {d}/src is inside the quarantine {d}"),
+    # A quarantine that was named is never made: a typo would scatter files into a new folder.
+    (["--quarantine", "{d}/quarantine-typo"], {}, "quarantine {d}/quarantine-typo does not exist"),
+    ([], {"REORG_QUARANTINE": "{d}/q-typo"}, "quarantine {d}/q-typo does not exist"),
+    (["--config", "{d}/quarantine.toml"], {}, "quarantine {d}/q-in-file does not exist"),
     (["--dest", "{d}"], {}, "source {d}/src is inside the destination {d}"),
     (["--workers", "0"], {}, "--workers (flag): '0' is below the minimum 1"),
     (["--workers", "many"], {}, "'many' is not a whole number"),
@@ -84,10 +88,21 @@ def test_bad_settings_give_one_line_and_exit_code_2(dirs, args, env, fragment):
     write(dirs / "unknown.toml", "colour = 'blue'")
     write(dirs / "typo.toml", "worker = 2")
     write(dirs / "table.toml", "[reorg]\nworkers = 2")
+    write(dirs / "quarantine.toml", f"quarantine = '{dirs / 'q-in-file'}'")
+    env = {name: value.replace("{d}", str(dirs)) for name, value in env.items()}
     base = {"REORG_SOURCE": str(dirs / "src"), "REORG_DEST": str(dirs / "dst"), **env}
     result = cli(*[a.replace("{d}", str(dirs)) for a in args], "--headless", env=base)
     _one_line_error(result, fragment.replace("{d}", str(dirs)))
     assert list((dirs / "dst").iterdir()) == []  # nothing created, nothing moved
+    assert not any(p.name.startswith(("q-", "quarantine-")) for p in dirs.iterdir())
+
+
+def test_the_default_quarantine_under_dest_is_still_made(dirs):
+    write(dirs / "src/2024-02-30_bad.txt", b"no such day", 0)
+    result = cli("--once", "--settle", "0", "-s", str(dirs / "src"), "-d", str(dirs / "dst"),
+                 "--state-dir", str(dirs / "state"))  # fmt: skip
+    assert result.returncode == 1, result.stderr  # 1: a file was quarantined
+    assert [p.name for p in (dirs / "dst/_quarantine").glob("*/*")] == ["2024-02-30_bad.txt"]
 
 
 def test_missing_source_is_named_with_its_environment_variable(dirs):
@@ -126,6 +141,23 @@ def test_help_explains_every_option_with_default_and_env(dirs):
     ):
         out = cli(*sub)
         assert out.returncode == 0 and "Usage:" in out.stdout, sub
+
+
+UNITS = {"SECONDS": "second", "PERCENT": "percent", "DAYS": "days", "RATIO": "ratio"}
+
+
+def test_every_number_s_metavar_names_the_unit_its_help_speaks_of():
+    """--alert-error-rate took a ratio (0.05) and said SECONDS. A number's metavar must be the
+    unit its help text describes; this reads both from --help, as an operator does."""
+    text = " ".join(cli("--help").stdout.split())
+    shown = dict(re.findall(r"(--[a-z-]+) ([A-Z]+)\b", text))
+    assert shown["--alert-error-rate"] == "RATIO"
+    for field in FIELDS.values():
+        if field.kind is not float:
+            continue
+        metavar = shown[field.flag]
+        assert metavar in UNITS, (field.flag, metavar)
+        assert UNITS[metavar] in field.help.lower(), (field.flag, metavar, field.help)
 
 
 def test_status_help_shows_only_the_options_status_uses():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from reorg_tui.engine.control import SOCKET_NAME, ControlError, ControlServer, Peer, Unreachable, request
-from reorg_tui.engine.quarantine import QuarantineError
+from reorg_tui.engine.quarantine import QuarantineError, QuarantineFailed
 
 
 @pytest.fixture
@@ -26,10 +26,19 @@ def served():
     def broken(args: dict[str, str], peer: Peer) -> str:
         raise PermissionError(1, "Operation not permitted")
 
+    def buggy(args: dict[str, str], peer: Peer) -> str:
+        raise ValueError("unforeseen")
+
     def whoami(args: dict[str, str], peer: Peer) -> list[int]:
         return [peer.uid, peer.pid]
 
-    handlers = {"ping": lambda *_: "running", "release": release, "broken": broken, "whoami": whoami}
+    handlers = {
+        "ping": lambda *_: "running",
+        "release": release,
+        "broken": broken,
+        "buggy": buggy,
+        "whoami": whoami,
+    }
     server = ControlServer(state, handlers)
     assert server.start() is None
     yield state
@@ -49,8 +58,17 @@ def test_an_op_with_arguments_and_a_refusal_of_the_same_kind_on_both_sides(serve
     assert request(served, "release", id="known") == "/src/released"
     with pytest.raises(QuarantineError, match="no quarantined file with id 'other'"):
         request(served, "release", id="other")  # exit code 4 in the asking process too
-    with pytest.raises(ControlError, match="Operation not permitted"):
-        request(served, "broken")
+    with pytest.raises(QuarantineFailed, match="^Operation not permitted$") as refused:
+        request(served, "broken")  # the filesystem refused: exit code 1, as it would be here
+    assert refused.value.exit_code == 1
+
+
+def test_a_handler_that_raises_what_no_one_foresaw_is_answered_and_the_server_goes_on(served):
+    """An exception that is no refusal (a MoveError, a bug) used to end the control thread: the
+    asker got no answer, and the daemon answered no one after."""
+    with pytest.raises(ControlError, match="internal error in the running instance: ValueError: unforeseen"):
+        request(served, "buggy")
+    assert request(served, "ping") == "running"
 
 
 def test_malformed_requests_get_an_answer_and_the_server_goes_on(served):

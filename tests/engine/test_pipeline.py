@@ -359,3 +359,25 @@ def test_a_batch_is_no_longer_busy_by_the_time_its_events_arrive(settings):
     engine.subscribe(on_events)
     engine.run(threading.Event(), once=True)
     assert seen and seen[-1] == (0, 0)
+
+
+def test_a_watcher_hint_for_a_file_in_an_ignored_folder_is_not_taken(tmp_path):
+    """--recursive watches every folder, ignored ones too: a hint from one must meet the same
+    rule as the scan (which never walks an ignored folder), or the file moves all the same."""
+    from reorg_tui.engine.settings import DEFAULT_IGNORE
+
+    settings = make_settings(tmp_path, recursive=True, ignore=(*DEFAULT_IGNORE, "drafts"), poll_interval=60)
+    for folder in ("drafts", "sub"):
+        (settings.source / folder).mkdir()
+    with running(settings) as (engine, _):
+        wait_for(lambda: engine.watcher.mode == "inotify", what="the watcher")
+        hidden = write(settings.source / "drafts/2024-05-05_draft.txt", b"draft")
+        write(settings.source / "sub/2024-05-05_kept.txt", b"kept")  # written after: its hint too
+        wait_for((settings.dest / "2024/05/05/2024-05-05_kept.txt").exists, what="the other file to move")
+        # Each coordinator round takes every hint gathered so far, and the file written first was
+        # as settled as the other: after one more full scan its hint has been looked at.
+        rounds = engine.snapshot().scans
+        engine.intake.scan_now.set()
+        wait_for(lambda: engine.snapshot().scans >= rounds + 1, what="a scan")
+    assert hidden.read_bytes() == b"draft"
+    assert not (settings.dest / "2024/05/05/2024-05-05_draft.txt").exists()

@@ -57,6 +57,7 @@ def layout(tmp_path: Path, tmpfs, across: bool) -> dict[str, Path]:
     other = tmpfs("other") if across else tmp_path
     dst, q = other / "dst", other / "q"
     dst.mkdir()
+    q.mkdir()  # a quarantine that is named must exist
     return {"src": src, "dst": dst, "q": q, "state": tmp_path / "state"}
 
 
@@ -159,6 +160,7 @@ def test_two_daemons_sharing_a_destination_and_quarantine_leave_each_others_work
     other = tmpfs("other")
     shared = {"dst": other / "dst", "q": other / "q"}
     shared["dst"].mkdir()
+    shared["q"].mkdir()
     a = {"src": tmp_path / "a", "state": tmp_path / "state-a", **shared}
     b = {"src": tmp_path / "b", "state": tmp_path / "state-b", **shared}
     for d in (a, b):

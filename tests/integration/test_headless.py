@@ -24,7 +24,7 @@ from tests.conftest import OLD, cli, files_under, wait_for, write
 def _dirs(tmp_path: Path, dest: Path | None = None) -> tuple[Path, Path, Path]:
     src, q = tmp_path / "src", tmp_path / "q"
     dest = dest or tmp_path / "dst"
-    for p in (src, dest):
+    for p in (src, dest, q):  # a quarantine that is named must exist
         p.mkdir(exist_ok=True)
     return src, dest, q
 
@@ -311,7 +311,7 @@ def test_state_files_left_empty_or_corrupt_by_a_crash_are_rebuilt_with_a_warning
     (state / "snapshot.json").write_bytes(b"\x00\x00garbage")
     (state / "lock.json").write_text("{")
     (state / ".retry.json.123.456.tmp").write_text("half")  # an interrupted atomic write
-    q.mkdir()
+    q.mkdir(exist_ok=True)
     write(q / "20240101T000000-deadbeef/2024-01-01_kept.txt", b"kept")
     (q / "20240101T000000-deadbeef.json").write_bytes(b"")  # its record, empty
     write(src / "2024-01-02_new.txt", b"new", OLD)

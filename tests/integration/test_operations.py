@@ -472,6 +472,26 @@ def test_with_a_config_file_the_printed_command_reads_it_so_editing_it_takes_eff
     assert (second / "2024/08/01/2024-08-01_edited.txt").read_bytes() == b"e"
 
 
+def test_a_printed_command_names_the_quarantine_only_where_it_was_named(tmp_path):
+    """A named quarantine must exist at start: the default one (DEST/_quarantine, made at the
+    first start) must not be written out as if it were named, or the first start is refused."""
+    src, dst, q = (tmp_path / n for n in ("src", "dst", "q"))
+    for folder in (src, dst, q):
+        folder.mkdir()
+    env = {"REORG_STATE_DIR": str(tmp_path / "st")}
+    for kind, key in (("supervisord", "command="), ("systemd", "ExecStart=")):
+        argv = _command(cli("config", kind, "-s", str(src), "-d", str(dst), env=env).stdout, key)
+        assert "--quarantine" not in argv, (kind, argv)
+        named = _command(
+            cli("config", kind, "-s", str(src), "-d", str(dst), "--quarantine", str(q), env=env).stdout, key
+        )
+        assert named[named.index("--quarantine") + 1] == str(q)
+    write(src / "2024-02-30_bad.txt", b"no such day", OLD)
+    ran = subprocess.run([*argv, "--once", "--settle", "0"], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 1, ran.stderr  # 1: quarantined, into the default quarantine it made
+    assert [p.name for p in (dst / "_quarantine").glob("*/*")] == ["2024-02-30_bad.txt"]
+
+
 def test_the_systemd_unit_fits_folders_under_tmp_and_home_and_names_its_user(tmp_path, monkeypatch):
     from reorg_tui.config import default_state_dir, load
     from reorg_tui.deploy import Deployment, systemd

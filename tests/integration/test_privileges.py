@@ -41,6 +41,7 @@ def test_an_unreadable_file_retries_is_quarantined_whole_and_moves_once_readable
         pytest.skip("needs root and setpriv(1) to drop the permission-override capabilities")
     src, q = tmp_path / "src", tmp_path / "q"
     src.mkdir()
+    q.mkdir()  # a quarantine that is named must exist
     dest = tmpfs("dest")  # across filesystems: the move is a copy, which must read the file
     locked = write(src / "2024-07-01_private.txt", b"owned by someone else", OLD)
     os.chown(locked, 4242, 4242)

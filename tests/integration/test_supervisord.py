@@ -27,11 +27,14 @@ def ctl(conf: Path, *args: str) -> str:
 
 
 @pytest.fixture
-def supervised():
+def supervised(request):
+    """A supervisord running the printed section; ``request.param`` (indirect), if given, is
+    added to the source's and destination's names."""
     if not (BIN / "supervisord").exists():
         pytest.skip("supervisor is not installed in this environment (it is in the [test] extra)")
     root = Path(tempfile.mkdtemp(prefix="sv-", dir="/tmp"))  # short: supervisord's socket path
-    src, dst, state = root / "src", root / "dst", root / "st"
+    suffix = getattr(request, "param", "")
+    src, dst, state = root / f"src{suffix}", root / f"dst{suffix}", root / "st"
     src.mkdir()
     dst.mkdir()
     program = cli(
@@ -130,3 +133,22 @@ def test_supervisord_runs_restarts_and_stops_it_cleanly(supervised):
     records = [json.loads(line) for line in captured]  # every captured line is one JSON object
     assert sum(r["event"] == "started" for r in records) == 2
     assert records[-1]["event"] == "stopped"
+
+
+HOSTILE = " 100% ;semi #hash back\\slash 'single' \"double\" $HOME ${HOME} %h"
+
+
+@pytest.mark.parametrize("supervised", [HOSTILE], indirect=True)
+def test_supervisord_runs_it_on_folders_whose_names_mean_something_to_its_file(supervised):
+    """Folders named with `%`, ` ;`, ` #`, a backslash, quotes, `$` and `%h`: supervisord loads
+    the printed section as one program (no other), runs it, and it moves files from exactly
+    that source to exactly that destination (tests/integration/test_deploy_files.py checks the
+    argv it reads)."""
+    conf, src, dst, state, root = supervised
+    assert src.name.endswith(HOSTILE)
+    [program] = ctl(conf, "status").strip().splitlines()
+    assert program.startswith("reorg-tui ") and "RUNNING" in program
+    write(src / "2024-05-06_named.txt", b"through supervisord", OLD)
+    wait_for(lambda: (dst / "2024/05/06/2024-05-06_named.txt").exists(), timeout=30, what="the move")
+    assert (dst / "2024/05/06/2024-05-06_named.txt").read_bytes() == b"through supervisord"
+    assert "stopped" in ctl(conf, "stop", "reorg-tui")

@@ -183,3 +183,52 @@ def test_enter_shows_an_activity_line_or_a_retry_row_whole():
         assert "last error  move: EBUSY Device or resource busy" in shown
 
     drive(app, script, size=(80, 24))
+
+
+def test_slash_filters_the_activity_as_you_type_e_shows_errors_and_escape_shows_all_again():
+    """Typed text matches the whole event (the full path, the whole error, any case), ``re:`` a
+    regular expression; e keeps the events that went wrong; the filtered-out lines come back."""
+    host = FeedHost()
+    app = ReorgApp(host, refresh_interval=0.05)
+
+    async def script(pilot: Pilot) -> None:
+        host.feed = [moved(i) for i in range(30)] + [
+            ev.Retried(
+                "/srv/inbox/2026-03-02_report.xlsx",
+                1,
+                "move: EBUSY Device or resource busy",
+                2.0,
+                at=NOW + 40,
+            ),
+            ev.Quarantined(
+                "/srv/inbox/2026-02-30_bad.txt", "2026-02-30 is not a real date", 0, "x1", at=NOW + 41
+            ),
+            moved(99),
+        ]
+        log = app.query_one(ActivityLog)
+        await until(pilot, lambda: len(log.events) == 33, "every line")
+        log.focus()
+        await pilot.press("slash")
+        await pilot.press(*"ebusy")  # in the error text, not the short line's words only
+        await until(pilot, lambda: len(log.events) == 1, "the filter to keep one line")
+        assert isinstance(log.events[0], ev.Retried)
+        assert "matching 'ebusy': 1 of 33" in str(log.border_subtitle)
+        host.feed = [moved(100), ev.Failed("/srv/inbox/2026-03-02_x.dat", "move: EBUSY busy", at=NOW + 50)]
+        await until(pilot, lambda: len(log.events) == 2, "a new matching line, and only it")
+        await pilot.press("enter")  # to the lines, the filter kept
+        assert app.focused is log and len(log.events) == 2
+        await pilot.press("escape")
+        await until(pilot, lambda: len(log.events) == 35, "every line again")
+        await pilot.press("e")
+        await until(pilot, lambda: len(log.events) == 3, "the errors only")
+        assert {type(e) for e in log.events} == {ev.Retried, ev.Quarantined, ev.Failed}
+        await pilot.press("e")
+        await until(pilot, lambda: len(log.events) == 35, "every line, errors off")
+        await pilot.press("slash")
+        await pilot.press(*r"re:f00(1|2)\d")
+        await until(pilot, lambda: len(log.events) == 20, "the regular expression's lines")
+        await pilot.press("backspace", "backspace", "(")  # re:f00(1|2( : not an expression
+        await until(pilot, lambda: "not a regular expression" in str(log.border_subtitle), "the why")
+        assert log.events == []
+
+    drive(app, script)

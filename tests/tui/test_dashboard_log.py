@@ -10,7 +10,6 @@ import pytest
 from textual.pilot import Pilot
 
 from reorg_tui import logs
-from reorg_tui.exporter import stop_metrics
 from reorg_tui.tui.run import dashboard
 from tests.conftest import OLD, make_settings, write
 from tests.tui.test_dashboard import drive, engine_started, text_of, until
@@ -101,8 +100,8 @@ def test_the_dashboard_serves_metrics_once_its_engine_holds_the_source(tmp_path,
         await until(pilot, lambda: not app.is_running, "the dashboard to quit")
 
     drive(app, script)
-    for server in servers:  # as run_dashboard does on the way out
-        stop_metrics(server)
+    for close in servers:  # as run_dashboard does on the way out
+        close()
     with socket.socket() as again:  # (SO_REUSEADDR: a closed scrape's TIME_WAIT does not count)
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(("127.0.0.1", port))  # no one listens on the port any more

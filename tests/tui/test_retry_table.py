@@ -101,3 +101,46 @@ def test_enter_on_a_retried_file_shows_its_error_history():
             assert "2026-09-14T14:58:50Z move: EBUSY" in text and "2026-09-14T14:59:52Z move: EBUSY" in text
 
     asyncio.run(main())
+
+
+def _shown_at(snap: Snapshot, size: tuple[int, int]) -> tuple[list[str], list[list[str]]]:
+    """The retry pane of the whole dashboard at a terminal size: its columns and rows."""
+    from reorg_tui.tui.app import ReorgApp
+    from reorg_tui.tui.sample import FrozenHost
+
+    class Host(FrozenHost):
+        def snapshot(self) -> Snapshot:
+            return snap
+
+    out: tuple[list[str], list[list[str]]] = ([], [])
+
+    async def main() -> None:
+        app = ReorgApp(Host("running"), now=NOW)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            table = app.query_one(RetryTable)
+            out[0].extend(str(c.label) for c in table.columns.values())
+            out[1].extend([str(c) for c in table.get_row_at(i)] for i in range(table.row_count))
+
+    asyncio.run(main())
+    return out
+
+
+def test_at_80_columns_each_row_says_when_it_is_tried_next_and_long_names_are_shortened_in_the_middle():
+    long_name = "2026-03-02_quarterly-report-for-the-board-final-v7.xlsx"
+    snap = dataclasses.replace(
+        snapshot(),
+        retry_head=(
+            RetryItem(long_name, 2, NOW + 6.2, "move: EBUSY Device or resource busy"),
+            RetryItem("2026-03-02_photo.jpg", 1, NOW + 1.5, "move: EIO Input/output error"),
+        ),
+    )
+    columns, rows = _shown_at(snap, (80, 24))
+    assert columns == ["File", "Next try"]  # the attempts and the error left out, by priority
+    assert [r[1] for r in rows] == ["in 6s", "in 2s"]
+    shortened = rows[0][0]
+    assert "…" in shortened and shortened.startswith("2026-03-02_") and shortened.endswith("v7.xlsx")
+    assert rows[1][0] == "2026-03-02_photo.jpg"
+    columns, rows = _shown_at(snap, (160, 40))  # room for every column
+    assert columns == ["File", "Attempts", "Next try", "Last error"]
+    assert rows[1] == ["2026-03-02_photo.jpg", "1", "in 2s", "move: EIO Input/output error"]

@@ -61,6 +61,10 @@ def test_history_details_120x40(snap_compare):
     assert snap_compare(app(), terminal_size=(120, 40), run_before=settled("3", "enter", "down", "enter"))
 
 
+def test_waiting_120x40(snap_compare):
+    assert snap_compare(app(), terminal_size=(120, 40), press=["4"])
+
+
 def test_light_theme_120x40(snap_compare):
     async def light(pilot):
         pilot.app.theme = "textual-light"

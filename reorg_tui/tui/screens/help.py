@@ -8,7 +8,7 @@ from textual.widgets import Static
 
 HELP = """\
 Keys
-  1 / 2 / 3    overview / quarantine / history
+  1 / 2 / 3 / 4  overview / quarantine / history / waiting
   p            pause or resume intake (moves in flight finish)
   q            quit after in-flight moves finish; q again forces
   ?            this help; escape (or q, or ?) closes it
@@ -22,6 +22,9 @@ In a table or the Activity pane
   enter        the row in full: whole paths, the whole error
 
 Activity
+  /            filter as you type: a name, an outcome, an error (the whole paths and the
+               whole error count); re: for a regular expression; escape clears
+  e            errors only (retries, failures, quarantines, warnings); e again: all
   It follows the newest events. Scrolling up or moving the cursor up stops that, and its
   border says "not following"; end, G, or f from anywhere on the overview follows again.
 
@@ -43,6 +46,12 @@ History (every transfer the ledger holds: delivered, quarantined, released, undo
   enter        on a row: both whole paths, the times, every earlier attempt's error
   From is shown below the source, To below the destination (or quarantine/).
 
+Waiting (the files waiting longest in the source, longest first)
+  4            the list, refreshed live: each file's why (settling: still being written;
+               ready; retrying, since its first failure; waiting for room), how long, and
+               what it waits on; --alert-pending-age raises an alert for the oldest
+  /            filter by name, why or error (escape clears); enter: one file whole
+
 Queues (the "Time per file · queues" pane)
   settling     seen in the source; waits until its size and mtime hold still (--settle)
   ready        settled; waits for a free worker
@@ -59,7 +68,8 @@ Panes
   Throughput   files/s and bytes/s now (10 s), over 1 and 5 min
   Errors       error rate: files that failed or were quarantined / files
                handled (moved, skipped, failed or quarantined) over 1 min;
-               red at 5%. Waiting for room is not counted: the disk alert is
+               red while the --alert-error-rate alert is on (the daemon's, when
+               attached). Waiting for room is not counted: the disk alert covers it
   Disk         used space; ┃ marks the free-space minimum where intake pauses
   Time         per file: mean, median, 95th percentile, slowest
   Retry queue  each file waiting: attempts so far, when it is tried next, its last error

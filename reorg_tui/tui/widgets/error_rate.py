@@ -8,8 +8,6 @@ from reorg_tui.tui.text import count
 from reorg_tui.tui.widgets.pane import Pane
 from reorg_tui.tui.widgets.throughput import SPARK_SECONDS
 
-ALERT_ERROR_RATE = 0.05  # failed or quarantined files / files handled over the window
-
 
 class ErrorRatePane(Pane):
     TITLE = "Errors"
@@ -20,7 +18,9 @@ class ErrorRatePane(Pane):
 
     def show(self, snap: Snapshot) -> None:
         t = snap.totals
-        self.set_class(snap.error_rate >= ALERT_ERROR_RATE, "-alert")
+        # Red while the error-rate alert is active: the operator's --alert-error-rate (the
+        # daemon's, when attached), with the rule's minimum of attempts; as the banner says.
+        self.set_class("error_rate" in snap.alert_names, "-alert")
         self.query_one("#errors-text", Static).update(
             f"error rate {snap.error_rate:.1%} ({ERROR_WINDOW // 60} min)\n"
             f"failed {count(t.failed_attempts)}  retried {count(t.retried)}\n"

@@ -28,6 +28,11 @@ class KeyedTable(DataTable[str | Text]):
         for key, label in self.COLUMNS:
             self.add_column(label, key=key)
 
+    @property
+    def column_keys(self) -> list[str]:
+        """The columns shown now, in order (a table may leave some out where they do not fit)."""
+        return [str(key.value) for key in self.columns]
+
     def sync(self, rows: Mapping[str, Cells]) -> None:
         """Make the table hold exactly ``rows`` (key -> cells), touching only what changed."""
         current = self.current_key
@@ -40,7 +45,7 @@ class KeyedTable(DataTable[str | Text]):
             if old is None:
                 self.add_row(*new, key=key)
             elif old != new:
-                for (column, _), before, after in zip(self.COLUMNS, old, new, strict=True):
+                for column, before, after in zip(self.column_keys, old, new, strict=True):
                     if before != after:
                         self.update_cell(key, column, after)
             self._cells[key] = new

@@ -1,0 +1,332 @@
+"""Notifications through Apprise: what an operator wants to hear about without watching.
+
+Sent (``--notify URL``, repeatable): an alert raised and cleared; intake paused and resumed for
+disk; the file-event watcher degraded to polling and back; a stop with files left unmoved. With
+``--notify-digest``, a summary every period instead of each event (moved, failed, quarantined,
+what still waits, and what was raised meanwhile).
+
+A move never waits on a notification: events are turned into messages on the bus's thread (a
+few operations each) and queued (``QUEUED`` at most; beyond that the oldest are dropped and
+counted); one thread of their own sends them, each URL separately, retrying one that fails with
+backoff. A URL that keeps failing is logged once when it starts and once when it works again,
+not at every try. URLs are secrets (tokens, passwords): they are logged and shown only as their
+scheme, and Apprise's own log (which may print them) is silenced.
+
+Threads: the bus's threads call ``events``; the notifier's own thread pulls snapshots (every
+``LOOK_SECONDS``) and sends; the face calls ``start`` and ``stop``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from reorg_tui import logs
+from reorg_tui.config import ConfigError, Settings
+from reorg_tui.engine import Engine, Snapshot
+from reorg_tui.engine import events as ev
+from reorg_tui.names import safe
+
+log = logging.getLogger(__name__)
+
+QUEUED = 200  # messages waiting to be sent; beyond, the oldest go
+LOOK_SECONDS = 2.0  # how often the snapshot is looked at (the watcher's mode, the digest's clock)
+FIRST_RETRY = 2.0
+LAST_RETRY = 300.0
+STOP_SECONDS = 5.0  # what a stop gives the messages still queued, at most
+
+
+class Level(StrEnum):
+    """Apprise's notify types, by name."""
+
+    INFO = "info"
+    SUCCESS = "success"
+    WARNING = "warning"
+    FAILURE = "failure"
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    body: str
+    level: Level
+
+
+class NotifyError(ConfigError):
+    """A --notify URL that Apprise cannot use (the message names its scheme only): exit 2."""
+
+
+def scheme(url: str) -> str:
+    """What a URL may be shown as: its scheme, never its tokens."""
+    head, sep, _ = url.partition("://")
+    return f"{head}://..." if sep and head.isalnum() else "a URL"
+
+
+@dataclass
+class _Target:
+    """One URL: its Apprise object and whether it is failing now."""
+
+    shown: str
+    apprise: Any
+    failing: bool = False
+    failures: int = 0
+
+
+def targets(urls: tuple[str, ...]) -> list[_Target]:
+    """One Apprise object per URL (so a retry resends only to the one that failed); a URL
+    Apprise does not know raises NotifyError. Apprise is imported here, only when asked for."""
+    import apprise  # about 0.4 s of imports: paid only by a run with --notify
+
+    quiet = logging.getLogger("apprise")  # its lines can hold the URLs: never to our log
+    quiet.propagate = False
+    quiet.disabled = True
+    made = []
+    for number, url in enumerate(urls, 1):
+        target = apprise.Apprise()
+        if not target.add(url):
+            raise NotifyError(f"--notify #{number} ({scheme(url)}) is not a URL Apprise can send to")
+        made.append(_Target(scheme(url), target))
+    return made
+
+
+@dataclass
+class _Outgoing:
+    """A message and the URLs that have not had it yet."""
+
+    message: Message
+    pending: list[_Target]
+
+
+@dataclass
+class _Digest:
+    """What happened since the last summary."""
+
+    started: float
+    moved: int = 0
+    failed: int = 0
+    quarantined: int = 0
+    raised: list[str] = field(default_factory=list)
+
+
+class Notifications:
+    def __init__(
+        self,
+        urls: tuple[str, ...],
+        *,
+        source: str,
+        digest: float = 0.0,
+        snapshot: Callable[[], Snapshot] | None = None,
+        queued: int = QUEUED,
+    ) -> None:
+        self._targets = targets(urls)
+        self._digest_seconds = digest
+        self._snapshot = snapshot
+        self._where = f"{socket.gethostname()}: {source}"
+        self._queue: collections.deque[_Outgoing] = collections.deque(maxlen=queued)
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.dropped = 0  # messages the bounded queue let go
+        self.sent = 0  # messages delivered to every URL
+        self._watcher: str | None = None
+        self._digest = _Digest(time.monotonic())
+        self._last: Snapshot | None = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Notifications | None:
+        """The run's notifications, or None without --notify. Made before the engine starts, so
+        that a URL Apprise cannot use stops the start with one line (exit 2)."""
+        if not settings.notify:
+            return None
+        return cls(settings.notify, source=str(settings.source), digest=settings.notify_digest)
+
+    def attach(self, engine: Engine) -> None:
+        """Hear the engine's events and look at its snapshot (before its run starts)."""
+        self._snapshot = engine.snapshot
+        engine.subscribe(self.events)
+
+    # ---- fed by the faces and the bus ---------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="reorg-notify", daemon=True)
+        self._thread.start()
+
+    def events(self, events: list[ev.Event]) -> None:
+        """The bus's subscriber: only the few kinds that make a message; quick for the rest."""
+        for event in events:
+            if type(event) is ev.Alert:
+                self._alert(event)
+            elif type(event) is ev.Paused and event.reason == "disk":
+                self._event(
+                    Level.WARNING, "intake paused", "the destination is short of space: intake paused"
+                )
+            elif type(event) is ev.Resumed and event.reason == "disk":
+                self._event(Level.SUCCESS, "intake resumed", "the destination has room again: intake resumed")
+
+    def stop(self, final: Snapshot | None = None, left: int = 0) -> None:
+        """The run has ended: say so if files were left unmoved, send what is queued (for
+        ``STOP_SECONDS`` at most), and end the thread."""
+        if final is not None:
+            waiting = final.queues.settling + final.queues.ready + final.queues.in_flight + final.queues.retry
+            waiting = max(waiting, left)
+            if self._digest_seconds:
+                self._summary(final, closing=True)
+            if waiting:
+                self._put(Message(
+                    self._title("stopped with files left"),
+                    f"the daemon stopped with {waiting} file(s) not moved; they stay in the source",
+                    Level.WARNING,
+                ))  # fmt: skip
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(STOP_SECONDS + 1)
+
+    # ---- messages -----------------------------------------------------------------------------
+
+    def _title(self, what: str) -> str:
+        return f"reorg-tui {what} ({self._where})"
+
+    def _alert(self, alert: ev.Alert) -> None:
+        if self._digest_seconds:
+            if alert.active:
+                self._digest.raised.append(alert.message)
+            return
+        if alert.active:
+            self._put(Message(self._title(f"alert: {alert.name}"), alert.message, Level.FAILURE))
+        else:
+            self._put(Message(self._title(f"recovered: {alert.name}"), alert.message, Level.SUCCESS))
+
+    def _event(self, level: Level, what: str, body: str) -> None:
+        if self._digest_seconds:
+            self._digest.raised.append(body)
+        else:
+            self._put(Message(self._title(what), body, level))
+
+    def _look(self) -> None:
+        """The snapshot, every LOOK_SECONDS: the watcher's mode, and the digest when due."""
+        if self._snapshot is None:
+            return
+        snap = self._snapshot()
+        mode = snap.watcher
+        degraded = mode.startswith(("polling", "degraded"))
+        if self._watcher is not None and degraded != self._watcher.startswith(("polling", "degraded")):
+            if degraded:
+                self._event(
+                    Level.WARNING, "watcher degraded", f"file events stopped; found by rescans only: {mode}"
+                )
+            else:
+                self._event(Level.SUCCESS, "watcher restored", f"file events work again ({mode})")
+        self._watcher = mode
+        if self._digest_seconds and time.monotonic() - self._digest.started >= self._digest_seconds:
+            self._summary(snap)
+
+    def _summary(self, snap: Snapshot, closing: bool = False) -> None:
+        before, now = self._last, snap.totals
+        moved = now.moved - (before.totals.moved if before else 0)
+        failed = now.failed_attempts - (before.totals.failed_attempts if before else 0)
+        quarantined = now.quarantined - (before.totals.quarantined if before else 0)
+        self._last = snap
+        q = snap.queues
+        waiting = q.settling + q.ready + q.in_flight + q.retry
+        lines = [
+            f"moved {moved}, failed attempts {failed}, quarantined {quarantined}",
+            f"waiting: {waiting} ({q.settling} settling, {q.ready} ready, {q.retry} to retry)",
+            f"in quarantine: {snap.quarantine.count}",
+        ]
+        if snap.retry_head:
+            oldest = snap.retry_head[0]
+            lines.append(f"next retry: {safe(oldest.path)} ({safe(oldest.last_error)})")
+        if snap.alerts:
+            lines.append("alerts now: " + "; ".join(snap.alerts))
+        if self._digest.raised:
+            lines.append("meanwhile: " + "; ".join(self._digest.raised[-10:]))
+        self._digest = _Digest(time.monotonic())
+        self._put(
+            Message(self._title("final summary" if closing else "summary"), "\n".join(lines), Level.INFO)
+        )
+
+    def _put(self, message: Message) -> None:
+        with self._wake:
+            if len(self._queue) == self._queue.maxlen:
+                self.dropped += 1
+            self._queue.append(_Outgoing(message, list(self._targets)))
+            self._wake.notify()
+
+    # ---- the sender thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_look = retry_at = 0.0
+        delay = 0.0  # while a URL fails: the wait before the next try, doubled each time
+        while True:
+            now = time.monotonic()
+            with self._wake:
+                stopping = self._stopping
+            if now >= next_look and not stopping:
+                try:
+                    self._look()
+                except Exception:  # never the end of the thread (nor of the run)
+                    log.exception("notifications: could not look at the snapshot")
+                next_look = now + LOOK_SECONDS
+            with self._wake:
+                head = self._queue[0] if self._queue else None
+                if head is None or (retry_at > now and not stopping):
+                    if head is None and stopping:
+                        return
+                    until = min(next_look, retry_at) if head is not None else next_look
+                    self._wake.wait(max(0.0, until - now))
+                    continue
+            if self._send(head):
+                with self._wake:
+                    if self._queue and self._queue[0] is head:
+                        self._queue.popleft()
+                self.sent += 1
+                delay = retry_at = 0.0
+            elif stopping:
+                return  # a stop gives each message one try, never a backoff
+            else:
+                delay = min(LAST_RETRY, max(FIRST_RETRY, delay * 2))
+                retry_at = time.monotonic() + delay
+
+    def _send(self, out: _Outgoing) -> bool:
+        """Send to every URL that has not had this message yet; True once all have it."""
+        message = out.message
+        for target in list(out.pending):
+            try:
+                ok = bool(
+                    target.apprise.notify(
+                        body=message.body, title=message.title, notify_type=message.level.value
+                    )
+                )
+            except Exception:  # a plugin's bug is a failed send, never the end of the thread
+                ok = False
+            if ok:
+                out.pending.remove(target)
+                if target.failing:
+                    logs.emit(
+                        logging.INFO,
+                        "notify-ok",
+                        "notifications to %s are delivered again (after %d failed tries)",
+                        target.shown,
+                        target.failures,
+                    )
+                target.failing, target.failures = False, 0
+                continue
+            target.failures += 1
+            if not target.failing:  # once a failure run, not once a try
+                target.failing = True
+                logs.emit(
+                    logging.WARNING,
+                    "notify-failed",
+                    "notifications to %s could not be sent; retrying with backoff (moves go on)",
+                    target.shown,
+                )
+        return not out.pending
