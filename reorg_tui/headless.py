@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import AlreadyRunning, Engine, ExitCode, Plan, ScanCount, planfile, preview
+from reorg_tui.engine.vital import ThreadDied
 from reorg_tui.names import safe
 from reorg_tui.notifications import Notifications
 from reorg_tui.sdnotify import Notifier
@@ -79,6 +80,8 @@ def run_headless(
     except AlreadyRunning as exc:
         logs.emit(logging.ERROR, "refused", "%s", str(exc), pid=exc.pid)
         return ExitCode.ALREADY_RUNNING
+    except ThreadDied:  # logged where it died, in one line; drained since
+        result = None
     finally:
         stop.set()
         _restore_signals(previous)
@@ -93,6 +96,8 @@ def run_headless(
     if notes is not None:  # after the outcome is known, with it
         notes.stop(final, left=len(result.left))
     logs.flush()
+    if result is None:
+        return ExitCode.INTERNAL
     if once and (result.quarantined or result.failed or result.left):
         for line in result.left:
             logs.emit(logging.WARNING, "left", "left in the source: %s", line)

@@ -2,7 +2,9 @@
 
 Exit codes of ``reorg-tui status``: 0 healthy, 1 degraded (starting, an alert is active, intake
 is paused for disk, or by an operator while files wait, or the quarantine is not empty), 2 not
-running, stale, or starting for longer than ``start_timeout``.
+running, stale, starting for longer than ``start_timeout``, or its published state unreadable (a
+file this version did not write: the instance's state is not known, so it is reported down, with
+why).
 
 A snapshot is believed only from a state folder that no other user could have written
 (engine/statedir.py): owned by this user or root, or by the user whose process holds the source's
@@ -22,7 +24,7 @@ import humanize
 
 from reorg_tui.engine import Snapshot, State
 from reorg_tui.engine.lock import lock_holder
-from reorg_tui.engine.publish import read_state
+from reorg_tui.engine.publish import Unpublished, read_published
 from reorg_tui.engine.statedir import UntrustedStateDir, check_for_reading
 from reorg_tui.engine.store import pid_alive
 from reorg_tui.present import summary
@@ -82,11 +84,16 @@ def check(
 
 
 def _check(state_dir: Path, now: float, start_timeout: float) -> Health:
-    data = read_state(state_dir)
-    if data is None:
-        return Health(DOWN, f"not running: no published state in {state_dir}", None, None, None)
-    snap = Snapshot.from_dict(data["snapshot"])
-    pid, age = int(data.get("pid", 0)), now - float(data.get("published_at", 0))
+    published = read_published(state_dir)
+    if isinstance(published, Unpublished):
+        line = published.why if published.missing else f"unknown: {published.why}"
+        return Health(DOWN, f"not running: {line}" if published.missing else line, None, None, None)
+    snap, pid = published.snapshot, published.pid
+    age = now - published.published_at
+    if snap.failure:
+        # A thread of it died: it stops (exit code 70), or has; a supervisor starts it again.
+        alive = pid_alive(pid) and snap.state != State.STOPPED
+        return Health(DOWN, f"{'failing' if alive else 'stopped'}: pid {pid}: {snap.failure}", snap, pid, age)
     if snap.state == State.STOPPED or not pid_alive(pid):
         return Health(DOWN, f"not running: pid {pid} stopped {age:.0f}s ago", snap, pid, age)
     if age > STALE_AFTER:

@@ -145,7 +145,7 @@ def q_list(
     lines = []  # written at once: tens of thousands of echo calls cost more than the query
     for r in records:
         size, age = _size_text(r.size), _age_text(r.age)
-        lines.append(f"{r.id}  {size:>9}  {age:>12}  {safe(r.name)}  [{safe(r.reason)}]")
+        lines.append(f"{safe(r.id)}  {size:>9}  {age:>12}  {safe(r.name)}  [{safe(r.reason)}]")
     total = sum(r.size for r in records)
     lines.append(f"{len(records)} file(s), {humanize.naturalsize(total, binary=True)}")
     typer.echo("\n".join(lines))
@@ -196,7 +196,7 @@ def q_show(
         return
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.quarantined_at))
     lines = [
-        f"id:          {record.id}",
+        f"id:          {safe(record.id)}",
         f"file:        {safe(str(store.file_path(record)))}",
         f"original:    {safe(record.original)}",
         f"intended:    {safe(record.intended or '-')}",

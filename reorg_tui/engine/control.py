@@ -8,6 +8,12 @@ arguments and the peer (its uid and pid, from SO_PEERCRED: the daemon's log says
 handler that refuses raises a ``ReorgError`` (or hits an OSError): the reply says why, and which
 kind of refusal it was, so the asking side raises the same kind of error (an unknown quarantine
 id is ``QuarantineError`` on both sides).
+
+A request is input from another process: at most MAX_REQUEST bytes, read within
+REQUEST_SECONDS; anything else (not JSON, not an object, too long, too deep, cut short, a
+handler's own bug) gets a one-line refusal or a hang-up, and the server takes the next
+connection. Its thread is vital (vital.py): only a fault outside any one request ends it, and
+that stops the run.
 """
 
 from __future__ import annotations
@@ -19,17 +25,27 @@ import os
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reorg_tui.engine import steps
 from reorg_tui.engine.errors import ReorgError
+from reorg_tui.engine.fields import parse_json
 from reorg_tui.engine.quarantine import QuarantineError, QuarantineFailed
+from reorg_tui.engine.vital import Vitals
 
 log = logging.getLogger(__name__)
 SOCKET_NAME = "control.sock"
 MAX_PATH = 107  # sun_path holds 108 bytes with its terminating NUL
+MAX_REQUEST = 64 << 10  # a request is a few hundred bytes: an op and an id or two
+REQUEST_SECONDS = 2.0  # a whole request arrives within this, or the connection is dropped
+
+
+class BadRequest(ValueError):
+    """What a connection sent is not one request this server reads."""
 
 
 class ControlError(ReorgError):
@@ -65,9 +81,10 @@ _REFUSALS: dict[str, type[ReorgError]] = {
 
 
 class ControlServer:
-    def __init__(self, state_dir: Path, handlers: dict[str, Handler]) -> None:
+    def __init__(self, state_dir: Path, handlers: dict[str, Handler], vitals: Vitals | None = None) -> None:
         self.path = state_dir / SOCKET_NAME
         self.handlers = handlers
+        self.vitals = vitals or Vitals()
         self._sock: socket.socket | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -91,7 +108,7 @@ class ControlServer:
         sock.listen(8)
         sock.settimeout(0.5)
         self._sock = sock
-        self._thread = threading.Thread(target=self._serve, name="reorg-control", daemon=True)
+        self._thread = self.vitals.thread(self._serve, "reorg-control")
         self._thread.start()
         return None
 
@@ -120,10 +137,14 @@ class ControlServer:
             if self._stop.is_set():
                 conn.close()
                 return
+            steps.reached("answering")
             with conn:
-                conn.settimeout(2)
-                with contextlib.suppress(OSError, ValueError):
+                try:
                     self._answer(conn)
+                except OSError:
+                    pass  # the peer hung up, or took too long: nothing to answer
+                except Exception as exc:  # noqa: BLE001 - one request's fault is that request's
+                    log.warning("control: a request failed: %s: %s", type(exc).__name__, exc)
 
     def _answer(self, conn: socket.socket) -> None:
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -131,7 +152,11 @@ class ControlServer:
         if uid not in (os.geteuid(), 0):
             conn.sendall(b'{"ok": false, "error": "not allowed"}\n')
             return
-        request = json.loads(conn.makefile("rb").readline() or b"{}")
+        try:
+            request = _decode(_read_line(conn))
+        except BadRequest as exc:
+            conn.sendall(json.dumps({"ok": False, "error": str(exc)}).encode() + b"\n")
+            return
         conn.sendall(json.dumps(self._reply(request, Peer(uid, pid))).encode() + b"\n")
 
     def _reply(self, request: Any, peer: Peer) -> dict[str, Any]:
@@ -151,12 +176,43 @@ class ControlServer:
         except ReorgError as exc:
             kind = next((k for k, cls in _REFUSALS.items() if isinstance(exc, cls)), "refused")
             return {"ok": False, "error": str(exc), "kind": kind}
-        except Exception as exc:  # noqa: BLE001 - a bug in a handler must not end the control thread
-            log.exception("control: %s failed", op)
-            return {
-                "ok": False,
-                "error": f"internal error in the running instance: {type(exc).__name__}: {exc}",
-            }
+        except Exception as exc:  # noqa: BLE001 - a handler's bug: refused, logged, served on
+            log.warning("control: %s from %s failed: %s: %s", op, peer, type(exc).__name__, exc)
+            error = f"internal error in the running instance: {type(exc).__name__}: {exc}"
+            return {"ok": False, "error": error, "kind": "refused"}
+
+
+def _read_line(conn: socket.socket) -> bytes:
+    """One request line: MAX_REQUEST bytes at most, all of it within REQUEST_SECONDS."""
+    deadline = time.monotonic() + REQUEST_SECONDS
+    data = bytearray()
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise BadRequest(f"a request must arrive within {REQUEST_SECONDS:g} s")
+        if len(data) > MAX_REQUEST:
+            raise BadRequest(f"a request is one line of at most {MAX_REQUEST} bytes")
+        conn.settimeout(left)
+        try:
+            chunk = conn.recv(MAX_REQUEST + 1 - len(data))
+        except TimeoutError:
+            raise BadRequest(f"a request must arrive within {REQUEST_SECONDS:g} s") from None
+        if not chunk:
+            break  # the peer is done sending: what came is the request
+        data += chunk
+    line = bytes(data).partition(b"\n")[0]
+    if len(line) > MAX_REQUEST:
+        raise BadRequest(f"a request is one line of at most {MAX_REQUEST} bytes")
+    return line
+
+
+def _decode(line: bytes) -> Any:
+    if not line.strip():
+        raise BadRequest("an empty request")
+    try:
+        return parse_json(line)
+    except ValueError:
+        raise BadRequest("a request is one JSON object") from None
 
 
 def request(state_dir: Path, op: str, timeout: float = 3.0, **args: str) -> Any:

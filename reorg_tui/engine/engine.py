@@ -54,6 +54,7 @@ from reorg_tui.engine.settings import EngineSettings
 from reorg_tui.engine.steps import reached
 from reorg_tui.engine.store import remove_leftovers
 from reorg_tui.engine.undone import hold_undone
+from reorg_tui.engine.vital import ThreadDied, Vitals
 from reorg_tui.engine.watch import Watcher
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,11 @@ class Engine:
         self._state = State.STARTING
         self._phase: Phase | None = None  # what start-up is doing (written by run's thread)
         self.bus = EventBus()
+        # The long-lived threads (scanner, housekeeper, control server, journal): one that dies
+        # stops the run, and run() raises ThreadDied (vital.py).
+        self.vitals = Vitals()
+        self._run_stop: threading.Event | None = None
+        self.vitals.when_one_dies(self._halt)
         # Both trees are reached through folder descriptors, never by re-resolving path strings:
         # a symlink planted below either root is refused, not followed.
         # One descriptor per destination folder in use (a year of date folders is 378 of them: a
@@ -183,6 +189,7 @@ class Engine:
             bus=self.bus,
             snapshot=self.snapshot,
             handlers=answers(self),
+            vitals=self.vitals,
         )
 
     # ---- the interface every face uses -------------------------------------------------
@@ -257,6 +264,7 @@ class Engine:
             last_move_at=self.metrics.last_move_at,
             paused_at=self._paused_at,
             waiting=self._waiting(),
+            failure=None if self.vitals.death is None else str(self.vitals.death),
             phase=self._phase if state == State.STARTING else None,
         )
 
@@ -301,17 +309,17 @@ class Engine:
         """Run until ``stop`` is set (or, with once, until the source is done). Drains, then
         returns. Raises AlreadyRunning if another instance holds the source, before anything else
         is touched. ``started`` is called once the source is held and the stages run (a face binds
-        its metrics port and says "watching" there); what it raises ends the run, drained."""
+        its metrics port and says "watching" there); what it raises ends the run, drained. A
+        thread of the engine that dies ends it too, drained, and then ThreadDied is raised."""
         self.failures.once = once
+        self._run_stop = stop
         with self.instance:
             try:
                 self._start_published(once)
                 pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reorg-move")
-                scanner = threading.Thread(
-                    target=self.intake.scan_loop, args=(once,), name="reorg-scan", daemon=True
-                )
+                scanner = self.vitals.thread(self.intake.scan_loop, "reorg-scan", (once,))
                 scanner.start()
-                keeper = Housekeeper(self._chores(), self._stopping)
+                keeper = Housekeeper(self._chores(), self._stopping, self.vitals)
                 keeper.start()
                 try:
                     if started is not None:
@@ -324,7 +332,15 @@ class Engine:
                 self.sources.close()
                 self.mover.tree.close()
                 self._close_ledger()
+        if self.vitals.death is not None:
+            raise ThreadDied(self.vitals.death)
         return self.failures.result
+
+    def _halt(self) -> None:
+        """A thread of the engine died (on that thread): the run stops, as if asked to."""
+        if self._run_stop is not None:
+            self._run_stop.set()
+        self._wake.set()
 
     def _start_published(self, once: bool) -> None:
         """Start, published as it goes: "starting" at once (over a stopped predecessor's state),
@@ -333,8 +349,13 @@ class Engine:
         self._phase = Phase.LEDGER
         self.instance.publish()
         started = threading.Event()
-        herald = Housekeeper([self.instance.publish], started, name="reorg-starting")
-        herald.start()
+
+        def herald() -> None:  # not vital: the start-up goes on (and is seen stale) without it
+            while not started.wait(1.0):
+                self.instance.publish()
+
+        heralding = threading.Thread(target=herald, name="reorg-starting", daemon=True)
+        heralding.start()
         try:
             self._start(once)
         except BaseException:
@@ -342,7 +363,7 @@ class Engine:
             raise
         finally:
             started.set()
-            herald.join(timeout=5.0)
+            heralding.join(timeout=5.0)
 
     def _start(self, once: bool) -> None:
         reached("starting")  # (a crash test's stalled or stuck start-up)
@@ -441,7 +462,7 @@ class Engine:
         self.quarantine.mover.ledger = self.ledger
         self.quarantine.use(self.ledger)  # its index
         self.failures.use(self.ledger)  # the retry queue
-        self.journal.start(self.ledger)
+        self.journal.start(self.ledger, self.vitals)
 
     def _prune_ledger(self) -> None:
         """Once an hour (and at start): forget finished transfers older than --history-days,

@@ -2,7 +2,8 @@
 fsync can take milliseconds each, and moves must not wait for them).
 
 It owns no state: each chore belongs to its stage and takes that stage's lock. A chore that fails
-is logged, and the others, and the next round, go on.
+is logged, and the others, and the next round, go on. The thread itself is vital (vital.py): were
+its loop to end on an exception, the run stops rather than go on unpublished and unsynced.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+
+from reorg_tui.engine import steps
+from reorg_tui.engine.vital import Vitals
 
 log = logging.getLogger(__name__)
 
@@ -19,13 +23,13 @@ class Housekeeper:
         self,
         chores: Sequence[Callable[[], object]],
         stopping: threading.Event,
+        vitals: Vitals,
         every: float = 1.0,
-        name: str = "reorg-housekeeping",
     ):
         self.chores = chores
         self._stopping = stopping
         self._every = every
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = vitals.thread(self._run, "reorg-housekeeping")
 
     def start(self) -> None:
         self._thread.start()
@@ -35,6 +39,7 @@ class Housekeeper:
 
     def _run(self) -> None:
         while not self._stopping.wait(self._every):
+            steps.reached("housekeeping")
             for chore in self.chores:
                 try:
                     chore()

@@ -19,6 +19,7 @@ from reorg_tui.engine.lock import SourceLock
 from reorg_tui.engine.metrics import Snapshot
 from reorg_tui.engine.publish import Publisher
 from reorg_tui.engine.settings import EngineSettings
+from reorg_tui.engine.vital import Vitals
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class Instance:
         bus: EventBus,
         snapshot: Callable[[], Snapshot],
         handlers: dict[str, Handler],
+        vitals: Vitals,
     ) -> None:
         self.source = settings.source
         self.state_dir = settings.state_dir
@@ -38,7 +40,7 @@ class Instance:
         self.snapshot = snapshot
         self.lock = SourceLock(settings.source, settings.state_dir)
         self.publisher = Publisher(settings.state_dir)
-        self.control = ControlServer(settings.state_dir, handlers)
+        self.control = ControlServer(settings.state_dir, handlers, vitals)
 
     def __enter__(self) -> Instance:
         """Raises AlreadyRunning if another instance holds the source or the state folder, and

@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from reorg_tui.engine import steps
 from reorg_tui.engine.clocks import Now, now_of
 from reorg_tui.engine.kinds import Ready
 from reorg_tui.engine.metrics import Metrics, Pending
@@ -191,6 +192,7 @@ class Intake:
 
     def scan_loop(self, once: bool) -> None:
         while not self._stopping.is_set():
+            steps.reached("scanning")
             self.scan_now.clear()
             started = time.monotonic()
             listed = _mtime_ns(self.source), time.time_ns()  # before the listing: a change during it shows

@@ -19,8 +19,10 @@ from __future__ import annotations
 import queue
 import threading
 
+from reorg_tui.engine import steps
 from reorg_tui.engine.ledger import Ledger, LedgerWriteError, RenameRow, TransferKind
 from reorg_tui.engine.move import LEDGER_TROUBLE
+from reorg_tui.engine.vital import Vitals
 
 _Entry = tuple[TransferKind, str, list[RenameRow]]
 QUEUED_BATCHES = 64
@@ -32,15 +34,24 @@ class RenameJournal:
         self._thread: threading.Thread | None = None
         self._ledger: Ledger | None = None
 
-    def start(self, ledger: Ledger) -> None:
+    def start(self, ledger: Ledger, vitals: Vitals) -> None:
         self._ledger = ledger
-        self._thread = threading.Thread(target=self._write, name="reorg-journal", daemon=True)
+        self._thread = vitals.thread(self._write, "reorg-journal")
         self._thread.start()
 
     def add(self, kind: TransferKind, batch: str, rows: list[RenameRow]) -> None:
-        """Queue a batch's renames (dropped where no writer runs: before the run, or after)."""
+        """Queue a batch's renames (dropped where no writer runs: before the run, or after, or
+        once it died: the run is stopping then, and a full queue must not hold a batch)."""
         if self._thread is not None:
-            self._queue.put((kind, batch, rows))
+            self._put((kind, batch, rows), self._thread)
+
+    def _put(self, entry: _Entry | None, thread: threading.Thread) -> None:
+        while thread.is_alive():
+            try:
+                self._queue.put(entry, timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
     def stop(self) -> None:
         """Write what is queued, then end the writer. A batch that outlives the run (one still
@@ -48,7 +59,7 @@ class RenameJournal:
         crash's would be, never written into a ledger being closed."""
         thread, self._thread = self._thread, None
         if thread is not None:
-            self._queue.put(None)
+            self._put(None, thread)
             thread.join()
         self._ledger = None
 
@@ -64,6 +75,7 @@ class RenameJournal:
                 except queue.Empty:
                     break
             if entries:
+                steps.reached("journaling")
                 _write(self._ledger, entries)
             if entry is None:
                 return

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from reorg_tui.engine.fields import parse_json
 from reorg_tui.engine.ledger import (
     Identity,
     LedgerError,
@@ -35,7 +36,7 @@ from reorg_tui.engine.ledger import (
     TransferKind,
     owner_alive,
 )
-from reorg_tui.engine.records import QuarantineStats, Record, RetryEntry
+from reorg_tui.engine.records import QuarantineStats, Record, RetryEntry, checked_record
 
 # Each entry takes the schema from version N to N+1; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
@@ -587,7 +588,7 @@ def _errors(text: object) -> list[str]:
     if text == "[]":  # most rows, and every row of a listing that leaves them out: no decoding
         return []
     try:
-        value = json.loads(text) if isinstance(text, str) else []
+        value = parse_json(text) if isinstance(text, str) else []
     except ValueError:
         return []
     return [e for e in value if isinstance(e, str)] if isinstance(value, list) else []
@@ -646,6 +647,13 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _text_or_as_is(value: object) -> object:
+    """A text column decoded; anything else as it is, for the record's check to refuse."""
+    if type(value) is bytes:
+        return value.decode("utf-8", "surrogateescape")
+    return value
+
+
 def _number(value: object) -> bool:
     return type(value) in (int, float)
 
@@ -682,25 +690,20 @@ _RETRY_FIELDS = ("path", "attempts", "next_try", "last_error", "errors", "first_
 
 
 def _record(values: tuple[object, ...]) -> Record | None:
-    """An index row as read back; None for one edited by hand into something else (not listed:
-    ``repair`` puts it right from the item's record at the next start). Run once per item
-    listed: the checks are the ones a wrong type fails on by itself."""
+    """An index row as read back; None for one edited by hand into something else (not listed,
+    never acted on: ``repair`` puts it right from the item's record at the next start). Checked
+    by the rule a record file is (records.checked_record)."""
     (item_id, name, original, intended, reason, attempts, errors, quarantined_at, first_failed_at,
      size) = values  # fmt: skip
-    if type(item_id) is not str or type(attempts) is not int or type(size) is not int:
-        return None
-    try:
-        return Record(
-            item_id,
-            name.decode("utf-8", "surrogateescape"),  # type: ignore[attr-defined]
-            original.decode("utf-8", "surrogateescape"),  # type: ignore[attr-defined]
-            None if intended is None else intended.decode("utf-8", "surrogateescape"),  # type: ignore[attr-defined]
-            reason.decode("utf-8", "surrogateescape"),  # type: ignore[attr-defined]
-            attempts,
-            _errors(errors),
-            float(quarantined_at),  # type: ignore[arg-type]
-            float(first_failed_at),  # type: ignore[arg-type]
-            size,
-        )
-    except (AttributeError, TypeError, ValueError):
-        return None
+    return checked_record(
+        item_id,
+        _text_or_as_is(name),
+        _text_or_as_is(original),
+        _text_or_as_is(intended),
+        _text_or_as_is(reason),
+        attempts,
+        _errors(errors),
+        quarantined_at,
+        first_failed_at,
+        size,
+    )

@@ -22,6 +22,7 @@ import os
 import re
 from pathlib import Path
 
+from reorg_tui.engine.fields import parse_json
 from reorg_tui.engine.inputfile import read_regular
 from reorg_tui.engine.store import write_atomic
 
@@ -88,7 +89,7 @@ def _read_pointer(pointer: Path, source: Path) -> Path | None:
     except OSError:  # UnfitFile too
         return None
     try:
-        data = json.loads(raw)
+        data = parse_json(raw)
     except ValueError:
         return None
     if not isinstance(data, dict) or data.get("source") != str(source):

@@ -14,6 +14,8 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from reorg_tui.engine.fields import build
+
 WINDOWS = (10, 60, 300)  # seconds
 # Upper bounds of the time-per-file histogram, in seconds (Prometheus convention: cumulative).
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -130,6 +132,7 @@ class Snapshot:
     first_move_at: float | None = None  # when this run's first file arrived (wall clock)
     last_move_at: float | None = None  # and its latest
     paused_at: float | None = None  # when an operator paused intake (wall clock); None if not paused
+    failure: str | None = None  # a thread of the engine died (vital.py): why; the run is stopping
     waiting: tuple[Pending, ...] = ()  # the files waiting longest, longest first (WAITING_SHOWN)
     phase: str | None = None  # while starting, what start-up is doing (a Phase, kinds.py); else None
 
@@ -146,26 +149,10 @@ class Snapshot:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Snapshot:
-        """The inverse of to_dict, for a snapshot read back from JSON (int keys became strings)."""
-        d = dict(data)
-        d["totals"] = Totals(**d["totals"])
-        d["timing"] = Timing(**d["timing"])
-        d["queues"] = Queues(**d["queues"])
-        d["disk"] = Disk(**d["disk"])
-        d["quarantine"] = QuarantineInfo(**d["quarantine"])
-        d["retry_head"] = tuple(
-            RetryItem(**{**r, "errors": tuple(r.get("errors", ()))}) for r in d["retry_head"]
-        )
-        d["files_per_second"] = {int(k): v for k, v in d["files_per_second"].items()}
-        d["bytes_per_second"] = {int(k): v for k, v in d["bytes_per_second"].items()}
-        d["history"] = tuple(tuple(h) for h in d.get("history", ()))
-        d["time_histogram"] = tuple(d.get("time_histogram", ()))
-        d["alerts"] = tuple(d.get("alerts", ()))
-        d["alert_names"] = tuple(d.get("alert_names", ()))
-        d["waiting"] = tuple(Pending(**p) for p in d.get("waiting", ()))
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
+    def from_dict(cls, data: object) -> Snapshot:
+        """The inverse of to_dict, for a snapshot read back from JSON: every field checked
+        (fields.build); raises BadState, in one line, for one this version did not write."""
+        return build(cls, data, "snapshot")
 
 
 class _Ring:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from reorg_tui.engine.errors import ReorgError
+from reorg_tui.engine.fields import parse_json
 from reorg_tui.engine.inputfile import UnfitFile, read_regular
 from reorg_tui.engine.ledger import Identity
 from reorg_tui.engine.plan import Preview
@@ -128,7 +129,7 @@ def read(path: Path) -> Plan:
     except UnfitFile as exc:
         raise PlanError(f"plan {exc}") from None
     try:
-        doc = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+        doc = parse_json(data.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise PlanError(f"plan {path} is not JSON ({exc})") from None
     return parse(doc, str(path))

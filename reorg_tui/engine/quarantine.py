@@ -44,15 +44,17 @@ import secrets
 import stat
 import threading
 import time
-from dataclasses import asdict, fields
+from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
-from reorg_tui.engine.dirs import Tree
+from reorg_tui.engine.dirs import NotAFolder, Tree, open_child
 from reorg_tui.engine.errors import Changed, Conflict, ExitCode, HardLinked, MoveError, ReorgError, Vanished
+from reorg_tui.engine.fields import parse_json
 from reorg_tui.engine.inputfile import Unfit, UnfitFile, read_regular
 from reorg_tui.engine.ledger import LEDGER_NAME, Ledger, LedgerError, TransferKind, memory_ledger, open_ledger
 from reorg_tui.engine.move import STAGING, Mover
-from reorg_tui.engine.records import QuarantineStats, Record
+from reorg_tui.engine.records import QuarantineStats, Record, plain_id, record_from
 from reorg_tui.engine.retry import MAX_ERRORS_KEPT, stamped
 from reorg_tui.engine.store import remove_leftovers, write_atomic
 
@@ -78,7 +80,8 @@ class QuarantineError(ReorgError):
 
 class QuarantineFailed(QuarantineError):
     """The filesystem refused an operation on a quarantined file, or the file is gone (or is
-    no longer a regular file in a folder of its own): one line, exit code 1."""
+    no longer a regular file in a folder of its own), or a release could not be done (the folder
+    it goes back to is a file now, say): one line, exit code 1. The file stays where it was."""
 
     exit_code = ExitCode.LEFT_BEHIND
 
@@ -219,28 +222,39 @@ class QuarantineStore:
         return self.ledger.quarantine_stats(self.key)
 
     def get(self, item_id: str) -> Record:
-        if not _plain_id(item_id):
+        if not plain_id(item_id):
             raise QuarantineError(f"no quarantined file with id {item_id!r}")
         record = self.ledger.quarantine_get(self.key, item_id)
         if record is None:
             record = self._read(item_id)  # not indexed yet: written a moment ago by another process
-        self._check_file(record)
+        with self._item(record) as folder:
+            if not _holds_file(folder, record.name):
+                raise QuarantineFailed(f"quarantined file {self.file_path(record)} is missing")
         return record
 
-    def _check_file(self, record: Record) -> None:
-        """QuarantineFailed unless the item's file is a regular file in a real folder of its own:
-        a symlink there (to the file, or in place of its folder) is never followed."""
-        path = self.file_path(record)
+    @contextlib.contextmanager
+    def _item(self, record: Record) -> Iterator[int]:
+        """The item's folder, opened afresh below the quarantine's without following a link (as
+        every folder below a root is: dirs.py); a folder swapped for a symlink is refused."""
         try:
-            folder, found = os.lstat(path.parent), os.lstat(path)
+            with self.mover.tree.folder("") as root:
+                folder = open_child(root, record.id, record.id)
+        except NotAFolder as exc:
+            raise QuarantineFailed(f"quarantine item {record.id}: {exc.strerror}") from None
         except FileNotFoundError:
-            raise QuarantineFailed(f"quarantined file {path} is missing") from None
-        except OSError as exc:
-            raise QuarantineFailed(f"cannot look at the quarantined file {path}: {exc.strerror}") from None
-        if not stat.S_ISDIR(folder.st_mode) or not stat.S_ISREG(found.st_mode):
-            raise QuarantineFailed(
-                f"quarantined file {path} is missing: not a regular file in a folder of its own"
-            )
+            raise QuarantineFailed(f"quarantined file {self.file_path(record)} is missing") from None
+        try:
+            yield folder
+        finally:
+            os.close(folder)
+
+    def _present(self, record: Record) -> bool:
+        """Whether the item's file is there, a regular file in a real folder (no link followed)."""
+        try:
+            with self._item(record) as folder:
+                return _holds_file(folder, record.name)
+        except (QuarantineError, OSError):
+            return False
 
     def catch_up(self) -> bool:
         """Index what another process changed in the folder since the last look (one stat when
@@ -264,7 +278,7 @@ class QuarantineStore:
                     record = self._read(item_id)
                 except QuarantineError:
                     continue  # not a record this version wrote: repair deals with it at a start
-                if self.file_path(record).is_file():
+                if self._present(record):
                     new.append(record)
                 else:
                     waiting = True  # its file is on its way (a put under way): look again next time
@@ -285,25 +299,25 @@ class QuarantineStore:
         for entry in entries:
             name = entry.name
             if name.endswith(".json") and entry.is_file(follow_symlinks=False):
-                if _plain_id(name[:-5]):
+                if plain_id(name[:-5]):
                     records.add(name[:-5])
-            elif name != STAGING and _plain_id(name) and entry.is_dir(follow_symlinks=False):
+            elif name != STAGING and plain_id(name) and entry.is_dir(follow_symlinks=False):
                 folders.add(name)
         return records, folders
 
     def _read(self, item_id: str) -> Record:
         path = self.root / f"{item_id}.json"
         try:
-            data = json.loads(read_regular(path, MAX_RECORD_BYTES))
+            data = parse_json(read_regular(path, MAX_RECORD_BYTES, follow=False))
         except UnfitFile as exc:
             if exc.problem is Unfit.MISSING:
                 raise QuarantineError(f"no quarantined file with id {item_id!r}") from None
             raise QuarantineError(f"record {exc}") from None
         except ValueError as exc:
             raise QuarantineError(f"record {path} is unreadable: {exc}") from None
-        record = _record(data, item_id)
-        if record is None:
-            raise QuarantineError(f"record {path} is unreadable: not a record this version writes")
+        record = record_from(data, item_id)
+        if isinstance(record, str):
+            raise QuarantineError(f"record {path} is not a record this version writes: {record}")
         return record
 
     # ---- out -----------------------------------------------------------------------------------
@@ -315,24 +329,25 @@ class QuarantineStore:
         """
         with self._lock:
             record = self.get(item_id)
-            original = Path(record.original)
+            # The record's word for where it came from: normalised, so a ".." cannot lead out.
+            original = Path(os.path.normpath(record.original or "/"))
             folder = original.parent
             if source_root not in (folder, *folder.parents):
                 folder = source_root  # a record from another source: release to this one's top
             below = "" if folder == source_root else str(folder.relative_to(source_root))
+            back = Tree(str(source_root), capacity=4, create_root=False)
+            self.mover.tree.forget()  # the item's folder as it is now, not a descriptor cached before
             try:
-                back = Tree(str(source_root), capacity=4, create_root=False)
-                try:
-                    mover = Mover(back, ledger=self.mover.ledger, kind=TransferKind.RELEASE)
-                    outcome = mover.move(self.mover.tree, f"{record.id}/{record.name}", below, record.name)
-                finally:
-                    back.close()
-            except (OSError, MoveError, Vanished, Changed, Conflict, HardLinked) as exc:
+                mover = Mover(back, ledger=self.mover.ledger, kind=TransferKind.RELEASE)
+                outcome = mover.move(self.mover.tree, f"{record.id}/{record.name}", below, record.name)
+            except (OSError, NotAFolder, MoveError, Vanished, Changed, Conflict, HardLinked) as exc:
                 # The move protocol leaves the file where it was: here, still quarantined.
                 raise QuarantineFailed(
                     f"cannot release {record.id} ({record.name}) into {folder}: {_why(exc)}; "
                     "it stays in the quarantine"
                 ) from None
+            finally:
+                back.close()
             try:
                 self._drop(record)
             except OSError as exc:
@@ -348,7 +363,10 @@ class QuarantineStore:
     def delete(self, item_id: str) -> Record:
         with self._lock:
             record = self.get(item_id)
-            self.file_path(record).unlink()
+            with self._item(record) as folder:
+                if not _holds_file(folder, record.name):
+                    raise QuarantineError(f"quarantined file {self.file_path(record)} is missing")
+                os.unlink(record.name, dir_fd=folder)
             self._drop(record)
             return record
 
@@ -372,7 +390,7 @@ class QuarantineStore:
             drop: list[str] = []
             add: list[Record] = []
             for item_id, row in rows.items():
-                if not self.file_path(row).is_file():
+                if not self._present(row):
                     drop.append(item_id)  # released, deleted or lost while no index was kept
                     (self.root / f"{item_id}.json").unlink(missing_ok=True)
                     with contextlib.suppress(OSError):
@@ -388,7 +406,7 @@ class QuarantineStore:
                 except QuarantineError:
                     continue  # unreadable: a new record is made below if its file is there
                 known.add(item_id)
-                if self.file_path(record).is_file():
+                if self._present(record):
                     add.append(record)
                 else:  # a record whose file never arrived (a crash between the two)
                     (self.root / f"{item_id}.json").unlink(missing_ok=True)
@@ -451,6 +469,8 @@ def open_store(root: Path, state_dir: Path | None) -> QuarantineStore:
 
 def _why(exc: BaseException) -> str:
     """A refused move in words, without Python's decoration."""
+    if isinstance(exc, NotAFolder):
+        return exc.strerror or str(exc)
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
     if isinstance(exc, Vanished):
@@ -460,44 +480,13 @@ def _why(exc: BaseException) -> str:
     return str(exc)
 
 
-def _plain_id(item_id: str) -> bool:
-    return bool(item_id) and "/" not in item_id and not item_id.startswith(".") and "\0" not in item_id
-
-
-_FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "id": (str,),
-    "name": (str,),
-    "original": (str,),
-    "intended": (str, type(None)),
-    "reason": (str,),
-    "attempts": (int,),
-    "errors": (list,),
-    "quarantined_at": (int, float),
-    "first_failed_at": (int, float),
-    "size": (int,),
-}
-
-
-def _record(data: object, item_id: str) -> Record | None:
-    """A record as read from its file, if it is one this version could have written for this
-    id: a record is data, and its name must not lead out of its item's folder."""
-    if not isinstance(data, dict) or not set(data) <= {f.name for f in fields(Record)}:
-        return None
-    if not {"id", "name", "original", "intended", "reason", "attempts"} <= set(data):
-        return None
-    for key, value in data.items():
-        if type(value) not in _FIELD_TYPES[key]:
-            return None
-    name = data["name"]
-    if data["id"] != item_id or "/" in name or name in ("", ".", "..") or "\0" in name:
-        return None
-    if not all(isinstance(e, str) for e in data.get("errors", [])):
-        return None
-    record = Record(**data)
-    record.quarantined_at = float(record.quarantined_at)
-    record.first_failed_at = float(record.first_failed_at)
-    return record
-
-
 def _dump(record: Record) -> bytes:
     return json.dumps(asdict(record), indent=1).encode()
+
+
+def _holds_file(folder: int, name: str) -> bool:
+    """Whether ``name`` in the folder open as ``folder`` is a regular file (not a link to one)."""
+    try:
+        return stat.S_ISREG(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except (OSError, ValueError):
+        return False

@@ -13,7 +13,6 @@ with a log line, so that neither a change of settings nor a planted row moves su
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 import os
 import random
@@ -23,6 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from reorg_tui.engine.clocks import Now
+from reorg_tui.engine.fields import parse_json
 from reorg_tui.engine.inputfile import read_regular
 from reorg_tui.engine.ledger import Ledger
 from reorg_tui.engine.naming import NotTaken
@@ -174,7 +174,7 @@ class RetryQueue:
         """Take the entries of a retry.json once: into the ledger, then the file renamed aside
         (kept for the operator). A file that cannot be read is set aside as ``retry.corrupt``."""
         try:
-            raw = json.loads(read_regular(path, MAX_LEGACY_BYTES))  # UnfitFile is an OSError
+            raw = parse_json(read_regular(path, MAX_LEGACY_BYTES))  # UnfitFile is an OSError
             loaded = [RetryEntry(**item) for item in raw["entries"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             aside = path.with_suffix(".corrupt")

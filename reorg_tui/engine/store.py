@@ -1,4 +1,4 @@
-"""Small durable files: written whole or not at all."""
+"""Small durable files: written whole or not at all, and read back as input."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ from reorg_tui.engine import (
 from reorg_tui.engine import events as ev
 from reorg_tui.engine.control import request
 from reorg_tui.engine.ledger import Query, Transfer
-from reorg_tui.engine.publish import event_from_dict, read_state
+from reorg_tui.engine.publish import Unpublished, read_published
 from reorg_tui.engine.store import pid_alive
 from reorg_tui.history import read as read_history
 from reorg_tui.status import STALE_AFTER
@@ -131,19 +131,17 @@ class AttachedHost:
             stop.wait(POLL_SECONDS)
 
     def poll(self) -> None:
-        data = read_state(self.settings.state_dir)
-        if data is None:
-            return
-        snap = Snapshot.from_dict(data["snapshot"])
-        pid = int(data.get("pid", 0))
-        published_at = float(data.get("published_at", 0))
+        data = read_published(self.settings.state_dir)
+        if isinstance(data, Unpublished):
+            return  # none yet, or not one this version wrote: the last one read stays shown
+        snap, pid, published_at = data.snapshot, data.pid, data.published_at
         if not pid_alive(pid) or time.time() - published_at > STALE_AFTER:
             # Not running: its state as it last published it, and that time, so the uptime stops
             # there and the dashboard can say since when. poll() goes on: a new instance shows.
             snap = dataclasses.replace(snap, state=State.STOPPED, taken_at=published_at or snap.taken_at)
         # New are the events not in the file last time. Not "later than the latest seen": a worker
         # hands its batch's events over when the batch ends, so the file's order is not by time.
-        published = [e for e in map(event_from_dict, data.get("events", ())) if e is not None]
+        published = list(data.events)
         fresh = [e for e in published if e not in self._published]
         with self._lock:
             self._snapshot, self.pid = snap, pid

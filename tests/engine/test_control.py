@@ -36,8 +36,8 @@ def served():
         "ping": lambda *_: "running",
         "release": release,
         "broken": broken,
-        "buggy": buggy,
         "whoami": whoami,
+        "buggy": buggy,
     }
     server = ControlServer(state, handlers)
     assert server.start() is None
@@ -88,3 +88,39 @@ def test_no_instance_answering_is_unreachable(tmp_path):
 def test_a_handler_is_told_who_asks_by_the_kernel_not_by_the_request(served):
     """SO_PEERCRED: the uid and pid of the process on the other end, whatever it claims."""
     assert request(served, "whoami", uid="12345") == [os.geteuid(), os.getpid()]
+
+
+def _send_and_close(state: Path, data: bytes, *, shut: bool = True) -> bytes:
+    """Send ``data``, say no more (or, not ``shut``, just hang up), and read what comes back."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(state / SOCKET_NAME))
+        try:
+            sock.sendall(data)
+            if shut:
+                sock.shutdown(socket.SHUT_WR)
+            return sock.makefile("rb").readline()
+        except OSError:  # the server hung up on a request too long to read: that is an answer too
+            return b""
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'"ping"\n', b"12\n", b"null\n", b"\xff\xfe{\n", b'{"op": "pi', b"[" * 100_000 + b"\n",
+     b"x" * (10 << 20), b'{"op": "buggy"}\n', b"\n", b'{"op": "ping", "args": []}\n'],
+    ids=["string", "number", "null", "invalid-utf8", "half", "deep", "10MB-no-newline", "handler-bug",
+         "empty", "args-list"],
+)  # fmt: skip
+def test_any_request_gets_at_most_one_line_and_the_next_good_request_is_answered(served, data):
+    answer = _send_and_close(served, data)
+    if answer:
+        reply = json.loads(answer)
+        assert reply["ok"] is False and "\n" not in reply["error"]
+    assert request(served, "ping") == "running"
+
+
+def test_a_client_that_sends_half_a_request_and_waits_does_not_hold_the_server(served):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as idle:
+        idle.connect(str(served / SOCKET_NAME))
+        idle.sendall(b'{"op": ')
+        assert request(served, "ping", timeout=8) == "running"  # answered once the idle one is dropped

@@ -408,3 +408,25 @@ def test_a_release_that_will_only_come_back_warns_with_its_cause(tmp_path):
     assert "2 will be quarantined again" in summary
     assert f"{settings.dest}/2025/07/07 is a file, not a folder" in summary
     assert "its date does not exist" in summary
+
+
+def test_d_on_an_item_whose_folder_became_a_symlink_deletes_nothing_outside(tmp_path):
+    """The quarantine is input: an item folder swapped for a link to a folder outside that
+    holds a file of the item's name. `d`, `y` says it failed, and the file outside stays."""
+    settings = make_settings(tmp_path)
+    write(settings.source / "2025-02-30_bad.txt", b"bad", OLD)
+    victim = write(tmp_path / "outside" / "2025-02-30_bad.txt", b"precious")
+    app = dashboard(settings)
+
+    async def script(pilot: Pilot) -> None:
+        table = app.query_one(QuarantineTable)
+        await until(pilot, lambda: table.row_count == 1, "the quarantined file")
+        [item] = [p for p in settings.quarantine.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        (item / "2025-02-30_bad.txt").unlink()
+        item.rmdir()
+        item.symlink_to(victim.parent)
+        await pilot.press("2", "d", "y")
+        await until(pilot, lambda: any("failed" in str(n.message) for n in app._notifications), "the refusal")
+        assert victim.read_bytes() == b"precious"
+
+    drive(app, script)
