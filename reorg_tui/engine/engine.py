@@ -88,7 +88,7 @@ class Engine:
         self._paused = False  # read without it: a bool, and moves check it again between batches
         self._paused_at: float | None = None  # when it was paused: `status` reports the pause's age
         self._state = State.STARTING
-        self._phase: Phase | None = None  # what start-up is doing (written by run's thread)
+        self._phase: Phase | None = Phase.CLAIMING  # what start-up is doing (run's thread writes it)
         self.bus = EventBus()
         # The long-lived threads (scanner, housekeeper, control server, journal): one that dies
         # stops the run, and run() raises ThreadDied (vital.py).

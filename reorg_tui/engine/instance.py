@@ -47,6 +47,7 @@ class Instance:
         UntrustedStateDir if the state folder could be written by another user (lock.py)."""
         self.lock.acquire()
         try:
+            self.publish()  # "starting", at once: `status` never calls a start-up that holds the source down
             self.bus.subscribe(self.publisher.on_events)
             for warning in (record_state_dir(self.source, self.state_dir), self.control.start()):
                 if warning:

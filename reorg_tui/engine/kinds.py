@@ -26,6 +26,7 @@ class Phase(StrEnum):
     """What start-up is doing, in order: published with State.STARTING, so that ``status`` can
     tell a start-up of a minute (a large quarantine to index) from an outage."""
 
+    CLAIMING = "taking the source"  # its lock held: the control socket, where its state is
     LEDGER = "opening the ledger"
     RECOVERING = "recovering interrupted transfers"
     CLEANING = "removing leftovers of an interrupted run"
