@@ -6,13 +6,16 @@ import contextlib
 import datetime as dt
 import os
 import random
-import shutil
+import signal
 import subprocess
-import tempfile
+import sys
 import threading
 from pathlib import Path
+from types import FrameType
 
+from reorg_tui import sandbox
 from reorg_tui.config import Settings
+from reorg_tui.engine import ExitCode
 
 # Names that exercise each path: good dates, a date that does not exist, names that are not
 # taken, hidden and partial files, and names that collide with files already at the destination.
@@ -94,6 +97,7 @@ class Feeder:
     def run(self, rate: float, stop: threading.Event) -> None:
         interval = 1.0 / max(rate, 0.01)
         ticks = 0
+        self.set_flaky(True)  # at once: the retry queue has something to show from the start
         while not stop.wait(interval):
             self.write(1)
             ticks += 1
@@ -101,31 +105,57 @@ class Feeder:
                 self.set_flaky(not self.flaky_locked)
 
 
+class Ended(BaseException):
+    """A SIGTERM or SIGHUP before the face took the signals over: the demo ends, cleaned up."""
+
+
+def _end(signum: int, frame: FrameType | None) -> None:
+    raise Ended(signum)
+
+
 def run_demo(
     directory: Path | None, *, rate: float, backlog: int, duration: float, headless: bool = False
 ) -> int:
-    temporary = directory is None
-    root = Path(tempfile.mkdtemp(prefix="reorg-demo-")) if directory is None else directory
-    settings = make_sandbox(root)
-    feeder = Feeder(settings)
-    feeder.write(backlog)
+    """However it ends (q, Ctrl-C, SIGTERM, SIGHUP, its terminal closing) the demo undoes its lock
+    on the flaky folder and, unless ``directory`` was given, removes its sandbox; one that a
+    killed demo left is removed by the next (sandbox.py)."""
+    ending = (signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, _end) for sig in ending}
+    swept = sandbox.sweep() if directory is None else []
+    if swept:
+        print(f"removed {len(swept)} stale demo sandbox(es) in {swept[0].parent}", file=sys.stderr)
+    root = sandbox.make() if directory is None else directory
+    feeder: Feeder | None = None
     stop = threading.Event()
-    feeding = threading.Thread(target=feeder.run, args=(rate, stop), daemon=True)
-    feeding.start()
+    feeding: threading.Thread | None = None
     try:
+        settings = make_sandbox(root)
+        feeder = Feeder(settings)
+        feeder.write(backlog)
+        feeding = threading.Thread(target=feeder.run, args=(rate, stop), daemon=True)
+        feeding.start()
         if headless:
             from reorg_tui.headless import run_headless
 
             if duration > 0:
                 threading.Timer(duration, stop.set).start()
             print(f"demo sandbox: {root}", flush=True)
-            return run_headless(settings, stop=stop)
+            return run_headless(settings, stop=stop, hangup_stops=True)
         from reorg_tui.tui.run import run_dashboard
 
         return run_dashboard(settings, quit_after=duration or None)
+    except Ended:
+        return ExitCode.OK
     finally:
+        for sig in (*ending, signal.SIGINT):  # the clean-up is not to be cut short
+            signal.signal(sig, signal.SIG_IGN)
         stop.set()
-        feeding.join(timeout=5)
-        feeder.set_flaky(False)  # never leave a locked folder behind
-        if temporary:
-            shutil.rmtree(root, ignore_errors=True)
+        if feeding is not None:
+            feeding.join(timeout=5)
+        if feeder is not None:
+            feeder.set_flaky(False)  # never leave a locked folder behind
+        if directory is None and not sandbox.remove(root):
+            print(f"reorg-tui: could not remove the demo sandbox {root}", file=sys.stderr)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)

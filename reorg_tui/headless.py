@@ -22,8 +22,15 @@ from reorg_tui.sdnotify import Notifier
 log = logging.getLogger("reorg_tui")
 
 
-def run_headless(settings: Settings, *, once: bool = False, stop: threading.Event | None = None) -> int:
-    """Run the engine until SIGTERM/SIGINT (or, with once, until the source is done)."""
+def run_headless(
+    settings: Settings,
+    *,
+    once: bool = False,
+    stop: threading.Event | None = None,
+    hangup_stops: bool = False,
+) -> int:
+    """Run the engine until SIGTERM/SIGINT (or, with once, until the source is done). With
+    ``hangup_stops`` (the demo, run in a terminal), SIGHUP stops it too."""
     logs.setup(settings.log_level, settings.log_format)
     notes = Notifications.for_settings(settings) if settings.notify else None
     engine = Engine(settings)
@@ -32,7 +39,7 @@ def run_headless(settings: Settings, *, once: bool = False, stop: threading.Even
     if notes is not None:
         notes.attach(engine)
     stop = stop or threading.Event()
-    restore_signals = signals.install(stop)
+    restore_signals = signals.install(stop, hangup_stops=hangup_stops)
     servers: list[Any] = []
     threads: list[threading.Thread] = []  # to join before exiting: systemd hears STOPPING=1
 

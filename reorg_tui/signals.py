@@ -21,9 +21,10 @@ from reorg_tui import logs
 STOPPING = (signal.SIGTERM, signal.SIGINT)
 
 
-def install(stop: threading.Event) -> Callable[[], None]:
+def install(stop: threading.Event, *, hangup_stops: bool = False) -> Callable[[], None]:
     """Take SIGTERM, SIGINT and SIGHUP (from the main thread only: elsewhere, nothing); returns
-    the function that gives them back."""
+    the function that gives them back. With ``hangup_stops`` (the demo: its terminal closing)
+    SIGHUP stops the run as SIGTERM does."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     read_fd, write_fd = os.pipe()
@@ -36,7 +37,9 @@ def install(stop: threading.Event) -> Callable[[], None]:
             pass
 
     previous = {sig: signal.signal(sig, note) for sig in (*STOPPING, signal.SIGHUP)}
-    relay = threading.Thread(target=_relay, args=(read_fd, stop), name="reorg-signals", daemon=True)
+    relay = threading.Thread(
+        target=_relay, args=(read_fd, stop, hangup_stops), name="reorg-signals", daemon=True
+    )
     relay.start()
 
     def restore() -> None:
@@ -48,17 +51,17 @@ def install(stop: threading.Event) -> Callable[[], None]:
     return restore
 
 
-def _relay(read_fd: int, stop: threading.Event) -> None:
+def _relay(read_fd: int, stop: threading.Event, hangup_stops: bool) -> None:
     try:
         while data := os.read(read_fd, 64):
             for signum in data:
-                _act(signal.Signals(signum), stop)
+                _act(signal.Signals(signum), stop, hangup_stops)
     finally:
         os.close(read_fd)
 
 
-def _act(sig: signal.Signals, stop: threading.Event) -> None:
-    if sig == signal.SIGHUP:
+def _act(sig: signal.Signals, stop: threading.Event, hangup_stops: bool = False) -> None:
+    if sig == signal.SIGHUP and not hangup_stops:
         # There is no reload (settings are read at start), and a HUP from a closing terminal or
         # an operator's habit must not end the daemon silently.
         logs.emit(

@@ -275,10 +275,12 @@ class Daemon:
             stderr=subprocess.PIPE,
             text=True,
         )
-        wait_for(
-            lambda: (read_state(self.state) or {}).get("pid") == self.proc.pid,
-            what="the daemon to publish its state",
-        )
+        wait_for(self.started, what="the daemon to publish its state, started")
+
+    def started(self) -> bool:
+        """It published its state, start-up over (it publishes "starting" before that)."""
+        data = read_state(self.state) or {}
+        return data.get("pid") == self.proc.pid and data["snapshot"].get("state") != "starting"
 
     def stop(self) -> tuple[int, str]:
         if self.proc.poll() is None:

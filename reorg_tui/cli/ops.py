@@ -44,15 +44,25 @@ def status(
     state_dir: str = state_dir_option(),
     config: Path = config_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    start_timeout: float | None = typer.Option(
+        None,
+        "--start-timeout",
+        min=0.0,
+        metavar="SECONDS",
+        help="How long a start-up is reported as starting (exit 1) before it counts as down "
+        "(exit 2). Default 300.",
+    ),
 ) -> None:
     """Health of the instance running on this source (found from --source alone, even if it was
-    started with --state-dir). Exit 0 healthy; 1 degraded: an alert, a pause for disk, an
-    operator's pause with files waiting, files in the quarantine, or a log that cannot be
-    written; 2 not running or stale."""
-    from reorg_tui.status import check
+    started with --state-dir). Exit 0 healthy; 1 degraded: starting, an alert, a pause for disk,
+    an operator's pause with files waiting, files in the quarantine, or a log that cannot be
+    written; 2 not running, stale, or starting for longer than --start-timeout."""
+    from reorg_tui.status import START_TIMEOUT, check
 
     folder, where = instance_state_dir(ctx, source, state_dir, config)
-    health = check(folder, source=where)
+    health = check(
+        folder, source=where, start_timeout=START_TIMEOUT if start_timeout is None else start_timeout
+    )
     typer.echo(json.dumps(health.to_dict(), indent=1) if as_json else health.line)
     raise typer.Exit(health.code)
 

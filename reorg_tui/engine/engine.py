@@ -42,7 +42,7 @@ from reorg_tui.engine.housekeeping import Housekeeper
 from reorg_tui.engine.instance import Instance
 from reorg_tui.engine.intake import Intake
 from reorg_tui.engine.journal import RenameJournal
-from reorg_tui.engine.kinds import Ready, State
+from reorg_tui.engine.kinds import Phase, Ready, State
 from reorg_tui.engine.lanes import Lanes
 from reorg_tui.engine.ledger import Ledger, open_for_daemon
 from reorg_tui.engine.metrics import (
@@ -60,6 +60,7 @@ from reorg_tui.engine.recovery import recover
 from reorg_tui.engine.remote import answers, audit
 from reorg_tui.engine.roots import take
 from reorg_tui.engine.settings import EngineSettings
+from reorg_tui.engine.steps import reached
 from reorg_tui.engine.store import remove_leftovers
 from reorg_tui.engine.undone import hold_undone
 from reorg_tui.engine.vital import ThreadDied, Vitals
@@ -98,6 +99,7 @@ class Engine:
         self._paused_at: float | None = None  # when it was paused: `status` reports the pause's age
         self._state = State.STARTING
         self._log_health: Callable[[], LogHealth] = LogHealth  # the face's log: see watch_log
+        self._phase: Phase | None = Phase.CLAIMING  # what start-up is doing (run's thread writes it)
         self.bus = EventBus()
         # The long-lived threads (scanner, housekeeper, control server, journal): one that dies
         # stops the run, and run() raises ThreadDied (vital.py).
@@ -282,6 +284,7 @@ class Engine:
             waiting=self._waiting(),
             failure=None if self.vitals.death is None else str(self.vitals.death),
             log=self._log_health(),
+            phase=self._phase if state == State.STARTING else None,
         )
 
     def _waiting(self) -> tuple[Pending, ...]:
@@ -332,7 +335,7 @@ class Engine:
         self._run_stop = stop
         with self.instance:
             try:
-                self._start(once)
+                self._start_published(once)
                 pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reorg-move")
                 scanner = self.vitals.thread(self.intake.scan_loop, "reorg-scan", (once,))
                 scanner.start()
@@ -341,6 +344,7 @@ class Engine:
                 try:
                     if started is not None:
                         started()
+                    self.instance.publish()  # running, its face's port bound: now, not in a second
                     self.coordinator.run(stop, pool, once)
                 finally:
                     self._shutdown(pool, scanner, keeper)
@@ -360,7 +364,31 @@ class Engine:
             self._run_stop.set()
         self._wake.set()
 
+    def _start_published(self, once: bool) -> None:
+        """Start, published as it goes: "starting" at once (over a stopped predecessor's state),
+        then each second with its phase, until the housekeeper takes over. A start-up over a
+        large quarantine takes seconds to minutes; ``status`` must not call that an outage."""
+        self._phase = Phase.LEDGER
+        self.instance.publish()
+        started = threading.Event()
+
+        def herald() -> None:  # not vital: the start-up goes on (and is seen stale) without it
+            while not started.wait(1.0):
+                self.instance.publish()
+
+        heralding = threading.Thread(target=herald, name="reorg-starting", daemon=True)
+        heralding.start()
+        try:
+            self._start(once)
+        except BaseException:
+            self._state = State.STOPPED  # what __exit__ publishes: a start-up that failed ended
+            raise
+        finally:
+            started.set()
+            heralding.join(timeout=5.0)
+
     def _start(self, once: bool) -> None:
+        reached("starting")  # (a crash test's stalled or stuck start-up)
         self.quarantine.ensure()
         self._open_ledger()
         assert self.ledger is not None
@@ -369,6 +397,7 @@ class Engine:
         # count again when done.
         self.failures.count_quarantine()
         trees = [self.sources, self.mover.tree, self.quarantine.mover.tree]
+        self._phase = Phase.RECOVERING
         recovered = recover(self.ledger, trees)
         if recovered.acted:
             self.bus.warn(
@@ -378,26 +407,29 @@ class Engine:
         if recovered.left:
             log.info("left %d open transfer(s) of another live instance alone", recovered.left)
         self._prune_ledger()
+        self._phase = Phase.CLEANING
         held = hold_undone(self.ledger, self.sources, self.intake)  # (undone.py: not delivered again)
         if held:
             log.info("left %d file(s) an undo put back in the source alone, until each changes", held)
-        cleaned = (
-            self.mover.recover()
-            + sweep_staging(self.sources)  # a release's or an undo's copies into the source
-            + self.quarantine.repair()
-            + remove_leftovers(self.settings.state_dir)
-        )
+        cleaned = self.mover.recover() + sweep_staging(self.sources)  # a release's or undo's copies
+        self._phase = Phase.QUARANTINE
+        cleaned += self.quarantine.repair() + remove_leftovers(self.settings.state_dir)
         if cleaned:
             self.bus.warn(f"recovered from an interrupted run: removed or repaired {cleaned} leftover(s)")
+        self._phase = Phase.RETRIES
         loaded = self.failures.load()
         if loaded:
             log.info("restored %d file(s) waiting for a retry", loaded)
+        self._phase = Phase.COUNTING
         self.failures.count_quarantine()
+        self._phase = Phase.DISK
         self.gate.check()
         self._hold_roots()
         if not once:
+            self._phase = Phase.WATCHER
             self.watcher.start()
         self._state = State.RUNNING
+        self._phase = None
 
     def _hold_roots(self) -> None:
         """Take the destination's and the quarantine's identities (the source's and the state

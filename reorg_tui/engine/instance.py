@@ -51,6 +51,7 @@ class Instance:
         try:
             self.roots.hold(take("source", str(self.source), self.lock.held))
             self.roots.hold(take("state folder", str(self.state_dir)))
+            self.publish()  # "starting", at once: `status` never calls a start-up that holds the source down
             self.bus.subscribe(self.publisher.on_events)
             warnings = (
                 self.lock.warning,

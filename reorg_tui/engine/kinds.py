@@ -22,6 +22,21 @@ class State(StrEnum):
     STOPPED = "stopped"
 
 
+class Phase(StrEnum):
+    """What start-up is doing, in order: published with State.STARTING, so that ``status`` can
+    tell a start-up of a minute (a large quarantine to index) from an outage."""
+
+    CLAIMING = "taking the source"  # its lock held: the control socket, where its state is
+    LEDGER = "opening the ledger"
+    RECOVERING = "recovering interrupted transfers"
+    CLEANING = "removing leftovers of an interrupted run"
+    QUARANTINE = "checking the quarantine"
+    RETRIES = "loading the retry queue"
+    COUNTING = "counting the quarantine"
+    DISK = "checking the destination's room"
+    WATCHER = "starting the watcher"
+
+
 class Kind(StrEnum):
     """What happened to one file in one attempt."""
 

@@ -150,6 +150,7 @@ class Snapshot:
     log: LogHealth = field(default_factory=LogHealth)
     failure: str | None = None  # a thread of the engine died (vital.py): why; the run is stopping
     waiting: tuple[Pending, ...] = ()  # the files waiting longest, longest first (WAITING_SHOWN)
+    phase: str | None = None  # while starting, what start-up is doing (a Phase, kinds.py); else None
 
     @property
     def oldest_pending_age(self) -> float:

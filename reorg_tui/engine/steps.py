@@ -4,14 +4,16 @@
 itself the instant the protocol reaches that step: a crash lands exactly between two steps,
 rather than wherever a random kill happens to find. ``STEP:N:pause`` SIGSTOPs it there instead
 (a stalled daemon, resumed with SIGCONT); ``STEP:N:raise`` raises ``InjectedFault`` in the
-thread that reached it (a thread of the engine that dies: vital.py). In-process tests ``watch``
-the steps with a function (a writer that strikes mid-copy). Read once, at import; unset
-(always, outside the tests) every check is one test of ``armed``.
+thread that reached it (a thread of the engine that dies: vital.py); ``STEP:N:hang`` blocks that
+one thread for good while the others go on (a thread stuck in the kernel on a dead mount, say).
+In-process tests ``watch`` the steps with a function (a writer that strikes mid-copy). Read
+once, at import; unset (always, outside the tests) every check is one test of ``armed``.
 
 The steps, in order, for a copy: ``intent`` (its ledger row written), ``copied`` (bytes durable
 in staging), ``staged`` (row at staged), ``published`` (renamed to its target), ``recorded``
 (row at published), ``removed`` (source unlinked), then the row at done. For a rename:
 ``renamed`` (before its row is written). Recovery: ``recovering`` (before it acts on a row).
+Start-up: ``starting`` (its first "starting" state published, before anything else is done).
 The engine's long-lived threads, once a round: ``scanning`` (a listing of the source starts),
 ``housekeeping`` (the chores start), ``answering`` (a control connection is taken), and
 ``journaling`` (renames are handed to the ledger).
@@ -27,15 +29,16 @@ from collections.abc import Callable, Iterator
 
 STEPS = (
     *("intent", "copied", "staged", "published", "recorded", "removed", "renamed", "recovering"),
-    *("scanning", "housekeeping", "answering", "journaling"),
+    *("starting", "scanning", "housekeeping", "answering", "journaling"),
 )
+HANG = "hang"  # the "signal" of STEP:N:hang: none, the thread waits for ever
 
 
 class InjectedFault(RuntimeError):
     """Raised where ``REORG_STOP_AT=STEP:N:raise`` asked: a fault a test plants in a thread."""
 
 
-def _parse(value: str | None) -> tuple[str, int, signal.Signals | None] | None:
+def _parse(value: str | None) -> tuple[str, int, signal.Signals | str | None] | None:
     if not value:
         return None
     step, _, rest = value.partition(":")
@@ -43,7 +46,7 @@ def _parse(value: str | None) -> tuple[str, int, signal.Signals | None] | None:
     if step not in STEPS:
         raise SystemExit(f"REORG_STOP_AT: unknown step {step!r} (known: {', '.join(STEPS)})")
     count = int(nth) if nth.isdigit() and int(nth) > 0 else 1
-    return step, count, {"pause": signal.SIGSTOP, "raise": None}.get(how, signal.SIGKILL)
+    return step, count, {"pause": signal.SIGSTOP, "raise": None, "hang": HANG}.get(how, signal.SIGKILL)
 
 
 STOP_AT = _parse(os.environ.get("REORG_STOP_AT"))
@@ -64,9 +67,13 @@ def reached(step: str) -> None:
     if _seen[step] == STOP_AT[1]:
         if STOP_AT[2] is None:
             raise InjectedFault(f"a fault injected at {step} (REORG_STOP_AT)")
+        how = STOP_AT[2]
+        if not isinstance(how, signal.Signals):  # HANG
+            threading.Event().wait()
+            return
         # To this thread: it stops (or dies) before it returns from the call, not a moment later
         # (a signal to the process may be taken by another thread while this one goes on).
-        signal.pthread_kill(threading.get_ident(), STOP_AT[2])
+        signal.pthread_kill(threading.get_ident(), how)
 
 
 @contextlib.contextmanager

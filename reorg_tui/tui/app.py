@@ -7,6 +7,9 @@ panes, screens and tables that draw are in widgets/ and screens/.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +18,8 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 from textual.events import Resize
 from textual.message import Message
 from textual.notifications import SeverityLevel
@@ -26,6 +31,7 @@ from reorg_tui.engine import AlreadyRunning, ExitCode, State, foreseen_failure
 from reorg_tui.engine.roots import RootReplaced
 from reorg_tui.names import safe
 from reorg_tui.tui.bridge import Host
+from reorg_tui.tui.driver import HangupSafeDriver
 from reorg_tui.tui.quarantine_listing import Listing
 from reorg_tui.tui.screens.confirm import ConfirmScreen
 from reorg_tui.tui.screens.details import DetailsScreen, InfoScreen, event_text, retry_text
@@ -84,6 +90,9 @@ class ReorgApp(App[int]):
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("p", "toggle_pause", "Pause/resume", id="app.pause"),
         Binding("q", "quit_drain", "Quit", id="app.quit"),
+        # Textual's own ctrl+c only says how to quit: here it quits as q does (a focused search
+        # field's ctrl+c copies, as before).
+        Binding("ctrl+c", "quit_drain", "Quit", show=False, id="app.interrupt"),
         Binding("1", "show_tab('overview')", "Overview", id="app.overview"),
         Binding("2", "show_tab('quarantine')", "Quarantine", id="app.quarantine"),
         Binding("3", "show_tab('history')", "History", id="app.history"),
@@ -112,6 +121,10 @@ class ReorgApp(App[int]):
         self.quitting = False
         self._quarantine_count: int | None = None
 
+    def get_driver_class(self) -> type[Driver]:
+        chosen = super().get_driver_class()
+        return HangupSafeDriver if chosen is LinuxDriver else chosen
+
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status", markup=False)
         yield Banner(id="banner", markup=False)
@@ -134,6 +147,7 @@ class ReorgApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._catch_signals()
         self.query_one("#retry").border_title = "Retry queue"
         self.query_one("#activity").border_title = "Activity"
         table = self.query_one(QuarantineTable)
@@ -385,5 +399,28 @@ class ReorgApp(App[int]):
         yield SystemCommand("Delete selected", "Delete marked (or current) files", self.action_delete)
         yield SystemCommand("Help", "Keys, panes and the queue words (?)", self.action_help)
 
+    def _catch_signals(self) -> None:
+        """SIGTERM, and SIGHUP (its terminal closed), quit as q does: the moves in flight finish,
+        the engine lets go of the source, and what ran the dashboard (the demo) cleans up. Textual
+        installs no handler for either, and by default each kills the process where it stands."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.action_quit_drain)
+        loop.add_signal_handler(signal.SIGHUP, self._hung_up)
+
+    def _hung_up(self) -> None:
+        """The terminal is gone: what is still drawn goes to /dev/null, not to a closed terminal
+        (whose writes fail, and Textual's writer thread dies of it, leaving the exit blocked)."""
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+        self.action_quit_drain()
+
     def on_unmount(self) -> None:
         self.stop_event.set()  # however the app ends, the engine drains and lets go of the source
+        if threading.current_thread() is threading.main_thread():
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)

@@ -170,7 +170,9 @@ def test_status_help_shows_only_the_options_status_uses():
     result = cli("status", "--help")
     assert result.returncode == 0, result.stderr
     options = sorted(set(re.findall(r"^\s+(?:-\w, )?(--[a-z-]+)", result.stdout, re.MULTILINE)))
-    assert options == ["--config", "--help", "--json", "--source", "--state-dir"], result.stdout
+    assert options == ["--config", "--help", "--json", "--source", "--start-timeout", "--state-dir"], (
+        result.stdout
+    )
 
 
 def test_dashboard_without_a_terminal_says_so(dirs):

@@ -33,7 +33,9 @@ def test_each_rule_speaks_when_crossed():
         "quarantine_count": "7 files in quarantine (alert at 5)",
         "quarantine_age": "a file has waited 2.0 h in quarantine",
         "disk_free": "destination has 10.0% free (alert under 15%)",
-        "pending_age": "a file has waited 1.5 h in the source (settling): 2024-01-01_writing.log (alert at 1.0 h)",
+        "pending_age": (
+            "a file has waited 1.5 h in the source (settling): 2024-01-01_writing.log (alert at 1.0 h)"
+        ),
     }
 
 
