@@ -104,6 +104,8 @@ startsecs=2
 startretries=10
 ; a second instance on the same source would refuse (exit 3): never run more than one
 ; a folder replaced under it (exit 5) is taken afresh by the restart
+; `supervisorctl signal HUP {name}` reloads the settings (reorg-tui reload does too): what can
+; change live applies at once, the rest is kept and logged (restart to apply it)
 numprocs=1
 environment=PYTHONUNBUFFERED="1"
 redirect_stderr=true
@@ -176,6 +178,8 @@ Type=notify
 NotifyAccess=main
 WatchdogSec={WATCHDOG_SECONDS}
 {user_line}ExecStart={exec_start}
+# `systemctl reload`: the settings read again; what can change live applies, the rest is logged
+ExecReload=/bin/kill -HUP $MAINPID
 Environment=PYTHONUNBUFFERED=1
 Restart=on-failure
 RestartSec=2

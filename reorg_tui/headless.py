@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,6 +18,7 @@ from reorg_tui.engine.roots import RootReplaced
 from reorg_tui.engine.vital import ThreadDied
 from reorg_tui.names import safe
 from reorg_tui.notifications import Notifications
+from reorg_tui.reload import Reloader
 from reorg_tui.sdnotify import Notifier
 
 log = logging.getLogger("reorg_tui")
@@ -28,9 +30,11 @@ def run_headless(
     once: bool = False,
     stop: threading.Event | None = None,
     hangup_stops: bool = False,
+    reread: Callable[[], Settings] | None = None,
 ) -> int:
     """Run the engine until SIGTERM/SIGINT (or, with once, until the source is done). With
-    ``hangup_stops`` (the demo, run in a terminal), SIGHUP stops it too."""
+    ``hangup_stops`` (the demo, run in a terminal), SIGHUP stops it too; with ``reread`` (how
+    the settings were read at start), SIGHUP and ``reorg-tui reload`` reload them (reload.py)."""
     logs.setup(settings.log_level, settings.log_format)
     notes = Notifications.for_settings(settings) if settings.notify else None
     engine = Engine(settings)
@@ -38,8 +42,11 @@ def run_headless(
     engine.watch_log(logs.health)  # a log nobody reads makes `status` degraded
     if notes is not None:
         notes.attach(engine)
+    reloader = Reloader(engine, settings, reread, notes) if reread is not None else None
+    if reloader is not None:
+        engine.reload_with(reloader)
     stop = stop or threading.Event()
-    restore_signals = signals.install(stop, hangup_stops=hangup_stops)
+    restore_signals = signals.install(stop, hangup_stops=hangup_stops, on_hangup=reloader)
     servers: list[Any] = []
     threads: list[threading.Thread] = []  # to join before exiting: systemd hears STOPPING=1
 

@@ -111,7 +111,12 @@ def setup(level: str, fmt: str, stream: TextIO | None = None) -> None:
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level)
+    set_level(level)
+
+
+def set_level(level: str) -> None:
+    """The level lines are logged at (at start, and by a reload)."""
+    logging.getLogger().setLevel(level)
     logging.getLogger("watchdog").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 

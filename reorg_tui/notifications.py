@@ -147,6 +147,15 @@ class Notifications:
             return None
         return cls(settings.notify, source=str(settings.source), digest=settings.notify_digest)
 
+    def retarget(self, urls: tuple[str, ...], digest: float) -> None:
+        """New URLs and digest period (a reload): NotifyError, and nothing changed, for a URL
+        Apprise cannot use. What is queued goes to the new URLs."""
+        made = targets(urls)
+        with self._wake:
+            self._targets, self._digest_seconds = made, digest
+            for out in self._queue:
+                out.pending = list(made)
+
     def attach(self, engine: Engine) -> None:
         """Hear the engine's events and look at its snapshot (before its run starts)."""
         self._snapshot = engine.snapshot

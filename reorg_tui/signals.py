@@ -21,10 +21,13 @@ from reorg_tui import logs
 STOPPING = (signal.SIGTERM, signal.SIGINT)
 
 
-def install(stop: threading.Event, *, hangup_stops: bool = False) -> Callable[[], None]:
+def install(
+    stop: threading.Event, *, hangup_stops: bool = False, on_hangup: Callable[[], object] | None = None
+) -> Callable[[], None]:
     """Take SIGTERM, SIGINT and SIGHUP (from the main thread only: elsewhere, nothing); returns
     the function that gives them back. With ``hangup_stops`` (the demo: its terminal closing)
-    SIGHUP stops the run as SIGTERM does."""
+    SIGHUP stops the run as SIGTERM does; with ``on_hangup`` (a reload) SIGHUP calls it, on the
+    relay thread; else SIGHUP is logged and ignored."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     read_fd, write_fd = os.pipe()
@@ -38,7 +41,7 @@ def install(stop: threading.Event, *, hangup_stops: bool = False) -> Callable[[]
 
     previous = {sig: signal.signal(sig, note) for sig in (*STOPPING, signal.SIGHUP)}
     relay = threading.Thread(
-        target=_relay, args=(read_fd, stop, hangup_stops), name="reorg-signals", daemon=True
+        target=_relay, args=(read_fd, stop, hangup_stops, on_hangup), name="reorg-signals", daemon=True
     )
     relay.start()
 
@@ -51,16 +54,30 @@ def install(stop: threading.Event, *, hangup_stops: bool = False) -> Callable[[]
     return restore
 
 
-def _relay(read_fd: int, stop: threading.Event, hangup_stops: bool) -> None:
+def _relay(
+    read_fd: int, stop: threading.Event, hangup_stops: bool, on_hangup: Callable[[], object] | None
+) -> None:
     try:
         while data := os.read(read_fd, 64):
             for signum in data:
-                _act(signal.Signals(signum), stop, hangup_stops)
+                _act(signal.Signals(signum), stop, hangup_stops, on_hangup)
     finally:
         os.close(read_fd)
 
 
-def _act(sig: signal.Signals, stop: threading.Event, hangup_stops: bool = False) -> None:
+def _act(
+    sig: signal.Signals,
+    stop: threading.Event,
+    hangup_stops: bool = False,
+    on_hangup: Callable[[], object] | None = None,
+) -> None:
+    if sig == signal.SIGHUP and on_hangup is not None and not hangup_stops:
+        logs.emit(logging.INFO, "sighup", "SIGHUP received: reloading the settings")
+        try:
+            on_hangup()
+        except Exception as exc:  # noqa: BLE001 - a reload's bug must not end the signal relay
+            logs.emit(logging.ERROR, "reload_failed", "reload failed: %s: %s", type(exc).__name__, exc)
+        return
     if sig == signal.SIGHUP and not hangup_stops:
         # There is no reload (settings are read at start), and a HUP from a closing terminal or
         # an operator's habit must not end the daemon silently.

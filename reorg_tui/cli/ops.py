@@ -131,6 +131,20 @@ def config_systemd(
     typer.echo(unit, nl=False)
 
 
+def reload(
+    ctx: typer.Context,
+    source: str = SOURCE_OPTION,
+    state_dir: str = state_dir_option(),
+    config: Path = config_option(),
+) -> None:
+    """Make the daemon on this source read its settings again (as SIGHUP does): what can change
+    live applies at once, the rest is kept (a restart applies it); prints what changed."""
+    from reorg_tui.engine.control import request
+
+    folder, _ = instance_state_dir(ctx, source, state_dir, config)
+    typer.echo(request(folder, "reload", timeout=30.0))
+
+
 _JOB = typer.Option(
     "reorg-tui", "--job", metavar="NAME", help="The Prometheus job that scrapes the daemons' metrics."
 )

@@ -62,7 +62,7 @@ def main_command(
         raise typer.Exit(run_dashboard(settings, read_only=read_only))
     from reorg_tui.headless import run_headless
 
-    raise typer.Exit(run_headless(settings, once=once))
+    raise typer.Exit(run_headless(settings, once=once, reread=lambda: load(flags, config_file=config)))
 
 
 def demo(

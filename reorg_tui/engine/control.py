@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 SOCKET_NAME = "control.sock"
 MAX_PATH = 107  # sun_path holds 108 bytes with its terminating NUL
 MAX_REQUEST = 64 << 10  # a request is a few hundred bytes: an op and an id or two
-CHANGING = frozenset({"pause", "resume", "release", "delete"})  # what a read-only client is refused
+CHANGING = frozenset({"pause", "resume", "release", "delete", "reload"})  # what a read-only client is refused
 REQUEST_SECONDS = 2.0  # a whole request arrives within this, or the connection is dropped
 
 

@@ -22,6 +22,7 @@ stage may touch is read here and nowhere else; and ``snapshot()`` gathers every 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -56,6 +57,7 @@ from reorg_tui.engine.metrics import (
 )
 from reorg_tui.engine.move import Mover, sweep_staging
 from reorg_tui.engine.quarantine import QuarantineStore, Record
+from reorg_tui.engine.reconfigure import Reconfigured, split
 from reorg_tui.engine.recovery import recover
 from reorg_tui.engine.remote import answers, audit
 from reorg_tui.engine.roots import take
@@ -67,6 +69,7 @@ from reorg_tui.engine.vital import ThreadDied, Vitals
 from reorg_tui.engine.watch import Watcher
 
 log = logging.getLogger(__name__)
+WORKERS_MAX = int(EngineSettings.__dataclass_fields__["workers"].metadata["maximum"])
 
 
 class Engine:
@@ -85,6 +88,7 @@ class Engine:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
+        self.reloader: Callable[[], str] | None = None  # the face's, for a reload asked remotely
         self.clock = clock  # the wall clock: mtimes, records, what faces show
         self.monotonic = monotonic  # durations: how long a file has held still
         self.source = str(settings.source)
@@ -215,6 +219,31 @@ class Engine:
         report a log nobody reads). Called from any thread: it must answer at once."""
         self._log_health = health
 
+    def reload_with(self, reloader: Callable[[], str]) -> None:
+        """The face's reload (it knows where the settings came from): asked over the control
+        socket (``reorg-tui reload``), it returns a line saying what changed."""
+        self.reloader = reloader
+
+    def reconfigure(self, new: EngineSettings) -> Reconfigured:
+        """Apply the settings of ``new`` that can change live (reconfigure.LIVE), at once and for
+        every stage; refuse (keep) the others. Returns what changed and what was refused."""
+        outcome = split(self.settings, new)
+        if not outcome.changed:
+            return outcome
+        live = {c.name: c.after for c in outcome.changed}
+        settings = dataclasses.replace(self.settings, **live)  # only what may change: never a root
+        naming = settings.naming()
+        self.settings = settings
+        for stage in (self.intake, self.failures, self.runner):
+            stage.settings = settings
+        self.naming = self.intake.naming = self.runner.naming = naming
+        self.intake.set_settle(settings.settle)
+        self.lanes.workers = settings.workers
+        self.alerts.rules = settings.alert_rules()  # what is active now stays active: not raised again
+        self.gate.min_free_percent = settings.min_free_percent
+        self._request_scan()  # the ignore globs and the settle time count from the next look
+        return outcome
+
     def pause(self) -> None:
         with self._pause_lock:
             if self._paused:
@@ -336,7 +365,9 @@ class Engine:
         with self.instance:
             try:
                 self._start_published(once)
-                pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="reorg-move")
+                # Threads are made as batches need them, and the lanes bound how many run at once
+                # (--workers, which a reload may raise): the pool's own bound is the setting's.
+                pool = ThreadPoolExecutor(WORKERS_MAX, thread_name_prefix="reorg-move")
                 scanner = self.vitals.thread(self.intake.scan_loop, "reorg-scan", (once,))
                 scanner.start()
                 keeper = Housekeeper(self._chores(), self._stopping, self.vitals)

@@ -94,6 +94,11 @@ class Intake:
         with self._lock:
             return len(self.readiness), len(self._ready), len(self._claimed) - len(self._ready)
 
+    def set_settle(self, seconds: float) -> None:
+        """A new settle time (a reload): files settling now are due by it from their next look."""
+        with self._lock:
+            self.readiness.settle = seconds
+
     def waiting(self, count: int) -> list[Pending]:
         """The ``count`` files settling longest, and the first ``count`` ready (the queue is in
         the order they became ready)."""

@@ -39,7 +39,14 @@ def answers(engine: Engine) -> dict[str, Handler]:
             raise NotServed(f"this instance keeps its quarantine in {engine.settings.quarantine}")
         return args.get("id", "")
 
+    def reload(_: dict[str, str], peer: Peer) -> str:
+        if engine.reloader is None:
+            raise NotServed("this instance does not reload its settings (only the daemon does)")
+        audit("reload_asked", "reload asked by %s", peer)
+        return engine.reloader()
+
     return {
+        "reload": reload,
         "pause": pause,
         "resume": resume,
         "ping": lambda _, __: engine.state(),
