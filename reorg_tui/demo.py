@@ -138,7 +138,9 @@ def run_demo(
             from reorg_tui.headless import run_headless
 
             if duration > 0:
-                threading.Timer(duration, stop.set).start()
+                timer = threading.Timer(duration, stop.set)
+                timer.daemon = True  # a stop before the duration is up must not wait for it
+                timer.start()
             print(f"demo sandbox: {root}", flush=True)
             return run_headless(settings, stop=stop, hangup_stops=True)
         from reorg_tui.tui.run import run_dashboard

@@ -71,12 +71,16 @@ def scheme(url: str) -> str:
 
 @dataclass
 class _Target:
-    """One URL: its Apprise object and whether it is failing now."""
+    """One URL: its Apprise object, the messages it has not had yet (oldest first), and its
+    backoff while it fails. Each URL has its own queue: one that is down never holds up another."""
 
     shown: str
     apprise: Any
+    queue: collections.deque[Message] = field(default_factory=lambda: collections.deque(maxlen=QUEUED))
     failing: bool = False
     failures: int = 0
+    delay: float = 0.0  # the wait before the next try, doubled at each failure
+    retry_at: float = 0.0  # monotonic
 
 
 def targets(urls: tuple[str, ...]) -> list[_Target]:
@@ -94,14 +98,6 @@ def targets(urls: tuple[str, ...]) -> list[_Target]:
             raise NotifyError(f"--notify #{number} ({scheme(url)}) is not a URL Apprise can send to")
         made.append(_Target(scheme(url), target))
     return made
-
-
-@dataclass
-class _Outgoing:
-    """A message and the URLs that have not had it yet."""
-
-    message: Message
-    pending: list[_Target]
 
 
 @dataclass
@@ -123,13 +119,11 @@ class Notifications:
         source: str,
         digest: float = 0.0,
         snapshot: Callable[[], Snapshot] | None = None,
-        queued: int = QUEUED,
     ) -> None:
         self._targets = targets(urls)
         self._digest_seconds = digest
         self._snapshot = snapshot
         self._where = f"{socket.gethostname()}: {source}"
-        self._queue: collections.deque[_Outgoing] = collections.deque(maxlen=queued)
         self._wake = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -152,9 +146,13 @@ class Notifications:
         Apprise cannot use. What is queued goes to the new URLs."""
         made = targets(urls)
         with self._wake:
+            queued: list[Message] = []
+            for target in self._targets:  # what any URL had still to get, each once, in order
+                queued += [m for m in target.queue if not any(m is q for q in queued)]
+            for target in made:
+                target.queue.extend(queued)
             self._targets, self._digest_seconds = made, digest
-            for out in self._queue:
-                out.pending = list(made)
+            self._wake.notify()
 
     def attach(self, engine: Engine) -> None:
         """Hear the engine's events and look at its snapshot (before its run starts)."""
@@ -267,20 +265,23 @@ class Notifications:
 
     def _put(self, message: Message) -> None:
         with self._wake:
-            if len(self._queue) == self._queue.maxlen:
-                self.dropped += 1
-            self._queue.append(_Outgoing(message, list(self._targets)))
+            for target in self._targets:
+                if len(target.queue) == target.queue.maxlen:
+                    self.dropped += 1  # the oldest goes
+                target.queue.append(message)
             self._wake.notify()
 
     # ---- the sender thread --------------------------------------------------------------------
 
     def _run(self) -> None:
-        next_look = retry_at = 0.0
-        delay = 0.0  # while a URL fails: the wait before the next try, doubled each time
+        next_look = 0.0
+        deadline: float | None = None  # once stopping: what is queued gets this long, one try each
         while True:
             now = time.monotonic()
             with self._wake:
                 stopping = self._stopping
+            if stopping and deadline is None:
+                deadline = now + STOP_SECONDS
             if now >= next_look and not stopping:
                 try:
                     self._look()
@@ -288,56 +289,55 @@ class Notifications:
                     log.exception("notifications: could not look at the snapshot")
                 next_look = now + LOOK_SECONDS
             with self._wake:
-                head = self._queue[0] if self._queue else None
-                if head is None or (retry_at > now and not stopping):
-                    if head is None and stopping:
+                due = [t for t in self._targets if t.queue and (stopping or t.retry_at <= now)]
+                if not due:
+                    if stopping or (deadline is not None and now >= deadline):
                         return
-                    until = min(next_look, retry_at) if head is not None else next_look
-                    self._wake.wait(max(0.0, until - now))
+                    waits = [t.retry_at for t in self._targets if t.queue]
+                    self._wake.wait(max(0.0, min([next_look, *waits]) - now))
                     continue
-            if self._send(head):
+            for target in due:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return  # a stop waits for no URL past STOP_SECONDS
+                message = target.queue[0]
+                delivered = self._send(target, message)
                 with self._wake:
-                    if self._queue and self._queue[0] is head:
-                        self._queue.popleft()
-                self.sent += 1
-                delay = retry_at = 0.0
-            elif stopping:
-                return  # a stop gives each message one try, never a backoff
-            else:
-                delay = min(LAST_RETRY, max(FIRST_RETRY, delay * 2))
-                retry_at = time.monotonic() + delay
+                    # A stop gives each message one try, no backoff.
+                    if (delivered or stopping) and target.queue and target.queue[0] is message:
+                        target.queue.popleft()
+                if delivered:
+                    self.sent += 1
+                    target.delay = target.retry_at = 0.0
+                else:
+                    target.delay = min(LAST_RETRY, max(FIRST_RETRY, target.delay * 2))
+                    target.retry_at = time.monotonic() + target.delay
 
-    def _send(self, out: _Outgoing) -> bool:
-        """Send to every URL that has not had this message yet; True once all have it."""
-        message = out.message
-        for target in list(out.pending):
-            try:
-                ok = bool(
-                    target.apprise.notify(
-                        body=message.body, title=message.title, notify_type=message.level.value
-                    )
-                )
-            except Exception:  # a plugin's bug is a failed send, never the end of the thread
-                ok = False
-            if ok:
-                out.pending.remove(target)
-                if target.failing:
-                    logs.emit(
-                        logging.INFO,
-                        "notify-ok",
-                        "notifications to %s are delivered again (after %d failed tries)",
-                        target.shown,
-                        target.failures,
-                    )
-                target.failing, target.failures = False, 0
-                continue
-            target.failures += 1
-            if not target.failing:  # once a failure run, not once a try
-                target.failing = True
+    def _send(self, target: _Target, message: Message) -> bool:
+        """One try of one message to one URL."""
+        try:
+            ok = bool(
+                target.apprise.notify(body=message.body, title=message.title, notify_type=message.level.value)
+            )
+        except Exception:  # a plugin's bug is a failed send, never the end of the thread
+            ok = False
+        if ok:
+            if target.failing:
                 logs.emit(
-                    logging.WARNING,
-                    "notify-failed",
-                    "notifications to %s could not be sent; retrying with backoff (moves go on)",
+                    logging.INFO,
+                    "notify-ok",
+                    "notifications to %s are delivered again (after %d failed tries)",
                     target.shown,
+                    target.failures,
                 )
-        return not out.pending
+            target.failing, target.failures = False, 0
+            return True
+        target.failures += 1
+        if not target.failing:  # once a failure run, not once a try
+            target.failing = True
+            logs.emit(
+                logging.WARNING,
+                "notify-failed",
+                "notifications to %s could not be sent; retrying with backoff (moves go on)",
+                target.shown,
+            )
+        return False

@@ -19,6 +19,7 @@ that stops the run.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -55,6 +56,10 @@ class ControlError(ReorgError):
 
 class Unreachable(ControlError):
     """No instance answers on the socket (none runs, or its control socket is off)."""
+
+
+class NoAnswer(ControlError):
+    """Asked, and no answer came in time: the instance may have done it, or be doing it."""
 
 
 class NotServed(ControlError):
@@ -137,8 +142,13 @@ class ControlServer:
                 conn, _ = self._sock.accept()
             except TimeoutError:
                 continue
-            except OSError:
-                return
+            except OSError as exc:
+                if self._stop.is_set():
+                    return  # the socket closed by stop()
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    time.sleep(0.1)  # no descriptor or memory for now: wait, and serve again
+                    continue
+                raise  # anything else is a death: Vitals stops the run, with one line
             if self._stop.is_set():
                 conn.close()
                 return
@@ -226,20 +236,32 @@ def _decode(line: bytes) -> Any:
         raise BadRequest("a request is one JSON object") from None
 
 
-def request(state_dir: Path, op: str, timeout: float = 3.0, *, read_only: bool = False, **args: str) -> Any:
+CONNECT_SECONDS = 3.0
+
+
+def request(state_dir: Path, op: str, timeout: float = 30.0, *, read_only: bool = False, **args: str) -> Any:
     """Ask the running instance to do ``op``. Unreachable if no instance answers; a refusal raises
     the kind of error the instance raised (QuarantineError, NotServed), or ControlError. A
     ``read_only`` client (a --read-only dashboard) is refused every op that changes anything."""
     path = state_dir / SOCKET_NAME
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(CONNECT_SECONDS)
+        try:
             sock.connect(str(path))
+        except OSError as exc:  # no socket, or none listening: no instance to ask
+            raise Unreachable(f"cannot reach the running instance at {path}: {exc}") from None
+        # Asked: from here on the instance may be doing it. No answer is not "no instance" (a
+        # caller would then do it itself, a second time, beside the instance still at it).
+        sock.settimeout(timeout)
+        try:
             asked = {"op": op, "args": args, **({"read_only": True} if read_only else {})}
             sock.sendall(json.dumps(asked).encode() + b"\n")
             reply = json.loads(sock.makefile("rb").readline() or b"{}")
-    except (OSError, ValueError) as exc:
-        raise Unreachable(f"cannot reach the running instance at {path}: {exc}") from None
+        except (OSError, ValueError) as exc:
+            raise NoAnswer(
+                f"the running instance at {path} did not answer {op!r} within {timeout:g} s ({exc}): "
+                "it may still be doing it; look again before asking again"
+            ) from None
     if not isinstance(reply, dict) or not reply.get("ok"):
         error = reply.get("error", "refused") if isinstance(reply, dict) else "refused"
         kind = reply.get("kind") if isinstance(reply, dict) else None

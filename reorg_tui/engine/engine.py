@@ -109,7 +109,7 @@ class Engine:
         # stops the run, and run() raises ThreadDied (vital.py).
         self.vitals = Vitals()
         self._run_stop: threading.Event | None = None
-        self.vitals.when_one_dies(self._halt)
+        self.vitals.when_one_dies(self._thread_died)
         # Both trees are reached through folder descriptors, never by re-resolving path strings:
         # a symlink planted below either root is refused, not followed.
         # One descriptor per destination folder in use (a year of date folders is 378 of them: a
@@ -389,7 +389,7 @@ class Engine:
             raise self.instance.roots.replaced
         return self.failures.result
 
-    def _halt(self) -> None:
+    def _thread_died(self) -> None:
         """A thread of the engine died (on that thread): the run stops, as if asked to."""
         if self._run_stop is not None:
             self._run_stop.set()

@@ -365,7 +365,7 @@ class QuarantineStore:
             record = self.get(item_id)
             with self._item(record) as folder:
                 if not _holds_file(folder, record.name):
-                    raise QuarantineError(f"quarantined file {self.file_path(record)} is missing")
+                    raise QuarantineFailed(f"quarantined file {self.file_path(record)} is missing")
                 os.unlink(record.name, dir_fd=folder)
             self._drop(record)
             return record

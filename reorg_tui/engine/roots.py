@@ -129,9 +129,9 @@ def first_replaced(published: object) -> RootReplaced | None:
     for item in published:
         try:
             root = Root.from_dict(item)
-        except (KeyError, TypeError, ValueError):
+            found = changed(root)  # (a path with a NUL in it: ValueError)
+        except (KeyError, TypeError, ValueError, OverflowError):
             continue
-        found = changed(root)
         if found is not None:
             return found
     return None

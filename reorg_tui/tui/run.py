@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
@@ -20,8 +22,11 @@ from reorg_tui.tui.bridge import AttachedHost, EngineHost
 def run_dashboard(settings: Settings, quit_after: float | None = None, *, read_only: bool = False) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise ConfigError("the dashboard needs a terminal; use --headless under a supervisor or in scripts")
-    prepare_state_dir(settings.state_dir)  # as a daemon would: refused if another user could write it
-    log_path = settings.state_dir / "dashboard.log"
+    if read_only:  # a viewer writes nothing: no state folder made, no log kept in the daemon's
+        log_path = Path(os.devnull)
+    else:
+        prepare_state_dir(settings.state_dir)  # as a daemon would: refused if another user could write it
+        log_path = settings.state_dir / "dashboard.log"
     # The terminal belongs to the dashboard: log records go to a file; events go to the panes.
     with open(log_path, "a", encoding="utf-8") as log_file:
         logs.setup(settings.log_level, settings.log_format, stream=log_file)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 import tempfile
 from pathlib import Path
 
@@ -29,6 +30,10 @@ def served():
     def buggy(args: dict[str, str], peer: Peer) -> str:
         raise ValueError("unforeseen")
 
+    def slow(args: dict[str, str], peer: Peer) -> str:
+        time.sleep(1.5)  # a release that copies a large file across filesystems
+        return "done"
+
     def whoami(args: dict[str, str], peer: Peer) -> list[int]:
         return [peer.uid, peer.pid]
 
@@ -37,6 +42,7 @@ def served():
         "release": release,
         "broken": broken,
         "whoami": whoami,
+        "slow": slow,
         "buggy": buggy,
     }
     server = ControlServer(state, handlers)
@@ -124,3 +130,15 @@ def test_a_client_that_sends_half_a_request_and_waits_does_not_hold_the_server(s
         idle.connect(str(served / SOCKET_NAME))
         idle.sendall(b'{"op": ')
         assert request(served, "ping", timeout=8) == "running"  # answered once the idle one is dropped
+
+
+def test_an_answer_that_comes_late_is_no_answer_not_no_instance(served):
+    """Unreachable means no instance: the caller may then do the work itself. An instance that
+    was asked and is slow to answer may be doing it: that is NoAnswer, so nothing is done twice."""
+    from reorg_tui.engine.control import NoAnswer, Unreachable
+
+    with pytest.raises(NoAnswer, match="may still be doing it"):
+        request(served, "slow", timeout=0.3)
+    assert request(served, "slow", timeout=5) == "done"
+    with pytest.raises(Unreachable):
+        request(served.parent / "nowhere", "ping")

@@ -343,3 +343,27 @@ def test_printed_deployment_files_never_carry_a_url(tmp_path):
         assert r.returncode == 0, r.stderr
         assert str(config) in r.stdout
         _no_secret(r.stdout, r.stderr)
+
+
+def test_a_url_that_is_down_never_holds_up_another_and_a_stop_sends_what_is_queued(tmp_path, receiver):
+    """Two URLs, one down: every message reaches the other at once (each URL has its own queue
+    and backoff), and the stop's own message, sent after the outcome, reaches it too."""
+    import dataclasses
+
+    from reorg_tui.engine import events as ev
+    from reorg_tui.engine.engine import Engine
+    from reorg_tui.engine.metrics import Queues
+    from reorg_tui.notifications import Notifications
+    from tests.conftest import make_settings
+
+    down = f"json://127.0.0.1:{_free_port()}/{SECRET}"
+    notes = Notifications((down, receiver.url), source=str(tmp_path))
+    notes.start()
+    for i in range(5):
+        notes.events([ev.Alert(f"rule{i}", f"message {i}", True)])
+    wait_for(lambda: len(receiver.titled("alert: rule")) == 5, timeout=15, what="all five at the healthy URL")
+    final = dataclasses.replace(Engine(make_settings(tmp_path)).snapshot(), queues=Queues(settling=2))
+    started = time.monotonic()
+    notes.stop(final)
+    assert time.monotonic() - started < 8  # a stop waits for no URL past its few seconds
+    assert receiver.titled("stopped with files left"), receiver.posts
