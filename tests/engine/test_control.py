@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
