@@ -57,6 +57,7 @@ def _folders(tmp_path: Path, dest_on: Path | None = None) -> tuple[Path, Path]:
 
 def _once(tmp_path: Path, src: Path, dest: Path, limit: int, *extra: str, retries: int = 1):
     q = tmp_path / "q"
+    q.mkdir(exist_ok=True)  # a named quarantine must exist
     return cli(
         "--once",
         "-s",

@@ -44,11 +44,16 @@ def _start(src: Path, dest: Path, q: Path, state: Path, *extra: str) -> subproce
     args += ["--settle", "0.2", "--poll-interval", "0.5", "--workers", "2", *extra]
     proc = start_headless(args, env)
     wait_for(
-        lambda: (read_state(state) or {}).get("pid") == proc.pid or proc.poll() is not None,
-        what="the daemon to publish its state",
+        lambda: _running(state, proc.pid) or proc.poll() is not None,
+        what="the daemon to start (and publish the roots it holds)",
     )
     assert proc.poll() is None, proc.communicate()[1]
     return proc
+
+
+def _running(state: Path, pid: int) -> bool:
+    published = read_state(state) or {}
+    return published.get("pid") == pid and published.get("snapshot", {}).get("state") != "starting"
 
 
 def _files(prefix: str, n: int, folder: Path) -> collections.Counter[str]:
