@@ -95,3 +95,71 @@ def test_a_filter_looks_in_name_and_reason_in_any_case_and_never_across_them():
     assert listing.matching("DATE") == ("a",)
     assert listing.matching("jpgnot") == () and listing.matching("pdfeperm") == ()
     assert len(repr(Listing.of(records * 25_000))) < 100, "a log line or a worker's description, not 50,000"
+
+
+class SortHost(FrozenHost):
+    """A quarantine whose every column orders it differently, and a large one (sorted in a
+    worker, as filtering is)."""
+
+    def __init__(self, count: int = 6) -> None:
+        super().__init__()
+        self.count = count
+
+    def quarantine_list(self) -> list[Record]:
+        base = RECORDS[0]
+        return [
+            dataclasses.replace(
+                base,
+                id=f"item-{n:05d}",
+                name=f"{chr(ord('a') + (n * 7) % 26)}-file-{n:05d}.dat",
+                reason=f"reason {(n * 3) % 10}",
+                attempts=n % 4,
+                size=(n * 37) % 1000,
+                quarantined_at=1e9 + n,
+            )
+            for n in range(self.count)
+        ]
+
+
+def test_s_cycles_the_sort_and_a_header_click_sorts_by_its_column_both_ways():
+    for count in (6, 2_500):  # inline, and in a worker (over FILTER_INLINE)
+        host = SortHost(count)
+        app = ReorgApp(host, now=NOW)
+        records = {r.name: r for r in host.quarantine_list()}
+
+        async def script(pilot: Pilot, records=records, app=app) -> None:
+            await pilot.press("2")
+            table = app.query_one(QuarantineTable)
+
+            async def settle() -> list[Record]:
+                for _ in range(200):
+                    if table.settled:
+                        break
+                    await pilot.pause(0.02)
+                await pilot.pause()
+                return [records[name] for name in names(table)]
+
+            shown = await settle()
+            assert [r.quarantined_at for r in shown] == sorted(
+                r.quarantined_at for r in shown
+            )  # oldest first
+            await pilot.press("s")
+            shown = await settle()
+            assert [r.size for r in shown] == sorted((r.size for r in records.values()), reverse=True)[
+                : len(shown)
+            ]
+            assert "largest first" in note(app)
+            await pilot.press("s")
+            shown = await settle()
+            assert [r.attempts for r in shown] == sorted((r.attempts for r in shown), reverse=True)
+            assert "most tried first" in note(app)
+            x = sum(c.get_render_width(table) for c in list(table.columns.values())[:1]) + 1  # "File"
+            await pilot.click(QuarantineTable, offset=(x, 0))
+            shown = await settle()
+            assert [r.name for r in shown] == sorted(records)[: len(shown)]
+            await pilot.click(QuarantineTable, offset=(x, 0))  # again: the other way
+            shown = await settle()
+            assert [r.name for r in shown] == sorted(records, reverse=True)[: len(shown)]
+            assert "Z-A" in note(app)
+
+        drive(app, script)

@@ -32,6 +32,8 @@ Quarantine
   /            filter by name or reason (escape clears)
   space        mark or unmark a file
   a            mark every row shown: all of them, or those the filter shows
+  s            sort by the next column: age, size, tries, reason, file (a click on a
+               column's header sorts by it; again, the other way)
   u            clear the marks
   enter        details: original path, destination, every error
   r            release: back to the source, through the pipeline again

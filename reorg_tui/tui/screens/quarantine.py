@@ -22,6 +22,7 @@ class QuarantineView(Vertical):
         Binding("slash", "filter", "Filter", id="quarantine.filter"),
         Binding("space", "mark", "Mark", id="quarantine.mark"),
         Binding("a", "mark_shown", "Mark all", show=False, id="quarantine.mark-shown"),
+        Binding("s", "sort", "Sort", show=False, id="quarantine.sort"),
         Binding("u", "clear_marks", "Clear marks", show=False, id="quarantine.clear-marks"),
         Binding("r", "app.release", "Release", id="quarantine.release"),
         Binding("d", "app.delete", "Delete", id="quarantine.delete"),
@@ -56,6 +57,9 @@ class QuarantineView(Vertical):
     def action_mark(self) -> None:
         self.table.toggle_mark()
 
+    def action_sort(self) -> None:
+        self.table.cycle_sort()
+
     def action_mark_shown(self) -> None:
         self.table.mark_shown()
 
@@ -64,7 +68,8 @@ class QuarantineView(Vertical):
 
     def on_quarantine_table_shown(self, message: QuarantineTable.Shown) -> None:
         note = self.query_one("#quarantine-note", Static)
-        note.set_class(bool(message.needle) or message.shown < message.matched, "-visible")
+        unusual = message.order != "oldest first"  # sorted otherwise: the note says how
+        note.set_class(bool(message.needle) or message.shown < message.matched or unusual, "-visible")
         # One line high whatever it says (app.tcss): no layout of the whole screen per keystroke.
         note.update(note_text(message), layout=False)
 
@@ -86,8 +91,9 @@ def note_text(shown: QuarantineTable.Shown) -> str:
     table holds them all yet."""
     if shown.needle:
         what = f"{shown.matched:,} of {shown.total:,} match {safe(shown.needle)!r}"
+        what += "" if shown.order == "oldest first" else f", {shown.order}"
     else:
-        what = f"{shown.total:,} files, oldest first"
+        what = f"{shown.total:,} files, {shown.order}"
     if shown.shown < shown.matched:
         what += f"; {shown.shown:,} listed, more at the last row"
     return what

@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from reorg_tui.engine import Record
-from reorg_tui.tui.quarantine_listing import Listing
+from reorg_tui.tui.quarantine_listing import SORT_CYCLE, SORTS, Listing
 from reorg_tui.tui.text import age, literal, size
 from reorg_tui.tui.widgets.keyed_table import KeyedTable
 
@@ -39,22 +39,28 @@ class QuarantineTable(KeyedTable):
     )
 
     class Filtered(Message):
-        """A worker's answer: the ids ``needle`` lets through, for the look numbered ``serial``."""
+        """A worker's answer for the look numbered ``serial``: the listing in the order asked
+        for, and the ids the filter lets through."""
 
-        def __init__(self, serial: int, matches: tuple[str, ...]) -> None:
+        def __init__(self, serial: int, listing: Listing, matches: tuple[str, ...]) -> None:
             super().__init__()
             self.serial = serial
+            self.listing = listing
             self.matches = matches
 
     class Shown(Message):
-        """The rows changed: how many match, of how many, and how many the table holds."""
+        """The rows changed: how many match, of how many, how many the table holds, and their
+        order in words."""
 
-        def __init__(self, matched: int, total: int, shown: int, needle: str) -> None:
+        def __init__(
+            self, matched: int, total: int, shown: int, needle: str, order: str = "oldest first"
+        ) -> None:
             super().__init__()
             self.matched = matched
             self.total = total
             self.shown = shown
             self.needle = needle
+            self.order = order
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
@@ -63,6 +69,7 @@ class QuarantineTable(KeyedTable):
         self.window = WINDOW
         self.marked: set[str] = set()
         self.filter = ""
+        self.sort: tuple[str, bool | None] = ("age", None)  # a column of SORTS; None: its first order
         self.now: float | None = None  # a fixed clock for deterministic screenshots
         self._serial = 0  # the newest look asked for
         self._answered = 0  # the look whose matches are shown
@@ -86,10 +93,38 @@ class QuarantineTable(KeyedTable):
         self.window = WINDOW
         self._look()
 
+    def sort_by(self, column: str) -> None:
+        """Order the rows by ``column`` (SORTS), in its first order; again: the other way."""
+        if column not in SORTS:
+            return
+        now, descending = self.sort
+        if now == column:
+            first = SORTS[column][1]
+            self.sort = (column, not (first if descending is None else descending))
+        else:
+            self.sort = (column, None)
+        self.window = WINDOW
+        self._look()
+
+    def cycle_sort(self) -> None:
+        """The next column of SORT_CYCLE, in its first order (`s`)."""
+        at = SORT_CYCLE.index(self.sort[0]) if self.sort[0] in SORT_CYCLE else -1
+        self.sort = (SORT_CYCLE[(at + 1) % len(SORT_CYCLE)], None)
+        self.window = WINDOW
+        self._look()
+
+    def _in_order(self, listing: Listing) -> Listing:
+        column, descending = self.sort
+        down = SORTS[column][1] if descending is None else descending
+        if (listing.sort, listing.descending) == (column, down):
+            return listing
+        return listing.sorted_by(column, down)
+
     def _look(self) -> None:
         self._serial += 1
         if len(self.listing) <= FILTER_INLINE:
-            self._answer(self._serial, self.listing.matching(self.filter))
+            listing = self._in_order(self.listing)
+            self._answer(self._serial, listing, listing.matching(self.filter))
         else:
             self._match(self._serial, self.listing, self.filter)
 
@@ -97,17 +132,25 @@ class QuarantineTable(KeyedTable):
     # arguments, on the UI thread, and a listing's is 50,000 records long.
     @work(thread=True, group="quarantine-filter", exit_on_error=False, description="filtering the quarantine")
     def _match(self, serial: int, listing: Listing, needle: str) -> None:
-        self.post_message(self.Filtered(serial, listing.matching(needle)))
+        ordered = self._in_order(listing)  # sorting 50,000 records: off the UI thread too
+        self.post_message(self.Filtered(serial, ordered, ordered.matching(needle)))
 
     def on_quarantine_table_filtered(self, message: Filtered) -> None:
         message.stop()
         if message.serial == self._serial:  # else overtaken: newer typing, or a newer listing
-            self._answer(message.serial, message.matches)
+            self._answer(message.serial, message.listing, message.matches)
 
-    def _answer(self, serial: int, matches: tuple[str, ...]) -> None:
+    def _answer(self, serial: int, listing: Listing, matches: tuple[str, ...]) -> None:
         self._answered = serial
+        self.listing = listing
         self.matches = matches
         self._refill()
+
+    @on(DataTable.HeaderSelected)
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a column's header sorts by it (again: the other way)."""
+        event.stop()
+        self.sort_by(str(event.column_key.value))
 
     def _refill(self) -> None:
         now = self.now if self.now is not None else time.time()
@@ -123,7 +166,8 @@ class QuarantineTable(KeyedTable):
                 age(max(0.0, now - r.quarantined_at)),
             )
         self.sync(rows)
-        self.post_message(self.Shown(len(self.matches), len(self.listing), len(rows), self.filter))
+        shown = self.Shown(len(self.matches), len(self.listing), len(rows), self.filter, self.listing.order)
+        self.post_message(shown)
 
     @on(DataTable.RowHighlighted)
     def _more(self, event: DataTable.RowHighlighted) -> None:
