@@ -181,8 +181,7 @@ class Notifications:
         """The run has ended: say so if files were left unmoved, send what is queued (for
         ``STOP_SECONDS`` at most), and end the thread."""
         if final is not None:
-            waiting = final.queues.settling + final.queues.ready + final.queues.in_flight + final.queues.retry
-            waiting = max(waiting, left)
+            waiting = max(final.queues.waiting, left)
             if self._digest_seconds:
                 self._summary(final, closing=True)
             if final.failure:  # a thread of the engine died: the run stopped (exit 70)
@@ -245,7 +244,7 @@ class Notifications:
         quarantined = now.quarantined - (before.totals.quarantined if before else 0)
         self._last = snap
         q = snap.queues
-        waiting = q.settling + q.ready + q.in_flight + q.retry
+        waiting = q.waiting
         lines = [
             f"moved {moved}, failed attempts {failed}, quarantined {quarantined}",
             f"waiting: {waiting} ({q.settling} settling, {q.ready} ready, {q.retry} to retry)",

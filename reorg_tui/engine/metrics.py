@@ -57,6 +57,11 @@ class Queues:
     in_flight: int = 0  # handed to a worker
     retry: int = 0
 
+    @property
+    def waiting(self) -> int:
+        """Every file seen and not yet moved: settling, ready, in flight or to retry."""
+        return self.settling + self.ready + self.in_flight + self.retry
+
 
 @dataclass(frozen=True)
 class RetryItem:
