@@ -145,3 +145,17 @@ def test_reload_says_why_when_no_daemon_can_reload(tmp_path):
     src.mkdir()
     r = cli("reload", "-s", str(src), "--state-dir", str(tmp_path / "st"))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "cannot reach" in r.stderr
+
+
+def test_the_printed_unit_reloads_with_sighup_and_the_supervisord_section_says_how(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    unit = cli("config", "systemd", "-s", str(src), "-d", str(dst), "--state-dir", str(tmp_path / "st"))
+    assert unit.returncode == 0, unit.stderr
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in unit.stdout.splitlines()
+    section = cli(
+        "config", "supervisord", "-s", str(src), "-d", str(dst), "--state-dir", str(tmp_path / "st")
+    )
+    assert section.returncode == 0, section.stderr
+    assert "supervisorctl signal HUP reorg-tui" in section.stdout
