@@ -168,3 +168,18 @@ def test_a_state_dir_pointer_of_any_content_leaves_status_answering_2(tmp_path, 
     done = cli("status", "--source", str(source), timeout=20)
     assert done.returncode == 2, done.stderr
     assert len(done.stdout.strip().splitlines()) == 1 and not done.stderr
+
+
+def test_hostile_published_roots_are_ignored_not_crashed_on(tmp_path, published):
+    """The roots a daemon publishes (roots.py) are input too: an infinite device number, a path
+    with a NUL, wrong shapes. Each is ignored; `status` still answers in one line (once: exit 70)."""
+    doc = {**published, "pid": os.getpid(), "published_at": time.time()}
+    for roots in (
+        [{"label": "source", "path": "/tmp", "dev": float("inf"), "ino": 1}],
+        [{"label": "source", "path": "/tmp/\u0000x", "dev": 1, "ino": 1}],
+        [None, 3, "x", []],
+        {"label": "source"},
+    ):
+        (tmp_path / STATE_FILE).write_text(json.dumps({**doc, "roots": roots}))
+        _assert_answers(tmp_path, roots)
+        assert check(tmp_path).code == 1, roots  # as without roots: live, one file in quarantine
