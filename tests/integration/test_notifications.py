@@ -234,7 +234,8 @@ def test_the_dashboard_hosting_the_engine_notifies_too(tmp_path, receiver):
 
     async def script(pilot: Pilot) -> None:
         await engine_started(pilot, app)
-        assert closers  # the notifications, started with the engine
+        # the notifications start once the engine holds the source, just after it says "running"
+        await until(pilot, lambda: bool(closers), "the notifications to start with the engine")
         _bad(settings.source)
         await until(pilot, lambda: receiver.titled("alert: quarantine"), "the alert's notification")
         await pilot.press("q")
