@@ -267,6 +267,57 @@ def test_the_quarantine_is_counted_from_its_index_before_the_start_looks_at_ever
     assert engine.snapshot().quarantine.count == 3
 
 
+def test_a_listing_while_the_engine_starts_is_the_index_and_reads_no_record(tmp_path, monkeypatch):
+    """The dashboard lists the quarantine as soon as it opens. While the start looks at every item
+    (seconds at 50,000), a listing is the index the last run left: it reads no record (the start
+    reads them; reading them twice, each waiting on the other, doubled the time to the first
+    rows). Once started, a listing sees what the start found. Here the start's look is held."""
+    settings = make_settings(tmp_path)
+    _fill(settings.quarantine, 3)
+    ledger = open_ledger(settings.state_dir)
+    QuarantineStore(settings.quarantine, ledger=ledger).repair()  # indexed by an earlier run
+    ledger.close()
+    planted = "20231114T221320-00000003"
+
+    def plant() -> None:  # an item written by another process during the start: not indexed yet
+        _fill(settings.quarantine / "planted", 4)
+        for name in (planted, f"{planted}.json"):
+            (settings.quarantine / "planted" / name).rename(settings.quarantine / name)
+        shutil.rmtree(settings.quarantine / "planted")
+
+    listed_while_starting: list[list[str]] = []
+    read: list[str] = []
+    engine = Engine(settings)
+    real_repair, real_read = QuarantineStore.repair, QuarantineStore._read
+
+    def repair_after_a_look(self):
+        plant()
+        read.clear()
+        listed_while_starting.append([r.id for r in engine.quarantine_list(errors=False)])
+        assert read == [], "a listing during the start read records"
+        return real_repair(self)
+
+    def reading(self, item_id):
+        read.append(item_id)
+        return real_read(self, item_id)
+
+    monkeypatch.setattr(QuarantineStore, "repair", repair_after_a_look)
+    monkeypatch.setattr(QuarantineStore, "_read", reading)
+    stop = threading.Event()
+    thread = threading.Thread(target=engine.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: engine.snapshot().state == "running", timeout=10, what="the start")
+        after = [r.id for r in engine.quarantine_list(errors=False)]
+    finally:
+        stop.set()
+        thread.join(10)
+    indexed = [f"20231114T221320-{n:08x}" for n in range(3)]
+    assert listed_while_starting == [indexed]
+    assert after == [*indexed, planted]
+    assert engine.quarantine_record(planted).reason == "reason 3"  # its own record, read at the start
+
+
 def test_an_idle_daemon_never_lists_or_reads_its_quarantine_after_a_scan(tmp_path, monkeypatch):
     settings = make_settings(tmp_path, poll_interval=0.05)
     _fill(settings.quarantine, 2000)

@@ -8,6 +8,7 @@ from reorg_tui.config import Settings
 from reorg_tui.engine.lock import source_is_locked
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.bridge import AttachedHost
+from reorg_tui.tui.screens.details import DetailsScreen
 from reorg_tui.tui.widgets.activity import ActivityLog
 from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
 from tests.conftest import OLD, make_settings, write
@@ -178,7 +179,7 @@ def test_a_read_only_viewer_sees_everything_live_and_can_change_nothing(daemon_f
         assert not keys & {"Release", "Delete", "Mark"}, keys
         await pilot.press("space", "r", "d", "y")
         await pilot.press("enter")  # the details: readable, with no release nor delete
-        await pilot.pause(0.3)
+        await until(pilot, lambda: isinstance(app.screen, DetailsScreen), "the details")
         assert not footer_keys() & {"Release", "Delete"}
         await pilot.press("r", "d", "escape")
         await pilot.press("ctrl+p")
