@@ -22,6 +22,7 @@ import typer
 from reorg_tui.cli.options import config_option, layered
 from reorg_tui.config import FIELDS, ConfigError, find_state_dir, parse_age, resolve
 from reorg_tui.engine import QuarantineOps, QuarantineStore, Record, foreseen_failure, open_store
+from reorg_tui.engine.locate import shard_state_dir
 from reorg_tui.engine.statedir import UntrustedStateDir, check_for_reading
 from reorg_tui.names import safe
 
@@ -49,7 +50,9 @@ def _store(
     folder, where = values["state_dir"], None
     if values["source"] is not None:
         where = Path(os.path.realpath(values["source"]))
-        folder = find_state_dir(where, folder)
+        folder = find_state_dir(where, folder, values["shard"])
+    elif folder is not None:
+        folder = shard_state_dir(folder, values["shard"])
     return open_store(root, _believed(folder, where))
 
 
@@ -64,7 +67,8 @@ def _ops(
     path = Path(os.path.realpath(values["source"]))
     if not path.is_dir():
         raise ConfigError(f"source {path} does not exist")
-    return QuarantineOps(store, path, _believed(find_state_dir(path, values["state_dir"]), path))
+    folder = find_state_dir(path, values["state_dir"], values["shard"])
+    return QuarantineOps(store, path, _believed(folder, path))
 
 
 @functools.lru_cache(maxsize=8)  # (one warning, though both the store and the ops look)

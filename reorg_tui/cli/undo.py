@@ -122,7 +122,9 @@ def _instance(ctx: typer.Context, flags: dict[str, Any], config: Path | None) ->
         raise ConfigError("--source (or --state-dir) is required to find the instance's ledger")
     if source is not None:
         source = Path(os.path.realpath(source))
-        state = find_state_dir(source, state)
+        state = find_state_dir(source, state, values["shard"])
+    elif values["shard"] is not None:
+        state = state / values["shard"].folder
     last = (read_state(state) or {}).get("snapshot", {})  # what it last ran with
     last = last if isinstance(last, dict) else {}
     source = source or _path(last.get("source"))

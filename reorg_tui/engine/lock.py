@@ -120,6 +120,11 @@ def running_shards(source: Path) -> tuple[int, int | None] | None:
     return None
 
 
+def shard_held(source: Path, shard: Shard) -> bool:
+    """Whether another process runs ``shard`` of ``source`` (holds its lock, for this user)."""
+    return _held_by_another(default_state_dir(source) / f"{shard.folder}.lock")
+
+
 def _held_by_another(path: Path) -> bool:
     """Whether another process holds a flock on ``path`` (tried exclusive, let go at once; tried
     three times, since a reader such as ``running_shards`` may hold it for a moment)."""
