@@ -79,6 +79,13 @@ CASES = [
     (["--config", "{d}"], {}, "is a folder, not a file"),
     (["--retry-base-delay", "10", "--retry-max-delay", "1"], {}, "--retry-max-delay must not be below"),
     (["--bogus-flag"], {}, "No such option: --bogus-flag"),
+    (["--shard", "4/4"], {}, "--shard (flag): '4/4' has K = 4, not below N = 4"),
+    (["--shard", "x"], {}, "--shard (flag): 'x' is not K/N"),
+    (["--shard", "-1/4"], {}, "--shard (flag): '-1/4' is not K/N"),
+    (["--shard", "1/4/2"], {}, "--shard (flag): '1/4/2' is not K/N"),
+    (["--shard", "0/2000"], {}, "'0/2000' has N = 2000: at most 1024 shards"),
+    ([], {"REORG_SHARD": "0/0"}, "--shard (env REORG_SHARD): '0/0' has N = 0"),
+    (["--config", "{d}/shard.toml"], {}, "shard.toml): 3 is not K/N"),
 ]
 
 
@@ -89,6 +96,7 @@ def test_bad_settings_give_one_line_and_exit_code_2(dirs, args, env, fragment):
     write(dirs / "typo.toml", "worker = 2")
     write(dirs / "table.toml", "[reorg]\nworkers = 2")
     write(dirs / "quarantine.toml", f"quarantine = '{dirs / 'q-in-file'}'")
+    write(dirs / "shard.toml", "shard = 3")
     env = {name: value.replace("{d}", str(dirs)) for name, value in env.items()}
     base = {"REORG_SOURCE": str(dirs / "src"), "REORG_DEST": str(dirs / "dst"), **env}
     result = cli(*[a.replace("{d}", str(dirs)) for a in args], "--headless", env=base)
@@ -170,9 +178,8 @@ def test_status_help_shows_only_the_options_status_uses():
     result = cli("status", "--help")
     assert result.returncode == 0, result.stderr
     options = sorted(set(re.findall(r"^\s+(?:-\w, )?(--[a-z-]+)", result.stdout, re.MULTILINE)))
-    assert options == ["--config", "--help", "--json", "--source", "--start-timeout", "--state-dir"], (
-        result.stdout
-    )
+    expected = ["--config", "--help", "--json", "--shard", "--source", "--start-timeout", "--state-dir"]
+    assert options == expected, result.stdout
 
 
 def test_dashboard_without_a_terminal_says_so(dirs):
