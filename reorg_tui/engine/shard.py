@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 MAX_SHARDS = 1024  # more instances than this on one source is a fleet: the coordinator's job
 _FORM = re.compile(r"\s*([0-9]+)\s*/\s*([0-9]+)\s*", re.ASCII)
-_FOLDER = re.compile(r"shard-([0-9]+)-of-([0-9]+)", re.ASCII)
 
 
 def shard_of(rel: str, n: int) -> int:
@@ -70,13 +69,3 @@ def parse_shard(text: str) -> Shard:
         raise ValueError(f"has K = {k}, not below N = {n}: the shards of {n} are 0/{n} to {n - 1}/{n}")
     return Shard(k, n)
 
-
-def from_folder(name: str) -> Shard | None:
-    """The shard whose state folder has this name (``shard-K-of-N``), if it is one."""
-    match = _FOLDER.fullmatch(name)
-    if match is None:
-        return None
-    try:
-        return Shard(int(match.group(1)), int(match.group(2)))
-    except ValueError:
-        return None

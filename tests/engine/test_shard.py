@@ -4,18 +4,23 @@ Python and every run), parsed from K/N with every mistake named, and applied whe
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from reorg_tui.engine.ledger import open_ledger
 from reorg_tui.engine.naming import Naming, NotTaken
+from reorg_tui.engine.records import RetryEntry
 from reorg_tui.engine.settings import DEFAULT_IGNORE, DEFAULT_LAYOUT, DEFAULT_PATTERN
 from reorg_tui.engine.shard import MAX_SHARDS, Shard, parse_shard, shard_of
 from reorg_tui.engine.watch import ScanCount, scan
-from tests.conftest import write
+from tests.conftest import OLD, make_settings, run_once, running, wait_for, write
 
 # Pinned: BLAKE2b with an 8-byte digest of the path's bytes (coreutils agrees: `printf %s PATH |
 # b2sum -l 64`), big-endian, mod N. Were the hash changed, a file would go to another shard than
@@ -136,3 +141,44 @@ def test_the_scans_of_the_shards_of_n_partition_the_source(tmp_path: Path):
     for rel, k in found.items():
         by_name.setdefault(rel.rsplit("/", 1)[-1], set()).add(k)
     assert any(len(ks) > 1 for ks in by_name.values())  # the path, not the name alone, decides
+
+
+def _of(k: int, n: int, count: int, stem: str = "2024-06-01_f") -> list[str]:
+    """``count`` names of shard k of n (and only those)."""
+    names = (f"{stem}{i:04d}.txt" for i in range(100_000))
+    return list(itertools.islice((name for name in names if shard_of(name, n) == k), count))
+
+
+def test_what_a_shard_counts_and_shows_waiting_is_its_own(tmp_path):
+    """The settling count, the Waiting view's rows and the ready queue hold only the shard's files:
+    another's, settling beside them, are not looked at."""
+    settings = make_settings(tmp_path, shard=Shard(1, 4), settle=600.0)
+    mine, theirs = _of(1, 4, 12), _of(2, 4, 30)
+    for name in mine + theirs:
+        write(settings.source / name, b"fresh")  # written now: settling for 10 minutes
+    with running(settings) as (engine, _):
+        wait_for(lambda: engine.snapshot().scans >= 1, what="a full scan")
+        snap = engine.snapshot()
+    assert snap.queues.settling == len(mine) and snap.queues.ready == 0
+    assert {p.path for p in snap.waiting} == set(mine)
+    assert sorted(p.name for p in settings.source.iterdir()) == sorted(mine + theirs)  # none moved
+
+
+def test_a_saved_retry_of_another_shard_s_file_is_dropped_and_left_in_the_source(tmp_path, caplog):
+    settings = make_settings(tmp_path, shard=Shard(0, 2))
+    [mine], [theirs] = _of(0, 2, 1), _of(1, 2, 1)
+    for name in (mine, theirs):
+        write(settings.source / name, name.encode(), OLD)
+    ledger = open_ledger(settings.state_dir)
+    due = time.time() - 1
+    ledger.save_retries([RetryEntry(name, 1, due, "EIO", ["EIO"], due) for name in (mine, theirs)], [])
+    ledger.close()
+    with caplog.at_level(logging.INFO, logger="reorg_tui.engine.failures"):
+        run_once(settings)
+    assert [p.name for p in settings.source.iterdir()] == [theirs]
+    assert (settings.dest / "2024/06/01" / mine).read_bytes() == mine.encode()
+    dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert dropped == [
+        f"dropped {settings.source / theirs} from the retry queue: its path hashes to another shard "
+        "than --shard, so it stays in the source untouched"
+    ]
