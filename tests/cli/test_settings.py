@@ -207,3 +207,23 @@ def test_load_refuses_source_inside_destination(tmp_path):
     with pytest.raises(ConfigError, match="is inside the destination"):
         load({"source": str(tmp_path / "dst/src"), "dest": str(tmp_path / "dst")}, env={})
     assert not Path(os.path.join(tmp_path, "dst", "_quarantine")).exists()
+
+
+def test_a_shard_keeps_its_state_below_the_folder_given_and_a_printed_unit_finds_it_again(dirs):
+    """--shard K/N puts the state in STATE_DIR/shard-K-of-N (or below the default); the command
+    line a deployment file prints gives the folder given, so the daemon it starts uses the same."""
+    from reorg_tui.deploy import Deployment, command_line
+    from reorg_tui.engine.locate import default_state_dir
+
+    flags = {"source": str(dirs / "src"), "dest": str(dirs / "dst"), "shard": "2/4"}
+    by_default = load(flags, env={})
+    assert by_default.state_dir == default_state_dir(by_default.source) / "shard-2-of-4"
+    given = load({**flags, "state_dir": str(dirs / "st")}, env={})
+    assert given.state_dir == dirs / "st" / "shard-2-of-4"
+    assert str(given.shard) == "2/4"
+    for settings in (by_default, given):
+        argv = command_line(Deployment(settings))
+        assert argv[argv.index("--shard") + 1] == "2/4"
+        printed = dict(zip(argv[4::2], argv[5::2], strict=False))
+        again = load({k[2:].replace("-", "_"): v for k, v in printed.items()}, env={})
+        assert again.state_dir == settings.state_dir

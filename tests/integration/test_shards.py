@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from reorg_tui.engine.ledger import Query, TransferKind
 from reorg_tui.engine.publish import read_state
 from reorg_tui.engine.shard import shard_of
@@ -244,6 +246,16 @@ def test_a_shard_twice_shards_of_another_n_and_an_unsharded_instance_refuse(tmp_
     assert "an instance without --shard cannot run beside them (start it with --shard K/4" in (
         _refusal(unsharded)
     )
+    # A dashboard attaches to the shard it names, and without --shard is told of the shards.
+    from reorg_tui.config import load
+    from reorg_tui.engine.lock import AlreadyRunning
+    from reorg_tui.tui.run import dashboard
+
+    flags = {"source": str(src), "dest": str(root / "dest"), "state_dir": str(root / "state")}
+    app, _ = dashboard(load({**flags, "shard": "1/4"}, env={}))
+    assert app.host.settings.state_dir == root / "state" / "shard-1-of-4"  # type: ignore[attr-defined]
+    with pytest.raises(AlreadyRunning, match=r"shards of 4 are processing .*: give --shard K/4 to attach"):
+        dashboard(load(flags, env={}))
     # The ones running are unaffected: each still takes its files.
     files = _files(src, 40, "after")
     wait_for(
