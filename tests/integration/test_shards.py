@@ -12,6 +12,7 @@ folders with a few thousand files:
 from __future__ import annotations
 
 import collections
+import fcntl
 import hashlib
 import os
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from reorg_tui.engine.ledger import Query, TransferKind
+from reorg_tui.engine.locate import default_state_dir
 from reorg_tui.engine.publish import read_state
 from reorg_tui.engine.shard import shard_of
 from reorg_tui.history import read
@@ -274,3 +276,56 @@ def test_a_shard_twice_shards_of_another_n_and_an_unsharded_instance_refuse(tmp_
     )
     _stop(alone)
     assert _manifest(root) == _expected(files)
+
+
+def _opened(pid: int, path: Path) -> bool:
+    try:
+        return any(os.readlink(fd) == str(path) for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+
+
+def test_shards_of_two_ns_started_at_the_same_moment_never_both_run(tmp_path):
+    """Two shards of different N starting at once: exactly one runs, the other refuses (never
+    both, never neither). Their checks are made under shards.lock: the test holds it until both
+    wait on it, so that both reach the checks together, then lets go."""
+    root = _folders(tmp_path)
+    shards = ("1/2", "1/3")
+    states = [root / "state" / "shard-1-of-2", root / "state" / "shard-1-of-3"]
+    mutex_path = default_state_dir(root / "src") / "shards.lock"
+    mutex_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for round_ in range(2):
+        mutex = os.open(mutex_path, os.O_RDONLY | os.O_CREAT, 0o600)
+        fcntl.flock(mutex, fcntl.LOCK_EX)
+        logs = [root / f"race-{round_}-{i}.log" for i in range(2)]
+        procs = []
+        for shard, log in zip(shards, logs, strict=True):
+            with open(log, "w") as out:
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "reorg_tui", "--headless", *_args(root, "--shard", shard)],
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        env=_env(),
+                    )
+                )
+        STARTED.extend(procs)
+        waiting = lambda procs=procs: all(_opened(p.pid, mutex_path) for p in procs)  # noqa: E731
+        wait_for(waiting, what="both to wait for the checks")
+        for proc, state in zip(procs, states, strict=True):  # neither has gone past it
+            assert proc.poll() is None and (read_state(state) or {}).get("pid") != proc.pid
+        os.close(mutex)  # both go on, one after the other
+
+        def settled(procs: list[subprocess.Popen[str]] = procs) -> bool:
+            pairs = zip(procs, states, strict=True)
+            return all(p.poll() is not None or _running(s, p.pid) for p, s in pairs)
+
+        wait_for(settled, what="each to run or refuse")
+        refused = [i for i, p in enumerate(procs) if p.poll() is not None]
+        assert len(refused) == 1, (round_, [p.poll() for p in procs])
+        [loser] = refused
+        assert procs[loser].returncode == 3
+        assert "cannot run beside them (every shard of one source must have the same N)" in (
+            logs[loser].read_text()
+        )
+        _stop(procs[1 - loser])
