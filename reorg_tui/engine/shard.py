@@ -68,4 +68,3 @@ def parse_shard(text: str) -> Shard:
     if k >= n:
         raise ValueError(f"has K = {k}, not below N = {n}: the shards of {n} are 0/{n} to {n - 1}/{n}")
     return Shard(k, n)
-
