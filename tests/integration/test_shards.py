@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import fcntl
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -186,6 +187,14 @@ def test_four_shards_once_at_the_same_time_handle_every_file_exactly_once(tmp_pa
     _check_every_file_handled_once(root, files, bad)
     counts = [sum(1 for rel in files if shard_of(rel, N) == k) for k in range(N)]
     assert all(600 < c < 900 for c in counts), counts  # every shard had its share to do
+    # `history --shard` reads that shard's ledger: its files, all of them, and no other's.
+    shown = cli(
+        *("history", "*", "--json", "--limit", "5000", "-s", str(root / "src")),
+        *("--state-dir", str(root / "state"), "--shard", "2/4"),
+    )
+    assert shown.returncode == 0, shown.stderr
+    sources = [os.path.relpath(row["source"], root / "src") for row in json.loads(shown.stdout)]
+    assert sorted(sources) == sorted(rel for rel in files if shard_of(rel, N) == 2)
 
 
 def test_watching_shards_share_a_stream_and_a_stopped_shard_s_files_wait(tmp_path):
