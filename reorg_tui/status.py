@@ -31,10 +31,11 @@ import humanize
 
 from reorg_tui.engine import LogHealth, Snapshot, State
 from reorg_tui.engine.locate import default_state_dir, find_state_dir
-from reorg_tui.engine.lock import lock_holder, running_shards
+from reorg_tui.engine.lock import lock_holder
 from reorg_tui.engine.publish import Unpublished, read_published
 from reorg_tui.engine.roots import first_replaced
 from reorg_tui.engine.shard import Shard
+from reorg_tui.engine.shard_lock import running_shards
 from reorg_tui.engine.statedir import UntrustedStateDir, check_for_reading
 from reorg_tui.engine.store import pid_alive
 from reorg_tui.present import summary

@@ -16,14 +16,8 @@ the state folder's): no second instance of this user starts on that path while t
 And a source inside a folder another process holds (another instance's source: with
 ``--recursive`` it would take the same files) is refused.
 
-Shards (``--shard K/N``) share the source: each takes the source's lock and the path's shared
-(so an instance without --shard, which takes them exclusive, and the shards refuse each other),
-then, in the same folder as ``path.lock``, ``shards-of-N.lock`` shared and ``shard-K-of-N.lock``
-exclusive: two instances of one shard refuse each other, and one whose N differs from that of
-the shards running finds their ``shards-of-M.lock`` held, and refuses. Those checks are made
-under ``shards.lock``, held for the moment they take, so that two shards of different N starting
-at once do not both pass. Shared lock files are never removed (a name removed while another
-process opens it would leave two locks that do not see each other); a few empty files stay.
+With --shard K/N the source and its path are locked shared, and each shard takes a lock of its
+own (shard_lock.py).
 """
 
 from __future__ import annotations
@@ -32,7 +26,6 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import time
 from pathlib import Path
 
@@ -43,9 +36,6 @@ from reorg_tui.engine.shard import Shard
 from reorg_tui.engine.store import write_atomic
 
 PATH_LOCK = "path.lock"  # in the source's default state folder: the lock on the source's path
-SHARDS_MUTEX = "shards.lock"  # held while a shard checks and takes the locks below
-_OF_N = re.compile(r"shards-of-([0-9]+)\.lock", re.ASCII)
-MUTEX_WAIT = 10.0  # seconds a starting shard waits for another's checks (each takes microseconds)
 
 
 class AlreadyRunning(ReorgError):
@@ -76,74 +66,6 @@ class AlreadyRunning(ReorgError):
             message = f"another reorg-tui instance{who} is already processing {source}{nested}"
         super().__init__(message)
         self.pid = pid
-
-
-def _shard_of_source(source: Path, pid: int | None, shard: Shard) -> AlreadyRunning:
-    """Shard ``shard`` cannot take ``source``: a process holds it alone."""
-    who = f" (pid {pid})" if pid else ""
-    return AlreadyRunning(
-        source,
-        pid,
-        message=f"a reorg-tui process{who} holds {source} alone (an instance without --shard, an undo "
-        f"or an apply): shard {shard} cannot run beside it; stop it first",
-    )
-
-
-def _unsharded_refused(source: Path, pid: int | None) -> AlreadyRunning:
-    """An instance without --shard cannot take ``source``: say so, naming the shards if they
-    are what holds it."""
-    running = running_shards(source)
-    if running is None:
-        return AlreadyRunning(source, pid)
-    n, holder = running
-    who = f" (pid {holder or pid})" if holder or pid else ""
-    return AlreadyRunning(
-        source,
-        holder or pid,
-        message=f"shards of {n}{who} are processing {source}: an instance without --shard cannot run "
-        f"beside them (start it with --shard K/{n}, or stop the shards first)",
-    )
-
-
-def running_shards(source: Path) -> tuple[int, int | None] | None:
-    """The N of the shards running on ``source`` (the ``shards-of-N.lock`` someone holds in its
-    path folder) and one of their pids, if any run (for this user: the folder is this user's)."""
-    folder = default_state_dir(source)
-    try:
-        names = sorted(os.listdir(folder))
-    except OSError:
-        return None
-    for name in names:
-        match = _OF_N.fullmatch(name)
-        if match is not None and _held_by_another(folder / name):
-            return int(match.group(1)), lock_holder(folder / name)
-    return None
-
-
-def shard_held(source: Path, shard: Shard) -> bool:
-    """Whether another process runs ``shard`` of ``source`` (holds its lock, for this user)."""
-    return _held_by_another(default_state_dir(source) / f"{shard.folder}.lock")
-
-
-def _held_by_another(path: Path) -> bool:
-    """Whether another process holds a flock on ``path`` (tried exclusive, let go at once; tried
-    three times, since a reader such as ``running_shards`` may hold it for a moment)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        for attempt in range(3):
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if attempt < 2:
-                    time.sleep(0.005)
-                continue
-            return False
-        return True
-    finally:
-        os.close(fd)  # closing lets go of a lock taken
 
 
 def lock_holder(path: Path) -> int | None:
@@ -244,12 +166,14 @@ class SourceLock:
         return os.fstat(self._fd)
 
     def acquire(self) -> None:
+        from reorg_tui.engine import shard_lock  # (it uses this module)
+
         fd = _take(self.source, fcntl.LOCK_EX if self.shard is None else fcntl.LOCK_SH)
         if fd is None:
             pid = lock_holder(self.source)
             if self.shard is None:
-                raise _unsharded_refused(self.source, pid)
-            raise _shard_of_source(self.source, pid, self.shard)
+                raise shard_lock.refused_beside_shards(self.source, pid)
+            raise shard_lock.source_held_alone(self.source, pid, self.shard)
         self._fd = fd
         try:
             self._path_fds, self.warning = _lock_path(self.source, self.shard)
@@ -293,7 +217,7 @@ class SourceLock:
             self._fd = None
 
 
-def _open_lock_file(path: Path) -> int:
+def open_lock_file(path: Path) -> int:
     return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
 
 
@@ -302,10 +226,12 @@ def _lock_path(source: Path, shard: Shard | None) -> tuple[list[int], str | None
     it (and, for a shard, its own locks beside it). Where that cannot be made (a service user's
     home that is not writable), the folder lock alone stands: returns no descriptor and a
     warning."""
+    from reorg_tui.engine import shard_lock  # (it uses this module)
+
     folder = default_state_dir(source)
     try:
         statedir.prepare(folder)  # made as a state folder is (0700, 0755 above, whatever the umask)
-        fd = _open_lock_file(folder / PATH_LOCK)
+        fd = open_lock_file(folder / PATH_LOCK)
     except (OSError, statedir.UntrustedStateDir) as exc:
         why = exc.strerror or exc if isinstance(exc, OSError) else exc
         unseen = (
@@ -323,71 +249,16 @@ def _lock_path(source: Path, shard: Shard | None) -> tuple[list[int], str | None
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise _unsharded_refused(source, lock_holder(folder / PATH_LOCK)) from None
+            raise shard_lock.refused_beside_shards(source, lock_holder(folder / PATH_LOCK)) from None
         return [fd], None
     held = [fd]
     try:
-        _lock_shard(folder, source, shard, held)
+        shard_lock.take(folder, source, shard, held)
     except BaseException:
         for opened in held:
             os.close(opened)
         raise
     return held, None
-
-
-def _lock_shard(folder: Path, source: Path, shard: Shard, held: list[int]) -> None:
-    """Under ``shards.lock``: the path shared, refused if shards of another N run, then this N's
-    lock shared and this shard's exclusive. Appends each descriptor to ``held`` (path.lock's is
-    there already)."""
-    mutex = _open_lock_file(folder / SHARDS_MUTEX)
-    try:
-        deadline = time.monotonic() + MUTEX_WAIT
-        while True:
-            try:
-                fcntl.flock(mutex, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pid = lock_holder(folder / SHARDS_MUTEX)
-                    raise AlreadyRunning(
-                        source,
-                        pid,
-                        message=f"another shard of {source} (pid {pid}) has been starting for "
-                        f"{MUTEX_WAIT:g}s and holds {folder / SHARDS_MUTEX}: try again once it is up",
-                    ) from None
-                time.sleep(0.01)
-        try:
-            fcntl.flock(held[0], fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise _shard_of_source(source, lock_holder(folder / PATH_LOCK), shard) from None
-        own = f"shards-of-{shard.n}.lock"
-        for name in sorted(os.listdir(folder)):
-            match = _OF_N.fullmatch(name)
-            if match is None or name == own or not _held_by_another(folder / name):
-                continue
-            pid = lock_holder(folder / name)
-            who = f" (pid {pid})" if pid else ""
-            raise AlreadyRunning(
-                source,
-                pid,
-                message=f"shards of {match.group(1)}{who} are processing {source}: shard {shard} "
-                f"cannot run beside them (every shard of one source must have the same N)",
-            )
-        of_n = _open_lock_file(folder / own)
-        held.append(of_n)
-        fcntl.flock(of_n, fcntl.LOCK_SH)  # blocks only while a check like the one above holds it
-        mine = _open_lock_file(folder / f"{shard.folder}.lock")
-        held.append(mine)
-        try:
-            fcntl.flock(mine, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = lock_holder(folder / f"{shard.folder}.lock")
-            who = f" (pid {pid})" if pid else ""
-            raise AlreadyRunning(
-                source, pid, message=f"shard {shard} of {source} is already running{who}"
-            ) from None
-    finally:
-        os.close(mutex)
 
 
 def _refuse_if_inside_another(source: Path, own: os.stat_result) -> None:

@@ -11,7 +11,8 @@ from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import Engine
 from reorg_tui.engine.locate import find_state_dir
-from reorg_tui.engine.lock import AlreadyRunning, lock_holder, running_shards, shard_held, source_is_locked
+from reorg_tui.engine.lock import AlreadyRunning, lock_holder, source_is_locked
+from reorg_tui.engine.shard_lock import running_shards, shard_held
 from reorg_tui.engine.statedir import check_for_reading
 from reorg_tui.engine.statedir import prepare as prepare_state_dir
 from reorg_tui.notifications import Notifications
