@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from reorg_tui.cli.ops import SOURCE_OPTION, instance_state_dir
-from reorg_tui.cli.options import config_option, state_dir_option
+from reorg_tui.cli.options import config_option, shard_option, state_dir_option
 from reorg_tui.config import parse_age
 from reorg_tui.engine.ledger import NoLedger, Query
 from reorg_tui.history import as_dict, block, is_glob, read
@@ -39,12 +39,13 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     source: str = SOURCE_OPTION,
     state_dir: str = state_dir_option(),
+    shard: str = shard_option(),
     config: Path = config_option(),
 ) -> None:
     """Where files went: each transfer of a file of that name (delivered, quarantined, released,
     undone, or withdrawn), newest first, with when, from, to, and the errors of its earlier
     attempts. Read from the ledger of the instance on the source, running or not."""
-    folder, _ = instance_state_dir(ctx, source, state_dir, config)
+    folder, _, _ = instance_state_dir(ctx, source, state_dir, config, shard)
     after = time.time() - parse_age(since, "--since") if since is not None else None
     try:
         rows = read(folder, Query(name=name, since=after, limit=limit + 1))
