@@ -16,7 +16,13 @@ from reorg_tui.engine.engine import Engine
 from reorg_tui.engine.errors import MoveError
 from reorg_tui.engine.failures import Failures
 from reorg_tui.engine.ledger import open_ledger
-from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, StuckInQuarantine, open_store
+from reorg_tui.engine.quarantine import (
+    QuarantineError,
+    QuarantineFailed,
+    QuarantineStore,
+    StuckInQuarantine,
+    open_store,
+)
 from tests.conftest import OLD, cli, make_settings, run_once, running, wait_for, write
 
 
@@ -73,6 +79,25 @@ def test_delete_removes_the_file_and_its_record(tmp_path):
         store.delete(record.id)
     with pytest.raises(QuarantineError):
         store.get("../../etc/passwd")
+
+
+def test_a_file_gone_between_the_look_and_the_delete_is_a_failure_not_bad_input(tmp_path, monkeypatch):
+    """Another process (an operator's rm) removes the file after ``delete`` found it and before
+    it unlinks it: that is a failure of the operation (exit 1, the file left as it is: gone),
+    not a bad id (exit 2). The removal lands exactly between the two, after ``get``."""
+    store = QuarantineStore(tmp_path / "q")
+    record = _put(store, write(tmp_path / "2024-01-01_d.txt", b"d"))
+    found = QuarantineStore.get
+
+    def found_then_removed(self, item_id):
+        got = found(self, item_id)
+        os.unlink(self.file_path(got))  # the other process, right after the look
+        return got
+
+    monkeypatch.setattr(QuarantineStore, "get", found_then_removed)
+    with pytest.raises(QuarantineFailed, match="is missing") as failed:
+        store.delete(record.id)
+    assert failed.value.exit_code == 1
 
 
 def test_repair_after_a_crash(tmp_path):
