@@ -12,6 +12,7 @@ from reorg_tui.cli.ops import SOURCE_OPTION, instance_state_dir
 from reorg_tui.cli.options import config_option, shard_option, state_dir_option
 from reorg_tui.config import parse_age
 from reorg_tui.engine.ledger import NoLedger, Query
+from reorg_tui.engine.statedir import check_for_reading
 from reorg_tui.history import as_dict, block, is_glob, read
 from reorg_tui.names import safe
 
@@ -21,8 +22,8 @@ EPILOG = (
     "--json prints an array, newest first; paths are strings, an undecodable byte written as "
     "Python's surrogateescape keeps it (0xff as \\udcff), so os.fsencode gives the bytes back. "
     "Reading never creates or changes the ledger. "
-    "Exit codes: 0 ok (also when nothing matches: no rows, or []); 2 bad settings or usage, or a "
-    "ledger from a newer version or not a ledger; 4 no ledger (no file has been moved with this "
+    "Exit codes: 0 ok (also when nothing matches: no rows, or []); 2 bad settings or usage, a "
+    "ledger from a newer version or not a ledger, or a state folder another user could write; 4 no ledger (no file has been moved with this "
     "state folder yet: check --source or --state-dir); 70 internal error."
 )
 
@@ -45,7 +46,8 @@ def history(
     """Where files went: each transfer of a file of that name (delivered, quarantined, released,
     undone, or withdrawn), newest first, with when, from, to, and the errors of its earlier
     attempts. Read from the ledger of the instance on the source, running or not."""
-    folder, _, _ = instance_state_dir(ctx, source, state_dir, config, shard)
+    folder, where, _ = instance_state_dir(ctx, source, state_dir, config, shard)
+    check_for_reading(folder, where)  # a ledger another user could write may tell any story
     after = time.time() - parse_age(since, "--since") if since is not None else None
     try:
         rows = read(folder, Query(name=name, since=after, limit=limit + 1))
