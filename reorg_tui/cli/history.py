@@ -23,8 +23,9 @@ EPILOG = (
     "Python's surrogateescape keeps it (0xff as \\udcff), so os.fsencode gives the bytes back. "
     "Reading never creates or changes the ledger. "
     "Exit codes: 0 ok (also when nothing matches: no rows, or []); 2 bad settings or usage, a "
-    "ledger from a newer version or not a ledger, or a state folder another user could write; 4 no ledger (no file has been moved with this "
-    "state folder yet: check --source or --state-dir); 70 internal error."
+    "ledger from a newer version or not a ledger, or a state folder another user could write; "
+    "4 no ledger (no file has been moved with this state folder yet: check --source or "
+    "--state-dir); 70 internal error."
 )
 
 
