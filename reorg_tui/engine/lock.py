@@ -23,9 +23,11 @@ own (shard_lock.py).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -66,6 +68,21 @@ class AlreadyRunning(ReorgError):
             message = f"another reorg-tui instance{who} is already processing {source}{nested}"
         super().__init__(message)
         self.pid = pid
+
+
+class BadLockFile(ReorgError):
+    """Something other than a regular file where a lock file belongs (a FIFO, a folder, a
+    symlink, a device): planted, or left by a mistake. The lock cannot be trusted, so nothing
+    runs (exit code 2, as for any state that is not fit to use)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ShardUnguarded(ReorgError):
+    """A shard cannot take its shard locks (lock.py, shard_lock.py): without them nothing keeps
+    a second copy of it, or shards of another N, from running beside it, so it does not run."""
+
+    exit_code = ExitCode.USAGE
 
 
 def lock_holder(path: Path) -> int | None:
@@ -218,7 +235,44 @@ class SourceLock:
 
 
 def open_lock_file(path: Path) -> int:
-    return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    """A descriptor of the lock file ``path`` (made if missing), to flock. Never blocks and never
+    follows a link: a FIFO there would hold a blocking open for ever (retried after a signal's
+    handler, so SIGTERM would not end it), a folder or a symlink is not a lock anyone else takes.
+    BadLockFile (one line, exit 2) for anything but a regular file; OSError otherwise."""
+    flags = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.EOPNOTSUPP):
+            raise BadLockFile(_not_a_lock_file(path, None)) from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise BadLockFile(_not_a_lock_file(path, st))
+    return fd
+
+
+def _not_a_lock_file(path: Path, st: os.stat_result | None) -> str:
+    if st is None:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            st = None
+    mode = st.st_mode if st is not None else 0
+    kinds = (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISLNK, "a symlink"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    )
+    kind = next((name for test, name in kinds if test(mode)), "something else")
+    return (
+        f"the lock file {path} is {kind}, not a regular file: remove it (reorg-tui makes it "
+        "again), then start again"
+    )
 
 
 def _lock_path(source: Path, shard: Shard | None) -> tuple[list[int], str | None]:
@@ -234,15 +288,11 @@ def _lock_path(source: Path, shard: Shard | None) -> tuple[list[int], str | None
         fd = open_lock_file(folder / PATH_LOCK)
     except (OSError, statedir.UntrustedStateDir) as exc:
         why = exc.strerror or exc if isinstance(exc, OSError) else exc
-        unseen = (
-            "; neither a second instance of this shard nor shards of another N are refused unless "
-            "they share its state folder"
-            if shard is not None
-            else ""
-        )
+        if shard is not None:  # its shard locks are its only guard: never run without them
+            raise _unguarded(source, shard, folder, why) from None
         return [], (
             f"cannot lock the path {source} (in {folder}: {why}); only the folder "
-            f"is locked: were it replaced, another instance could start on it before this one stops{unseen}"
+            f"is locked: were it replaced, another instance could start on it before this one stops"
         )
     if shard is None:
         try:
@@ -254,11 +304,21 @@ def _lock_path(source: Path, shard: Shard | None) -> tuple[list[int], str | None
     held = [fd]
     try:
         shard_lock.take(folder, source, shard, held)
-    except BaseException:
+    except BaseException as exc:
         for opened in held:
             os.close(opened)
+        if isinstance(exc, OSError):
+            raise _unguarded(source, shard, folder, exc.strerror or exc) from None
         raise
     return held, None
+
+
+def _unguarded(source: Path, shard: Shard, folder: Path, why: object) -> ShardUnguarded:
+    return ShardUnguarded(
+        f"shard {shard} cannot take its locks on {source} (in {folder}: {why}); without them a "
+        "second copy of this shard, or shards of another N, could run beside it: make that folder "
+        "one this user can write (or set XDG_STATE_HOME), then start again"
+    )
 
 
 def _refuse_if_inside_another(source: Path, own: os.stat_result) -> None:
