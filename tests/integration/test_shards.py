@@ -390,3 +390,23 @@ def test_asking_whether_a_shard_runs_never_takes_its_lock(tmp_path):
     assert shard_held(src, Shard(2, 4)) and not shard_held(src, Shard(1, 4))
     _stop(proc)
     assert not shard_held(src, Shard(2, 4))
+
+
+def test_status_of_a_shard_finds_a_sibling_that_keeps_its_state_elsewhere(tmp_path):
+    """Shard 3/4 started with a --state-dir of its own: `status` of another shard used to look
+    for it only beside its own folder and called it not running (degraded, exit 1). It is found
+    where it said it keeps its state (its pointer in the default folder), as `status` without
+    --shard finds each shard: with the other shards' --state-dir given, and with none."""
+    root = _folders(tmp_path)
+    procs = [_start(root, k) for k in range(3)]
+    procs.append(_start(root, 3, "--state-dir", str(root / "own")))
+    for extra in (("--state-dir", str(root / "state")), ()):
+        shown = cli("status", "-s", str(root / "src"), "--shard", "0/4", "--json", *extra)
+        assert shown.returncode == 0, shown.stdout
+        shards = {s["shard"]: s["status"] for s in json.loads(shown.stdout)["shards"]}
+        assert shards == {f"{k}/4": "healthy" for k in range(N)}, (extra, shown.stdout)
+    _stop(procs[3])  # and once it stops, it is named as not running
+    down = _status(root, "--shard", "0/4")
+    assert down.returncode == 1 and "1 of 4 shards not running: 3/4" in down.stdout, down.stdout
+    for proc in procs[:3]:
+        _stop(proc)
