@@ -142,7 +142,7 @@ def source_is_locked(source: Path) -> bool:
     return False
 
 
-def _take(path: Path, mode: int = fcntl.LOCK_EX) -> int | None:
+def take_folder(path: Path, mode: int = fcntl.LOCK_EX) -> int | None:
     """A descriptor of the folder ``path`` holding its flock (exclusive, or ``mode``); None if
     another process holds one that conflicts."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -154,7 +154,7 @@ def _take(path: Path, mode: int = fcntl.LOCK_EX) -> int | None:
     return fd
 
 
-def _let_go(fd: int) -> None:
+def let_go(fd: int) -> None:
     fcntl.flock(fd, fcntl.LOCK_UN)
     os.close(fd)
 
@@ -185,7 +185,7 @@ class SourceLock:
     def acquire(self) -> None:
         from reorg_tui.engine import shard_lock  # (it uses this module)
 
-        fd = _take(self.source, fcntl.LOCK_EX if self.shard is None else fcntl.LOCK_SH)
+        fd = take_folder(self.source, fcntl.LOCK_EX if self.shard is None else fcntl.LOCK_SH)
         if fd is None:
             pid = lock_holder(self.source)
             if self.shard is None:
@@ -196,7 +196,7 @@ class SourceLock:
             self._path_fds, self.warning = _lock_path(self.source, self.shard)
             _refuse_if_inside_another(self.source, os.fstat(fd))
             statedir.prepare(self.state_dir)
-            held = _take(self.state_dir)
+            held = take_folder(self.state_dir)
             if held is None:
                 raise AlreadyRunning(self.source, lock_holder(self.state_dir), state_dir=self.state_dir)
             self._state_fd = held
@@ -227,10 +227,10 @@ class SourceLock:
             if not self.keep_info:
                 with contextlib.suppress(OSError):
                     self.info.unlink(missing_ok=True)
-            _let_go(self._state_fd)
+            let_go(self._state_fd)
             self._state_fd = None
         if self._fd is not None:
-            _let_go(self._fd)
+            let_go(self._fd)
             self._fd = None
 
 

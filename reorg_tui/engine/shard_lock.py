@@ -115,27 +115,37 @@ def _held_by_another(path: Path) -> bool:
         os.close(fd)  # closing lets go of a lock taken
 
 
+def hold_mutex(folder: Path, source: Path) -> int:
+    """A descriptor holding ``shards.lock`` in ``folder`` (``source``'s default state folder),
+    waited for up to MUTEX_WAIT seconds (AlreadyRunning after that); closing it lets go."""
+    mutex = open_lock_file(folder / SHARDS_MUTEX)
+    deadline = time.monotonic() + MUTEX_WAIT
+    while True:
+        try:
+            fcntl.flock(mutex, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return mutex
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(mutex)
+                pid = lock_holder(folder / SHARDS_MUTEX)
+                raise AlreadyRunning(
+                    source,
+                    pid,
+                    message=f"another shard of {source} (pid {pid}) has been starting for "
+                    f"{MUTEX_WAIT:g}s and holds {folder / SHARDS_MUTEX}: try again once it is up",
+                ) from None
+            time.sleep(0.01)
+        except BaseException:
+            os.close(mutex)
+            raise
+
+
 def take(folder: Path, source: Path, shard: Shard, held: list[int]) -> None:
     """Under ``shards.lock`` in ``folder``: the path (``held[0]``, path.lock's descriptor)
     shared, refused if shards of another N run, then this N's lock shared and this shard's
     exclusive. Appends each descriptor to ``held``; the caller closes them (on an error too)."""
-    mutex = open_lock_file(folder / SHARDS_MUTEX)
+    mutex = hold_mutex(folder, source)
     try:
-        deadline = time.monotonic() + MUTEX_WAIT
-        while True:
-            try:
-                fcntl.flock(mutex, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pid = lock_holder(folder / SHARDS_MUTEX)
-                    raise AlreadyRunning(
-                        source,
-                        pid,
-                        message=f"another shard of {source} (pid {pid}) has been starting for "
-                        f"{MUTEX_WAIT:g}s and holds {folder / SHARDS_MUTEX}: try again once it is up",
-                    ) from None
-                time.sleep(0.01)
         try:
             fcntl.flock(held[0], fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
