@@ -106,10 +106,15 @@ def lock_holder(path: Path) -> int | None:
 def flocks_of_others() -> dict[tuple[int, int], int]:
     """(st_dev, st_ino) -> pid of every flock that another process holds now (exclusive, or
     shared: a shard's on its source), from /proc/locks (empty if it cannot be read)."""
+    return _flock_table() or {}
+
+
+def _flock_table() -> dict[tuple[int, int], int] | None:
+    """``flocks_of_others``, or None where /proc/locks cannot be read."""
     try:
         lines = Path("/proc/locks").read_text().splitlines()
     except OSError:
-        return {}
+        return None
     me = os.getpid()
     held: dict[tuple[int, int], int] = {}
     for line in lines:
@@ -128,7 +133,17 @@ def flocks_of_others() -> dict[tuple[int, int], int]:
 
 
 def source_is_locked(source: Path) -> bool:
-    """True while another process holds the source (tries the lock and lets go at once)."""
+    """True while another process holds the source: read from /proc/locks by the folder's
+    inode, the lock never touched (a look that took it, even for an instant, would refuse an
+    instance starting then). Only where that table cannot be read, the lock is tried and let go
+    at once."""
+    table = _flock_table()
+    if table is not None:
+        try:
+            st = os.stat(source)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) in table
     try:
         fd = os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from reorg_tui.engine.locate import default_state_dir
-from tests.conftest import OLD, cli, refused, write
+from tests.conftest import OLD, cli, refused, wait_for, write
 from tests.integration.conftest import STARTED
 
 
@@ -111,3 +111,43 @@ def test_a_shard_whose_locks_cannot_be_made_refuses_rather_than_run_unguarded(tm
     unsharded = cli("--once", *_args(paths), env={"XDG_STATE_HOME": "/dev/null/state"})
     assert unsharded.returncode == 0, unsharded.stderr
     assert "cannot lock the path" in unsharded.stderr
+
+
+def test_asking_whether_a_source_is_held_never_takes_its_lock(tmp_path):
+    """The dashboard without --shard (and `undo --dry-run`) asks whether an instance holds the
+    source before it attaches or runs one. Asking used to take the source's lock for an instant
+    where /proc/locks named no holder, that is, exactly when an instance might be starting: it
+    then refused, "already processing" (pid of the dashboard). A child stands in for that start,
+    trying the source's lock without blocking, while this process asks 3,000 times: it must
+    never find it taken. Then a real daemon holds it: seen."""
+    from reorg_tui.engine.lock import source_is_locked
+    from tests.integration.test_shards import _SPINNER
+
+    paths = _folders(tmp_path)
+    done = tmp_path / "done"
+    spinner = subprocess.Popen(
+        [sys.executable, "-c", _SPINNER, str(paths["src"]), str(done)], stdout=subprocess.PIPE, text=True
+    )
+    STARTED.append(spinner)
+    assert spinner.stdout is not None and spinner.stdout.readline() == "ready\n"
+    for _ in range(3000):
+        source_is_locked(paths["src"])
+    done.touch()
+    out, _ = spinner.communicate(timeout=30)
+    taken, found_held = map(int, out.split())
+    assert taken > 0
+    assert found_held == 0, f"a starting instance found the source taken {found_held} time(s) by a look"
+
+    assert not source_is_locked(paths["src"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reorg_tui", "--headless", *_args(paths)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if not k.startswith("REORG_")},
+    )
+    STARTED.append(proc)
+    wait_for(lambda: source_is_locked(paths["src"]) or proc.poll() is not None, what="the daemon to start")
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert not source_is_locked(paths["src"])
