@@ -100,3 +100,50 @@ def test_an_open_transfer_to_a_folder_this_setup_does_not_use_is_refused_with_wh
     assert _run(paths).returncode == 0  # the old setup, once: it finishes and moves the rest
     _once_each(paths, expected)
     assert _run(paths, "--shard", "0/1", dest=elsewhere).returncode == 0  # and now it runs
+
+
+def test_a_shard_starting_while_another_finishes_the_old_rows_waits_for_it(tmp_path, tmpfs):
+    """The other setups' rows are finished under shards.lock: a shard that starts while another
+    finishes them waits for it, rather than skipping the folder that other holds and moving the
+    source copy again. Shard A is stopped (SIGSTOP, ``recovering:1:pause``) in the middle of
+    finishing the old row; shard B, the owner of that row's file, started meanwhile, waits, then
+    gives up as any shard does after shards.lock's wait (exit 3), having moved nothing. Once A
+    goes on, B runs: every file once."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.integration.conftest import STARTED
+    from tests.integration.test_crash_steps import _stopped
+
+    paths = layout(tmp_path, tmpfs, across=True)
+    expected = _files(paths)
+    assert _run(paths, stop_at="recorded:1").returncode == -signal.SIGKILL
+    [row] = _open_rows(paths["state"])
+    b = shard_of(os.path.basename(os.fsdecode(row[2])), 2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
+    args = ["--once", "-s", str(paths["src"]), "-d", str(paths["dst"]), "--quarantine", str(paths["q"])]
+    args += ["--state-dir", str(paths["state"]), "--settle", "0", "--shard", f"{1 - b}/2"]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "reorg_tui", *args],
+        env={**env, "REORG_STOP_AT": "recovering:1:pause"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    STARTED.append(first)
+    deadline = time.monotonic() + 30
+    while not _stopped(first.pid):
+        assert first.poll() is None and time.monotonic() < deadline, "A never reached the old row"
+        time.sleep(0.02)
+    published = contents(paths["dst"])
+
+    second = _run(paths, "--shard", f"{b}/2")
+    assert second.returncode == 3, second.stderr
+    [line] = second.stderr.strip().splitlines()
+    assert "has been starting for 10s and holds" in line and "shards.lock" in line
+    assert contents(paths["dst"]) == published  # not x.txt and x (1).txt
+    os.kill(first.pid, signal.SIGCONT)
+    assert first.wait(timeout=30) == 0, first.stderr.read() if first.stderr else ""
+    assert _open_rows(paths["state"]) == []
+    assert _run(paths, "--shard", f"{b}/2").returncode == 0
+    _once_each(paths, expected)
