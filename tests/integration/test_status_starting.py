@@ -147,7 +147,11 @@ def test_a_start_over_50000_quarantined_files_is_starting_not_down_and_so_is_eac
             _assert_starting_then_up(proc.pid, held, quick)
             assert any(a.line.startswith(f"starting (pid {proc.pid}") for a in answers), (start, answers)
             seen = {a.line.split(": ", 1)[1] for a in quick if a.line.startswith("starting")}
-            assert str(Phase.QUARANTINE) in seen, (start, seen)  # what took the time is named
+            assert seen, (start, quick)
+            if start == "first start":  # what took the time is named: indexing 50,000 records
+                assert str(Phase.QUARANTINE) in seen, (start, seen)
+            # (At a restart the check reads the ledger's index and borrows each folder once: it can
+            # end between two publications, a second apart, so which phase is seen then varies.)
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
