@@ -64,6 +64,7 @@ class Postgres:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     folder = Path(tempfile.mkdtemp(prefix="reorg-pg-"))
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(folder))  # pgserver's lock file (else a warning)
     try:
         import pgserver
 

@@ -1,0 +1,478 @@
+"""The ledger's PostgreSQL backend: the fleet's shared work queue, its outcomes and its instances.
+
+Several daemons on one shared source (``--coordinator postgresql://...``) meet here. Tables, all
+made idempotently on connect under one advisory transaction lock (several instances starting at
+once), their version in ``reorg_schema``:
+- ``reorg_sources``: one row a source (its identity: the source's real path, the same on every
+  host that mounts the share at the same place), with the settings that must agree across the
+  fleet (layout, pattern, conflict policy), stored by the first instance.
+- ``reorg_files``: one row a file the lister found ready, keyed by its identity (path, inode,
+  size, mtime, ctime: as in the ledger; ``st_dev`` is left out, being one host's number for a
+  share). Its ``state`` goes ready -> claimed -> done | quarantined | skipped | vanished |
+  changed | left. A claim sets ``owner``, ``lease`` and a new ``fence`` (a sequence); an
+  outcome is written only ``WHERE fence = mine``: an instance that stalled past its lease
+  changes nothing when it wakes.
+- ``reorg_instances``: each instance's latest snapshot (``status --coordinator``).
+
+psycopg (version 3) is imported here only, and this module only by the fleet (fleet.py): the
+single-host daemon never loads it. Every method is thread-safe (one connection for the work,
+behind a lock; the lister's advisory lock is held by a session of its own, so that it is lost
+the moment that session dies, and with it the process). A connection that fails raises
+``CoordinatorDown``; the next use (at most once a second) connects again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+from reorg_tui.engine.errors import ExitCode, ReorgError
+
+SCHEMA_VERSION = 1
+SCHEMA_LOCK = 0x7265_6F72_6700  # the advisory lock the schema is made under ("reorg" in hex)
+RECONNECT_EVERY = 1.0  # seconds: a coordinator that is down is tried again this often at most
+CONNECT_TIMEOUT = 5  # seconds: an unreachable host is declared down after this long
+
+
+class CoordinatorError(ReorgError):
+    """The coordinator cannot be used as given (a bad URL, no psycopg, a newer schema, another
+    fleet's settings): one line, exit 2."""
+
+    exit_code = ExitCode.USAGE
+
+
+class CoordinatorDown(Exception):
+    """The coordinator cannot be reached now. Engine-internal: intake pauses until it answers."""
+
+
+class FileState(StrEnum):
+    READY = "ready"  # listed, settled: any instance may claim it
+    CLAIMED = "claimed"  # an instance moves it; its lease says until when
+    DONE = "done"  # at its destination
+    QUARANTINED = "quarantined"
+    SKIPPED = "skipped"  # left in the source by the conflict policy (until it changes)
+    VANISHED = "vanished"  # gone from the source, and not at its destination: someone else took it
+    CHANGED = "changed"  # not the file listed any more: listed again as a new row
+    LEFT = "left"  # may not be moved (setuid of another user...): left in the source
+
+
+FINAL = frozenset(FileState) - {FileState.READY, FileState.CLAIMED}
+
+
+def where(url: str) -> str:
+    """What may be shown of a coordinator URL: host and database, never the user or password.
+    A Unix socket folder given as ``?host=`` is the host."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host:
+        for item in parts.query.split("&"):
+            key, _, value = item.partition("=")
+            if key == "host":
+                host = value
+    port = f":{parts.port}" if parts.port else ""
+    database = parts.path.lstrip("/") or "postgres"
+    return f"{host or 'localhost'}{port}/{database}"
+
+
+def check_url(url: str) -> None:
+    """A coordinator URL this backend takes, else CoordinatorError (its text never holds the URL)."""
+    scheme = urlsplit(url).scheme
+    if scheme not in ("postgresql", "postgres"):
+        raise CoordinatorError(
+            f"--coordinator must be a postgresql:// URL (got a {scheme or 'schemeless'} one)"
+        )
+
+
+def lister_key(identity: str) -> int:
+    """The advisory lock of a source's lister: a stable 64-bit hash of its identity (the same on
+    every host and version), signed as PostgreSQL's bigint is."""
+    digest = hashlib.sha256(b"reorg-tui lister\0" + identity.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def folder_key(rel: str) -> int:
+    """A file's folder as a number: claims start at an instance's own point in this order, so
+    instances spread over folders instead of all contending for one folder's lock."""
+    return zlib.crc32(os.fsencode(rel.rpartition("/")[0])) & 0x7FFF_FFFF
+
+
+def _signed(ino: int) -> int:
+    return ino - (1 << 64) if ino >= 1 << 63 else ino  # an inode is unsigned 64-bit; bigint is not
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A file this instance claimed: the row, its fence, the identity the lister saw."""
+
+    id: int
+    rel: str
+    fence: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    def matches(self, st: os.stat_result) -> bool:
+        return (
+            _signed(st.st_ino) == self.ino
+            and st.st_size == self.size
+            and st.st_mtime_ns == self.mtime_ns
+            and st.st_ctime_ns == self.ctime_ns
+        )
+
+
+@dataclass(frozen=True)
+class Finished:
+    """An outcome to record, where the fence still matches."""
+
+    id: int
+    fence: int
+    state: FileState
+    target: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    owner: str
+    host: str
+    pid: int
+    snapshot: dict[str, Any]
+    seen_ago: float  # seconds since it last wrote (the database's clock: no host's)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reorg_schema (version integer NOT NULL);
+CREATE TABLE IF NOT EXISTS reorg_sources (
+    id bigserial PRIMARY KEY,
+    identity text NOT NULL UNIQUE,
+    settings jsonb NOT NULL,
+    created timestamptz NOT NULL DEFAULT now()
+);
+CREATE SEQUENCE IF NOT EXISTS reorg_fence;
+CREATE TABLE IF NOT EXISTS reorg_files (
+    id bigserial PRIMARY KEY,
+    source_id bigint NOT NULL REFERENCES reorg_sources (id),
+    rel bytea NOT NULL,
+    folder_key integer NOT NULL,
+    ino bigint NOT NULL,
+    size bigint NOT NULL,
+    mtime_ns bigint NOT NULL,
+    ctime_ns bigint NOT NULL,
+    state text NOT NULL DEFAULT 'ready',
+    owner text,
+    lease timestamptz,
+    fence bigint NOT NULL DEFAULT 0,
+    listed timestamptz NOT NULL DEFAULT now(),
+    finished timestamptz,
+    finished_by text,
+    target bytea,
+    error text,
+    UNIQUE (source_id, rel, ino, size, mtime_ns, ctime_ns)
+);
+CREATE INDEX IF NOT EXISTS reorg_files_ready ON reorg_files (source_id, folder_key, id)
+    WHERE state = 'ready';
+CREATE INDEX IF NOT EXISTS reorg_files_claimed ON reorg_files (source_id, lease)
+    WHERE state = 'claimed';
+CREATE INDEX IF NOT EXISTS reorg_files_finished ON reorg_files (source_id, finished)
+    WHERE finished IS NOT NULL;
+CREATE TABLE IF NOT EXISTS reorg_instances (
+    owner text PRIMARY KEY,
+    source_id bigint NOT NULL REFERENCES reorg_sources (id),
+    host text NOT NULL,
+    pid integer NOT NULL,
+    snapshot jsonb NOT NULL,
+    seen timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+class PgLedger:
+    """The fleet's side of the ledger for one source, as instance ``owner``."""
+
+    def __init__(self, url: str, *, owner: str, identity: str) -> None:
+        check_url(url)
+        try:
+            import psycopg
+        except ImportError:
+            raise CoordinatorError(
+                "--coordinator needs psycopg: install reorg-tui[fleet] (pip install 'reorg-tui[fleet]')"
+            ) from None
+        self._psycopg = psycopg
+        self._url = url  # a secret: never logged, never in an error's text (where() is)
+        self.where = where(url)
+        self.owner = owner
+        self.identity = identity
+        self.key = lister_key(identity)
+        self.source_id = 0
+        self._lock = threading.Lock()  # the work connection: one statement at a time
+        self._conn: Any = None
+        self._tried = 0.0  # monotonic: the last connection attempt
+        self._lister: Any = None  # the session that holds the lister's advisory lock
+
+    # ---- connections ---------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        try:
+            return self._psycopg.connect(
+                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name="reorg-tui"
+            )
+        except self._psycopg.Error as exc:
+            raise CoordinatorDown(self._why(exc)) from None
+
+    def _why(self, exc: BaseException) -> str:
+        """A database error in one line, without the URL (psycopg's text names host and db only)."""
+        text = str(exc).strip().splitlines()
+        line = text[0] if text else type(exc).__name__
+        return line.replace(self._url, self.where)
+
+    @contextlib.contextmanager
+    def _work(self) -> Iterator[Any]:
+        """The work connection, connected again where it was lost; CoordinatorDown if it cannot
+        be (or fails during the block: the connection is then dropped, to be made afresh)."""
+        psycopg = self._psycopg
+        with self._lock:
+            if self._conn is None or self._conn.closed:
+                now = time.monotonic()
+                if now - self._tried < RECONNECT_EVERY:
+                    raise CoordinatorDown(f"{self.where} is not reachable (trying again)")
+                self._tried = now
+                self._conn = self._connect()
+            try:
+                yield self._conn
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                self._conn = None
+                raise CoordinatorDown(self._why(exc)) from None
+
+    def open(self, agreed: dict[str, str]) -> None:
+        """Connect, make the schema (or check its version), and find or make this source's row
+        with the settings that must agree: CoordinatorError naming the first that differs.
+        CoordinatorDown if the coordinator cannot be reached."""
+        self._tried = 0.0
+        with self._work() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            conn.execute(_SCHEMA)
+            row = conn.execute("SELECT max(version) FROM reorg_schema").fetchone()
+            version = row[0] if row else None
+            if version is None:
+                conn.execute("INSERT INTO reorg_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+            elif version > SCHEMA_VERSION:
+                raise CoordinatorError(
+                    f"the coordinator {self.where} holds schema version {version}, newer than this "
+                    f"reorg-tui's {SCHEMA_VERSION}: upgrade this instance"
+                )
+            conn.execute(
+                "INSERT INTO reorg_sources (identity, settings) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (self.identity, json.dumps(agreed)),
+            )
+            found = conn.execute(
+                "SELECT id, settings FROM reorg_sources WHERE identity = %s", (self.identity,)
+            ).fetchone()
+        self.source_id, stored = found
+        for name, value in agreed.items():
+            if stored.get(name) != value:
+                flag = "--" + name.replace("_", "-")
+                raise CoordinatorError(
+                    f"the fleet on {self.identity} runs with {flag} {stored.get(name)!r} (stored in "
+                    f"{self.where} by its first instance); this instance was given {value!r}: start "
+                    "it with the same"
+                )
+
+    def close(self) -> None:
+        self.drop_lister()
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                self._conn = None
+
+    # ---- the lister ----------------------------------------------------------------------------
+
+    def lister(self) -> bool:
+        """Whether this instance is the lister: holds the lock (its session answering) or takes
+        it now. Called by one thread (the scanner), once a poll interval."""
+        psycopg = self._psycopg
+        if self._lister is not None:
+            try:
+                self._lister.execute("SELECT 1")
+                return True
+            except psycopg.Error:
+                self.drop_lister()  # the session died: the lock went with it
+        try:
+            session = self._connect()
+        except CoordinatorDown:
+            return False
+        try:
+            row = session.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+        except psycopg.Error:
+            session.close()
+            return False
+        if row and row[0]:
+            self._lister = session
+            return True
+        session.close()
+        return False
+
+    def drop_lister(self) -> None:
+        session, self._lister = self._lister, None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                session.close()  # the session ends: its advisory lock with it
+
+    # ---- the queue -----------------------------------------------------------------------------
+
+    def publish(self, files: list[tuple[str, os.stat_result]]) -> int:
+        """The lister: files found ready, as rows (one that is there already is left as it is).
+        Returns how many were new."""
+        if not files:
+            return 0
+        rels = [os.fsencode(rel) for rel, _ in files]
+        keys = [folder_key(rel) for rel, _ in files]
+        inos = [_signed(st.st_ino) for _, st in files]
+        sizes = [st.st_size for _, st in files]
+        mtimes = [st.st_mtime_ns for _, st in files]
+        ctimes = [st.st_ctime_ns for _, st in files]
+        with self._work() as conn:
+            cur = conn.execute(
+                "INSERT INTO reorg_files (source_id, rel, folder_key, ino, size, mtime_ns, ctime_ns) "
+                "SELECT %s, * FROM unnest(%s::bytea[], %s::int[], %s::bigint[], %s::bigint[], "
+                "%s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING",
+                (self.source_id, rels, keys, inos, sizes, mtimes, ctimes),
+            )
+            return int(cur.rowcount)
+
+    def claim(self, count: int, start: int, lease: float) -> list[Claim]:
+        """Up to ``count`` ready files, claimed for this instance until ``lease`` seconds from now,
+        each with a new fence: from the folder order's point ``start`` on, then from its
+        beginning. Rows another instance is claiming at this moment are skipped, not waited for."""
+        claims = self._claim(count, start, lease)
+        if len(claims) < count and start > 0:
+            claims += self._claim(count - len(claims), 0, lease)
+        return claims
+
+    def _claim(self, count: int, start: int, lease: float) -> list[Claim]:
+        with self._work() as conn:
+            rows = conn.execute(
+                "WITH picked AS (SELECT id FROM reorg_files WHERE source_id = %s AND state = 'ready' "
+                "AND folder_key >= %s ORDER BY folder_key, id LIMIT %s FOR UPDATE SKIP LOCKED) "
+                "UPDATE reorg_files f SET state = 'claimed', owner = %s, "
+                "lease = now() + make_interval(secs => %s), fence = nextval('reorg_fence') "
+                "FROM picked WHERE f.id = picked.id "
+                "RETURNING f.id, f.rel, f.fence, f.ino, f.size, f.mtime_ns, f.ctime_ns",
+                (self.source_id, start, count, self.owner, lease),
+            ).fetchall()
+        return [Claim(r[0], os.fsdecode(bytes(r[1])), *r[2:]) for r in rows]
+
+    def confirm(self, claims: list[Claim], lease: float) -> set[int]:
+        """Of ``claims``, the ids still this instance's (the fence unchanged), their leases
+        renewed: only those may move. The others were taken over while this one stalled."""
+        if not claims:
+            return set()
+        with self._work() as conn:
+            rows = conn.execute(
+                "UPDATE reorg_files f SET lease = now() + make_interval(secs => %s) "
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS c(id, fence) "
+                "WHERE f.id = c.id AND f.fence = c.fence AND f.state = 'claimed' RETURNING f.id",
+                (lease, [c.id for c in claims], [c.fence for c in claims]),
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    def finish(self, outcomes: list[Finished]) -> int:
+        """Record outcomes, each only where its fence still matches; returns how many were (the
+        rest belong to a claim that lapsed, and change nothing)."""
+        if not outcomes:
+            return 0
+        final = [o for o in outcomes if o.state in FINAL]
+        back = [o for o in outcomes if o.state == FileState.READY]
+        recorded = 0
+        with self._work() as conn, conn.transaction():
+            if final:
+                cur = conn.execute(
+                    "UPDATE reorg_files f SET state = c.state, finished = now(), finished_by = %s, "
+                    "target = c.target, error = c.error, owner = NULL, lease = NULL "
+                    "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::bytea[], %s::text[]) "
+                    "AS c(id, fence, state, target, error) "
+                    "WHERE f.id = c.id AND f.fence = c.fence AND f.state = 'claimed'",
+                    (
+                        self.owner,
+                        [o.id for o in final],
+                        [o.fence for o in final],
+                        [str(o.state) for o in final],
+                        [None if o.target is None else os.fsencode(o.target) for o in final],
+                        [o.error for o in final],
+                    ),
+                )
+                recorded += cur.rowcount
+            if back:
+                cur = conn.execute(
+                    "UPDATE reorg_files f SET state = 'ready', owner = NULL, lease = NULL "
+                    "FROM unnest(%s::bigint[], %s::bigint[]) AS c(id, fence) "
+                    "WHERE f.id = c.id AND f.fence = c.fence AND f.state = 'claimed'",
+                    ([o.id for o in back], [o.fence for o in back]),
+                )
+                recorded += cur.rowcount
+        return int(recorded)
+
+    def renew(self, ids: list[int], lease: float) -> int:
+        """The heartbeat: this instance's claims (those it still holds) last ``lease`` more seconds."""
+        if not ids:
+            return 0
+        with self._work() as conn:
+            cur = conn.execute(
+                "UPDATE reorg_files SET lease = now() + make_interval(secs => %s) "
+                "WHERE id = ANY(%s) AND owner = %s AND state = 'claimed'",
+                (lease, ids, self.owner),
+            )
+            return int(cur.rowcount)
+
+    def expire(self) -> int:
+        """Claims whose lease ran out (their instance died or stalled): ready again, for anyone."""
+        with self._work() as conn:
+            cur = conn.execute(
+                "UPDATE reorg_files SET state = 'ready', owner = NULL, lease = NULL "
+                "WHERE source_id = %s AND state = 'claimed' AND lease < now()",
+                (self.source_id,),
+            )
+            return int(cur.rowcount)
+
+    def counts(self) -> dict[str, int]:
+        with self._work() as conn:
+            rows = conn.execute(
+                "SELECT state, count(*) FROM reorg_files WHERE source_id = %s GROUP BY state",
+                (self.source_id,),
+            ).fetchall()
+        return {state: n for state, n in rows}
+
+    # ---- the instances -------------------------------------------------------------------------
+
+    def seen(self, host: str, pid: int, snapshot: dict[str, Any]) -> None:
+        """This instance's snapshot, written once a second: what ``status --coordinator`` reads."""
+        with self._work() as conn:
+            conn.execute(
+                "INSERT INTO reorg_instances (owner, source_id, host, pid, snapshot, seen) "
+                "VALUES (%s, %s, %s, %s, %s, now()) ON CONFLICT (owner) DO UPDATE SET "
+                "snapshot = EXCLUDED.snapshot, seen = now()",
+                (self.owner, self.source_id, host, pid, json.dumps(snapshot)),
+            )
+
+    def instances(self, within: float = 86_400.0) -> list[InstanceRow]:
+        """Every instance of this source seen in the last ``within`` seconds, oldest-seen first."""
+        with self._work() as conn:
+            rows = conn.execute(
+                "SELECT owner, host, pid, snapshot, extract(epoch FROM now() - seen) FROM reorg_instances "
+                "WHERE source_id = %s AND seen > now() - make_interval(secs => %s) ORDER BY seen",
+                (self.source_id, within),
+            ).fetchall()
+        return [InstanceRow(r[0], r[1], r[2], r[3], float(r[4])) for r in rows]
