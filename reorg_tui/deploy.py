@@ -59,7 +59,7 @@ def command_line(dep: Deployment) -> list[str]:
             continue
         elif f.name == "quarantine" and value == dep.settings.dest / "_quarantine":
             continue  # the default, made at the first start; a named one must exist
-        if field.repeat:  # --notify: URLs hold tokens and passwords
+        if field.repeat or f.name == "coordinator":  # --notify, --coordinator: URLs hold secrets
             raise ConfigError(
                 f"{field.flag} URLs are secrets, not for a command line every user sees nor a "
                 "world-readable unit: put them in the config file (mode 0600) and pass --config"

@@ -110,7 +110,7 @@ def _check(state_dir: Path, now: float, start_timeout: float) -> Health:
     if snap.state == State.STARTING:
         return _starting(snap, pid, age, now, start_timeout)
     problems = list(snap.alerts)
-    if snap.state == State.PAUSED_DISK and snap.pause_reason:
+    if snap.state in (State.PAUSED_DISK, State.PAUSED_COORDINATOR) and snap.pause_reason:
         problems.append(snap.pause_reason)
     waiting = snap.queues.settling + snap.queues.ready + snap.queues.retry
     if snap.state == State.PAUSED and waiting:

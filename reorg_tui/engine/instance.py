@@ -39,7 +39,9 @@ class Instance:
         self.state_dir = settings.state_dir
         self.bus = bus
         self.snapshot = snapshot
-        self.lock = SourceLock(settings.source, settings.state_dir)
+        # A fleet's instances share the source (each with its state folder): a shared lock, which
+        # a single-host instance's exclusive one still refuses, and the other way round.
+        self.lock = SourceLock(settings.source, settings.state_dir, shared=bool(settings.coordinator))
         self.publisher = Publisher(settings.state_dir)
         self.control = ControlServer(settings.state_dir, handlers, vitals)
         self.roots = Roots()

@@ -106,7 +106,7 @@ def folder_key(rel: str) -> int:
     return zlib.crc32(os.fsencode(rel.rpartition("/")[0])) & 0x7FFF_FFFF
 
 
-def _signed(ino: int) -> int:
+def signed_ino(ino: int) -> int:
     return ino - (1 << 64) if ino >= 1 << 63 else ino  # an inode is unsigned 64-bit; bigint is not
 
 
@@ -124,7 +124,7 @@ class Claim:
 
     def matches(self, st: os.stat_result) -> bool:
         return (
-            _signed(st.st_ino) == self.ino
+            signed_ino(st.st_ino) == self.ino
             and st.st_size == self.size
             and st.st_mtime_ns == self.mtime_ns
             and st.st_ctime_ns == self.ctime_ns
@@ -340,7 +340,7 @@ class PgLedger:
             return 0
         rels = [os.fsencode(rel) for rel, _ in files]
         keys = [folder_key(rel) for rel, _ in files]
-        inos = [_signed(st.st_ino) for _, st in files]
+        inos = [signed_ino(st.st_ino) for _, st in files]
         sizes = [st.st_size for _, st in files]
         mtimes = [st.st_mtime_ns for _, st in files]
         ctimes = [st.st_ctime_ns for _, st in files]

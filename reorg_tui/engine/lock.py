@@ -113,11 +113,12 @@ def source_is_locked(source: Path) -> bool:
     return False
 
 
-def _take(path: Path) -> int | None:
-    """A descriptor of the folder ``path`` holding its exclusive flock; None if another has it."""
+def _take(path: Path, shared: bool = False) -> int | None:
+    """A descriptor of the folder ``path`` holding its exclusive flock (``shared``: a shared one,
+    as a fleet's instances hold their source); None if another has it."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         return None
@@ -134,9 +135,10 @@ class SourceLock:
     (AlreadyRunning if another instance holds any; UntrustedStateDir if the state folder is not
     safe to use)."""
 
-    def __init__(self, source: Path, state_dir: Path) -> None:
+    def __init__(self, source: Path, state_dir: Path, *, shared: bool = False) -> None:
         self.source = source
         self.state_dir = state_dir
+        self.shared = shared  # a fleet's instance: the source and its path are shared, never the state
         self.info = state_dir / "lock.json"
         self._fd: int | None = None
         self._state_fd: int | None = None
@@ -151,12 +153,12 @@ class SourceLock:
         return os.fstat(self._fd)
 
     def acquire(self) -> None:
-        fd = _take(self.source)
+        fd = _take(self.source, self.shared)
         if fd is None:
             raise AlreadyRunning(self.source, lock_holder(self.source))
         self._fd = fd
         try:
-            self._path_fd, self.warning = _lock_path(self.source)
+            self._path_fd, self.warning = _lock_path(self.source, self.shared)
             _refuse_if_inside_another(self.source, os.fstat(fd))
             statedir.prepare(self.state_dir)
             held = _take(self.state_dir)
@@ -175,7 +177,9 @@ class SourceLock:
     def release(self) -> None:
         if self._path_fd is not None:
             folder = default_state_dir(self.source)
-            if folder != self.info.parent:  # made for the lock alone (an apply, an undo): nothing left
+            # Made for the lock alone (an apply, an undo): nothing left. Not a fleet's: the others
+            # on this host still hold that file.
+            if folder != self.info.parent and not self.shared:
                 with contextlib.suppress(OSError):
                     (folder / PATH_LOCK).unlink()
                     folder.rmdir()
@@ -192,7 +196,7 @@ class SourceLock:
             self._fd = None
 
 
-def _lock_path(source: Path) -> tuple[int | None, str | None]:
+def _lock_path(source: Path, shared: bool = False) -> tuple[int | None, str | None]:
     """Lock ``source``'s path: a flock on ``path.lock`` in this user's default state folder for
     it. Where that cannot be made (a service user's home that is not writable), the folder lock
     alone stands: returns no descriptor and a warning."""
@@ -207,7 +211,7 @@ def _lock_path(source: Path) -> tuple[int | None, str | None]:
             "is locked: were it replaced, another instance could start on it before this one stops"
         )
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         raise AlreadyRunning(source, lock_holder(folder / PATH_LOCK)) from None

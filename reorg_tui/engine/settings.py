@@ -112,6 +112,19 @@ class EngineSettings:
     shutdown_timeout: float = setting(
         5.0, "Seconds a stop may wait for in-flight moves.", minimum=0.1, maximum=3600
     )
+    coordinator: str = setting(
+        "",
+        "PostgreSQL URL of a fleet's coordinator (postgresql://...): several instances, on one host "
+        "or many, share this source. A secret: prefer the config file or the environment.",
+    )
+    claim_lease: float = setting(
+        30.0,
+        "With --coordinator: how long a claim on a batch lasts without this instance's heartbeat "
+        "(then another instance takes it over).",
+        minimum=1.0,
+        maximum=86_400,
+        duration=True,
+    )
 
     def alert_rules(self) -> AlertRules:
         return AlertRules(
