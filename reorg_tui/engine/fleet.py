@@ -313,9 +313,10 @@ class Fleet:
     def tick(self) -> None:
         """The heartbeat (this instance's claims renewed), claims that lapsed made ready again,
         outcomes not yet recorded, and this instance's snapshot for ``status --coordinator``."""
+        if self._unrecorded:
+            self._record([])  # first: before a lease that lapsed meanwhile is expired below
         with self._lock:
             ids = [c.id for c in self._claims.values()]
-            pending = bool(self._unrecorded)
         try:
             self.pg.renew(ids, self.lease)
             self.pg.expire()
@@ -323,8 +324,6 @@ class Fleet:
         except CoordinatorDown as exc:
             self._went_down(str(exc))
             return
-        if pending:
-            self._record([])
         self._came_back()
 
     def _went_down(self, why: str) -> None:

@@ -222,10 +222,12 @@ class PgLedger:
 
     # ---- connections ---------------------------------------------------------------------------
 
-    def _connect(self) -> Any:
+    def _connect(self, role: str = "") -> Any:
+        """A session, named for ``pg_stat_activity`` by what it does and this process's pid."""
+        name = f"reorg-tui {role} {os.getpid()}" if role else f"reorg-tui {os.getpid()}"
         try:
             return self._psycopg.connect(
-                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name="reorg-tui"
+                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name=name
             )
         except self._psycopg.Error as exc:
             raise CoordinatorDown(self._why(exc)) from None
@@ -311,7 +313,7 @@ class PgLedger:
             except psycopg.Error:
                 self.drop_lister()  # the session died: the lock went with it
         try:
-            session = self._connect()
+            session = self._connect("lister")
         except CoordinatorDown:
             return False
         try:

@@ -87,3 +87,78 @@ def postgres() -> Iterator[Postgres]:
 def database(postgres: Postgres) -> str:
     """A URL of a database of its own for this test."""
     return postgres.new_database()
+
+
+class Daemons:
+    """Real headless daemons of one fleet: one source, one destination, one coordinator, a state
+    folder and a log file each. Killed (SIGKILL ends a SIGSTOPped one too) after the test."""
+
+    def __init__(self, root: Path, url: str) -> None:
+        self.root = root
+        self.url = url
+        self.source, self.dest, self.quarantine = root / "source", root / "dest", root / "quarantine"
+        for folder in (self.source, self.dest, self.quarantine):
+            folder.mkdir(exist_ok=True)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        import sys
+
+        state = self.root / f"state-{name}"
+        args = [
+            *("--headless", "-s", str(self.source), "-d", str(self.dest)),
+            *("--quarantine", str(self.quarantine), "--state-dir", str(state)),
+            *("--coordinator", self.url, "--recursive", "--settle", "0.2", "--poll-interval", "1"),
+            *("--claim-lease", "3", "--workers", "2", "--batch-size", "64", "--stats-interval", "1"),
+            *extra,
+        ]
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
+        full_env.update({"PYTHONUNBUFFERED": "1", **(env or {})})
+        with open(self.log_path(name), "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "reorg_tui", *args], stdout=log, stderr=log, env=full_env
+            )
+        self.procs[name] = proc
+        return proc
+
+    def log_path(self, name: str) -> Path:
+        return self.root / f"{name}.log"
+
+    def log(self, name: str) -> str:
+        return self.log_path(name).read_text(errors="replace")
+
+    def state_dir(self, name: str) -> Path:
+        return self.root / f"state-{name}"
+
+    def snapshot(self, name: str) -> dict[str, object] | None:
+        from reorg_tui.engine.publish import read_state
+
+        state = read_state(self.state_dir(name))
+        return None if state is None else state["snapshot"]  # type: ignore[no-any-return]
+
+    def stop_all(self) -> dict[str, int]:
+        """SIGTERM each still running, and its exit code."""
+        import signal
+
+        codes = {}
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in self.procs.items():
+            codes[name] = proc.wait(timeout=30)
+        return codes
+
+    def kill_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def daemons(tmp_path: Path, database: str) -> Iterator[Daemons]:
+    fleet = Daemons(tmp_path, database)
+    try:
+        yield fleet
+    finally:
+        fleet.kill_all()
