@@ -226,8 +226,17 @@ class PgLedger:
         """A session, named for ``pg_stat_activity`` by what it does and this process's pid."""
         name = f"reorg-tui {role} {os.getpid()}" if role else f"reorg-tui {os.getpid()}"
         try:
+            # Over TCP, a peer that vanishes (a pulled cable, a paused VM) is noticed within
+            # seconds, not the kernel's 15 minutes (libpq ignores these for a Unix socket).
             return self._psycopg.connect(
-                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name=name
+                self._url,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT,
+                application_name=name,
+                keepalives_idle=5,
+                keepalives_interval=2,
+                keepalives_count=3,
+                tcp_user_timeout=15_000,
             )
         except self._psycopg.Error as exc:
             raise CoordinatorDown(self._why(exc)) from None
