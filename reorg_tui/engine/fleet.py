@@ -32,6 +32,7 @@ then this, never the reverse); the coordinator calls ``round``; batch threads ``
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
@@ -43,7 +44,7 @@ from typing import TYPE_CHECKING
 
 from reorg_tui.engine import events as ev
 from reorg_tui.engine import steps
-from reorg_tui.engine.kinds import ARRIVED, Kind, Ready
+from reorg_tui.engine.kinds import ARRIVED, Kind, Ready, State
 from reorg_tui.engine.ledger import new_owner
 from reorg_tui.engine.ledger_pg import Claim, CoordinatorDown, FileState, Finished, PgLedger, signed_ino
 from reorg_tui.engine.metrics import FleetView
@@ -126,6 +127,8 @@ class Fleet:
             pending, self._unrecorded = self._unrecorded + back, []
         try:
             self.pg.finish(pending)
+            final = dataclasses.replace(self.snapshot(), state=State.STOPPED)
+            self.pg.seen(self.host, self.pid, final.to_dict())  # `status`: it stopped, it did not die
         except CoordinatorDown:
             pass  # their leases lapse: the others take them then
         self.pg.close()

@@ -478,12 +478,24 @@ class PgLedger:
                 (self.owner, self.source_id, host, pid, json.dumps(snapshot)),
             )
 
-    def instances(self, within: float = 86_400.0) -> list[InstanceRow]:
-        """Every instance of this source seen in the last ``within`` seconds, oldest-seen first."""
-        with self._work() as conn:
-            rows = conn.execute(
-                "SELECT owner, host, pid, snapshot, extract(epoch FROM now() - seen) FROM reorg_instances "
-                "WHERE source_id = %s AND seen > now() - make_interval(secs => %s) ORDER BY seen",
-                (self.source_id, within),
-            ).fetchall()
-        return [InstanceRow(r[0], r[1], r[2], r[3], float(r[4])) for r in rows]
+    def instances(self, within: float = 86_400.0) -> dict[str, list[InstanceRow]]:
+        """Every instance seen in the last ``within`` seconds, by source (this ledger's only, if
+        it names one: ``identity``), in the order they were first seen. Read only: nothing is made
+        (CoordinatorError where no fleet ever wrote there)."""
+        psycopg = self._psycopg
+        try:
+            with self._work() as conn:
+                rows = conn.execute(
+                    "SELECT s.identity, i.owner, i.host, i.pid, i.snapshot, "
+                    "extract(epoch FROM now() - i.seen) FROM reorg_instances i "
+                    "JOIN reorg_sources s ON s.id = i.source_id "
+                    "WHERE (%s = '' OR s.identity = %s) AND i.seen > now() - make_interval(secs => %s) "
+                    "ORDER BY s.identity, i.owner",
+                    (self.identity, self.identity, within),
+                ).fetchall()
+        except psycopg.errors.UndefinedTable:
+            raise CoordinatorError(f"no fleet has used the coordinator {self.where} yet") from None
+        out: dict[str, list[InstanceRow]] = {}
+        for r in rows:
+            out.setdefault(r[0], []).append(InstanceRow(r[1], r[2], r[3], r[4], float(r[5])))
+        return out

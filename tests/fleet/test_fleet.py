@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.conftest import OLD, files_under, wait_for, write
+from tests.conftest import OLD, cli, files_under, wait_for, write
 from tests.fleet.conftest import Daemons
 
 FOLDERS = 8  # source subfolders (--recursive): claims spread over them
@@ -40,6 +40,11 @@ def table(url: str) -> list[tuple[object, ...]]:
         return conn.execute(
             "SELECT id, rel, state, fence, owner, finished_by, target FROM reorg_files ORDER BY id"
         ).fetchall()
+
+
+def instances(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM reorg_instances").fetchone()[0]  # type: ignore[index,no-any-return]
 
 
 def lister_pid(url: str) -> int | None:
@@ -103,7 +108,18 @@ def test_three_instances_share_a_backlog_and_a_stream(daemons: Daemons) -> None:
     wait_for(lambda: files_in_source(daemons) == 0, 120, "the source emptied")
     wait_for(lambda: rows(daemons.url) == {"done": len(made)}, 30, "every row done")
     time.sleep(1.5)  # (each instance publishes its snapshot once a second)
+    status = cli("status", "--coordinator", daemons.url, "--source", str(daemons.source))
+    assert status.returncode == 0, status.stdout + status.stderr
+    lines = status.stdout.splitlines()
+    assert lines[0] == "healthy: 3 instance(s) of the fleet"
+    members = [line for line in lines if " pid " in line]
+    pids = {int(line.split(" pid ")[1].split()[0]) for line in members}
+    assert pids == {p.pid for p in daemons.procs.values()}
+    assert sum("  lister  " in line for line in members) == 1
+    assert all("  running  " in line and "seen " in line and "files/s" in line for line in members)
     assert daemons.stop_all() == {"a": 0, "b": 0, "c": 0}
+    stopped = cli("status", "--coordinator", daemons.url, "--source", str(daemons.source))
+    assert stopped.returncode == 2 and stopped.stdout.startswith("down: no instance runs on"), stopped.stdout
     assert_each_file_once(daemons, made)
     assert_ledger_matches(daemons, daemons.url, made, names)
     by = {r[5] for r in table(daemons.url)}
@@ -116,13 +132,18 @@ def test_the_lister_killed_another_lists_within_a_poll_interval(daemons: Daemons
     procs = {name: daemons.start(name) for name in names}
     wait_for(lambda: lister_pid(daemons.url) is not None, 30, "a lister")
     wait_for(lambda: rows(daemons.url).get("done", 0) > 100, 60, "moves under way")
+    wait_for(lambda: instances(daemons.url) == 3, 30, "each instance's first snapshot in the coordinator")
     first = lister_pid(daemons.url)
     victim = next(name for name, proc in procs.items() if proc.pid == first)
     procs[victim].kill()  # SIGKILL: its session, and with it the advisory lock, end at once
     killed = time.monotonic()
+    procs[victim].wait()  # (reaped: not a zombie that status would find alive)
     wait_for(lambda: lister_pid(daemons.url) not in (None, first), 10, "another lister")
     took = time.monotonic() - killed
     assert took <= 1.0 + 1.5, took  # one poll interval (1 s), and room for a loaded machine
+    status = cli("status", "--coordinator", daemons.url)
+    assert status.returncode == 2, status.stdout
+    assert status.stdout.startswith(f"down: {os.uname().nodename} pid {first} down"), status.stdout
     made.update(make_files(daemons.source, 1500, 500))  # listed by the new lister only
     wait_for(lambda: files_in_source(daemons) == 0, 120, "the source emptied")
     # Nothing stranded: what the dead instance held was taken over when its lease lapsed.
@@ -174,7 +195,12 @@ def test_the_database_stopped_and_started_under_the_fleet(daemons: Daemons, post
         made.update(late)
         time.sleep(2.0)  # settled (0.2 s) many times over: nothing may move without a claim
         assert files_in_source(daemons) == 200
+        down = cli("status", "--coordinator", daemons.url)
+        assert down.returncode == 2 and down.stdout.startswith("down: the coordinator does not answer")
+        assert daemons.url not in down.stdout
         for name in ("a", "b"):
+            one = cli("status", "--state-dir", str(daemons.state_dir(name)))
+            assert one.returncode == 1 and "not reachable" in one.stdout, one.stdout
             snap = daemons.snapshot(name)
             assert snap is not None and "not reachable" in str(snap["pause_reason"])
             assert "intake paused (coordinator" in daemons.log(name)
