@@ -119,11 +119,10 @@ class EngineSettings:
     )
     claim_lease: float = setting(
         30.0,
-        "With --coordinator: how long a claim on a batch lasts without this instance's heartbeat "
+        "With --coordinator: seconds a claim on a batch lasts without this instance's heartbeat "
         "(then another instance takes it over).",
         minimum=1.0,
         maximum=86_400,
-        duration=True,
     )
 
     def alert_rules(self) -> AlertRules:
