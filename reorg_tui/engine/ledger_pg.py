@@ -24,6 +24,7 @@ the moment that session dies, and with it the process). A connection that fails 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import os
@@ -37,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reorg_tui.engine.errors import ExitCode, ReorgError
+from reorg_tui.engine.ledger import Identity, Query, Step, Transfer, TransferKind
 
 SCHEMA_VERSION = 1
 SCHEMA_LOCK = 0x7265_6F72_6700  # the advisory lock the schema is made under ("reorg" in hex)
@@ -149,6 +151,31 @@ class InstanceRow:
     pid: int
     snapshot: dict[str, Any]
     seen_ago: float  # seconds since it last wrote (the database's clock: no host's)
+
+
+def _transfer(row: tuple[Any, ...]) -> Transfer:
+    rid, identity, rel, state, target, ino, size, mtime_ns, ctime_ns, listed, finished, by, error = row
+    source = os.fsencode(identity) + b"/" + bytes(rel)
+    done = state == FileState.DONE
+    return Transfer(
+        kind=TransferKind.DELIVER if done else TransferKind.QUARANTINE,
+        step=Step.DONE,
+        identity=Identity(0, ino, size, mtime_ns, ctime_ns),  # (no st_dev: each client's own)
+        source=source,
+        target=bytes(target) if target is not None else b"(the quarantine)",
+        started=float(listed),
+        finished=float(finished),
+        errors=[error] if error and not done else [],
+        owner=by or "",
+        id=rid,
+    )
+
+
+def _named(row: Transfer, glob: str) -> bool:
+    names = (os.path.basename(row.source_path), os.path.basename(row.target_path))
+    if any(c in glob for c in "*?["):
+        return any(fnmatch.fnmatchcase(name, glob) for name in names)
+    return glob in names
 
 
 _SCHEMA = """
@@ -465,6 +492,37 @@ class PgLedger:
                 (self.source_id,),
             ).fetchall()
         return {state: n for state, n in rows}
+
+    # ---- history -------------------------------------------------------------------------------
+
+    def query(self, query: Query) -> list[Transfer]:
+        """The fleet's finished transfers (delivered or quarantined, by any instance), newest
+        first, as the ledger's rows: what ``history --coordinator`` prints. The name glob is
+        matched here, on the file name's bytes decoded as the filesystem does; the rows are read
+        through a server-side cursor, so a large fleet's table is never read whole."""
+        psycopg = self._psycopg
+        since = query.since if query.since is not None else 0.0
+        out: list[Transfer] = []
+        try:
+            with self._work() as conn, conn.transaction(), conn.cursor(name="reorg_history") as cur:
+                cur.itersize = 2000
+                cur.execute(
+                    "SELECT f.id, s.identity, f.rel, f.state, f.target, f.ino, f.size, f.mtime_ns, "
+                    "f.ctime_ns, extract(epoch FROM f.listed), extract(epoch FROM f.finished), "
+                    "f.finished_by, f.error FROM reorg_files f JOIN reorg_sources s ON s.id = f.source_id "
+                    "WHERE (%s = '' OR s.identity = %s) AND f.state IN ('done', 'quarantined') "
+                    "AND f.finished >= to_timestamp(%s) ORDER BY f.finished DESC, f.id DESC",
+                    (self.identity, self.identity, since),
+                )
+                for row in cur:
+                    transfer = _transfer(row)
+                    if query.name is None or _named(transfer, query.name):
+                        out.append(transfer)
+                        if len(out) >= query.limit:
+                            break
+        except psycopg.errors.UndefinedTable:
+            raise CoordinatorError(f"no fleet has used the coordinator {self.where} yet") from None
+        return out
 
     # ---- the instances -------------------------------------------------------------------------
 

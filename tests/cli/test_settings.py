@@ -171,9 +171,7 @@ def test_status_help_shows_only_the_options_status_uses():
     assert result.returncode == 0, result.stderr
     options = sorted(set(re.findall(r"^\s+(?:-\w, )?(--[a-z-]+)", result.stdout, re.MULTILINE)))
     expected = ["--config", "--coordinator", "--help", "--json", "--source", "--start-timeout", "--state-dir"]
-    assert options == expected, (
-        result.stdout
-    )
+    assert options == expected, result.stdout
 
 
 def test_dashboard_without_a_terminal_says_so(dirs):

@@ -5,6 +5,7 @@ database going away and coming back."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import threading
@@ -117,6 +118,16 @@ def test_three_instances_share_a_backlog_and_a_stream(daemons: Daemons) -> None:
     assert pids == {p.pid for p in daemons.procs.values()}
     assert sum("  lister  " in line for line in members) == 1
     assert all("  running  " in line and "seen " in line and "files/s" in line for line in members)
+    # The fleet's history: every instance's work, from any host.
+    name = sorted(made)[1234]
+    history = cli("history", "--coordinator", daemons.url, "-s", str(daemons.source), name)
+    assert history.returncode == 0, history.stderr
+    lines = history.stdout.splitlines()
+    assert "delivered" in lines[0] and len(lines) == 3, history.stdout
+    assert lines[1].startswith("  from  " + str(daemons.source)) and lines[1].endswith(name)
+    assert lines[2] == f"  to    {daemons.dest}/{name[:4]}/{name[5:7]}/{name[8:10]}/{name}"
+    every = cli("history", "--coordinator", daemons.url, "--limit", "100000", "--json", "2024-*")
+    assert len(json.loads(every.stdout)) == len(made)
     assert daemons.stop_all() == {"a": 0, "b": 0, "c": 0}
     stopped = cli("status", "--coordinator", daemons.url, "--source", str(daemons.source))
     assert stopped.returncode == 2 and stopped.stdout.startswith("down: no instance runs on"), stopped.stdout
