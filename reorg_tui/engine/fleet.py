@@ -166,14 +166,15 @@ class Fleet:
     # ---- the coordinator's round ---------------------------------------------------------------
 
     def round(self, may_claim: bool) -> None:
-        """Publish what settled; then claim while fewer than two batches are held here."""
+        """Publish what settled; then claim while fewer than two batches wait or move here (a
+        claim kept for a retry waiting its turn does not count: it holds up no new work)."""
         try:
             if self._offered:
                 self._publish()
             if not may_claim or self.down:
                 return
             want = 2 * self.settings.batch_size
-            while len(self._claims) < want:
+            while sum(self.intake.counts()[1:]) < want:
                 claims = self.pg.claim(self.settings.batch_size, self._start, self.lease)
                 if not claims:
                     break
@@ -190,7 +191,11 @@ class Fleet:
 
     def confirm(self, batch: list[Ready]) -> list[Ready]:
         with self._lock:
-            claims = [c for c in (self._claims.get(rel) for rel, _ in batch) if c is not None]
+            held = [(rel, self._claims.get(rel)) for rel, _ in batch]
+        claims = [c for _, c in held if c is not None]
+        for rel, c in held:
+            if c is None:
+                self._drop(rel)  # a retry of a claim this instance no longer has: not moved here
         try:
             mine = self.pg.confirm(claims, self.lease)
         except CoordinatorDown as exc:
