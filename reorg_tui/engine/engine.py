@@ -184,6 +184,7 @@ class Engine:
             snapshot=self.snapshot,
             forget=self.failures.forget,
             retrying=self.failures.__contains__,
+            wake=self._wake,
         )
         self.intake.feed = self.feed
         self.runner = BatchRunner(

@@ -105,10 +105,13 @@ def feed_for(
     snapshot: Callable[[], Snapshot],
     forget: Callable[[str], None],
     retrying: Callable[[str], bool],
+    wake: threading.Event,
 ) -> Feed:
     """The feed ``settings`` ask for: the fleet's with a coordinator, else this host's own."""
     if not settings.coordinator:
         return LocalFeed()
     from reorg_tui.engine.fleet import Fleet
 
-    return Fleet(settings, intake=intake, bus=bus, snapshot=snapshot, forget=forget, retrying=retrying)
+    return Fleet(
+        settings, intake=intake, bus=bus, snapshot=snapshot, forget=forget, retrying=retrying, wake=wake
+    )

@@ -74,15 +74,19 @@ class Fleet:
         snapshot: Callable[[], Snapshot],
         forget: Callable[[str], None],
         retrying: Callable[[str], bool],
+        wake: threading.Event,
     ) -> None:
         self.settings = settings
         self.source = str(settings.source)
         self.dest = str(settings.dest)
+        self.naming = settings.naming()  # (layout and pattern never change live: see reconfigure.py)
         self.intake = intake
         self.bus = bus
         self.snapshot = snapshot
         self._forget = forget  # a retry of this instance that it no longer has a claim for
         self._retrying = retrying  # whether a failed file waits for a retry here
+        self._wake = wake  # the coordinator's: a round at once (more to claim, or to publish)
+        self._more = False  # the last claim was full: the queue likely holds more
         self.pg = PgLedger(settings.coordinator, owner=new_owner(), identity=self.source)
         self.host, self.pid = socket.gethostname(), os.getpid()
         self._start = random.randrange(1 << 31)  # this instance's point in the folder order
@@ -149,6 +153,8 @@ class Fleet:
         with self._lock:
             if self._published.get(rel) != identity:
                 self._offered.append((rel, st))
+                if len(self._offered) % PUBLISH_CHUNK == 0:
+                    self._wake.set()  # a chunk to publish: at once, not at the next timeout
         return False  # never queued here: it comes back through a claim, here or elsewhere
 
     def _publish(self) -> None:
@@ -176,6 +182,7 @@ class Fleet:
             want = 2 * self.settings.batch_size
             while sum(self.intake.counts()[1:]) < want:
                 claims = self.pg.claim(self.settings.batch_size, self._start, self.lease)
+                self._more = len(claims) == self.settings.batch_size
                 if not claims:
                     break
                 with self._lock:
@@ -278,7 +285,7 @@ class Fleet:
 
     def _target(self, rel: str) -> str | None:
         try:
-            return plan(self.settings.naming(), self.dest, rel)[2]
+            return plan(self.naming, self.dest, rel)[2]
         except InvalidDate:
             return None
 
@@ -298,6 +305,8 @@ class Fleet:
                 self._unrecorded = pending + self._unrecorded
             self._went_down(str(exc))
             return
+        if self._more:
+            self._wake.set()  # the next claim now, not at the coordinator's next timeout
         late = len(pending) - recorded
         if late:
             with self._lock:

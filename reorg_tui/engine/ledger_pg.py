@@ -153,6 +153,11 @@ class InstanceRow:
     seen_ago: float  # seconds since it last wrote (the database's clock: no host's)
 
 
+def _has_schema(conn: Any) -> bool:
+    row = conn.execute("SELECT to_regclass('reorg_files') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
 def _transfer(row: tuple[Any, ...]) -> Transfer:
     rid, identity, rel, state, target, ino, size, mtime_ns, ctime_ns, listed, finished, by, error = row
     source = os.fsencode(identity) + b"/" + bytes(rel)
@@ -260,6 +265,10 @@ class PgLedger:
                 autocommit=True,
                 connect_timeout=CONNECT_TIMEOUT,
                 application_name=name,
+                # A commit lost to a crash of the database costs nothing here: a claim lapses, an
+                # outcome not recorded is found again by the next claimer (both names are looked
+                # at), a file not published is listed again. So no statement waits for its WAL.
+                options="-c synchronous_commit=off",
                 keepalives_idle=5,
                 keepalives_interval=2,
                 keepalives_count=3,
@@ -486,12 +495,29 @@ class PgLedger:
             return int(cur.rowcount)
 
     def counts(self) -> dict[str, int]:
+        """This source's rows by state, found by its identity (read only: no ``open`` needed;
+        empty where no fleet ever wrote there)."""
         with self._work() as conn:
+            if not _has_schema(conn):
+                return {}
             rows = conn.execute(
-                "SELECT state, count(*) FROM reorg_files WHERE source_id = %s GROUP BY state",
-                (self.source_id,),
+                "SELECT f.state, count(*) FROM reorg_files f JOIN reorg_sources s ON s.id = f.source_id "
+                "WHERE s.identity = %s GROUP BY f.state",
+                (self.identity,),
             ).fetchall()
         return {state: n for state, n in rows}
+
+    def forget_sources(self, below: str) -> None:
+        """Every row of the sources whose identity is below the folder ``below`` (a benchmark's
+        own, in a coordinator it was lent)."""
+        like = below.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+        with self._work() as conn, conn.transaction():
+            if not _has_schema(conn):
+                return
+            ids = "(SELECT id FROM reorg_sources WHERE identity LIKE %s)"
+            conn.execute(f"DELETE FROM reorg_files WHERE source_id IN {ids}", (like,))
+            conn.execute(f"DELETE FROM reorg_instances WHERE source_id IN {ids}", (like,))
+            conn.execute("DELETE FROM reorg_sources WHERE identity LIKE %s", (like,))
 
     # ---- history -------------------------------------------------------------------------------
 
