@@ -5,6 +5,7 @@ down) naming only metrics it serves, passing promtool and firing in its rule eng
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -52,7 +53,7 @@ def test_the_fleets_metrics_are_served_and_its_rules_name_only_them(daemons: Dae
     ]
     served = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and line[0] != "#"}
     rules = fleet_rules(daemons.url)
-    named = {n for r in rules for n in __import__("re").findall(r"\breorg_[a-z_]+\b", r["expr"])}
+    named = {n for r in rules for n in re.findall(r"\breorg_[a-z_]+\b", r["expr"])}
     assert {"ReorgFleetInstanceDown", "ReorgFleetListerMissing", "ReorgFleetCoordinatorDown"} <= {
         r["alert"] for r in rules
     }
