@@ -70,6 +70,7 @@ from reorg_tui.engine.vital import ThreadDied, Vitals
 from reorg_tui.engine.watch import Watcher
 
 log = logging.getLogger(__name__)
+SHARED_STAGING_KEPT = 3600.0  # seconds: see _start
 WORKERS_MAX = int(EngineSettings.__dataclass_fields__["workers"].metadata["maximum"])
 
 
@@ -462,9 +463,12 @@ class Engine:
         held = hold_undone(self.ledger, self.sources, self.intake)  # (undone.py: not delivered again)
         if held:
             log.info("left %d file(s) an undo put back in the source alone, until each changes", held)
-        cleaned = self.mover.recover() + sweep_staging(self.sources)  # a release's or undo's copies
+        # A fleet shares its folders with other hosts, whose pids mean nothing here: a partial
+        # copy written to in the last hour may be one of theirs in progress, and stays.
+        kept = SHARED_STAGING_KEPT if self.settings.coordinator else 0.0
+        cleaned = self.mover.recover(kept_younger=kept) + sweep_staging(self.sources, kept_younger=kept)
         self._phase = Phase.QUARANTINE
-        cleaned += self.quarantine.repair() + remove_leftovers(self.settings.state_dir)
+        cleaned += self.quarantine.repair(kept_younger=kept) + remove_leftovers(self.settings.state_dir)
         if cleaned:
             self.bus.warn(f"recovered from an interrupted run: removed or repaired {cleaned} leftover(s)")
         self._phase = Phase.RETRIES

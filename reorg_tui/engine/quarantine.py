@@ -379,12 +379,12 @@ class QuarantineStore:
 
     # ---- at a start --------------------------------------------------------------------------
 
-    def repair(self) -> int:
+    def repair(self, *, kept_younger: float = 0.0) -> int:
         """After a crash, or a lost or new index: remove partial copies and records without
         files, give files without a record one, and make the index match the folder. Returns
         how many leftovers were repaired (indexing records is not counted: it is logged)."""
         with self._lock:
-            repaired = self.mover.recover() + remove_leftovers(self.root)
+            repaired = self.mover.recover(kept_younger=kept_younger) + remove_leftovers(self.root)
             records, folders = self._listing()
             rows = {r.id: r for r in self.ledger.quarantine_list(self.key)}
             drop: list[str] = []
