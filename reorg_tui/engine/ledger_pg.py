@@ -19,6 +19,9 @@ single-host daemon never loads it. Every method is thread-safe (one connection f
 behind a lock; the lister's advisory lock is held by a session of its own, so that it is lost
 the moment that session dies, and with it the process). A connection that fails raises
 ``CoordinatorDown``; the next use (at most once a second) connects again.
+
+Over 300 lines because every statement the fleet runs is here, each beside what it guarantees
+(the fences, SKIP LOCKED, the lease), so that the SQL is read in one place and nowhere else.
 """
 
 from __future__ import annotations
