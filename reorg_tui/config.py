@@ -10,10 +10,11 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+import types
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Literal, get_origin, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from reorg_tui.engine import (
     EngineSettings,
@@ -24,6 +25,8 @@ from reorg_tui.engine import (
     setting,
 )
 from reorg_tui.engine.inputfile import UnfitFile, read_regular
+from reorg_tui.engine.locate import shard_state_dir
+from reorg_tui.engine.shard import Shard, parse_shard
 
 __all__ = ["FIELDS", "ConfigError", "Settings", "default_state_dir", "find_state_dir", "load", "resolve"]
 
@@ -105,7 +108,8 @@ class Field:
             return "PERCENT"
         if self.name.endswith("_rate"):
             return "RATIO"  # a fraction, 0 to 1: not a time
-        return {Path: "DIR", int: "N", float: "SECONDS", tuple: "GLOBS", str: "TEXT"}.get(self.kind, "X")
+        kinds = {Path: "DIR", int: "N", float: "SECONDS", tuple: "GLOBS", str: "TEXT", Shard: "K/N"}
+        return kinds.get(self.kind, "X")
 
     def help_text(self) -> str:
         default = self.default
@@ -116,10 +120,13 @@ class Field:
 
 
 def _kind(hint: Any) -> type:
-    """The plain type a setting's annotation names: Path, int, float, bool, tuple or str."""
+    """The plain type a setting's annotation names: Path, int, float, bool, tuple, str or Shard
+    (``X | None``: X, a setting whose default is none)."""
     origin = get_origin(hint)
     if origin is Literal:
         return str
+    if origin in (Union, types.UnionType):
+        return _kind(next(arg for arg in get_args(hint) if arg is not type(None)))
     return origin or hint  # tuple[str, ...] -> tuple
 
 
@@ -170,6 +177,11 @@ def _convert(field: Field, raw: Any, origin: str) -> Any:
             if not str(raw).strip():
                 raise ValueError
             value = Path(os.path.expanduser(str(raw)))
+        elif field.kind is Shard:
+            try:
+                value = parse_shard(raw) if isinstance(raw, str) else parse_shard("")
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {raw!r} {exc}") from None
         else:
             value = str(raw)
     except (TypeError, ValueError):
@@ -288,6 +300,7 @@ def load(
     values["quarantine"] = Path(os.path.realpath(values["quarantine"]))
     if values["state_dir"] is None:
         values["state_dir"] = default_state_dir(source)
+    values["state_dir"] = shard_state_dir(values["state_dir"], values["shard"])
     settings = Settings(**values)
     validate(settings, make_quarantine=not named_quarantine)
     return settings
@@ -341,6 +354,10 @@ def validate(settings: Settings, *, make_quarantine: bool = True) -> None:
         from reorg_tui.engine.ledger_pg import check_url  # (imports no psycopg)
 
         check_url(settings.coordinator)
+        if settings.shard is not None:
+            raise ConfigError(
+                "--shard does not go with --coordinator: a fleet shares out its source's files itself"
+            )
     try:
         settings.naming()
     except NamingError as exc:

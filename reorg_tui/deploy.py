@@ -59,6 +59,8 @@ def command_line(dep: Deployment) -> list[str]:
             continue
         elif f.name == "quarantine" and value == dep.settings.dest / "_quarantine":
             continue  # the default, made at the first start; a named one must exist
+        if f.name == "state_dir" and dep.settings.shard is not None:
+            value = value.parent  # the daemon keeps a shard's state in shard-K-of-N below it
         if field.repeat or f.name == "coordinator":  # --notify, --coordinator: URLs hold secrets
             raise ConfigError(
                 f"{field.flag} URLs are secrets, not for a command line every user sees nor a "

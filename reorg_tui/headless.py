@@ -65,15 +65,17 @@ def run_headless(
         logs.emit(
             logging.INFO,
             "started",
-            "watching %s -> %s (%d workers, quarantine %s)%s",
+            "watching %s -> %s (%d workers, quarantine %s%s)%s",
             str(settings.source),
             str(settings.dest),
             settings.workers,
             str(settings.quarantine),
+            "" if settings.shard is None else f", shard {settings.shard}",
             " once" if once else "",
             pid=os.getpid(),
             source=str(settings.source),
             destination=str(settings.dest),
+            **({} if settings.shard is None else {"shard": str(settings.shard)}),
         )
         if notifier.active:
             notifier.send("READY=1", f"STATUS=watching {safe(str(settings.source))}")

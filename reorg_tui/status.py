@@ -12,10 +12,16 @@ A snapshot is believed only from a state folder that no other user could have wr
 lock (the kernel's word, from /proc/locks, for the ``--source`` given: root checking a daemon that
 runs as a service user).
 Anything else is reported as ``untrusted``, exit 2: a forged "healthy" is never passed on.
+
+A shard (``--shard K/N``) is checked as above, and so is every other shard of N, in the state
+folders beside its own (``shard-J-of-N``): one that is not running (down, for any of the reasons
+above) makes the answer at least degraded, and is named. There is no failover: its files wait
+until it runs again. Without --shard, on a source that shards of N hold, every shard is checked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +30,12 @@ from typing import Any
 import humanize
 
 from reorg_tui.engine import LogHealth, Snapshot, State
+from reorg_tui.engine.locate import default_state_dir, find_state_dir
 from reorg_tui.engine.lock import lock_holder
 from reorg_tui.engine.publish import Unpublished, read_published
 from reorg_tui.engine.roots import first_replaced
+from reorg_tui.engine.shard import Shard
+from reorg_tui.engine.shard_lock import running_shards
 from reorg_tui.engine.statedir import UntrustedStateDir, check_for_reading
 from reorg_tui.engine.store import pid_alive
 from reorg_tui.present import summary
@@ -36,6 +45,19 @@ STALE_AFTER = 10.0  # seconds without a new publication (it publishes about ever
 # A start-up still going after this long is down (--start-timeout): 50,000 quarantined files
 # take 3 to 20 s to check, from a warm or a cold cache; an outage must not hide behind "starting".
 START_TIMEOUT = 300.0
+SHARDS_NAMED = 8  # a line names this many shards not running, then counts the rest
+
+
+@dataclass(frozen=True)
+class ShardHealth:
+    """How one shard of a source fares, as ``status`` of any shard reports it."""
+
+    shard: Shard
+    code: int
+    line: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"shard": str(self.shard), "status": _LABELS[self.code], "message": self.line}
 
 
 @dataclass(frozen=True)
@@ -45,12 +67,14 @@ class Health:
     snapshot: Snapshot | None
     pid: int | None
     age: float | None
+    shards: tuple[ShardHealth, ...] = ()  # every shard of N, this one included (sharded only)
 
     @property
     def label(self) -> str:
-        return ("healthy", "degraded", "down")[self.code]
+        return _LABELS[self.code]
 
     def to_dict(self) -> dict[str, Any]:
+        shards = {"shards": [s.to_dict() for s in self.shards]} if self.shards else {}
         return {
             "status": self.label,
             "exit_code": self.code,
@@ -58,7 +82,10 @@ class Health:
             "pid": self.pid,
             "published_seconds_ago": None if self.age is None else round(self.age, 3),
             "snapshot": self.snapshot.to_dict() if self.snapshot else None,
-        }
+        } | shards
+
+
+_LABELS = ("healthy", "degraded", "down")
 
 
 def check(
@@ -66,16 +93,85 @@ def check(
     now: float | None = None,
     source: Path | None = None,
     start_timeout: float = START_TIMEOUT,
+    shard: Shard | None = None,
 ) -> Health:
     """The health of the instance publishing in ``state_dir``. With ``source``, a down result
     while another process holds the source's lock names that process instead: it runs, but
-    keeps its state elsewhere. A start-up is degraded for ``start_timeout`` seconds, then down."""
+    keeps its state elsewhere. A start-up is degraded for ``start_timeout`` seconds, then down.
+    With ``shard`` (``state_dir`` is then that shard's), the other shards beside it too; without,
+    on a source that shards hold, every shard, in the shard folders of ``state_dir``."""
+    now = time.time() if now is None else now
+    if shard is None and source is not None:
+        running = running_shards(source)
+        if running is not None:
+            return _all_shards(state_dir, running[0], now, source, start_timeout)
+    health = _one(state_dir, now, source, start_timeout, shard)
+    if shard is None:
+        return health
+    others = [_one(state_dir.parent / s.folder, now, source, start_timeout, s) for s in shard.siblings()]
+    shards = sorted(
+        [ShardHealth(shard, health.code, health.line)]
+        + [ShardHealth(s, h.code, h.line) for s, h in zip(shard.siblings(), others, strict=True)],
+        key=lambda s: s.shard.k,
+    )
+    down = [s.shard for s in shards if s.code == DOWN and s.shard != shard]
+    if not down:
+        return dataclasses.replace(health, shards=tuple(shards))
+    missing = _not_running(down, shard.n)
+    if health.code == HEALTHY:
+        line = f"degraded: {missing} (their files wait); this shard, {shard}: {health.line}"
+    else:
+        line = f"{health.line}; {missing}"
+    return dataclasses.replace(health, code=max(health.code, DEGRADED), line=line, shards=tuple(shards))
+
+
+def _all_shards(state_dir: Path, n: int, now: float, source: Path, start_timeout: float) -> Health:
+    """Without --shard, on a source that shards of ``n`` hold: each of them, in the shard
+    folders of ``state_dir`` (or where each said it keeps its state, for the default); exit by
+    the worst, a shard not running counted as degraded while another runs."""
+    shards = []
+    for k in range(n):
+        one = Shard(k, n)
+        health = _one(find_state_dir(source, state_dir, one), now, source, start_timeout, one)
+        shards.append(ShardHealth(one, health.code, health.line))
+    down = [s.shard for s in shards if s.code == DOWN]
+    up = [s for s in shards if s.code != DOWN]
+    worst = max((s.code for s in up), default=DOWN)
+    code = DOWN if not up else max(worst, DEGRADED if down else HEALTHY)
+    parts = [f"{len(up)} of {n} shards running"]
+    if down:
+        parts.append(_not_running(down, n))
+    degraded = [str(s.shard) for s in up if s.code == DEGRADED]
+    if degraded:
+        parts.append(f"degraded: {_named(degraded)}")
+    label = "" if code == HEALTHY else f"{_LABELS[code]}: "
+    line = f"{label}{source} is processed by shards of {n}: " + "; ".join(parts)
+    return Health(code, line, None, None, None, tuple(shards))
+
+
+def _not_running(down: list[Shard], n: int) -> str:
+    return f"{len(down)} of {n} shards not running: {_named([str(s) for s in down])}"
+
+
+def _named(names: list[str]) -> str:
+    shown = ", ".join(names[:SHARDS_NAMED])
+    return shown if len(names) <= SHARDS_NAMED else f"{shown} and {len(names) - SHARDS_NAMED} more"
+
+
+def _one(
+    state_dir: Path, now: float, source: Path | None, start_timeout: float, shard: Shard | None
+) -> Health:
+    """One instance (or shard): its state folder trusted, then what it published."""
     try:
         check_for_reading(state_dir, source)
     except UntrustedStateDir as exc:
         return Health(DOWN, f"untrusted: {exc}; its snapshot is not believed", None, None, None)
-    health = _check(state_dir, time.time() if now is None else now, start_timeout)
-    holder = None if health.code != DOWN or source is None else lock_holder(source)
+    health = _check(state_dir, now, start_timeout, shard)
+    if health.code != DOWN or source is None:
+        return health
+    # Who holds what this instance would: the source, or this shard's own lock (lock.py).
+    held = source if shard is None else default_state_dir(source) / f"{shard.folder}.lock"
+    holder = lock_holder(held)
     if holder is None or holder == health.pid:
         return health
     line = (
@@ -85,12 +181,18 @@ def check(
     return Health(DOWN, line, None, holder, None)
 
 
-def _check(state_dir: Path, now: float, start_timeout: float) -> Health:
+def _check(state_dir: Path, now: float, start_timeout: float, shard: Shard | None = None) -> Health:
     published = read_published(state_dir)
     if isinstance(published, Unpublished):
         line = published.why if published.missing else f"unknown: {published.why}"
         return Health(DOWN, f"not running: {line}" if published.missing else line, None, None, None)
     snap, pid = published.snapshot, published.pid
+    if published.shard != shard:
+        said = "no shard" if published.shard is None else f"shard {published.shard}"
+        line = (
+            f"unknown: {state_dir} holds the state of {said}, not of {shard or 'an instance without --shard'}"
+        )
+        return Health(DOWN, line, None, None, None)
     age = now - published.published_at
     return judge(snap, pid, age, now, start_timeout, alive=pid_alive(pid), roots=published.roots)
 

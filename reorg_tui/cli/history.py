@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from reorg_tui.cli.ops import SOURCE_OPTION, instance_state_dir
-from reorg_tui.cli.options import config_option, layered, state_dir_option
+from reorg_tui.cli.options import config_option, layered, shard_option, state_dir_option
 from reorg_tui.config import parse_age, resolve
 from reorg_tui.engine.ledger import NoLedger, Query, Transfer
 from reorg_tui.history import as_dict, block, is_glob, read
@@ -40,6 +40,7 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     source: str = SOURCE_OPTION,
     state_dir: str = state_dir_option(),
+    shard: str = shard_option(),
     config: Path = config_option(),
     coordinator: str = typer.Option(
         None,
@@ -59,7 +60,7 @@ def history(
     if values["coordinator"]:
         rows = _fleet(values["coordinator"], values["source"], query)
     else:
-        folder, _ = instance_state_dir(ctx, source, state_dir, config)
+        folder, _, _ = instance_state_dir(ctx, source, state_dir, config, shard)
         try:
             rows = read(folder, query)
         except NoLedger as exc:

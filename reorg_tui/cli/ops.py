@@ -11,9 +11,11 @@ from typing import Any
 
 import typer
 
-from reorg_tui.cli.options import config_option, layered, state_dir_option, with_settings
+from reorg_tui.cli.options import config_option, layered, shard_option, state_dir_option, with_settings
 from reorg_tui.config import FIELDS, ConfigError, default_state_dir, find_state_dir, load, resolve
 from reorg_tui.deploy import Deployment, supervisord, systemd
+from reorg_tui.engine.locate import shard_state_dir
+from reorg_tui.engine.shard import Shard
 
 config_app = typer.Typer(help="Print deployment files that match the settings given.")
 
@@ -22,26 +24,32 @@ SOURCE_OPTION = typer.Option(None, "--source", "-s", help=FIELDS["source"].help_
 
 
 def instance_state_dir(
-    ctx: typer.Context, source: str | None, state_dir: str | None, config: Path | None
-) -> tuple[Path, Path | None]:
-    """The state folder of the instance on a source, running or not, and that source (resolved;
-    None where only --state-dir was given): from --source alone, even if it was started with
-    --state-dir (see engine/locate.py)."""
-    given, config_file = layered(ctx, {"source": source, "state_dir": state_dir}, config)
+    ctx: typer.Context,
+    source: str | None,
+    state_dir: str | None,
+    config: Path | None,
+    shard: str | None = None,
+) -> tuple[Path, Path | None, Shard | None]:
+    """The state folder of the instance (or of its --shard) on a source, running or not, that
+    source (resolved; None where only --state-dir was given) and the shard: from --source alone,
+    even if it was started with --state-dir (see engine/locate.py)."""
+    flags = {"source": source, "state_dir": state_dir, "shard": shard}
+    given, config_file = layered(ctx, flags, config)
     values = resolve(given, config_file=config_file, required=())
-    folder, where = values["state_dir"], values["source"]
+    folder, where, part = values["state_dir"], values["source"], values["shard"]
     if where is None:
         if folder is None:
             raise ConfigError("--source (or --state-dir) is required to find the running instance")
-        return folder, None
+        return shard_state_dir(folder, part), None, part
     where = Path(os.path.realpath(where))
-    return find_state_dir(where, folder), where
+    return find_state_dir(where, folder, part), where, part
 
 
 def status(
     ctx: typer.Context,
     source: str = SOURCE_OPTION,
     state_dir: str = state_dir_option(),
+    shard: str = shard_option(),
     config: Path = config_option(),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     start_timeout: float | None = typer.Option(
@@ -63,7 +71,9 @@ def status(
     """Health of the instance running on this source (found from --source alone, even if it was
     started with --state-dir). Exit 0 healthy; 1 degraded: starting, an alert, a pause for disk,
     an operator's pause with files waiting, files in the quarantine, or a log that cannot be
-    written; 2 not running, stale, or starting for longer than --start-timeout."""
+    written, or (sharded) another shard not running; 2 not running, stale, or starting for
+    longer than --start-timeout. With --shard (or on a source that shards hold), every shard of
+    N is checked."""
     from reorg_tui.status import START_TIMEOUT, check
 
     timeout = START_TIMEOUT if start_timeout is None else start_timeout
@@ -78,8 +88,8 @@ def status(
         fleet = check_fleet(url, os.path.realpath(named) if named else None, timeout)
         typer.echo(json.dumps(fleet.to_dict(), indent=1) if as_json else "\n".join(fleet.lines()))
         raise typer.Exit(fleet.code)
-    folder, where = instance_state_dir(ctx, source, state_dir, config)
-    health = check(folder, source=where, start_timeout=timeout)
+    folder, where, part = instance_state_dir(ctx, source, state_dir, config, shard)
+    health = check(folder, source=where, start_timeout=timeout, shard=part)
     typer.echo(json.dumps(health.to_dict(), indent=1) if as_json else health.line)
     raise typer.Exit(health.code)
 
@@ -97,11 +107,13 @@ def _deployment(
     settings = load(given, config_file=config_file)
     state_given = resolve(given, config_file=config_file, required=())["state_dir"] is not None
     if home is not None and not state_given:  # the service user's default, not ours
-        settings = settings.with_(state_dir=default_state_dir(settings.source, home))
+        own = shard_state_dir(default_state_dir(settings.source, home), settings.shard)
+        settings = settings.with_(state_dir=own)
     pinned = {name for name, value in given.items() if value is not None}
     pinned |= {name for name, field in FIELDS.items() if os.environ.get(field.env)}
     default = default_state_dir(settings.source, home)
-    pointer = None if settings.state_dir == default else default
+    # (a shard's locks are in the default folder, whatever its state folder)
+    pointer = None if settings.state_dir == default and settings.shard is None else default
     return Deployment(settings, config_file, pinned, pointer)
 
 
@@ -152,13 +164,14 @@ def reload(
     ctx: typer.Context,
     source: str = SOURCE_OPTION,
     state_dir: str = state_dir_option(),
+    shard: str = shard_option(),
     config: Path = config_option(),
 ) -> None:
     """Make the daemon on this source read its settings again (as SIGHUP does): what can change
     live applies at once, the rest is kept (a restart applies it); prints what changed."""
     from reorg_tui.engine.control import request
 
-    folder, _ = instance_state_dir(ctx, source, state_dir, config)
+    folder, _, _ = instance_state_dir(ctx, source, state_dir, config, shard)
     typer.echo(request(folder, "reload", timeout=30.0))
 
 

@@ -43,6 +43,17 @@ def state_dir_option() -> Any:
     )
 
 
+def shard_option() -> Any:
+    """--shard for the commands that find an instance by its source: which shard's state."""
+    return typer.Option(
+        None,
+        "--shard",
+        metavar="K/N",
+        help="The shard, if the instance runs with --shard (its state is in STATE_DIR/shard-K-of-N). "
+        "[env: REORG_SHARD]",
+    )
+
+
 def _annotation(kind: type, repeat: bool) -> Any:
     if kind is bool:
         return Optional[bool]  # noqa: UP045

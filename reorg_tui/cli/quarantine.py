@@ -19,9 +19,10 @@ from typing import Any
 import humanize
 import typer
 
-from reorg_tui.cli.options import config_option, layered
+from reorg_tui.cli.options import config_option, layered, shard_option
 from reorg_tui.config import FIELDS, ConfigError, find_state_dir, parse_age, resolve
 from reorg_tui.engine import QuarantineOps, QuarantineStore, Record, foreseen_failure, open_store
+from reorg_tui.engine.locate import shard_state_dir
 from reorg_tui.engine.statedir import UntrustedStateDir, check_for_reading
 from reorg_tui.names import safe
 
@@ -35,8 +36,9 @@ def _store(
     config: Path | None,
     source: str | None = None,
     state_dir: str | None = None,
+    shard: str | None = None,
 ) -> QuarantineStore:
-    flags = {"quarantine": quarantine, "dest": dest, "source": source, "state_dir": state_dir}
+    flags = {"quarantine": quarantine, "dest": dest, "source": source, "state_dir": state_dir, "shard": shard}
     given, config_file = layered(ctx, flags, config)
     values = resolve(given, config_file=config_file, required=())
     root = values["quarantine"]
@@ -49,7 +51,9 @@ def _store(
     folder, where = values["state_dir"], None
     if values["source"] is not None:
         where = Path(os.path.realpath(values["source"]))
-        folder = find_state_dir(where, folder)
+        folder = find_state_dir(where, folder, values["shard"])
+    elif folder is not None:
+        folder = shard_state_dir(folder, values["shard"])
     return open_store(root, _believed(folder, where))
 
 
@@ -64,7 +68,8 @@ def _ops(
     path = Path(os.path.realpath(values["source"]))
     if not path.is_dir():
         raise ConfigError(f"source {path} does not exist")
-    return QuarantineOps(store, path, _believed(find_state_dir(path, values["state_dir"]), path))
+    folder = find_state_dir(path, values["state_dir"], values["shard"])
+    return QuarantineOps(store, path, _believed(folder, path))
 
 
 @functools.lru_cache(maxsize=8)  # (one warning, though both the store and the ops look)
@@ -126,12 +131,13 @@ def q_list(
     dest: str = _D,
     source: str = _S,
     state_dir: str = _STATE,
+    shard: str = shard_option(),
     config: Path = config_option(),
     older_than: str = _OLDER,
     as_json: bool = _J,
 ) -> None:
     """List quarantined files, oldest first."""
-    store = _store(ctx, quarantine, dest, config, source, state_dir)
+    store = _store(ctx, quarantine, dest, config, source, state_dir, shard)
     records = store.list(errors=as_json)
     if older_than is not None:
         limit = parse_age(older_than)
@@ -185,11 +191,12 @@ def q_show(
     dest: str = _D,
     source: str = _S,
     state_dir: str = _STATE,
+    shard: str = shard_option(),
     config: Path = config_option(),
     as_json: bool = _J,
 ) -> None:
     """Show one quarantined file: where it came from, where it was going, every error."""
-    store = _store(ctx, quarantine, dest, config, source, state_dir)
+    store = _store(ctx, quarantine, dest, config, source, state_dir, shard)
     record = store.get(item_id)
     if as_json:
         typer.echo(json.dumps(_record_dict(store, record), indent=1))

@@ -20,7 +20,7 @@ from typing import Any
 
 import typer
 
-from reorg_tui.cli.options import config_option, layered, state_dir_option
+from reorg_tui.cli.options import config_option, layered, shard_option, state_dir_option
 from reorg_tui.config import FIELDS, ConfigError, find_state_dir, parse_age, resolve
 from reorg_tui.engine import (
     ExitCode,
@@ -61,6 +61,7 @@ def undo(
         None, "--dest", "-d", help="The destination (default: the one the instance last ran with)."
     ),
     state_dir: str = state_dir_option(),
+    shard: str = shard_option(),
     config: Path = config_option(),
 ) -> None:
     """Move delivered files back to their source names, newest first (--since AGE, --batch ID,
@@ -80,7 +81,8 @@ def undo(
         batch=batch,
         paths=tuple(_absolute(p) for p in paths or ()),
     )
-    where = _instance(ctx, {"source": source, "dest": dest, "state_dir": state_dir}, config)
+    flags = {"source": source, "dest": dest, "state_dir": state_dir, "shard": shard}
+    where = _instance(ctx, flags, config)
     if dry_run and (who := source_holder(where["source"])):
         typer.echo(
             f"reorg-tui: warning: {who} is processing {where['source']}: stop it before the undo", err=True
@@ -122,7 +124,9 @@ def _instance(ctx: typer.Context, flags: dict[str, Any], config: Path | None) ->
         raise ConfigError("--source (or --state-dir) is required to find the instance's ledger")
     if source is not None:
         source = Path(os.path.realpath(source))
-        state = find_state_dir(source, state)
+        state = find_state_dir(source, state, values["shard"])
+    elif values["shard"] is not None:
+        state = state / values["shard"].folder
     last = (read_state(state) or {}).get("snapshot", {})  # what it last ran with
     last = last if isinstance(last, dict) else {}
     source = source or _path(last.get("source"))

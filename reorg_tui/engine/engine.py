@@ -347,8 +347,18 @@ class Engine:
                 out.append(p)
         return tuple(out[:WAITING_SHOWN])
 
-    def quarantine_list(self) -> list[Record]:
-        return self.quarantine.list()
+    def quarantine_list(self, *, errors: bool = True) -> list[Record]:
+        """Quarantined files, oldest first; ``errors`` False: their error histories left out (a
+        listing of 50,000 that shows none of them decodes none). While the engine starts, the
+        index as the last run left it: the start looks at every item and puts the index right
+        (a listing that did the same meanwhile would read every record twice, and hold it up)."""
+        if self._state is State.STARTING:
+            return self.quarantine.indexed(errors=errors)
+        return self.quarantine.list(errors=errors)
+
+    def quarantine_record(self, item_id: str) -> Record:
+        """One quarantined file's whole record; QuarantineError if it is not (or no longer) there."""
+        return self.quarantine.get(item_id)
 
     def release(self, item_id: str, *, by: str = "this process") -> str:
         """Send a quarantined file back through the pipeline, attempts reset. ``by`` names who

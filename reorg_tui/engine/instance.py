@@ -1,7 +1,8 @@
-"""This process's claim on its source, and what it shows other processes: the source's, its
-path's and the state folder's locks (a state folder another user could write is refused: lock.py,
-statedir.py) and where it is (locate.py), the control socket (pause, resume, ping, release,
-delete), the published snapshot, and the identity of every root (roots.py).
+"""This process's claim on its source (or, with --shard, its share of it), and what it shows
+other processes: the source's, its path's and the state folder's locks (a state folder another
+user could write is refused: lock.py, statedir.py) and where it is (locate.py), the control
+socket (pause, resume, ping, release, delete), the published snapshot, and the identity of every
+root (roots.py).
 
 Used as ``with Instance(...):`` around a run. Threads: the caller of ``Engine.run`` enters and
 leaves it; the housekeeper publishes; the control server answers on a thread of its own.
@@ -39,10 +40,13 @@ class Instance:
         self.state_dir = settings.state_dir
         self.bus = bus
         self.snapshot = snapshot
+        self.shard = settings.shard
         # A fleet's instances share the source (each with its state folder): a shared lock, which
         # a single-host instance's exclusive one still refuses, and the other way round.
-        self.lock = SourceLock(settings.source, settings.state_dir, shared=bool(settings.coordinator))
-        self.publisher = Publisher(settings.state_dir)
+        self.lock = SourceLock(
+            settings.source, settings.state_dir, settings.shard, shared=bool(settings.coordinator)
+        )
+        self.publisher = Publisher(settings.state_dir, settings.shard)
         self.control = ControlServer(settings.state_dir, handlers, vitals)
         self.roots = Roots()
 
@@ -57,7 +61,7 @@ class Instance:
             self.bus.subscribe(self.publisher.on_events)
             warnings = (
                 self.lock.warning,
-                record_state_dir(self.source, self.state_dir),
+                record_state_dir(self.source, self.state_dir, self.shard),
                 self.control.start(),
             )
             for warning in warnings:
@@ -73,7 +77,7 @@ class Instance:
         try:
             self.control.stop(unlink=not state_lost)
             self.publish()
-            forget_state_dir(self.source, self.state_dir)
+            forget_state_dir(self.source, self.state_dir, self.shard)
         finally:
             self.lock.keep_info = state_lost
             self.lock.release()

@@ -7,6 +7,11 @@ held) when it lets go: a demo or a benchmark in a temporary folder leaves nothin
 started with the default removes a stale pointer. ``status --source``, ``quarantine
 release/delete`` and an attaching dashboard call ``find_state_dir``.
 
+A shard (``--shard K/N``) keeps its state in a sub-folder ``shard-K-of-N`` of the state folder it
+is given (or of the default), so that the shards of one source given the same ``--state-dir``
+each have their own, side by side, and ``status`` on one finds the others beside it. Its pointer
+is ``state-dir.shard-K-of-N.json``: one per shard.
+
 The pointer is input from the filesystem: it is followed only if it is a small regular file (not
 a symlink) owned by this user or root, names this very source, and points to an absolute, normal
 path. Anything else is ignored and the default is used. Threads: whoever enters the instance
@@ -24,6 +29,7 @@ from pathlib import Path
 
 from reorg_tui.engine.fields import parse_json
 from reorg_tui.engine.inputfile import read_regular
+from reorg_tui.engine.shard import Shard
 from reorg_tui.engine.store import write_atomic
 
 POINTER = "state-dir.json"
@@ -42,23 +48,33 @@ def default_state_dir(source: Path, home: str | None = None) -> Path:
     return Path(base) / "reorg-tui" / f"{label}-{digest}"
 
 
-def find_state_dir(source: Path, state_dir: Path | None = None) -> Path:
-    """The state folder of the instance on ``source`` (a resolved path): ``state_dir`` if one
-    other than the default was given; else where the last instance started on it said; else
-    the default."""
+def shard_state_dir(state_dir: Path, shard: Shard | None) -> Path:
+    """The state folder of ``shard`` given the folder ``state_dir`` (itself, unsharded)."""
+    return state_dir if shard is None else state_dir / shard.folder
+
+
+def pointer_name(shard: Shard | None) -> str:
+    return POINTER if shard is None else f"state-dir.{shard.folder}.json"
+
+
+def find_state_dir(source: Path, state_dir: Path | None = None, shard: Shard | None = None) -> Path:
+    """The state folder of the instance on ``source`` (a resolved path), or of its ``shard``:
+    in ``state_dir`` if one other than the default was given; else where the last instance
+    started on it said; else in the default."""
     default = default_state_dir(source)
     if state_dir is not None and state_dir != default:
-        return state_dir
-    return _read_pointer(default / POINTER, source) or default
+        return shard_state_dir(state_dir, shard)
+    own = shard_state_dir(default, shard)
+    return _read_pointer(default / pointer_name(shard), source) or own
 
 
-def record_state_dir(source: Path, state_dir: Path) -> str | None:
+def record_state_dir(source: Path, state_dir: Path, shard: Shard | None = None) -> str | None:
     """Called with the source's lock held: leave the pointer (or remove a stale one). Returns a
     warning instead of raising: the daemon runs either way, it is only harder to find."""
     default = default_state_dir(source)
-    pointer = default / POINTER
+    pointer = default / pointer_name(shard)
     try:
-        if state_dir == default:
+        if state_dir == shard_state_dir(default, shard):
             with contextlib.suppress(FileNotFoundError):
                 pointer.unlink()
             return None
@@ -73,13 +89,13 @@ def record_state_dir(source: Path, state_dir: Path) -> str | None:
     return None
 
 
-def forget_state_dir(source: Path, state_dir: Path) -> None:
+def forget_state_dir(source: Path, state_dir: Path, shard: Shard | None = None) -> None:
     """Called before the source's lock is let go: remove this instance's pointer."""
     default = default_state_dir(source)
-    if state_dir == default:
+    if state_dir == shard_state_dir(default, shard):
         return
     with contextlib.suppress(OSError):
-        (default / POINTER).unlink()
+        (default / pointer_name(shard)).unlink()
         default.rmdir()  # only if empty: a default folder in use keeps its other files
 
 

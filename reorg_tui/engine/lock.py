@@ -15,6 +15,9 @@ named from the path whatever ``--state-dir`` says; a file, not that folder, whos
 the state folder's): no second instance of this user starts on that path while the first lives.
 And a source inside a folder another process holds (another instance's source: with
 ``--recursive`` it would take the same files) is refused.
+
+With --shard K/N the source and its path are locked shared, and each shard takes a lock of its
+own (shard_lock.py).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 from reorg_tui.engine import statedir
 from reorg_tui.engine.errors import ExitCode, ReorgError
 from reorg_tui.engine.locate import default_state_dir
+from reorg_tui.engine.shard import Shard
 from reorg_tui.engine.store import write_atomic
 
 PATH_LOCK = "path.lock"  # in the source's default state folder: the lock on the source's path
@@ -41,10 +45,18 @@ class AlreadyRunning(ReorgError):
     exit_code = ExitCode.ALREADY_RUNNING
 
     def __init__(
-        self, source: Path, pid: int | None, *, inside: Path | None = None, state_dir: Path | None = None
+        self,
+        source: Path,
+        pid: int | None,
+        *,
+        inside: Path | None = None,
+        state_dir: Path | None = None,
+        message: str | None = None,
     ) -> None:
         who = f" (pid {pid})" if pid else ""
-        if state_dir is not None:
+        if message is not None:
+            pass
+        elif state_dir is not None:
             message = (
                 f"another reorg-tui instance{who} keeps its state in {state_dir}: give this one "
                 f"(for {source}) a --state-dir of its own"
@@ -75,8 +87,8 @@ def lock_holder(path: Path) -> int | None:
 
 
 def flocks_of_others() -> dict[tuple[int, int], int]:
-    """(st_dev, st_ino) -> pid of every exclusive flock that another process holds now, from
-    /proc/locks (empty if it cannot be read)."""
+    """(st_dev, st_ino) -> pid of every flock that another process holds now (exclusive, or
+    shared: a shard's on its source), from /proc/locks (empty if it cannot be read)."""
     try:
         lines = Path("/proc/locks").read_text().splitlines()
     except OSError:
@@ -85,7 +97,7 @@ def flocks_of_others() -> dict[tuple[int, int], int]:
     held: dict[tuple[int, int], int] = {}
     for line in lines:
         parts = line.split()  # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" ("->": a waiter)
-        if len(parts) < 6 or parts[1] != "FLOCK" or parts[3] != "WRITE":
+        if len(parts) < 6 or parts[1] != "FLOCK" or parts[3] not in ("WRITE", "READ"):
             continue
         try:
             pid = int(parts[4])
@@ -113,12 +125,12 @@ def source_is_locked(source: Path) -> bool:
     return False
 
 
-def _take(path: Path, shared: bool = False) -> int | None:
-    """A descriptor of the folder ``path`` holding its exclusive flock (``shared``: a shared one,
-    as a fleet's instances hold their source); None if another has it."""
+def _take(path: Path, mode: int = fcntl.LOCK_EX) -> int | None:
+    """A descriptor of the folder ``path`` holding its flock (exclusive, or ``mode``); None if
+    another process holds one that conflicts."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         return None
@@ -133,16 +145,23 @@ def _let_go(fd: int) -> None:
 class SourceLock:
     """The source's lock and its path's, then the state folder checked, made and locked
     (AlreadyRunning if another instance holds any; UntrustedStateDir if the state folder is not
-    safe to use)."""
+    safe to use). With ``shard``, the source and its path are shared with the other shards of the
+    same N, and the shard's own lock is taken (see the module's docstring)."""
 
-    def __init__(self, source: Path, state_dir: Path, *, shared: bool = False) -> None:
+    def __init__(
+        self, source: Path, state_dir: Path, shard: Shard | None = None, *, shared: bool = False
+    ) -> None:
         self.source = source
         self.state_dir = state_dir
-        self.shared = shared  # a fleet's instance: the source and its path are shared, never the state
+        self.shard = shard
+        # A fleet's instance (--coordinator): the source and its path are shared with the other
+        # instances of the fleet, never the state folder (an instance without either refuses them,
+        # and they it, as shards do).
+        self.shared = shared
         self.info = state_dir / "lock.json"
         self._fd: int | None = None
         self._state_fd: int | None = None
-        self._path_fd: int | None = None
+        self._path_fds: list[int] = []  # path.lock first (and, for a shard, its own two)
         self.keep_info = False  # set when the state folder was replaced: its lock.json is not ours
         self.warning: str | None = None  # the path could not be locked (the run goes on without)
 
@@ -153,12 +172,18 @@ class SourceLock:
         return os.fstat(self._fd)
 
     def acquire(self) -> None:
-        fd = _take(self.source, self.shared)
+        from reorg_tui.engine import shard_lock  # (it uses this module)
+
+        alone = self.shard is None and not self.shared
+        fd = _take(self.source, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
         if fd is None:
-            raise AlreadyRunning(self.source, lock_holder(self.source))
+            pid = lock_holder(self.source)
+            if self.shard is None:
+                raise shard_lock.refused_beside_shards(self.source, pid)
+            raise shard_lock.source_held_alone(self.source, pid, self.shard)
         self._fd = fd
         try:
-            self._path_fd, self.warning = _lock_path(self.source, self.shared)
+            self._path_fds, self.warning = _lock_path(self.source, self.shard, self.shared)
             _refuse_if_inside_another(self.source, os.fstat(fd))
             statedir.prepare(self.state_dir)
             held = _take(self.state_dir)
@@ -170,21 +195,24 @@ class SourceLock:
             raise
         try:
             data = {"pid": os.getpid(), "source": str(self.source), "started": time.time()}
+            if self.shard is not None:
+                data["shard"] = str(self.shard)
             write_atomic(self.info, json.dumps(data).encode())
         except OSError:
             pass  # the lock itself is what counts; the info file is a courtesy
 
     def release(self) -> None:
-        if self._path_fd is not None:
+        if self._path_fds:
             folder = default_state_dir(self.source)
-            # Made for the lock alone (an apply, an undo): nothing left. Not a fleet's: the others
-            # on this host still hold that file.
-            if folder != self.info.parent and not self.shared:
+            # Made for the lock alone (an apply, an undo): nothing left. A shard's lock files are
+            # shared with the other shards: never removed (see the module's docstring).
+            if self.shard is None and not self.shared and folder != self.info.parent:
                 with contextlib.suppress(OSError):
                     (folder / PATH_LOCK).unlink()
                     folder.rmdir()
-            os.close(self._path_fd)  # closing lets go of its flock
-            self._path_fd = None
+            for held in self._path_fds:
+                os.close(held)  # closing lets go of its flock
+            self._path_fds = []
         if self._state_fd is not None:  # the info file is ours only while we hold the state folder
             if not self.keep_info:
                 with contextlib.suppress(OSError):
@@ -196,26 +224,48 @@ class SourceLock:
             self._fd = None
 
 
-def _lock_path(source: Path, shared: bool = False) -> tuple[int | None, str | None]:
+def open_lock_file(path: Path) -> int:
+    return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+
+def _lock_path(source: Path, shard: Shard | None, shared: bool = False) -> tuple[list[int], str | None]:
     """Lock ``source``'s path: a flock on ``path.lock`` in this user's default state folder for
-    it. Where that cannot be made (a service user's home that is not writable), the folder lock
-    alone stands: returns no descriptor and a warning."""
+    it (and, for a shard, its own locks beside it). Where that cannot be made (a service user's
+    home that is not writable), the folder lock alone stands: returns no descriptor and a
+    warning."""
+    from reorg_tui.engine import shard_lock  # (it uses this module)
+
     folder = default_state_dir(source)
     try:
         statedir.prepare(folder)  # made as a state folder is (0700, 0755 above, whatever the umask)
-        fd = os.open(folder / PATH_LOCK, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = open_lock_file(folder / PATH_LOCK)
     except (OSError, statedir.UntrustedStateDir) as exc:
         why = exc.strerror or exc if isinstance(exc, OSError) else exc
-        return None, (
-            f"cannot lock the path {source} (in {folder}: {why}); only the folder "
-            "is locked: were it replaced, another instance could start on it before this one stops"
+        unseen = (
+            "; neither a second instance of this shard nor shards of another N are refused unless "
+            "they share its state folder"
+            if shard is not None
+            else ""
         )
+        return [], (
+            f"cannot lock the path {source} (in {folder}: {why}); only the folder "
+            f"is locked: were it replaced, another instance could start on it before this one stops{unseen}"
+        )
+    if shard is None:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise shard_lock.refused_beside_shards(source, lock_holder(folder / PATH_LOCK)) from None
+        return [fd], None
+    held = [fd]
     try:
-        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise AlreadyRunning(source, lock_holder(folder / PATH_LOCK)) from None
-    return fd, None
+        shard_lock.take(folder, source, shard, held)
+    except BaseException:
+        for opened in held:
+            os.close(opened)
+        raise
+    return held, None
 
 
 def _refuse_if_inside_another(source: Path, own: os.stat_result) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from reorg_tui.engine.errors import ReorgError
+from reorg_tui.engine.shard import Shard
 
 NAME_MAX = 255  # bytes, on every Linux filesystem we write to
 DATE_GROUPS = ("year", "month", "day")
@@ -37,6 +38,7 @@ class NotTaken(Enum):
     IGNORED_FOLDER = "a folder on its way matches --ignore"
     IGNORED = "its name matches --ignore"
     NO_DATE = "its name does not match --pattern"
+    OTHER_SHARD = "its path hashes to another shard than --shard"
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,12 @@ class Target:
 
 
 class Naming:
-    """Decides, from a file name alone, whether and where a file goes."""
+    """Decides, from a file name alone, whether and where a file goes; and, with a shard, from
+    its path below the source, whether it is this instance's (``owns``)."""
 
-    def __init__(self, pattern: str, layout: str, ignore: tuple[str, ...]) -> None:
+    def __init__(
+        self, pattern: str, layout: str, ignore: tuple[str, ...], shard: Shard | None = None
+    ) -> None:
         try:
             self.regex = re.compile(pattern)
         except re.error as exc:
@@ -63,6 +68,7 @@ class Naming:
         self._ignored = re.compile(globs) if globs else None
         self._groups = tuple(self.regex.groupindex[g] for g in DATE_GROUPS)
         self._targets: dict[tuple[str, ...], Target] = {}  # (year, month, day) -> its target
+        self.shard = shard
 
     def is_ignored(self, name: str) -> bool:
         """Hidden, temporary or otherwise excluded by the ignore globs."""
@@ -71,6 +77,11 @@ class Naming:
     def wants(self, name: str) -> bool:
         """True for a name this tool takes: not ignored, and matching the date pattern."""
         return not self.is_ignored(name) and self.regex.search(name) is not None
+
+    def owns(self, rel: str) -> bool:
+        """Whether the file at ``rel`` ("/"-separated, below the source) is this instance's:
+        always, unsharded; with --shard K/N, when its path hashes to K (shard.py)."""
+        return self.shard is None or self.shard.owns(rel)
 
     def not_taken(self, rel: str, recursive: bool) -> NotTaken | None:
         """Why a scan with these settings would not take the file at ``rel`` ("/"-separated,
@@ -84,6 +95,8 @@ class Naming:
             return NotTaken.IGNORED
         if self.regex.search(name) is None:
             return NotTaken.NO_DATE
+        if not self.owns(rel):
+            return NotTaken.OTHER_SHARD
         return None
 
     def target(self, name: str) -> Target:

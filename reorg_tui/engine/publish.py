@@ -23,6 +23,7 @@ from reorg_tui.engine import events as ev
 from reorg_tui.engine.fields import NUMBER, BadState, Spec, build, parse_json, problems
 from reorg_tui.engine.inputfile import Unfit, UnfitFile, read_regular
 from reorg_tui.engine.metrics import Snapshot
+from reorg_tui.engine.shard import Shard, parse_shard
 from reorg_tui.engine.store import write_atomic
 
 STATE_FILE = "snapshot.json"
@@ -50,8 +51,9 @@ def event_from_dict(data: object) -> ev.Event | None:
 
 
 class Publisher:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, shard: Shard | None = None) -> None:
         self.path = state_dir / STATE_FILE
+        self.shard = shard
         self._events: deque[ev.Event] = deque(maxlen=KEEP_EVENTS)
         self._lock = threading.Lock()
 
@@ -71,6 +73,8 @@ class Publisher:
             "events": events,
             "roots": roots or [],
         }
+        if self.shard is not None:
+            data["shard"] = str(self.shard)  # which share of the source: `status` checks it
         # No fsync: after a crash a stale or missing status file is the truth anyway.
         write_atomic(self.path, json.dumps(data).encode(), durable=False)
 
@@ -84,6 +88,7 @@ class Published:
     snapshot: Snapshot
     events: tuple[ev.Event, ...]  # those this version knows (an unknown kind is left out)
     roots: object = None  # as published, unchecked: roots.first_replaced takes it as input
+    shard: Shard | None = None  # the share of the source it takes (--shard), if not all
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,12 @@ def read_published(state_dir: Path) -> Published | Unpublished:
     except BadState as exc:
         return Unpublished(f"{state_dir / STATE_FILE} is not what this version writes: {exc}")
     events = tuple(e for e in map(event_from_dict, data.get("events", ())) if e is not None)
-    return Published(data["pid"], float(data["published_at"]), snapshot, events, data.get("roots"))
+    shard = data.get("shard")
+    try:
+        parsed = None if shard is None else parse_shard(shard) if isinstance(shard, str) else parse_shard("")
+    except ValueError as exc:
+        return Unpublished(f"{state_dir / STATE_FILE} is not what this version writes: shard {shard!r} {exc}")
+    return Published(data["pid"], float(data["published_at"]), snapshot, events, data.get("roots"), parsed)
 
 
 def read_state(state_dir: Path) -> dict[str, Any] | None:

@@ -36,6 +36,7 @@ catching up hold the store's lock.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import logging
@@ -44,7 +45,7 @@ import secrets
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -216,6 +217,10 @@ class QuarantineStore:
         self.catch_up()
         return self.ledger.quarantine_list(self.key, limit=limit, offset=offset, errors=errors)
 
+    def indexed(self, *, errors: bool = True) -> builtins.list[Record]:
+        """What the index holds now, oldest first: ``list`` without looking at the folder."""
+        return self.ledger.quarantine_list(self.key, errors=errors)
+
     def stats(self) -> QuarantineStats:
         """Count, bytes and the oldest time, from the index: no record is read."""
         self.catch_up()
@@ -251,9 +256,9 @@ class QuarantineStore:
     def _present(self, record: Record) -> bool:
         """Whether the item's file is there, a regular file in a real folder (no link followed)."""
         try:
-            with self._item(record) as folder:
-                return _holds_file(folder, record.name)
-        except (QuarantineError, OSError):
+            with self.mover.tree.folder("") as root:
+                return _item_holds(root, record)
+        except OSError:
             return False
 
     def catch_up(self) -> bool:
@@ -386,19 +391,21 @@ class QuarantineStore:
         with self._lock:
             repaired = self.mover.recover(kept_younger=kept_younger) + remove_leftovers(self.root)
             records, folders = self._listing()
-            rows = {r.id: r for r in self.ledger.quarantine_list(self.key)}
+            # Without their error histories: 50,000 of them are decoded only for the few written back.
+            rows = {r.id: r for r in self.ledger.quarantine_list(self.key, errors=False)}
             drop: list[str] = []
             add: list[Record] = []
-            for item_id, row in rows.items():
-                if not self._present(row):
-                    drop.append(item_id)  # released, deleted or lost while no index was kept
-                    (self.root / f"{item_id}.json").unlink(missing_ok=True)
-                    with contextlib.suppress(OSError):
-                        (self.root / item_id).rmdir()
-                    repaired += 1
-                elif item_id not in records:
-                    write_atomic(self.root / f"{item_id}.json", _dump(row))  # its record, from the index
-                    repaired += 1
+            missing = self._missing(rows.values(), folders)
+            for item_id in missing:
+                drop.append(item_id)  # released, deleted or lost while no index was kept
+                (self.root / f"{item_id}.json").unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    (self.root / item_id).rmdir()
+                repaired += 1
+            for item_id in sorted(rows.keys() - records - set(missing)):
+                whole = self.ledger.quarantine_get(self.key, item_id) or rows[item_id]
+                write_atomic(self.root / f"{item_id}.json", _dump(whole))  # its record, from the index
+                repaired += 1
             known = set(rows)
             for item_id in records - known:
                 try:
@@ -424,6 +431,15 @@ class QuarantineStore:
         if indexed:
             log.info("quarantine %s: indexed %d file(s) from their records", self.root, indexed)
         return repaired
+
+    def _missing(self, rows: Iterable[Record], folders: set[str]) -> builtins.list[str]:
+        """The ids of the rows whose file is not in its item folder (all of them when the
+        quarantine's folder cannot be opened): the folder lent once for them all."""
+        try:
+            with self.mover.tree.folder("") as root:
+                return [r.id for r in rows if r.id not in folders or not _item_holds(root, r)]
+        except OSError:
+            return [r.id for r in rows]
 
     def _invent(self, item_id: str) -> Record | None:
         """A record for an item folder that has a file and no usable record."""
@@ -482,6 +498,23 @@ def _why(exc: BaseException) -> str:
 
 def _dump(record: Record) -> bytes:
     return json.dumps(asdict(record), indent=1).encode()
+
+
+def _item_holds(root: int, record: Record) -> bool:
+    """Whether the item folder of ``record`` right below ``root`` is a real folder (not a link)
+    holding its file, a regular file (not a link to one)."""
+    try:
+        folder = os.open(record.id, _ITEM_FLAGS, dir_fd=root)
+    except (OSError, ValueError):
+        return False
+    try:
+        return _holds_file(folder, record.name)
+    finally:
+        os.close(folder)
+
+
+# Opened only to look inside: O_PATH needs no read permission and reads nothing.
+_ITEM_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _holds_file(folder: int, name: str) -> bool:

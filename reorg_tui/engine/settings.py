@@ -14,6 +14,7 @@ from typing import Any
 from reorg_tui.engine.alerts import AlertRules
 from reorg_tui.engine.kinds import CONFLICT_POLICIES, ConflictPolicy
 from reorg_tui.engine.naming import Naming
+from reorg_tui.engine.shard import Shard
 
 DEFAULT_PATTERN = r"^(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})_"
 DEFAULT_LAYOUT = "{year}/{month}/{day}"
@@ -112,6 +113,11 @@ class EngineSettings:
     shutdown_timeout: float = setting(
         5.0, "Seconds a stop may wait for in-flight moves.", minimum=0.1, maximum=3600
     )
+    shard: Shard | None = setting(
+        None,
+        "Take only the files whose path below the source hashes to K of N (K/N, such as 0/4: "
+        "run one instance for each K); the state is kept in STATE_DIR/shard-K-of-N.",
+    )
     coordinator: str = setting(
         "",
         "PostgreSQL URL of a fleet's coordinator (postgresql://...): several instances, on one host "
@@ -135,4 +141,4 @@ class EngineSettings:
         )
 
     def naming(self) -> Naming:
-        return Naming(self.pattern, self.layout, self.ignore)
+        return Naming(self.pattern, self.layout, self.ignore, self.shard)

@@ -70,6 +70,7 @@ class ScanCount:
     taken: int = 0
     folders: int = 0  # listed, the source itself included
     held: dict[str, int] = field(default_factory=dict)  # folders below left to another instance: pid
+    other_shards: int = 0  # wanted names that --shard leaves to the other shards
 
 
 def scan(
@@ -140,6 +141,10 @@ def _scan_below(
                         if not naming.wants(name):
                             count.ignored += 1
                             continue
+                        rel = f"{rel_dir}/{name}" if rel_dir else name
+                        if not naming.owns(rel):
+                            count.other_shards += 1  # another instance's: not even looked at
+                            continue
                         st = entry.stat(follow_symlinks=False)
                     except FileNotFoundError:
                         continue
@@ -147,7 +152,7 @@ def _scan_below(
                         count.ignored += 1
                         continue
                     count.taken += 1
-                    yield (f"{rel_dir}/{name}" if rel_dir else name), st
+                    yield rel, st
         finally:
             os.close(fd)
 

@@ -27,7 +27,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from reorg_tui.engine import AlreadyRunning, ExitCode, State, foreseen_failure
+from reorg_tui.engine import AlreadyRunning, ExitCode, Record, ReorgError, State, foreseen_failure
 from reorg_tui.engine.roots import RootReplaced
 from reorg_tui.fleet_status import FleetHealth
 from reorg_tui.names import safe
@@ -62,6 +62,12 @@ class FleetLoaded(Message):
     def __init__(self, health: FleetHealth) -> None:
         super().__init__()
         self.health = health
+
+
+class DetailsLoaded(Message):
+    def __init__(self, record: Record) -> None:
+        super().__init__()
+        self.record = record
 
 
 class OperationDone(Message):
@@ -131,7 +137,8 @@ class ReorgApp(App[int]):
         self.now = now  # a fixed clock, for deterministic screenshots
         self.stop_event = threading.Event()
         self.quitting = False
-        self._quarantine_count: int | None = None
+        self._quarantine_count: int | None = None  # the count the tab shows
+        self._listed: tuple[int, bool] | None = None  # (count, starting) when last listed
 
     def get_driver_class(self) -> type[Driver]:
         chosen = super().get_driver_class()
@@ -223,8 +230,12 @@ class ReorgApp(App[int]):
                 self._quarantine_count = snap.quarantine.count
                 tab = self.query_one(TabbedContent).get_tab("quarantine")
                 tab.label = f"Quarantine ({snap.quarantine.count}) [2]"  # type: ignore[assignment]
-                if self.host.live:
-                    self.load_quarantine()
+            # Listed again when the count changes, and once the engine has started: while it
+            # starts, a listing is the index as the last run left it (engine.quarantine_list).
+            listed = (snap.quarantine.count, snap.state == State.STARTING)
+            if self.host.live and listed != self._listed:
+                self._listed = listed
+                self.load_quarantine()
 
     # ---- the fleet, off the UI thread -------------------------------------------------------
 
@@ -366,10 +377,22 @@ class ReorgApp(App[int]):
         self.push_screen(ConfirmScreen(f"Delete {len(ids)} file(s) for good?", names), answered)
 
     def action_details(self, item_id: str) -> None:
-        table = self.query_one(QuarantineTable)
-        record = table.records.get(item_id)
-        if record is None:
-            return
+        if item_id in self.query_one(QuarantineTable).records:
+            self.load_details(item_id)
+
+    @work(thread=True, group="details", exclusive=True, exit_on_error=False)
+    def load_details(self, item_id: str) -> None:
+        """The whole record (the rows leave error histories out), read off the UI thread."""
+        try:
+            record = self.host.quarantine_record(item_id)
+        except ReorgError as exc:  # released or deleted meanwhile, by another process
+            self.post_message(OperationDone(str(exc), failed=True))
+        else:
+            self.post_message(DetailsLoaded(record))
+
+    def on_details_loaded(self, message: DetailsLoaded) -> None:
+        record = message.record
+        item_id = record.id
         path = f"{self.host.snapshot().quarantine_dir}/{record.id}/{record.name}"
 
         def chosen(choice: str | None) -> None:

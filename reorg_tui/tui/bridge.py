@@ -49,7 +49,12 @@ class Host(Protocol):
     def drain_events(self) -> list[ev.Event]: ...
     def pause(self) -> None: ...
     def resume(self) -> None: ...
-    def quarantine_list(self) -> list[Record]: ...
+    def quarantine_list(self) -> list[Record]:
+        """The browser's rows: every quarantined file, error histories left out."""
+
+    def quarantine_record(self, item_id: str) -> Record:
+        """One file's whole record (its details); a ReorgError if it is gone."""
+
     def release(self, item_id: str) -> str: ...
     def delete(self, item_id: str) -> Record: ...
     def history(self, query: Query) -> list[Transfer]: ...
@@ -90,7 +95,10 @@ class EngineHost:
         self.engine.resume()
 
     def quarantine_list(self) -> list[Record]:
-        return self.engine.quarantine_list()
+        return self.engine.quarantine_list(errors=False)
+
+    def quarantine_record(self, item_id: str) -> Record:
+        return self.engine.quarantine_record(item_id)
 
     def release(self, item_id: str) -> str:
         return self.engine.release(item_id)
@@ -173,7 +181,10 @@ class AttachedHost:
         self.poll()
 
     def quarantine_list(self) -> list[Record]:
-        return self.store.list()
+        return self.store.list(errors=False)
+
+    def quarantine_record(self, item_id: str) -> Record:
+        return self.store.get(item_id)
 
     def release(self, item_id: str) -> str:
         self._changing("release")

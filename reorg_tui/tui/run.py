@@ -11,7 +11,8 @@ from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import Engine
 from reorg_tui.engine.locate import find_state_dir
-from reorg_tui.engine.lock import lock_holder, source_is_locked
+from reorg_tui.engine.lock import AlreadyRunning, lock_holder, source_is_locked
+from reorg_tui.engine.shard_lock import running_shards, shard_held
 from reorg_tui.engine.statedir import check_for_reading
 from reorg_tui.engine.statedir import prepare as prepare_state_dir
 from reorg_tui.notifications import Notifications
@@ -50,7 +51,21 @@ def dashboard(
     face logs them (one line a move), by the engine's threads: never the UI's."""
     # /proc/locks first: probing the lock itself would, for an instant, hold it against a daemon
     # starting at that moment.
-    if lock_holder(settings.source) is not None or source_is_locked(settings.source):
+    if settings.shard is None and (shards := running_shards(settings.source)) is not None:
+        raise AlreadyRunning(
+            settings.source,
+            shards[1],
+            message=f"shards of {shards[0]} are processing {settings.source}: give --shard "
+            f"K/{shards[0]} to attach to one of them",
+        )
+    if settings.shard is not None:
+        if shard_held(settings.source, settings.shard):  # attach to that shard; else run it here
+            base = settings.state_dir.parent  # (load() put the shard's folder below the one given)
+            found = settings.with_(state_dir=find_state_dir(settings.source, base, settings.shard))
+            check_for_reading(found.state_dir, settings.source)
+            host = AttachedHost(found, read_only=read_only)
+            return ReorgApp(host, quit_after=quit_after, attached=True, read_only=read_only), []
+    elif lock_holder(settings.source) is not None or source_is_locked(settings.source):
         # Another instance runs on this source: attach to it instead of starting a second.
         found = settings.with_(state_dir=find_state_dir(settings.source, settings.state_dir))
         check_for_reading(found.state_dir, settings.source)  # a forged snapshot is not shown

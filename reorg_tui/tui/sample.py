@@ -274,6 +274,9 @@ class FrozenHost:
     def quarantine_list(self) -> list[Record]:
         return list(RECORDS)
 
+    def quarantine_record(self, item_id: str) -> Record:
+        return next(r for r in RECORDS if r.id == item_id)
+
     def release(self, item_id: str) -> str:
         raise RuntimeError("a frozen sample cannot release files")
 

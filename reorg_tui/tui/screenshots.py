@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
 
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.sample import NOW, FrozenHost
@@ -21,14 +24,25 @@ SHOTS = (
 )
 
 
+async def settle(pilot: Pilot[Any]) -> None:
+    """Wait for what the keys started off the UI thread (the History view's rows, a quarantined
+    file's details) and for what it posted back to be shown."""
+    app = pilot.app
+    for _ in range(200):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if app.query_one(HistoryView).settled and not any(w.is_running for w in app.workers):
+            break
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
 async def _shoot(folder: Path, name: str, state: str, keys: tuple[str, ...], size: tuple[int, int]) -> None:
     app = ReorgApp(FrozenHost(state), now=NOW)
     async with app.run_test(size=size) as pilot:
         if keys:
             await pilot.press(*keys)
-        while not app.query_one(HistoryView).settled:  # its rows come from a worker
-            await pilot.pause(0.05)
-        await pilot.pause()
+        await settle(pilot)
         app.save_screenshot(filename=name, path=str(folder))
 
 

@@ -79,6 +79,13 @@ CASES = [
     (["--config", "{d}"], {}, "is a folder, not a file"),
     (["--retry-base-delay", "10", "--retry-max-delay", "1"], {}, "--retry-max-delay must not be below"),
     (["--bogus-flag"], {}, "No such option: --bogus-flag"),
+    (["--shard", "4/4"], {}, "--shard (flag): '4/4' has K = 4, not below N = 4"),
+    (["--shard", "x"], {}, "--shard (flag): 'x' is not K/N"),
+    (["--shard", "-1/4"], {}, "--shard (flag): '-1/4' is not K/N"),
+    (["--shard", "1/4/2"], {}, "--shard (flag): '1/4/2' is not K/N"),
+    (["--shard", "0/2000"], {}, "'0/2000' has N = 2000: at most 1024 shards"),
+    ([], {"REORG_SHARD": "0/0"}, "--shard (env REORG_SHARD): '0/0' has N = 0"),
+    (["--config", "{d}/shard.toml"], {}, "shard.toml): 3 is not K/N"),
 ]
 
 
@@ -89,6 +96,7 @@ def test_bad_settings_give_one_line_and_exit_code_2(dirs, args, env, fragment):
     write(dirs / "typo.toml", "worker = 2")
     write(dirs / "table.toml", "[reorg]\nworkers = 2")
     write(dirs / "quarantine.toml", f"quarantine = '{dirs / 'q-in-file'}'")
+    write(dirs / "shard.toml", "shard = 3")
     env = {name: value.replace("{d}", str(dirs)) for name, value in env.items()}
     base = {"REORG_SOURCE": str(dirs / "src"), "REORG_DEST": str(dirs / "dst"), **env}
     result = cli(*[a.replace("{d}", str(dirs)) for a in args], "--headless", env=base)
@@ -170,7 +178,8 @@ def test_status_help_shows_only_the_options_status_uses():
     result = cli("status", "--help")
     assert result.returncode == 0, result.stderr
     options = sorted(set(re.findall(r"^\s+(?:-\w, )?(--[a-z-]+)", result.stdout, re.MULTILINE)))
-    expected = ["--config", "--coordinator", "--help", "--json", "--source", "--start-timeout", "--state-dir"]
+    expected = ["--config", "--coordinator", "--help", "--json", "--shard", "--source", "--start-timeout"]
+    expected.append("--state-dir")
     assert options == expected, result.stdout
 
 
@@ -199,3 +208,23 @@ def test_load_refuses_source_inside_destination(tmp_path):
     with pytest.raises(ConfigError, match="is inside the destination"):
         load({"source": str(tmp_path / "dst/src"), "dest": str(tmp_path / "dst")}, env={})
     assert not Path(os.path.join(tmp_path, "dst", "_quarantine")).exists()
+
+
+def test_a_shard_keeps_its_state_below_the_folder_given_and_a_printed_unit_finds_it_again(dirs):
+    """--shard K/N puts the state in STATE_DIR/shard-K-of-N (or below the default); the command
+    line a deployment file prints gives the folder given, so the daemon it starts uses the same."""
+    from reorg_tui.deploy import Deployment, command_line
+    from reorg_tui.engine.locate import default_state_dir
+
+    flags = {"source": str(dirs / "src"), "dest": str(dirs / "dst"), "shard": "2/4"}
+    by_default = load(flags, env={})
+    assert by_default.state_dir == default_state_dir(by_default.source) / "shard-2-of-4"
+    given = load({**flags, "state_dir": str(dirs / "st")}, env={})
+    assert given.state_dir == dirs / "st" / "shard-2-of-4"
+    assert str(given.shard) == "2/4"
+    for settings in (by_default, given):
+        argv = command_line(Deployment(settings))
+        assert argv[argv.index("--shard") + 1] == "2/4"
+        printed = dict(zip(argv[4::2], argv[5::2], strict=False))
+        again = load({k[2:].replace("-", "_"): v for k, v in printed.items()}, env={})
+        assert again.state_dir == settings.state_dir

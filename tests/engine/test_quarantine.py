@@ -16,7 +16,13 @@ from reorg_tui.engine.engine import Engine
 from reorg_tui.engine.errors import MoveError
 from reorg_tui.engine.failures import Failures
 from reorg_tui.engine.ledger import open_ledger
-from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, StuckInQuarantine, open_store
+from reorg_tui.engine.quarantine import (
+    QuarantineError,
+    QuarantineFailed,
+    QuarantineStore,
+    StuckInQuarantine,
+    open_store,
+)
 from tests.conftest import OLD, cli, make_settings, run_once, running, wait_for, write
 
 
@@ -73,6 +79,25 @@ def test_delete_removes_the_file_and_its_record(tmp_path):
         store.delete(record.id)
     with pytest.raises(QuarantineError):
         store.get("../../etc/passwd")
+
+
+def test_a_file_gone_between_the_look_and_the_delete_is_a_failure_not_bad_input(tmp_path, monkeypatch):
+    """Another process (an operator's rm) removes the file after ``delete`` found it and before
+    it unlinks it: that is a failure of the operation (exit 1, the file left as it is: gone),
+    not a bad id (exit 2). The removal lands exactly between the two, after ``get``."""
+    store = QuarantineStore(tmp_path / "q")
+    record = _put(store, write(tmp_path / "2024-01-01_d.txt", b"d"))
+    found = QuarantineStore.get
+
+    def found_then_removed(self, item_id):
+        got = found(self, item_id)
+        os.unlink(self.file_path(got))  # the other process, right after the look
+        return got
+
+    monkeypatch.setattr(QuarantineStore, "get", found_then_removed)
+    with pytest.raises(QuarantineFailed, match="is missing") as failed:
+        store.delete(record.id)
+    assert failed.value.exit_code == 1
 
 
 def test_repair_after_a_crash(tmp_path):
@@ -265,6 +290,57 @@ def test_the_quarantine_is_counted_from_its_index_before_the_start_looks_at_ever
         stop.set()
         thread.join(10)
     assert engine.snapshot().quarantine.count == 3
+
+
+def test_a_listing_while_the_engine_starts_is_the_index_and_reads_no_record(tmp_path, monkeypatch):
+    """The dashboard lists the quarantine as soon as it opens. While the start looks at every item
+    (seconds at 50,000), a listing is the index the last run left: it reads no record (the start
+    reads them; reading them twice, each waiting on the other, doubled the time to the first
+    rows). Once started, a listing sees what the start found. Here the start's look is held."""
+    settings = make_settings(tmp_path)
+    _fill(settings.quarantine, 3)
+    ledger = open_ledger(settings.state_dir)
+    QuarantineStore(settings.quarantine, ledger=ledger).repair()  # indexed by an earlier run
+    ledger.close()
+    planted = "20231114T221320-00000003"
+
+    def plant() -> None:  # an item written by another process during the start: not indexed yet
+        _fill(settings.quarantine / "planted", 4)
+        for name in (planted, f"{planted}.json"):
+            (settings.quarantine / "planted" / name).rename(settings.quarantine / name)
+        shutil.rmtree(settings.quarantine / "planted")
+
+    listed_while_starting: list[list[str]] = []
+    read: list[str] = []
+    engine = Engine(settings)
+    real_repair, real_read = QuarantineStore.repair, QuarantineStore._read
+
+    def repair_after_a_look(self):
+        plant()
+        read.clear()
+        listed_while_starting.append([r.id for r in engine.quarantine_list(errors=False)])
+        assert read == [], "a listing during the start read records"
+        return real_repair(self)
+
+    def reading(self, item_id):
+        read.append(item_id)
+        return real_read(self, item_id)
+
+    monkeypatch.setattr(QuarantineStore, "repair", repair_after_a_look)
+    monkeypatch.setattr(QuarantineStore, "_read", reading)
+    stop = threading.Event()
+    thread = threading.Thread(target=engine.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: engine.snapshot().state == "running", timeout=10, what="the start")
+        after = [r.id for r in engine.quarantine_list(errors=False)]
+    finally:
+        stop.set()
+        thread.join(10)
+    indexed = [f"20231114T221320-{n:08x}" for n in range(3)]
+    assert listed_while_starting == [indexed]
+    assert after == [*indexed, planted]
+    assert engine.quarantine_record(planted).reason == "reason 3"  # its own record, read at the start
 
 
 def test_an_idle_daemon_never_lists_or_reads_its_quarantine_after_a_scan(tmp_path, monkeypatch):

@@ -201,3 +201,27 @@ def test_a_killed_demos_sandbox_is_removed_by_the_next_demo_and_nothing_else(tmp
     assert left == sorted([*decoys, "reorg-demo-link", "reorg-demo-file"])
     assert (target / sandbox.MARK).exists()
     assert f"removed 2 stale demo sandbox(es) in {tmpdir_}" in result.stderr
+
+
+def test_a_headless_demo_with_a_duration_stops_at_once_on_sigterm_and_removes_its_sandbox(tmpdir_):
+    """``demo --headless --duration`` stops itself when the time is up; a SIGTERM before then
+    stops it at once (its timer once held the process until the duration ran out) and the
+    sandbox goes as with any other ending."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
+    env["TMPDIR"] = str(tmpdir_)
+    argv = [sys.executable, "-m", "reorg_tui", "demo", "--headless", "--duration", "600", "--backlog", "5"]
+    demo = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = demo.stdout.readline() if demo.stdout else ""
+        assert line.startswith("demo sandbox: "), line
+        root = Path(line.removeprefix("demo sandbox: ").strip())
+        wait_for(lambda: _locked(root / FLAKY), timeout=20, what="the demo to lock its flaky folder")
+        sent = time.monotonic()
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=20) == 0
+        assert time.monotonic() - sent < 15, "the SIGTERMed demo waited for its duration"
+        assert not root.exists() and list(tmpdir_.iterdir()) == []
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()

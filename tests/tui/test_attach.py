@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import sys
+import time
+
 from textual.pilot import Pilot
 
 from reorg_tui.config import Settings
 from reorg_tui.engine.lock import source_is_locked
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.bridge import AttachedHost
+from reorg_tui.tui.screens.details import DetailsScreen
 from reorg_tui.tui.widgets.activity import ActivityLog
 from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
 from tests.conftest import OLD, make_settings, write
@@ -178,7 +185,7 @@ def test_a_read_only_viewer_sees_everything_live_and_can_change_nothing(daemon_f
         assert not keys & {"Release", "Delete", "Mark"}, keys
         await pilot.press("space", "r", "d", "y")
         await pilot.press("enter")  # the details: readable, with no release nor delete
-        await pilot.pause(0.3)
+        await until(pilot, lambda: isinstance(app.screen, DetailsScreen), "the details")
         assert not footer_keys() & {"Release", "Delete"}
         await pilot.press("r", "d", "escape")
         await pilot.press("ctrl+p")
@@ -208,3 +215,48 @@ def test_a_read_only_viewer_sees_everything_live_and_can_change_nothing(daemon_f
         assert "--read-only attaches to the daemon" in str(exc)
     else:
         raise AssertionError("--read-only started an engine of its own")
+
+
+def test_a_read_only_viewer_in_a_real_terminal_writes_nothing_in_the_daemons_state_folder(daemon_factory):
+    """``reorg-tui --read-only`` in a pseudo-terminal, as an operator runs it beside a daemon: it
+    shows the daemon, quits on q with exit 0, and leaves the daemon's state folder as it found it
+    but for what the daemon writes itself (no dashboard.log: a viewer keeps its log nowhere)."""
+    import pty
+    import select
+
+    d = daemon_factory()
+    before = set(os.listdir(d.state))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
+    env.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
+    argv = [sys.executable, "-m", "reorg_tui", "--read-only", *d.args]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the viewer, its terminal the pty's slave end
+        try:
+            os.execve(sys.executable, argv, env)
+        finally:
+            os._exit(127)
+    output = bytearray()
+    status = None
+    try:
+        deadline = time.monotonic() + 60
+        while b"read-only" not in output and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.1)[0]:
+                with contextlib.suppress(OSError):
+                    output += os.read(fd, 65536)
+        assert b"read-only" in output, bytes(output[-500:])
+        os.write(fd, b"q")
+        while status is None and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.1)[0]:
+                with contextlib.suppress(OSError):
+                    output += os.read(fd, 65536)
+            done, code = os.waitpid(pid, os.WNOHANG)
+            status = code if done else None
+        assert status is not None and os.waitstatus_to_exitcode(status) == 0, bytes(output[-500:])
+    finally:
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    made = set(os.listdir(d.state)) - before
+    assert not {name for name in made if not name.startswith("snapshot")}, made
+    assert not (d.state / "dashboard.log").exists()

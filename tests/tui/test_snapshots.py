@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.sample import NOW, FrozenHost
-from reorg_tui.tui.widgets.history_view import HistoryView
+from reorg_tui.tui.screenshots import settle
 
 
 def app(state: str = "running") -> ReorgApp:
@@ -35,20 +35,15 @@ def test_quarantine_browser_80x24_reasons_lead_with_the_cause(snap_compare):
 
 
 def test_quarantine_details_120x40(snap_compare):
-    assert snap_compare(app(), terminal_size=(120, 40), press=["2", "down", "enter"])
+    assert snap_compare(app(), terminal_size=(120, 40), run_before=settled("2", "down", "enter"))
 
 
 def settled(*keys: str):
-    """Press the keys, then wait for the History view's rows to answer what was typed."""
+    """Press the keys, then wait for what they started in workers (as the README's pictures do)."""
 
     async def run_before(pilot) -> None:
         await pilot.press(*keys)
-        view = pilot.app.query_one(HistoryView)
-        for _ in range(200):
-            if view.settled:
-                break
-            await pilot.pause(0.05)
-        await pilot.pause()
+        await settle(pilot)
 
     return run_before
 

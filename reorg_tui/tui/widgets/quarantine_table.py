@@ -24,7 +24,7 @@ from reorg_tui.tui.widgets.keyed_table import KeyedTable
 
 # Rows in the table at first, and as many again each time the cursor reaches the last: some
 # pages' worth. Each row costs the UI thread its cells' measuring when the rows are replaced.
-WINDOW = 200
+WINDOW = 100  # rows held: a tall terminal's page; each costs the UI thread at every refill
 FILTER_INLINE = 2_000  # items up to which a filter runs on the UI thread (about a millisecond)
 
 
