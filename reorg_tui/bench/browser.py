@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from rich.console import Console
-from textual import events
 
 from reorg_tui.bench.quarantine import fill
 from reorg_tui.bench.report import BenchFailed, Figure
@@ -28,6 +27,7 @@ from reorg_tui.engine import Engine
 from reorg_tui.engine.ledger import open_ledger
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.bridge import EngineHost
+from reorg_tui.tui.driver import arrive
 from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
 
 TICK = 0.02  # seconds between the meter's ticks: a gap longer than this is the loop's lag
@@ -111,7 +111,7 @@ async def _drive(settings: Settings, count: int) -> list[Figure]:
             is posted as a terminal's arrives, not through ``pilot.press``: that waits for the
             whole app to go idle (the panes' refreshes too) and would time the Pilot."""
             pressed, used = time.perf_counter(), time.thread_time()
-            app.post_message(events.Key(key, key if len(key) == 1 else None))
+            arrive(app, key)
             await until(lambda: table.settled and table.filter == text, f"the rows for {text!r}", look, 60)
             cpu.append(time.thread_time() - used)
             return time.perf_counter() - pressed

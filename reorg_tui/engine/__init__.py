@@ -40,7 +40,14 @@ if TYPE_CHECKING:
     from reorg_tui.engine.operations import QuarantineOps, foreseen_failure
     from reorg_tui.engine.plan import preview
     from reorg_tui.engine.planfile import Plan, PlanError
-    from reorg_tui.engine.quarantine import QuarantineError, QuarantineStore, Record, open_store
+    from reorg_tui.engine.quarantine import (
+        QuarantineError,
+        QuarantineReader,
+        QuarantineStore,
+        ReadOnlyQuarantine,
+        Record,
+        open_store,
+    )
     from reorg_tui.engine.settings import EngineSettings, setting
     from reorg_tui.engine.undo import (
         Skipped,
@@ -91,6 +98,8 @@ _WHERE: dict[str, tuple[str, str | None]] = {
     "PlanError": ("reorg_tui.engine.planfile", "PlanError"),
     "QuarantineError": ("reorg_tui.engine.quarantine", "QuarantineError"),
     "QuarantineStore": ("reorg_tui.engine.quarantine", "QuarantineStore"),
+    "QuarantineReader": ("reorg_tui.engine.quarantine", "QuarantineReader"),
+    "ReadOnlyQuarantine": ("reorg_tui.engine.quarantine", "ReadOnlyQuarantine"),
     "Record": ("reorg_tui.engine.quarantine", "Record"),
     "open_store": ("reorg_tui.engine.quarantine", "open_store"),
     "EngineSettings": ("reorg_tui.engine.settings", "EngineSettings"),
@@ -148,6 +157,8 @@ __all__ = [
     "QuarantineInfo",
     "QuarantineOps",
     "QuarantineStore",
+    "QuarantineReader",
+    "ReadOnlyQuarantine",
     "Queues",
     "Record",
     "Refusal",

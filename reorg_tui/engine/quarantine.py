@@ -48,6 +48,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Protocol
 
 from reorg_tui.engine.dirs import NotAFolder, Tree, open_child
 from reorg_tui.engine.errors import Changed, Conflict, ExitCode, HardLinked, MoveError, ReorgError, Vanished
@@ -481,6 +482,59 @@ def open_store(root: Path, state_dir: Path | None) -> QuarantineStore:
                 ledger.close()
                 ledger = None
     return QuarantineStore(root, ledger=ledger)
+
+
+class QuarantineReader(Protocol):
+    """What a face lists and shows the quarantine through: a store, or a read-only look."""
+
+    def list(self, *, errors: bool = True) -> builtins.list[Record]: ...
+    def get(self, item_id: str) -> Record: ...
+
+
+class ReadOnlyQuarantine:
+    """The quarantine as a read-only viewer (``--read-only``) sees it, writing nothing anywhere:
+    the daemon's index read through a read-only look at its ledger, opened for each look (a
+    look kept open may not see later commits: ledger_sqlite.read_only). The daemon keeps that
+    index up to date (it looks at the folder after every scan). Where no ledger of the state
+    folder indexes this quarantine, the records themselves, indexed in this process's memory."""
+
+    def __init__(self, root: Path, state_dir: Path | None) -> None:
+        self.root, self.state_dir = root, state_dir
+        self.key = os.path.realpath(root)
+        self._records = QuarantineStore(root)  # in memory only: the fallback
+
+    def _look(self) -> Ledger | None:
+        if self.state_dir is None or not (self.state_dir / LEDGER_NAME).exists():
+            return None
+        try:
+            ledger = open_ledger(self.state_dir, read_only=True)
+        except LedgerError:
+            return None
+        if not ledger.quarantine_indexed(self.key):
+            ledger.close()
+            return None
+        return ledger
+
+    def list(self, *, errors: bool = True) -> builtins.list[Record]:
+        ledger = self._look()
+        if ledger is None:
+            return self._records.list(errors=errors)
+        try:
+            return ledger.quarantine_list(self.key, errors=errors)
+        finally:
+            ledger.close()
+
+    def get(self, item_id: str) -> Record:
+        ledger = self._look()
+        if ledger is None:
+            return self._records.get(item_id)
+        try:
+            record = ledger.quarantine_get(self.key, item_id) if plain_id(item_id) else None
+        finally:
+            ledger.close()
+        if record is None:
+            raise QuarantineError(f"no quarantined file with id {item_id!r}")
+        return record
 
 
 def _why(exc: BaseException) -> str:

@@ -20,7 +20,9 @@ from reorg_tui.engine import (
     Engine,
     QuarantineInfo,
     QuarantineOps,
+    QuarantineReader,
     Queues,
+    ReadOnlyQuarantine,
     Record,
     ReorgError,
     Snapshot,
@@ -130,8 +132,13 @@ class AttachedHost:
     def __init__(self, settings: Settings, *, read_only: bool = False) -> None:
         self.settings = settings
         self.read_only = read_only  # a viewer (--read-only): it changes nothing, here or there
-        self.store = open_store(settings.quarantine, settings.state_dir)  # the daemon's index
-        self.ops = QuarantineOps(self.store, settings.source, settings.state_dir)
+        self.quarantine: QuarantineReader
+        self.ops: QuarantineOps | None = None
+        if read_only:  # nothing opened for writing: the daemon's index, looked at read-only
+            self.quarantine = ReadOnlyQuarantine(settings.quarantine, settings.state_dir)
+        else:
+            store = open_store(settings.quarantine, settings.state_dir)  # the daemon's index
+            self.quarantine, self.ops = store, QuarantineOps(store, settings.source, settings.state_dir)
         self._snapshot = placeholder(settings, "attaching")
         self._events: deque[ev.Event] = deque(maxlen=MAX_EVENTS)
         self._published: set[ev.Event] = set()  # the events in the state file last read
@@ -181,18 +188,21 @@ class AttachedHost:
         self.poll()
 
     def quarantine_list(self) -> list[Record]:
-        return self.store.list(errors=False)
+        return self.quarantine.list(errors=False)
 
     def quarantine_record(self, item_id: str) -> Record:
-        return self.store.get(item_id)
+        return self.quarantine.get(item_id)
 
     def release(self, item_id: str) -> str:
-        self._changing("release")
-        return self.ops.release(item_id)
+        return self._changer("release").release(item_id)
 
     def delete(self, item_id: str) -> Record:
-        self._changing("delete")
-        return self.ops.delete(item_id)
+        return self._changer("delete").delete(item_id)
+
+    def _changer(self, what: str) -> QuarantineOps:
+        self._changing(what)
+        assert self.ops is not None  # (made for any host that is not read-only)
+        return self.ops
 
     def _changing(self, what: str) -> bool:
         """Refuse a change asked of a read-only viewer (its keys are gone; this is the floor)."""

@@ -11,7 +11,10 @@ pinned exactly in pyproject.toml.)
 from __future__ import annotations
 
 import queue
+from typing import Any
 
+from textual import events
+from textual.app import App
 from textual.drivers.linux_driver import LinuxDriver
 
 
@@ -32,3 +35,9 @@ class HangupSafeDriver(LinuxDriver):
         writer = self._writer_thread
         if writer is not None and writer.is_alive():
             super().close()
+
+
+def arrive(app: App[Any], key: str) -> None:
+    """``key`` arriving as a terminal's keys arrive (the benchmark's keystrokes): posted to the
+    app, nothing waited for (``Pilot.press`` waits for the whole app to go idle after each)."""
+    app.post_message(events.Key(key, key if len(key) == 1 else None))

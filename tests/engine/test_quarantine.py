@@ -20,6 +20,7 @@ from reorg_tui.engine.quarantine import (
     QuarantineError,
     QuarantineFailed,
     QuarantineStore,
+    ReadOnlyQuarantine,
     StuckInQuarantine,
     open_store,
 )
@@ -341,6 +342,42 @@ def test_a_listing_while_the_engine_starts_is_the_index_and_reads_no_record(tmp_
     assert listed_while_starting == [indexed]
     assert after == [*indexed, planted]
     assert engine.quarantine_record(planted).reason == "reason 3"  # its own record, read at the start
+
+
+def test_a_read_only_look_at_the_quarantine_writes_nothing_anywhere(tmp_path):
+    """A read-only viewer (``--read-only``) sees the daemon's index through a read-only look at
+    its ledger: the state folder is byte for byte as it was, no -wal or -shm made, even with an
+    item the index does not hold yet (a store would index it, writing the daemon's ledger). With
+    no ledger indexing the quarantine, it reads the records, indexing them in memory only."""
+    settings = make_settings(tmp_path)
+    _fill(settings.quarantine, 3)
+    ledger = open_ledger(settings.state_dir)
+    QuarantineStore(settings.quarantine, ledger=ledger).repair()  # the daemon's index
+    ledger.close()
+    _fill(tmp_path / "other", 4)  # another process quarantines a fourth item
+    late = "20231114T221320-00000003"
+    for name in (late, f"{late}.json"):
+        (tmp_path / "other" / name).rename(settings.quarantine / name)
+    state_before = {p.name: p.read_bytes() for p in settings.state_dir.iterdir()}
+
+    view = ReadOnlyQuarantine(settings.quarantine, settings.state_dir)
+    indexed = [f"20231114T221320-{n:08x}" for n in range(3)]
+    assert [r.id for r in view.list(errors=False)] == indexed
+    assert view.get(indexed[1]).errors == ["error 1"]
+    with pytest.raises(QuarantineError, match="no quarantined file"):
+        view.get(late)  # not indexed yet: the daemon indexes it after its next scan
+    assert {p.name: p.read_bytes() for p in settings.state_dir.iterdir()} == state_before
+
+    alone = ReadOnlyQuarantine(settings.quarantine, tmp_path / "no-state")
+    assert [r.id for r in alone.list()] == [*indexed, late]
+    assert alone.get(late).reason == "reason 3"
+    assert not (tmp_path / "no-state").exists()
+    assert {p.name: p.read_bytes() for p in settings.state_dir.iterdir()} == state_before
+
+    store = open_store(settings.quarantine, settings.state_dir)  # what an operator's dashboard uses
+    assert late in [r.id for r in store.list()]
+    store.ledger.close()
+    assert {p.name: p.read_bytes() for p in settings.state_dir.iterdir()} != state_before, "it indexed"
 
 
 def test_an_idle_daemon_never_lists_or_reads_its_quarantine_after_a_scan(tmp_path, monkeypatch):
