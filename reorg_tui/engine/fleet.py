@@ -177,8 +177,9 @@ class Fleet:
         try:
             if self._offered:
                 self._publish()
+                self._came_back()
             if not may_claim or self.down:
-                return
+                return  # (while it is down, the heartbeat is what tries it again: tick)
             want = 2 * self.settings.batch_size
             while sum(self.intake.counts()[1:]) < want:
                 claims = self.pg.claim(self.settings.batch_size, self._start, self.lease)
@@ -191,8 +192,6 @@ class Fleet:
                 self.intake.accept([(c.rel, None) for c in claims])
         except CoordinatorDown as exc:
             self._went_down(str(exc))
-        else:
-            self._came_back()
 
     # ---- a batch -------------------------------------------------------------------------------
 
