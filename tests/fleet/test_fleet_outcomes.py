@@ -62,3 +62,9 @@ def test_a_file_of_an_impossible_date_is_quarantined_once_and_listed(tmp_path: P
     listed = cli("quarantine", "list", "-q", str(a.quarantine))
     assert listed.returncode == 0, listed.stderr
     assert "2024-02-30_never.txt" in listed.stdout and "1 file(s)" in listed.stdout
+    # Each instance's ledger indexes the shared quarantine, checked against the folder's listing
+    # when it changed: looked at through either instance's state, every instance's items show.
+    for state in (a.state_dir, b.state_dir):
+        seen = cli("quarantine", "list", "-q", str(a.quarantine), "--state-dir", str(state))
+        assert seen.returncode == 0, seen.stderr
+        assert "2024-02-30_never.txt" in seen.stdout and "1 file(s)" in seen.stdout
