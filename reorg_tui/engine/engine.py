@@ -478,7 +478,8 @@ class Engine:
         kept = SHARED_STAGING_KEPT if self.settings.coordinator else 0.0
         cleaned = self.mover.recover(kept_younger=kept) + sweep_staging(self.sources, kept_younger=kept)
         self._phase = Phase.QUARANTINE
-        cleaned += self.quarantine.repair(kept_younger=kept) + remove_leftovers(self.settings.state_dir)
+        self.quarantine.kept_younger = kept
+        cleaned += self.quarantine.repair() + remove_leftovers(self.settings.state_dir)
         if cleaned:
             self.bus.warn(f"recovered from an interrupted run: removed or repaired {cleaned} leftover(s)")
         self._phase = Phase.RETRIES

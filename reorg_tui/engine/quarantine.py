@@ -113,6 +113,9 @@ class QuarantineStore:
         self._lock = threading.Lock()
         self.ledger: Ledger = memory_ledger()
         self._seen_ns: int | None = None  # the folder's mtime when the index last matched it
+        # Seconds: a partial copy written to more recently is left by repair (a fleet's shared
+        # quarantine: another host's copy in progress, see move.sweep_staging).
+        self.kept_younger = 0.0
         self.use(ledger)
 
     def use(self, ledger: Ledger | None) -> None:
@@ -385,12 +388,12 @@ class QuarantineStore:
 
     # ---- at a start --------------------------------------------------------------------------
 
-    def repair(self, *, kept_younger: float = 0.0) -> int:
+    def repair(self) -> int:
         """After a crash, or a lost or new index: remove partial copies and records without
         files, give files without a record one, and make the index match the folder. Returns
         how many leftovers were repaired (indexing records is not counted: it is logged)."""
         with self._lock:
-            repaired = self.mover.recover(kept_younger=kept_younger) + remove_leftovers(self.root)
+            repaired = self.mover.recover(kept_younger=self.kept_younger) + remove_leftovers(self.root)
             records, folders = self._listing()
             # Without their error histories: 50,000 of them are decoded only for the few written back.
             rows = {r.id: r for r in self.ledger.quarantine_list(self.key, errors=False)}
