@@ -178,8 +178,11 @@ class Fleet:
             if self._offered:
                 self._publish()
                 self._came_back()
-            if not may_claim or self.down:
+            if self.down:
                 return  # (while it is down, the heartbeat is what tries it again: tick)
+            if not may_claim:
+                self._hand_back()
+                return
             want = 2 * self.settings.batch_size
             while sum(self.intake.counts()[1:]) < want:
                 claims = self.pg.claim(self.settings.batch_size, self._start, self.lease)
@@ -192,6 +195,21 @@ class Fleet:
                 self.intake.accept([(c.rel, None) for c in claims])
         except CoordinatorDown as exc:
             self._went_down(str(exc))
+
+    def _hand_back(self) -> None:
+        """Paused (by an operator, for the disk): the claimed files waiting here unmoved go back
+        to the queue at once, for the other instances, rather than when this one resumes."""
+        if not self._claims or not self.intake.ready_count():
+            return
+        waiting = self.intake.take(self.intake.ready_count())
+        with self._lock:
+            claims = [c for c in (self._claims.get(rel) for rel, _ in waiting) if c is not None]
+        for rel, _ in waiting:
+            if self._retrying(rel):
+                self._forget(rel)  # its retries are the next claimer's now
+        self.intake.done(waiting, [])
+        self._record([Finished(c.id, c.fence, FileState.READY) for c in claims])
+        log.info("paused: %d claimed file(s) handed back to the fleet", len(claims))
 
     # ---- a batch -------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ quarantine, which `quarantine list` shows whichever instance put it there."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import psycopg
@@ -25,8 +26,7 @@ def fleet_settings(tmp_path: Path, name: str, url: str, **extra: object):
         quarantine=tmp_path / "quarantine",
         state_dir=tmp_path / f"state-{name}",
         coordinator=url,
-        claim_lease=5.0,
-        **extra,
+        **{"claim_lease": 5.0, **extra},
     )
 
 
@@ -68,3 +68,29 @@ def test_a_file_of_an_impossible_date_is_quarantined_once_and_listed(tmp_path: P
         seen = cli("quarantine", "list", "-q", str(a.quarantine), "--state-dir", str(state))
         assert seen.returncode == 0, seen.stderr
         assert "2024-02-30_never.txt" in seen.stdout and "1 file(s)" in seen.stdout
+
+
+def test_a_paused_instance_hands_its_claims_back_to_the_fleet(tmp_path: Path, database: str) -> None:
+    from reorg_tui.engine import steps
+
+    a = fleet_settings(tmp_path, "a", database, batch_size=20, claim_lease=600.0)
+    b = fleet_settings(tmp_path, "b", database, batch_size=20, claim_lease=600.0)
+    for i in range(60):
+        write(a.source / f"2024-04-{1 + i % 28:02d}_f{i}.txt", f"f{i}", OLD)
+    held, go = threading.Event(), threading.Event()
+
+    def hold_the_first_batch(step: str) -> None:
+        if step == "claimed" and not held.is_set():
+            held.set()  # a holds its first batch here, its second claimed and waiting behind it
+            go.wait(30)
+
+    with steps.watch(hold_the_first_batch), running(a) as (ea, _):
+        assert held.wait(20), "a's first batch"
+        ea.pause()
+        go.set()
+        # Its waiting claims go back at once: b, started now, moves them long before the
+        # 600 s lease would have let it.
+        with running(b) as (eb, _):
+            wait_for(lambda: states(database) == {"done": 60}, 30, "every row done")
+            assert eb.snapshot().totals.moved > 0
+    assert not list(a.source.rglob("*.txt"))
