@@ -13,6 +13,7 @@ from reorg_tui.cli.ops import SOURCE_OPTION, instance_state_dir
 from reorg_tui.cli.options import config_option, layered, shard_option, state_dir_option
 from reorg_tui.config import parse_age, resolve
 from reorg_tui.engine.ledger import NoLedger, Query, Transfer
+from reorg_tui.engine.statedir import check_for_reading
 from reorg_tui.history import as_dict, block, is_glob, read
 from reorg_tui.names import safe
 
@@ -22,9 +23,10 @@ EPILOG = (
     "--json prints an array, newest first; paths are strings, an undecodable byte written as "
     "Python's surrogateescape keeps it (0xff as \\udcff), so os.fsencode gives the bytes back. "
     "Reading never creates or changes the ledger. "
-    "Exit codes: 0 ok (also when nothing matches: no rows, or []); 2 bad settings or usage, or a "
-    "ledger from a newer version or not a ledger; 4 no ledger (no file has been moved with this "
-    "state folder yet: check --source or --state-dir); 70 internal error."
+    "Exit codes: 0 ok (also when nothing matches: no rows, or []); 2 bad settings or usage, a "
+    "ledger from a newer version or not a ledger, or a state folder another user could write; "
+    "4 no ledger (no file has been moved with this state folder yet: check --source or "
+    "--state-dir); 70 internal error."
 )
 
 
@@ -60,7 +62,8 @@ def history(
     if values["coordinator"]:
         rows = _fleet(values["coordinator"], values["source"], query)
     else:
-        folder, _, _ = instance_state_dir(ctx, source, state_dir, config, shard)
+        folder, where, _ = instance_state_dir(ctx, source, state_dir, config, shard)
+        check_for_reading(folder, where)  # a ledger another user could write may tell any story
         try:
             rows = read(folder, query)
         except NoLedger as exc:

@@ -19,7 +19,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from reorg_tui.engine.fields import parse_json
@@ -460,7 +460,7 @@ class SqliteLedger:
                 " ORDER BY quarantined_at, id LIMIT ? OFFSET ?",
                 (_blob(root), -1 if limit is None else limit, offset),
             )
-            return [r for r in map(_record, cursor) if r is not None]
+            return _records(cursor)
 
     def quarantine_get(self, root: str, item_id: str) -> Record | None:
         with self._lock, self._as_ledger_error():
@@ -647,13 +647,6 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _text_or_as_is(value: object) -> object:
-    """A text column decoded; anything else as it is, for the record's check to refuse."""
-    if type(value) is bytes:
-        return value.decode("utf-8", "surrogateescape")
-    return value
-
-
 def _number(value: object) -> bool:
     return type(value) in (int, float)
 
@@ -693,17 +686,26 @@ def _record(values: tuple[object, ...]) -> Record | None:
     """An index row as read back; None for one edited by hand into something else (not listed,
     never acted on: ``repair`` puts it right from the item's record at the next start). Checked
     by the rule a record file is (records.checked_record)."""
-    (item_id, name, original, intended, reason, attempts, errors, quarantined_at, first_failed_at,
-     size) = values  # fmt: skip
-    return checked_record(
-        item_id,
-        _text_or_as_is(name),
-        _text_or_as_is(original),
-        _text_or_as_is(intended),
-        _text_or_as_is(reason),
-        attempts,
-        _errors(errors),
-        quarantined_at,
-        first_failed_at,
-        size,
-    )
+    found = _records([values])
+    return found[0] if found else None
+
+
+def _records(rows: Iterable[tuple[object, ...]]) -> list[Record]:
+    """``_record`` of each row, those that are records: written out flat, a listing of 50,000
+    rows runs it for each (the text columns decoded here, not a call each)."""
+    out: list[Record] = []
+    for item_id, name, original, intended, reason, attempts, errors, at, first, size in rows:
+        if type(name) is bytes:
+            name = name.decode("utf-8", "surrogateescape")
+        if type(original) is bytes:
+            original = original.decode("utf-8", "surrogateescape")
+        if type(intended) is bytes:
+            intended = intended.decode("utf-8", "surrogateescape")
+        if type(reason) is bytes:
+            reason = reason.decode("utf-8", "surrogateescape")
+        record = checked_record(
+            item_id, name, original, intended, reason, attempts, _errors(errors), at, first, size
+        )
+        if record is not None:
+            out.append(record)
+    return out

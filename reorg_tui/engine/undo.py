@@ -41,6 +41,7 @@ from reorg_tui.engine.ledger import LEDGER_NAME, Ledger, Query, Transfer, Transf
 from reorg_tui.engine.lock import AlreadyRunning, SourceLock, lock_holder, source_is_locked
 from reorg_tui.engine.move import STAGING, Journal, Mover
 from reorg_tui.engine.recovery import Recovered, locate, recover
+from reorg_tui.engine.statedir import check_for_reading
 from reorg_tui.engine.undone import EVERY, differs, finished_undos, holds
 
 if TYPE_CHECKING:
@@ -315,7 +316,9 @@ def open_undo(
             "its instance keeps its state elsewhere: pass its --state-dir or --config)"
         )
     lock = SourceLock(source, state_dir)
-    if not dry_run:
+    if dry_run:  # as any reader: a folder another user could write may hold a forged ledger
+        check_for_reading(state_dir, source)
+    else:  # (the lock refuses a folder that is not this user's, and takes the source)
         try:
             lock.acquire()
         except AlreadyRunning as exc:
@@ -330,7 +333,8 @@ def open_undo(
     ]
     ledger: Ledger | None = None
     try:
-        ledger = open_ledger(state_dir, create=False)
+        # A dry run writes nothing, the ledger included (no migration, no -wal made).
+        ledger = open_ledger(state_dir, read_only=True) if dry_run else open_ledger(state_dir, create=False)
         undo = Undo(ledger, trees, stop=stop or threading.Event(), clock=clock)
         if not dry_run:
             extra = [Tree(str(quarantine), capacity=16, create_root=False)] if quarantine else []

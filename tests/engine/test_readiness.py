@@ -211,3 +211,21 @@ def test_a_file_written_again_after_a_step_back_settles_from_that_write(ready):
     assert ready.take_due(Now(T - 3600 + 1.0 + SETTLE, M + 1.0 + SETTLE), source.lstat) == [
         (NAME, source[NAME])
     ]
+
+
+def test_the_files_settling_longest_are_the_first_seen_whatever_changed_since(ready):
+    """The Waiting view's head, asked four times a second: the files first seen earliest, in
+    that order. A write to one restarts its settling, not its place; one that leaves and comes
+    back is new. Seen by the monotonic clock's order, so a step of the wall clock (the second
+    file "seen" an hour earlier by it) does not reorder them."""
+    names = [f"2024-01-0{n}_f.txt" for n in range(1, 5)]
+    for n, name in enumerate(names):
+        wall = T + n if n != 1 else T - 3600  # the wall clock stepped back for the second
+        assert not ready.offer(name, looks(10, T + n, ino=n), Now(wall, T + n))
+    assert [rel for _, rel, _ in ready.longest(3, at(T + 4))] == names[:3]
+    ready.offer(names[0], looks(11, T + 4, ino=0), at(T + 4))  # written again: still first
+    ready.drop(names[1])
+    ready.offer(names[1], looks(10, T + 5, ino=1), at(T + 5))  # back: last now
+    assert [rel for _, rel, _ in ready.longest(10, at(T + 5))] == [names[0], names[2], names[3], names[1]]
+    still = {rel: held for _, rel, held in ready.longest(10, at(T + 5))}
+    assert still[names[0]] == pytest.approx(1.0) and still[names[3]] == pytest.approx(2.0)

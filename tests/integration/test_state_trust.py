@@ -351,3 +351,28 @@ def test_a_group_writable_folder_above_is_accepted_only_for_its_owners_private_g
             result, f"{home}, above the state folder {state}, is writable by group or others (mode 0775)"
         )
         assert not state.exists() and (src / "2024-05-05_a.txt").exists()
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_history_and_a_dry_run_undo_believe_no_ledger_another_user_could_write(root, case):
+    """A ledger in a folder another user could write may be forged: a row of a "delivery" from
+    any file to any name. ``history`` would print it, and ``undo --dry-run`` plan to move it
+    (the undo itself already refused the folder, through the source's lock). Both refuse, in
+    one line, exit 2, and the dry run leaves the ledger as it was (nothing made beside it)."""
+    src, dst, q = _folders(root)
+    state = root / "trusted"
+    assert _once(src, dst, q, state).returncode == 0
+    made, fragment = CASES[case]
+    folder = made(root)
+    for name in os.listdir(state):  # the real ledger, now in a folder another user can write
+        shutil.copy2(state / name, folder / name)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    history = cli("history", "2024-05-05_a.txt", "--state-dir", str(folder))
+    _refused(history, fragment)
+    undo = cli(
+        "undo", "--since", "1h", "--dry-run", "--state-dir", str(folder), "-s", str(src), "-d", str(dst)
+    )
+    _refused(undo, fragment)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    trusted = cli("history", "2024-05-05_a.txt", "--state-dir", str(state))
+    assert trusted.returncode == 0 and "2024-05-05_a.txt" in trusted.stdout, trusted.stderr

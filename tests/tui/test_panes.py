@@ -56,3 +56,45 @@ def test_the_error_pane_turns_red_at_the_operators_alert_error_rate(tmp_path, th
         assert ("error rate" in text_of(app, "#banner")) is red  # the pane and the banner agree
 
     drive(app, script)
+
+
+def test_a_snapshot_that_changed_nothing_repaints_nothing_and_lays_nothing_out():
+    """Handed the same state again (an idle daemon, four times a second), no pane repaints and
+    the screen is not laid out again: the UI thread's work, which the hosted engine shares the
+    interpreter with, was mostly that. A change repaints the one widget that shows it."""
+    import dataclasses
+
+    from textual.widget import Widget
+
+    from reorg_tui.tui.app import ReorgApp
+    from reorg_tui.tui.sample import NOW, FrozenHost, snapshot
+    from reorg_tui.tui.widgets.timing import TimingPane
+
+    host = FrozenHost("running")
+    app = ReorgApp(host, now=NOW)
+    refreshed: list[tuple[str, bool]] = []
+    real_refresh = Widget.refresh
+
+    def noting(self, *regions, layout=False, **kwargs):
+        refreshed.append((f"{type(self).__name__}#{self.id}", layout))
+        return real_refresh(self, *regions, layout=layout, **kwargs)
+
+    async def script(pilot: Pilot) -> None:
+        await pilot.pause()
+        Widget.refresh = noting  # type: ignore[method-assign]
+        try:
+            for _ in range(3):
+                app.refresh_from_engine()
+            assert refreshed == [], refreshed
+            same = snapshot("running")
+            busier = dataclasses.replace(
+                same, queues=dataclasses.replace(same.queues, ready=same.queues.ready + 1)
+            )
+            host.snapshot = lambda: busier  # type: ignore[method-assign]
+            app.refresh_from_engine()
+        finally:
+            Widget.refresh = real_refresh  # type: ignore[method-assign]
+        assert refreshed == [("Static#timing-text", False)], refreshed
+        assert "ready 121" in str(app.query_one(TimingPane).query_one("#timing-text").render())
+
+    drive(app, script)

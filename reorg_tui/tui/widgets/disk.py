@@ -6,6 +6,7 @@ from textual.widgets import Static
 from reorg_tui.engine import Snapshot
 from reorg_tui.tui.text import size
 from reorg_tui.tui.widgets.pane import Pane
+from reorg_tui.tui.widgets.repaint import show
 
 BAR_WIDTH = 30
 
@@ -44,4 +45,4 @@ class DiskPane(Pane):
         text.append(f"\n{d.free_percent:.1f}% free, minimum {d.min_free_percent:g}%")
         q = snap.quarantine
         text.append(f"\nquarantine {q.count} files · {size(q.bytes)}")
-        box.update(text)
+        show(box, text)  # a pane is of fixed height: no layout

@@ -7,6 +7,7 @@ from textual.widgets import Static
 
 from reorg_tui.engine import Snapshot, State
 from reorg_tui.tui.text import clock, literal, uptime
+from reorg_tui.tui.widgets.repaint import show
 
 STATES: dict[str, tuple[str, str]] = {  # the label shown, and the CSS class that colours it
     State.STARTING: ("starting", "-starting"),
@@ -38,7 +39,7 @@ class StatusLine(Static):
             literal(snap.dest),
             f"  {snap.watcher}  up {uptime(snap.uptime)}  {snap.workers_busy}/{snap.workers_total} busy",
         )
-        self.update(line)
+        show(self, line)  # one line high: no layout
 
 
 class Banner(Static):
@@ -46,23 +47,28 @@ class Banner(Static):
 
     def show(self, snap: Snapshot, attached: bool = False) -> None:
         if attached and snap.state == State.STOPPED:
-            self.update(
+            show(
+                self,
                 Text(
                     f"The instance on this source is not running since {clock(snap.taken_at)}: "
                     "files are not moving. Start it again (supervisorctl start, systemctl start); "
                     "this dashboard re-attaches by itself.",
                     style="bold",
-                )
+                ),
+                layout=True,
             )
             self.set_class(True, "-visible", "-error")
         elif snap.alerts:
-            self.update(Text("ALERT: " + "; ".join(snap.alerts), style="bold"))
+            show(self, Text("ALERT: " + "; ".join(snap.alerts), style="bold"), layout=True)
             self.set_class(True, "-visible", "-error")
         elif snap.state in (State.PAUSED_DISK, State.PAUSED_COORDINATOR):
-            self.update(Text(f"Intake paused: {snap.pause_reason}. Files wait in the source.", style="bold"))
+            reason = f"Intake paused: {snap.pause_reason}. Files wait in the source."
+            show(self, Text(reason, style="bold"), layout=True)
             self.set_class(True, "-visible", "-error")
         elif snap.state == State.PAUSED:
-            self.update(Text("Paused by operator: nothing moves. Press p to resume.", style="bold"))
+            show(
+                self, Text("Paused by operator: nothing moves. Press p to resume.", style="bold"), layout=True
+            )
             self.set_class(True, "-visible")
             self.set_class(False, "-error")
         else:

@@ -21,6 +21,7 @@ from reorg_tui.names import safe
 from reorg_tui.tui.screens.details import InfoScreen
 from reorg_tui.tui.text import literal
 from reorg_tui.tui.widgets.keyed_table import KeyedTable
+from reorg_tui.tui.widgets.repaint import show
 
 
 def waited(seconds: float) -> str:
@@ -95,12 +96,13 @@ class WaitingView(Vertical):
         self.table.show(shown, snap.taken_at)
         note = self.query_one("#waiting-note", Static)
         if not snap.waiting:
-            note.update("Nothing waits: every file seen has moved")
+            show(note, "Nothing waits: every file seen has moved")
             return
         oldest = f"the oldest has waited {waited(snap.oldest_pending_age)} ({snap.waiting[0].why})"
         matched = f"; {len(shown)} match the filter" if text.strip() else ""
-        note.update(
-            f"{len(snap.waiting)} file(s) waiting longest, longest first; {oldest}{matched}; enter shows one"
+        show(
+            note,
+            f"{len(snap.waiting)} file(s) waiting longest, longest first; {oldest}{matched}; enter shows one",
         )
 
     def action_filter(self) -> None:
