@@ -393,7 +393,8 @@ class QuarantineStore:
         files, give files without a record one, and make the index match the folder. Returns
         how many leftovers were repaired (indexing records is not counted: it is logged)."""
         with self._lock:
-            repaired = self.mover.recover(kept_younger=self.kept_younger) + remove_leftovers(self.root)
+            kept = self.kept_younger
+            repaired = self.mover.recover(kept_younger=kept) + remove_leftovers(self.root, kept_younger=kept)
             records, folders = self._listing()
             # Without their error histories: 50,000 of them are decoded only for the few written back.
             rows = {r.id: r for r in self.ledger.quarantine_list(self.key, errors=False)}

@@ -250,6 +250,13 @@ def test_a_fleets_recovery_keeps_a_recent_partial_copy_whatever_its_pid_says(tmp
     assert recent.exists() and not old.exists()
     assert Mover(Tree(str(tmp_path / "dest"))).recover() == 1  # a single host: its pid is the truth
     assert not recent.exists()
+    # the same for half-written records in a shared quarantine
+    from reorg_tui.engine.store import remove_leftovers
+
+    writing = write(tmp_path / "q" / f".ID.json.{dead_pid}.7.tmp", b"{")
+    crashed = write(tmp_path / "q" / f".ID.json.{dead_pid}.8.tmp", b"{", time.time() - 7200)
+    assert remove_leftovers(tmp_path / "q", kept_younger=3600) == 1
+    assert writing.exists() and not crashed.exists()
 
 
 def test_a_retry_queue_naming_paths_outside_the_source_is_not_followed(settings, caplog):
