@@ -48,7 +48,7 @@ from reorg_tui.engine.kinds import ARRIVED, Kind, Ready, State
 from reorg_tui.engine.ledger import new_owner
 from reorg_tui.engine.ledger_pg import Claim, CoordinatorDown, FileState, Finished, PgLedger, signed_ino
 from reorg_tui.engine.metrics import FleetView
-from reorg_tui.engine.naming import InvalidDate
+from reorg_tui.engine.naming import InvalidDate, numbered
 from reorg_tui.engine.plan import plan
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 PUBLISH_CHUNK = 2000  # files a statement when the lister publishes
 PUBLISHED_MAX = 200_000  # names this lister remembers having published (then it forgets them all)
 AGREED = ("layout", "pattern", "on_conflict")  # settings every instance of a fleet must share
+COLLISION_NAMES_LOOKED_AT = 100  # a gone file is looked for at its name and these collision names
 
 
 class Fleet:
@@ -288,16 +289,19 @@ class Fleet:
     def _gone(self, claim: Claim) -> Finished:
         """Not at its source name: at its target with the listed inode and size, it is done
         (another instance whose outcome came too late, a rename that reported an error although
-        it happened); otherwise someone else took it."""
+        it happened), under its own name or a collision name (``name (1).ext``: its name was
+        taken); otherwise someone else took it."""
         target = self._target(claim.rel)
         if target is not None:
-            try:
-                st = os.lstat(target)
-            except OSError:
-                pass
-            else:
+            folder, _, name = target.rpartition("/")
+            for n in range(COLLISION_NAMES_LOOKED_AT):
+                path = target if n == 0 else f"{folder}/{numbered(name, n)}"
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    break  # the mover takes the first free one: none further on
                 if claim.ino == signed_ino(st.st_ino) and claim.size == st.st_size:
-                    return Finished(claim.id, claim.fence, FileState.DONE, target)
+                    return Finished(claim.id, claim.fence, FileState.DONE, path)
         return Finished(claim.id, claim.fence, FileState.VANISHED)
 
     def _target(self, rel: str) -> str | None:

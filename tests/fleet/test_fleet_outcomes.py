@@ -94,3 +94,31 @@ def test_a_paused_instance_hands_its_claims_back_to_the_fleet(tmp_path: Path, da
             wait_for(lambda: states(database) == {"done": 60}, 30, "every row done")
             assert eb.snapshot().totals.moved > 0
     assert not list(a.source.rglob("*.txt"))
+
+
+def test_a_file_gone_from_its_source_is_found_at_its_target_or_a_collision_name(tmp_path: Path) -> None:
+    from reorg_tui.engine.fleet import Fleet
+    from reorg_tui.engine.ledger_pg import Claim, FileState
+
+    settings = fleet_settings(tmp_path, "a", "postgresql://nobody@nowhere/x")  # (no statement runs)
+    fleet = Fleet(
+        settings,
+        intake=None,  # type: ignore[arg-type]
+        bus=None,  # type: ignore[arg-type]
+        snapshot=None,  # type: ignore[arg-type]
+        forget=lambda rel: None,
+        retrying=lambda rel: False,
+        wake=threading.Event(),
+    )
+    folder = settings.dest / "2024/05/01"
+    write(folder / "2024-05-01_a.txt", b"someone else's, first")
+    ours = write(folder / "2024-05-01_a (1).txt", b"ours, moved by a stalled instance")
+    st = ours.stat()
+
+    def claim(rel: str, ino: int) -> Claim:
+        return Claim(7, rel, 3, ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    found = fleet._gone(claim("in/2024-05-01_a.txt", st.st_ino))
+    assert (found.state, found.target) == (FileState.DONE, str(ours))
+    assert fleet._gone(claim("in/2024-05-01_a.txt", st.st_ino + 12345)).state == FileState.VANISHED
+    assert fleet._gone(claim("2024-05-02_b.txt", st.st_ino)).state == FileState.VANISHED
