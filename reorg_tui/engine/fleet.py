@@ -141,7 +141,16 @@ class Fleet:
     # ---- the lister ----------------------------------------------------------------------------
 
     def lists(self) -> bool:
-        was, self.lister = self.lister, self.pg.lister()
+        was, self.lister = self.lister, self.pg.lister(stale_after=max(self.lease, 3.0))
+        if self.pg.ended_lister is not None:
+            owner, silent = self.pg.ended_lister
+            self.pg.ended_lister = None
+            log.warning(
+                "the lister %s had not been heard of for %.0fs (stalled): its coordinator session "
+                "was ended, and this instance takes over the listing",
+                owner,
+                silent,
+            )
         if self.lister != was:
             if self.lister:
                 log.info("this instance lists %s for the fleet now", self.source)
@@ -356,6 +365,8 @@ class Fleet:
         with self._lock:
             ids = [c.id for c in self._claims.values()]
         try:
+            if self.lister:
+                self.pg.lister_alive()
             self.pg.renew(ids, self.lease)
             self.pg.expire()
             self.pg.seen(self.host, self.pid, self.snapshot().to_dict())

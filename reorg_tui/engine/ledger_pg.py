@@ -194,6 +194,8 @@ CREATE TABLE IF NOT EXISTS reorg_sources (
     settings jsonb NOT NULL,
     created timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE reorg_sources ADD COLUMN IF NOT EXISTS lister_owner text;
+ALTER TABLE reorg_sources ADD COLUMN IF NOT EXISTS lister_seen timestamptz;
 CREATE SEQUENCE IF NOT EXISTS reorg_fence;
 CREATE TABLE IF NOT EXISTS reorg_files (
     id bigserial PRIMARY KEY,
@@ -254,6 +256,7 @@ class PgLedger:
         self._conn: Any = None
         self._tried = 0.0  # monotonic: the last connection attempt
         self._lister: Any = None  # the session that holds the lister's advisory lock
+        self.ended_lister: tuple[str, float] | None = None  # a stalled lister whose session was ended
 
     # ---- connections ---------------------------------------------------------------------------
 
@@ -350,9 +353,16 @@ class PgLedger:
 
     # ---- the lister ----------------------------------------------------------------------------
 
-    def lister(self) -> bool:
+    def lister(self, stale_after: float) -> bool:
         """Whether this instance is the lister: holds the lock (its session answering) or takes
-        it now. Called by one thread (the scanner), once a poll interval."""
+        it now. Called by one thread (the scanner), once a poll interval.
+
+        A lister that died lost the lock with its session. One that stalled (SIGSTOP, a VM
+        paused) keeps its session, and so the lock, while nobody lists: so the lister says it
+        lives once a second (``lister_alive``), and a lister not heard of for ``stale_after``
+        seconds has its session ended here (``pg_terminate_backend``: the fleet's instances
+        connect as one role), and the lock is taken. Should it wake, it finds its session gone,
+        and lists no more."""
         psycopg = self._psycopg
         if self._lister is not None:
             try:
@@ -365,15 +375,57 @@ class PgLedger:
         except CoordinatorDown:
             return False
         try:
-            row = session.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+            held = self._try_lock(session)
+            if not held and self._end_stalled_lister(session, stale_after):
+                held = self._try_lock(session)
+            if held:
+                session.execute(
+                    "UPDATE reorg_sources SET lister_owner = %s, lister_seen = now() WHERE id = %s",
+                    (self.owner, self.source_id),
+                )
+                self._lister = session
+                return True
         except psycopg.Error:
-            session.close()
-            return False
-        if row and row[0]:
-            self._lister = session
-            return True
+            pass
         session.close()
         return False
+
+    def _try_lock(self, session: Any) -> bool:
+        row = session.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+        return bool(row and row[0])
+
+    def _lock_oids(self) -> tuple[int, int]:
+        """The lister's lock as pg_locks shows a bigint key: its high and low 32 bits."""
+        key = self.key & 0xFFFF_FFFF_FFFF_FFFF
+        return key >> 32, key & 0xFFFF_FFFF
+
+    def _end_stalled_lister(self, session: Any, stale_after: float) -> bool:
+        """End the session of a lister not heard of for ``stale_after`` seconds; whether one was."""
+        row = session.execute(
+            "SELECT lister_owner, extract(epoch FROM now() - lister_seen) FROM reorg_sources WHERE id = %s",
+            (self.source_id,),
+        ).fetchone()
+        if row is None or row[1] is None or float(row[1]) < stale_after:
+            return False
+        ended = session.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid = %s AND objid = %s AND objsubid = 1",
+            (*self._lock_oids(),),
+        ).fetchall()
+        if not any(r[0] for r in ended):
+            return False
+        self.ended_lister = (str(row[0]), float(row[1]))
+        time.sleep(0.1)  # (the backend ends at once; its lock goes as it does)
+        return True
+
+    def lister_alive(self) -> None:
+        """The lister's heartbeat, once a second (on the work connection: a long listing does
+        not hold it up)."""
+        with self._work() as conn:
+            conn.execute(
+                "UPDATE reorg_sources SET lister_seen = now() WHERE id = %s AND lister_owner = %s",
+                (self.source_id, self.owner),
+            )
 
     def drop_lister(self) -> None:
         session, self._lister = self._lister, None

@@ -174,8 +174,13 @@ def test_an_instance_stalled_past_its_lease_changes_nothing_when_it_wakes(daemon
     # confirmed, before it moves it: the claims lapse, the others take them over.
     stalled = daemons.start("stalled", env={"REORG_STOP_AT": "claimed:2:pause"})
     wait_for(lambda: _stopped(stalled.pid), 60, "the instance to stall")
-    for name in ("a", "b"):
-        daemons.start(name)
+    assert lister_pid(daemons.url) == stalled.pid  # (alone, it was the lister: its session lives on)
+    others = [daemons.start(name) for name in ("a", "b")]
+    made.update(make_files(daemons.source, 2000, 300))  # arriving while it is stalled
+    # Not heard of for its lease, the stalled lister's session is ended and another lists.
+    wait_for(lambda: lister_pid(daemons.url) in {p.pid for p in others}, 30, "another lister")
+    said = lambda: any("had not been heard of" in daemons.log(n) for n in ("a", "b"))  # noqa: E731
+    wait_for(said, 10, "the takeover said in the log")
     wait_for(lambda: files_in_source(daemons) == 0, 120, "the source emptied")
     wait_for(lambda: rows(daemons.url) == {"done": len(made)}, 30, "every row done")
     before = table(daemons.url)

@@ -94,17 +94,17 @@ def test_an_outcome_is_recorded_only_under_its_own_fence(database: str, tmp_path
 
 def test_one_lister_at_a_time_and_the_lock_goes_with_the_session(database: str) -> None:
     a, b = ledger(database, "a"), ledger(database, "b")
-    assert a.lister() and a.lister()
-    assert not b.lister()
+    assert a.lister(30.0) and a.lister(30.0)
+    assert not b.lister(30.0)
     with psycopg.connect(database, autocommit=True) as conn:  # a's session dies (its host, its process)
         conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_locks "
             "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
         )
-    assert b.lister()
-    assert not a.lister()
+    assert b.lister(30.0)
+    assert not a.lister(30.0)
     b.close()
-    assert a.lister()
+    assert a.lister(30.0)
 
 
 def test_settings_that_differ_from_the_fleets_are_refused(database: str) -> None:
@@ -143,3 +143,18 @@ def test_the_url_is_never_shown_whole() -> None:
     with pytest.raises(CoordinatorError) as bad:
         check_url("mysql://u:s3cret@h/db")
     assert "s3cret" not in str(bad.value)
+
+
+def test_a_stalled_lister_is_not_waited_for_beyond_its_silence(database: str) -> None:
+    a, b = ledger(database, "a"), ledger(database, "b")
+    assert a.lister(30.0)
+    a.lister_alive()
+    assert not b.lister(30.0)  # a is heard of: b waits
+    with psycopg.connect(database, autocommit=True) as conn:  # a stalls (SIGSTOP): its session lives
+        conn.execute("UPDATE reorg_sources SET lister_seen = now() - interval '60 seconds'")
+    assert b.lister(30.0)
+    assert b.ended_lister is not None and b.ended_lister[0] == "a" and b.ended_lister[1] >= 60
+    assert not a.lister(30.0)  # a wakes: its session was ended, and b lists
+    a.lister_alive()  # (its heartbeat changes nothing: b is the lister now)
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT lister_owner FROM reorg_sources").fetchone() == ("b",)
