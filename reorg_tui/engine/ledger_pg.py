@@ -156,6 +156,15 @@ class InstanceRow:
     seen_ago: float  # seconds since it last wrote (the database's clock: no host's)
 
 
+def _schema_version(conn: Any) -> int | None:
+    """The schema's version in this database; None where it is not made (or not whole)."""
+    row = conn.execute("SELECT to_regclass('reorg_schema') IS NOT NULL").fetchone()
+    if not (row and row[0]):
+        return None
+    found = conn.execute("SELECT max(version) FROM reorg_schema").fetchone()
+    return None if found is None or found[0] is None else int(found[0])
+
+
 def _has_schema(conn: Any) -> bool:
     row = conn.execute("SELECT to_regclass('reorg_files') IS NOT NULL").fetchone()
     return bool(row and row[0])
@@ -192,10 +201,10 @@ CREATE TABLE IF NOT EXISTS reorg_sources (
     id bigserial PRIMARY KEY,
     identity text NOT NULL UNIQUE,
     settings jsonb NOT NULL,
-    created timestamptz NOT NULL DEFAULT now()
+    created timestamptz NOT NULL DEFAULT now(),
+    lister_owner text,  -- the instance that lists it, and when it last said it lives
+    lister_seen timestamptz
 );
-ALTER TABLE reorg_sources ADD COLUMN IF NOT EXISTS lister_owner text;
-ALTER TABLE reorg_sources ADD COLUMN IF NOT EXISTS lister_seen timestamptz;
 CREATE SEQUENCE IF NOT EXISTS reorg_fence;
 CREATE TABLE IF NOT EXISTS reorg_files (
     id bigserial PRIMARY KEY,
@@ -314,18 +323,24 @@ class PgLedger:
         with the settings that must agree: CoordinatorError naming the first that differs.
         CoordinatorDown if the coordinator cannot be reached."""
         self._tried = 0.0
-        with self._work() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-            conn.execute(_SCHEMA)
-            row = conn.execute("SELECT max(version) FROM reorg_schema").fetchone()
-            version = row[0] if row else None
+        with self._work() as conn:
+            # Made only where it is missing: DDL on a live fleet's tables (even IF NOT EXISTS)
+            # takes their strongest locks, and would stall every claim, or deadlock with them.
+            version = _schema_version(conn)
             if version is None:
-                conn.execute("INSERT INTO reorg_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
-            elif version > SCHEMA_VERSION:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                    version = _schema_version(conn)  # (another instance made it meanwhile?)
+                    if version is None:
+                        conn.execute(_SCHEMA)
+                        conn.execute("INSERT INTO reorg_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+                        version = SCHEMA_VERSION
+            if version > SCHEMA_VERSION:
                 raise CoordinatorError(
                     f"the coordinator {self.where} holds schema version {version}, newer than this "
                     f"reorg-tui's {SCHEMA_VERSION}: upgrade this instance"
                 )
+        with self._work() as conn, conn.transaction():
             conn.execute(
                 "INSERT INTO reorg_sources (identity, settings) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                 (self.identity, json.dumps(agreed)),

@@ -158,3 +158,27 @@ def test_a_stalled_lister_is_not_waited_for_beyond_its_silence(database: str) ->
     a.lister_alive()  # (its heartbeat changes nothing: b is the lister now)
     with psycopg.connect(database) as conn:
         assert conn.execute("SELECT lister_owner FROM reorg_sources").fetchone() == ("b",)
+
+
+def test_an_instance_joining_a_busy_fleet_takes_no_lock_of_its_tables(database: str, tmp_path: Path) -> None:
+    import threading
+
+    a = ledger(database, "a")
+    a.publish(files(tmp_path, 10))
+    with psycopg.connect(database) as busy:  # the fleet at work: claims, and their source's row read
+        busy.execute("SELECT 1 FROM reorg_sources FOR KEY SHARE")
+        busy.execute("UPDATE reorg_files SET lease = now()")
+        joined = threading.Event()
+        b = PgLedger(database, owner="b", identity="/share/inbox")
+        threading.Thread(target=lambda: (b.open(AGREED), joined.set()), daemon=True).start()
+        # DDL (even IF NOT EXISTS) would wait for that transaction's locks, or deadlock with it.
+        assert joined.wait(10), "the second instance waited for the fleet's locks"
+        busy.rollback()
+
+
+def test_a_database_of_a_newer_schema_is_refused(database: str) -> None:
+    ledger(database, "a")
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("UPDATE reorg_schema SET version = 99")
+    with pytest.raises(CoordinatorError, match="holds schema version 99, newer than this reorg-tui's 1"):
+        ledger(database, "b")
