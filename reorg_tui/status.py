@@ -14,9 +14,11 @@ runs as a service user).
 Anything else is reported as ``untrusted``, exit 2: a forged "healthy" is never passed on.
 
 A shard (``--shard K/N``) is checked as above, and so is every other shard of N, in the state
-folders beside its own (``shard-J-of-N``): one that is not running (down, for any of the reasons
-above) makes the answer at least degraded, and is named. There is no failover: its files wait
-until it runs again. Without --shard, on a source that shards of N hold, every shard is checked.
+folders beside its own (``shard-J-of-N``), or where it said it keeps its state (its pointer in
+the default folder: a shard started with a --state-dir of its own): one that is not running
+(down, for any of the reasons above) makes the answer at least degraded, and is named. There is
+no failover: its files wait until it runs again. Without --shard, on a source that shards of N
+hold, every shard is checked.
 """
 
 from __future__ import annotations
@@ -108,7 +110,8 @@ def check(
     health = _one(state_dir, now, source, start_timeout, shard)
     if shard is None:
         return health
-    others = [_one(state_dir.parent / s.folder, now, source, start_timeout, s) for s in shard.siblings()]
+    base = state_dir.parent  # (the folder given, or the default: the shard's is below it)
+    others = [_sibling(source, base, s, now, start_timeout) for s in shard.siblings()]
     shards = sorted(
         [ShardHealth(shard, health.code, health.line)]
         + [ShardHealth(s, h.code, h.line) for s, h in zip(shard.siblings(), others, strict=True)],
@@ -132,7 +135,7 @@ def _all_shards(state_dir: Path, n: int, now: float, source: Path, start_timeout
     shards = []
     for k in range(n):
         one = Shard(k, n)
-        health = _one(find_state_dir(source, state_dir, one), now, source, start_timeout, one)
+        health = _sibling(source, state_dir, one, now, start_timeout)
         shards.append(ShardHealth(one, health.code, health.line))
     down = [s.shard for s in shards if s.code == DOWN]
     up = [s for s in shards if s.code != DOWN]
@@ -147,6 +150,22 @@ def _all_shards(state_dir: Path, n: int, now: float, source: Path, start_timeout
     label = "" if code == HEALTHY else f"{_LABELS[code]}: "
     line = f"{label}{source} is processed by shards of {n}: " + "; ".join(parts)
     return Health(code, line, None, None, None, tuple(shards))
+
+
+def _sibling(source: Path | None, base: Path, shard: Shard, now: float, start_timeout: float) -> Health:
+    """Shard ``shard`` of a source: in its folder below ``base`` (or where it said it keeps its
+    state, for the default), as ``find_state_dir`` finds it; if it is down there, where its
+    pointer in the default folder says (a shard started with a --state-dir of its own, while
+    ``base`` is its siblings')."""
+    if source is None:
+        return _one(base / shard.folder, now, None, start_timeout, shard)
+    first = find_state_dir(source, base, shard)
+    health = _one(first, now, source, start_timeout, shard)
+    pointed = find_state_dir(source, None, shard)
+    if health.code != DOWN or pointed == first:
+        return health
+    there = _one(pointed, now, source, start_timeout, shard)
+    return there if there.code != DOWN else health
 
 
 def _not_running(down: list[Shard], n: int) -> str:

@@ -307,3 +307,25 @@ def daemon_factory():
     yield make
     for d in made:
         d.cleanup()
+
+
+def in_a_terminal(*args: str, **env: str) -> tuple[int, int]:
+    """``reorg-tui ARGS`` in a real pseudo-terminal of 120x40 (pty.fork: its controlling
+    terminal, as a terminal emulator gives it), REORG_ variables cleared and ``env`` added: its
+    pid and the master end, which the caller reads all along (a full pty blocks the app)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
+    environment.update(TERM="xterm-256color", COLUMNS="120", LINES="40", **env)
+    argv = [sys.executable, "-m", "reorg_tui", *args]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: its terminal the pty's slave end
+        try:
+            os.execve(sys.executable, argv, environment)
+        finally:
+            os._exit(127)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    return pid, fd

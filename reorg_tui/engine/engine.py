@@ -57,6 +57,7 @@ from reorg_tui.engine.metrics import (
     Snapshot,
 )
 from reorg_tui.engine.move import Mover, sweep_staging
+from reorg_tui.engine.other_setups import recover_other_setups
 from reorg_tui.engine.quarantine import QuarantineStore, Record
 from reorg_tui.engine.reconfigure import Reconfigured, split
 from reorg_tui.engine.recovery import recover
@@ -468,6 +469,15 @@ class Engine:
             )
         if recovered.left:
             log.info("left %d open transfer(s) of another live instance alone", recovered.left)
+        others = recover_other_setups(
+            self.settings.source, self.settings.state_dir, self.settings.shard, trees
+        )
+        if others.acted:  # (OtherSetupUnfinished, exit 3, for what it cannot finish: other_setups.py)
+            self.bus.warn(
+                f"finished {others.finished} and withdrew {others.withdrawn} transfer(s) that an earlier "
+                f"run under another setup (another --shard, or none) left open in "
+                f"{', '.join(map(str, others.folders))}"
+            )
         self._prune_ledger()
         self._phase = Phase.CLEANING
         held = hold_undone(self.ledger, self.sources, self.intake)  # (undone.py: not delivered again)

@@ -23,9 +23,11 @@ own (shard_lock.py).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -68,6 +70,21 @@ class AlreadyRunning(ReorgError):
         self.pid = pid
 
 
+class BadLockFile(ReorgError):
+    """Something other than a regular file where a lock file belongs (a FIFO, a folder, a
+    symlink, a device): planted, or left by a mistake. The lock cannot be trusted, so nothing
+    runs (exit code 2, as for any state that is not fit to use)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ShardUnguarded(ReorgError):
+    """A shard cannot take its shard locks (lock.py, shard_lock.py): without them nothing keeps
+    a second copy of it, or shards of another N, from running beside it, so it does not run."""
+
+    exit_code = ExitCode.USAGE
+
+
 def lock_holder(path: Path) -> int | None:
     """The pid holding a flock on ``path``, read from /proc/locks, if it can be found."""
     try:
@@ -89,10 +106,15 @@ def lock_holder(path: Path) -> int | None:
 def flocks_of_others() -> dict[tuple[int, int], int]:
     """(st_dev, st_ino) -> pid of every flock that another process holds now (exclusive, or
     shared: a shard's on its source), from /proc/locks (empty if it cannot be read)."""
+    return _flock_table() or {}
+
+
+def _flock_table() -> dict[tuple[int, int], int] | None:
+    """``flocks_of_others``, or None where /proc/locks cannot be read."""
     try:
         lines = Path("/proc/locks").read_text().splitlines()
     except OSError:
-        return {}
+        return None
     me = os.getpid()
     held: dict[tuple[int, int], int] = {}
     for line in lines:
@@ -111,7 +133,17 @@ def flocks_of_others() -> dict[tuple[int, int], int]:
 
 
 def source_is_locked(source: Path) -> bool:
-    """True while another process holds the source (tries the lock and lets go at once)."""
+    """True while another process holds the source: read from /proc/locks by the folder's
+    inode, the lock never touched (a look that took it, even for an instant, would refuse an
+    instance starting then). Only where that table cannot be read, the lock is tried and let go
+    at once."""
+    table = _flock_table()
+    if table is not None:
+        try:
+            st = os.stat(source)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) in table
     try:
         fd = os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
@@ -125,7 +157,7 @@ def source_is_locked(source: Path) -> bool:
     return False
 
 
-def _take(path: Path, mode: int = fcntl.LOCK_EX) -> int | None:
+def take_folder(path: Path, mode: int = fcntl.LOCK_EX) -> int | None:
     """A descriptor of the folder ``path`` holding its flock (exclusive, or ``mode``); None if
     another process holds one that conflicts."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -137,7 +169,7 @@ def _take(path: Path, mode: int = fcntl.LOCK_EX) -> int | None:
     return fd
 
 
-def _let_go(fd: int) -> None:
+def let_go(fd: int) -> None:
     fcntl.flock(fd, fcntl.LOCK_UN)
     os.close(fd)
 
@@ -175,7 +207,7 @@ class SourceLock:
         from reorg_tui.engine import shard_lock  # (it uses this module)
 
         alone = self.shard is None and not self.shared
-        fd = _take(self.source, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        fd = take_folder(self.source, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
         if fd is None:
             pid = lock_holder(self.source)
             if self.shard is None:
@@ -186,7 +218,7 @@ class SourceLock:
             self._path_fds, self.warning = _lock_path(self.source, self.shard, self.shared)
             _refuse_if_inside_another(self.source, os.fstat(fd))
             statedir.prepare(self.state_dir)
-            held = _take(self.state_dir)
+            held = take_folder(self.state_dir)
             if held is None:
                 raise AlreadyRunning(self.source, lock_holder(self.state_dir), state_dir=self.state_dir)
             self._state_fd = held
@@ -217,15 +249,52 @@ class SourceLock:
             if not self.keep_info:
                 with contextlib.suppress(OSError):
                     self.info.unlink(missing_ok=True)
-            _let_go(self._state_fd)
+            let_go(self._state_fd)
             self._state_fd = None
         if self._fd is not None:
-            _let_go(self._fd)
+            let_go(self._fd)
             self._fd = None
 
 
 def open_lock_file(path: Path) -> int:
-    return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    """A descriptor of the lock file ``path`` (made if missing), to flock. Never blocks and never
+    follows a link: a FIFO there would hold a blocking open for ever (retried after a signal's
+    handler, so SIGTERM would not end it), a folder or a symlink is not a lock anyone else takes.
+    BadLockFile (one line, exit 2) for anything but a regular file; OSError otherwise."""
+    flags = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.EOPNOTSUPP):
+            raise BadLockFile(_not_a_lock_file(path, None)) from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise BadLockFile(_not_a_lock_file(path, st))
+    return fd
+
+
+def _not_a_lock_file(path: Path, st: os.stat_result | None) -> str:
+    if st is None:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            st = None
+    mode = st.st_mode if st is not None else 0
+    kinds = (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISLNK, "a symlink"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    )
+    kind = next((name for test, name in kinds if test(mode)), "something else")
+    return (
+        f"the lock file {path} is {kind}, not a regular file: remove it (reorg-tui makes it "
+        "again), then start again"
+    )
 
 
 def _lock_path(source: Path, shard: Shard | None, shared: bool = False) -> tuple[list[int], str | None]:
@@ -241,15 +310,11 @@ def _lock_path(source: Path, shard: Shard | None, shared: bool = False) -> tuple
         fd = open_lock_file(folder / PATH_LOCK)
     except (OSError, statedir.UntrustedStateDir) as exc:
         why = exc.strerror or exc if isinstance(exc, OSError) else exc
-        unseen = (
-            "; neither a second instance of this shard nor shards of another N are refused unless "
-            "they share its state folder"
-            if shard is not None
-            else ""
-        )
+        if shard is not None:  # its shard locks are its only guard: never run without them
+            raise _unguarded(source, shard, folder, why) from None
         return [], (
             f"cannot lock the path {source} (in {folder}: {why}); only the folder "
-            f"is locked: were it replaced, another instance could start on it before this one stops{unseen}"
+            f"is locked: were it replaced, another instance could start on it before this one stops"
         )
     if shard is None:
         try:
@@ -261,11 +326,21 @@ def _lock_path(source: Path, shard: Shard | None, shared: bool = False) -> tuple
     held = [fd]
     try:
         shard_lock.take(folder, source, shard, held)
-    except BaseException:
+    except BaseException as exc:
         for opened in held:
             os.close(opened)
+        if isinstance(exc, OSError):
+            raise _unguarded(source, shard, folder, exc.strerror or exc) from None
         raise
     return held, None
+
+
+def _unguarded(source: Path, shard: Shard, folder: Path, why: object) -> ShardUnguarded:
+    return ShardUnguarded(
+        f"shard {shard} cannot take its locks on {source} (in {folder}: {why}); without them a "
+        "second copy of this shard, or shards of another N, could run beside it: make that folder "
+        "one this user can write (or set XDG_STATE_HOME), then start again"
+    )
 
 
 def _refuse_if_inside_another(source: Path, own: os.stat_result) -> None:

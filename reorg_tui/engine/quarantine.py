@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import fcntl
+import functools
 import json
 import logging
 import os
@@ -45,7 +47,7 @@ import secrets
 import stat
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Protocol
@@ -55,6 +57,7 @@ from reorg_tui.engine.errors import Changed, Conflict, ExitCode, HardLinked, Mov
 from reorg_tui.engine.fields import parse_json
 from reorg_tui.engine.inputfile import Unfit, UnfitFile, read_regular
 from reorg_tui.engine.ledger import LEDGER_NAME, Ledger, LedgerError, TransferKind, memory_ledger, open_ledger
+from reorg_tui.engine.lock import flocks_of_others
 from reorg_tui.engine.move import STAGING, Mover
 from reorg_tui.engine.records import QuarantineStats, Record, plain_id, record_from
 from reorg_tui.engine.retry import MAX_ERRORS_KEPT, stamped
@@ -291,7 +294,7 @@ class QuarantineStore:
                     new.append(record)
                 else:
                     waiting = True  # its file is on its way (a put under way): look again next time
-            self.ledger.quarantine_add(self.key, new)
+            self.ledger.quarantine_add(self.key, _listed_order(new))
             settled = time.time_ns() - mtime_ns > _SETTLED_NS
             self._seen_ns = mtime_ns if settled and not waiting else None
             self.ledger.quarantine_saw(self.key, self._seen_ns)
@@ -346,38 +349,56 @@ class QuarantineStore:
             below = "" if folder == source_root else str(folder.relative_to(source_root))
             back = Tree(str(source_root), capacity=4, create_root=False)
             self.mover.tree.forget()  # the item's folder as it is now, not a descriptor cached before
-            try:
-                mover = Mover(back, ledger=self.mover.ledger, kind=TransferKind.RELEASE)
-                outcome = mover.move(self.mover.tree, f"{record.id}/{record.name}", below, record.name)
-            except (OSError, NotAFolder, MoveError, Vanished, Changed, Conflict, HardLinked) as exc:
-                # The move protocol leaves the file where it was: here, still quarantined.
-                raise QuarantineFailed(
-                    f"cannot release {record.id} ({record.name}) into {folder}: {_why(exc)}; "
-                    "it stays in the quarantine"
-                ) from None
-            finally:
-                back.close()
-            try:
-                self._drop(record)
-            except OSError as exc:
-                self.ledger.quarantine_drop(
-                    self.key, [record.id]
-                )  # the file has left, whatever the record says
-                raise QuarantineFailed(
-                    f"released {record.id} to {outcome.path}, but its record {self.root / record.id}.json "
-                    f"could not be removed ({exc.strerror}): remove it by hand"
-                ) from None
+            with self._claim(record):
+                try:
+                    mover = Mover(back, ledger=self.mover.ledger, kind=TransferKind.RELEASE)
+                    outcome = mover.move(self.mover.tree, f"{record.id}/{record.name}", below, record.name)
+                except (OSError, NotAFolder, MoveError, Vanished, Changed, Conflict, HardLinked) as exc:
+                    # The move protocol leaves the file where it was: here, still quarantined.
+                    raise QuarantineFailed(
+                        f"cannot release {record.id} ({record.name}) into {folder}: {_why(exc)}; "
+                        "it stays in the quarantine"
+                    ) from None
+                finally:
+                    back.close()
+                try:
+                    self._drop(record)
+                except OSError as exc:
+                    # The file has left, whatever the record says.
+                    self.ledger.quarantine_drop(self.key, [record.id])
+                    raise QuarantineFailed(
+                        f"released {record.id} to {outcome.path}, but its record "
+                        f"{self.root / record.id}.json could not be removed ({exc.strerror}): "
+                        "remove it by hand"
+                    ) from None
             return outcome.path
 
     def delete(self, item_id: str) -> Record:
         with self._lock:
             record = self.get(item_id)
-            with self._item(record) as folder:
-                if not _holds_file(folder, record.name):
-                    raise QuarantineFailed(f"quarantined file {self.file_path(record)} is missing")
+            with self._claim(record) as folder:
                 os.unlink(record.name, dir_fd=folder)
-            self._drop(record)
+                self._drop(record)
             return record
+
+    @contextlib.contextmanager
+    def _claim(self, record: Record) -> Iterator[int]:
+        """The item's folder, held against any other process's release or delete of it until
+        the file has left and its record with it: daemons may share a quarantine (shards of a
+        source, sources with one destination), each lists every item, and the lock above is this
+        process's alone. Two releases of one item at once put it back twice. A flock on the
+        folder: the second asker is told at once, or finds the item gone once the first is done."""
+        with self._item(record) as folder:
+            try:
+                fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise QuarantineFailed(
+                    f"quarantined file {record.id} ({record.name}) is being released or deleted by "
+                    "another process"
+                ) from None
+            if not _holds_file(folder, record.name):  # released or deleted while we looked
+                raise QuarantineFailed(f"quarantined file {self.file_path(record)} is missing")
+            yield folder
 
     def _drop(self, record: Record) -> None:
         """The file has left: its record, its folder (if empty) and its row go. Lock held."""
@@ -412,6 +433,7 @@ class QuarantineStore:
                 write_atomic(self.root / f"{item_id}.json", _dump(whole))  # its record, from the index
                 repaired += 1
             known = set(rows)
+            others = functools.cache(flocks_of_others)  # read once, and only if a record lacks its file
             for item_id in records - known:
                 try:
                     record = self._read(item_id)
@@ -420,6 +442,8 @@ class QuarantineStore:
                 known.add(item_id)
                 if self._present(record):
                     add.append(record)
+                elif _put_under_way(record, others):
+                    continue  # its file is on its way, by another daemon: the next look indexes it
                 else:  # a record whose file never arrived (a crash between the two)
                     (self.root / f"{item_id}.json").unlink(missing_ok=True)
                     repaired += 1
@@ -429,7 +453,7 @@ class QuarantineStore:
                     add.append(found)
                     repaired += 1
             self.ledger.quarantine_drop(self.key, drop)
-            self.ledger.quarantine_add(self.key, add)  # also marks this quarantine as indexed
+            self.ledger.quarantine_add(self.key, _listed_order(add))  # also marks it as indexed
             self.ledger.quarantine_saw(self.key, None)  # the next look lists it
             self._seen_ns = None
         indexed = len(add) - sum(1 for r in add if r.reason == _NO_RECORD)
@@ -556,6 +580,35 @@ def _why(exc: BaseException) -> str:
 
 def _dump(record: Record) -> bytes:
     return json.dumps(asdict(record), indent=1).encode()
+
+
+def _listed_order(records: list[Record]) -> list[Record]:
+    """Records in the order the index lists them (oldest first), to be added in that order: the
+    folder lists them in no order, and rows inserted in no order scatter the index's pages over
+    the ledger's file, so that a listing from a cold cache reads it a page at a time, not ahead."""
+    return sorted(records, key=lambda r: (r.quarantined_at, r.id))
+
+
+def _put_under_way(record: Record, others: Callable[[], dict[tuple[int, int], int]]) -> bool:
+    """Whether the file of a record whose file is not there yet may be on its way: a folder
+    above where it came from is a source that another live process holds (a daemon sharing
+    this quarantine writes the record first, then moves the file in, a copy that may take
+    minutes). A crash's leftover has no such holder (its daemon is this one, restarted, or gone)."""
+    held = others()
+    folder = os.path.dirname(record.original)
+    while folder.startswith("/"):
+        try:
+            st = os.stat(folder)
+        except (OSError, ValueError):
+            pass
+        else:
+            if (st.st_dev, st.st_ino) in held:
+                return True
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return False
+        folder = parent
+    return False
 
 
 def _item_holds(root: int, record: Record) -> bool:

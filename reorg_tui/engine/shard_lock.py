@@ -18,11 +18,12 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import stat
 import time
 from pathlib import Path
 
 from reorg_tui.engine.locate import default_state_dir
-from reorg_tui.engine.lock import PATH_LOCK, AlreadyRunning, lock_holder, open_lock_file
+from reorg_tui.engine.lock import PATH_LOCK, AlreadyRunning, flocks_of_others, lock_holder, open_lock_file
 from reorg_tui.engine.shard import Shard
 
 SHARDS_MUTEX = "shards.lock"  # held while a shard checks and takes the locks below
@@ -67,21 +68,37 @@ def running_shards(source: Path) -> tuple[int, int | None] | None:
         return None
     for name in names:
         match = _OF_N.fullmatch(name)
-        if match is not None and _held_by_another(folder / name):
+        if match is not None and _seen_held(folder / name):
             return int(match.group(1)), lock_holder(folder / name)
     return None
 
 
 def shard_held(source: Path, shard: Shard) -> bool:
     """Whether another process runs ``shard`` of ``source`` (holds its lock, for this user)."""
-    return _held_by_another(default_state_dir(source) / f"{shard.folder}.lock")
+    return _seen_held(default_state_dir(source) / f"{shard.folder}.lock")
+
+
+def _seen_held(path: Path) -> bool:
+    """Whether another process holds a flock on ``path``, read from the kernel's table
+    (/proc/locks, by the file's inode), the lock never touched: a look that took it, even for an
+    instant, would make a shard starting at that instant refuse as "already running". For the
+    readers (``status``, a dashboard, a refusal's wording), which hold no lock that orders them
+    with the shards' starts."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode):
+        return False  # not a lock file anyone takes (a starting instance refuses it: lock.py)
+    return (st.st_dev, st.st_ino) in flocks_of_others()
 
 
 def _held_by_another(path: Path) -> bool:
     """Whether another process holds a flock on ``path`` (tried exclusive, let go at once; tried
-    three times, since a reader such as ``running_shards`` may hold it for a moment)."""
+    three times, in case another probe holds it for a moment). Only under shards.lock (``take``),
+    where no shard starting can meet the probe: each takes these locks under it too."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False
     try:
@@ -98,27 +115,37 @@ def _held_by_another(path: Path) -> bool:
         os.close(fd)  # closing lets go of a lock taken
 
 
+def hold_mutex(folder: Path, source: Path) -> int:
+    """A descriptor holding ``shards.lock`` in ``folder`` (``source``'s default state folder),
+    waited for up to MUTEX_WAIT seconds (AlreadyRunning after that); closing it lets go."""
+    mutex = open_lock_file(folder / SHARDS_MUTEX)
+    deadline = time.monotonic() + MUTEX_WAIT
+    while True:
+        try:
+            fcntl.flock(mutex, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return mutex
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(mutex)
+                pid = lock_holder(folder / SHARDS_MUTEX)
+                raise AlreadyRunning(
+                    source,
+                    pid,
+                    message=f"another shard of {source} (pid {pid}) has been starting for "
+                    f"{MUTEX_WAIT:g}s and holds {folder / SHARDS_MUTEX}: try again once it is up",
+                ) from None
+            time.sleep(0.01)
+        except BaseException:
+            os.close(mutex)
+            raise
+
+
 def take(folder: Path, source: Path, shard: Shard, held: list[int]) -> None:
     """Under ``shards.lock`` in ``folder``: the path (``held[0]``, path.lock's descriptor)
     shared, refused if shards of another N run, then this N's lock shared and this shard's
     exclusive. Appends each descriptor to ``held``; the caller closes them (on an error too)."""
-    mutex = open_lock_file(folder / SHARDS_MUTEX)
+    mutex = hold_mutex(folder, source)
     try:
-        deadline = time.monotonic() + MUTEX_WAIT
-        while True:
-            try:
-                fcntl.flock(mutex, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pid = lock_holder(folder / SHARDS_MUTEX)
-                    raise AlreadyRunning(
-                        source,
-                        pid,
-                        message=f"another shard of {source} (pid {pid}) has been starting for "
-                        f"{MUTEX_WAIT:g}s and holds {folder / SHARDS_MUTEX}: try again once it is up",
-                    ) from None
-                time.sleep(0.01)
         try:
             fcntl.flock(held[0], fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:

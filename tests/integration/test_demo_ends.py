@@ -12,13 +12,10 @@ import array
 import fcntl
 import json
 import os
-import pty
 import select
 import signal
-import struct
 import subprocess
 import sys
-import termios
 import threading
 import time
 from pathlib import Path
@@ -26,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from reorg_tui import sandbox
-from tests.conftest import cli, wait_for
+from tests.conftest import cli, in_a_terminal, wait_for
 
 FLAKY = Path("dest/2026/01/15")  # the folder the demo locks (demo.py)
 
@@ -48,17 +45,8 @@ class Demo:
     """`reorg-tui demo` with a pty; the master end read all along (a full pty blocks the app)."""
 
     def __init__(self, tmpdir: Path, *extra: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
-        env.update(TMPDIR=str(tmpdir), TERM="xterm-256color", COLUMNS="120", LINES="40")
-        argv = [sys.executable, "-m", "reorg_tui", "demo", "--rate", "20", "--backlog", "30", *extra]
-        pid, fd = pty.fork()
-        if pid == 0:  # the child: the demo, its terminal the pty's slave end
-            try:
-                os.execve(sys.executable, argv, env)
-            finally:
-                os._exit(127)
+        pid, fd = in_a_terminal("demo", "--rate", "20", "--backlog", "30", *extra, TMPDIR=str(tmpdir))
         self.pid, self.fd, self.tmpdir = pid, fd, tmpdir
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         self.output = bytearray()
         self.status: int | None = None
         self._closing = threading.Event()

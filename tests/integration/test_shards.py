@@ -338,3 +338,75 @@ def test_shards_of_two_ns_started_at_the_same_moment_never_both_run(tmp_path):
             logs[loser].read_text()
         )
         _stop(procs[1 - loser])
+
+
+_SPINNER = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+taken = found_held = 0
+print("ready", flush=True)
+while not os.path.exists(sys.argv[2]):
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        found_held += 1
+        continue
+    taken += 1
+    fcntl.flock(fd, fcntl.LOCK_UN)
+print(taken, found_held, flush=True)
+"""
+
+
+def test_asking_whether_a_shard_runs_never_takes_its_lock(tmp_path):
+    """The dashboard asks whether shard K runs (``shard_held``) before it attaches to it or runs
+    it. Asking used to take the shard's lock for an instant: a daemon of that shard starting
+    then found it held and refused (exit 3, "already running (pid <the dashboard>)"). A child
+    stands in for that start, trying the lock without blocking, again and again, while this
+    process asks 3,000 times: it must never find the lock taken. Then a real daemon: held."""
+    from reorg_tui.engine.shard import Shard
+    from reorg_tui.engine.shard_lock import shard_held
+
+    root = _folders(tmp_path)
+    src = root / "src"
+    lock = default_state_dir(src) / "shard-2-of-4.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock.touch()
+    done = tmp_path / "done"
+    spinner = subprocess.Popen(
+        [sys.executable, "-c", _SPINNER, str(lock), str(done)], stdout=subprocess.PIPE, text=True
+    )
+    STARTED.append(spinner)
+    assert spinner.stdout is not None and spinner.stdout.readline() == "ready\n"
+    for _ in range(3000):
+        shard_held(src, Shard(2, 4))
+    done.touch()
+    out, _ = spinner.communicate(timeout=30)
+    taken, found_held = map(int, out.split())
+    assert taken > 0  # it did try, all along
+    assert found_held == 0, f"a starting shard found its lock taken {found_held} time(s) by a probe"
+
+    assert not shard_held(src, Shard(2, 4))
+    proc = _start(root, 2)
+    assert shard_held(src, Shard(2, 4)) and not shard_held(src, Shard(1, 4))
+    _stop(proc)
+    assert not shard_held(src, Shard(2, 4))
+
+
+def test_status_of_a_shard_finds_a_sibling_that_keeps_its_state_elsewhere(tmp_path):
+    """Shard 3/4 started with a --state-dir of its own: `status` of another shard used to look
+    for it only beside its own folder and called it not running (degraded, exit 1). It is found
+    where it said it keeps its state (its pointer in the default folder), as `status` without
+    --shard finds each shard: with the other shards' --state-dir given, and with none."""
+    root = _folders(tmp_path)
+    procs = [_start(root, k) for k in range(3)]
+    procs.append(_start(root, 3, "--state-dir", str(root / "own")))
+    for extra in (("--state-dir", str(root / "state")), ()):
+        shown = cli("status", "-s", str(root / "src"), "--shard", "0/4", "--json", *extra)
+        assert shown.returncode == 0, shown.stdout
+        shards = {s["shard"]: s["status"] for s in json.loads(shown.stdout)["shards"]}
+        assert shards == {f"{k}/4": "healthy" for k in range(N)}, (extra, shown.stdout)
+    _stop(procs[3])  # and once it stops, it is named as not running
+    down = _status(root, "--shard", "0/4")
+    assert down.returncode == 1 and "1 of 4 shards not running: 3/4" in down.stdout, down.stdout
+    for proc in procs[:3]:
+        _stop(proc)

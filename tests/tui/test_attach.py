@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import time
 
 from textual.pilot import Pilot
@@ -17,7 +16,7 @@ from reorg_tui.tui.bridge import AttachedHost
 from reorg_tui.tui.screens.details import DetailsScreen
 from reorg_tui.tui.widgets.activity import ActivityLog
 from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
-from tests.conftest import OLD, make_settings, write
+from tests.conftest import OLD, in_a_terminal, make_settings, write
 from tests.tui.test_activity import visible
 from tests.tui.test_dashboard import drive, table_cells, text_of, until
 
@@ -221,20 +220,11 @@ def test_a_read_only_viewer_in_a_real_terminal_writes_nothing_in_the_daemons_sta
     """``reorg-tui --read-only`` in a pseudo-terminal, as an operator runs it beside a daemon: it
     shows the daemon, quits on q with exit 0, and leaves the daemon's state folder as it found it
     but for what the daemon writes itself (no dashboard.log: a viewer keeps its log nowhere)."""
-    import pty
     import select
 
     d = daemon_factory()
     before = set(os.listdir(d.state))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REORG_")}
-    env.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
-    argv = [sys.executable, "-m", "reorg_tui", "--read-only", *d.args]
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the viewer, its terminal the pty's slave end
-        try:
-            os.execve(sys.executable, argv, env)
-        finally:
-            os._exit(127)
+    pid, fd = in_a_terminal("--read-only", *d.args)
     output = bytearray()
     status = None
     try:
