@@ -350,6 +350,14 @@ def validate(settings: Settings, *, make_quarantine: bool = True) -> None:
     _check_folder("state folder", settings.state_dir, create_ok=True)
     if settings.retry_max_delay < settings.retry_base_delay:
         raise ConfigError("--retry-max-delay must not be below --retry-base-delay")
+    if settings.coordinator:
+        from reorg_tui.engine.ledger_pg import check_url  # (imports no psycopg)
+
+        check_url(settings.coordinator)
+        if settings.shard is not None:
+            raise ConfigError(
+                "--shard does not go with --coordinator: a fleet shares out its source's files itself"
+            )
     try:
         settings.naming()
     except NamingError as exc:

@@ -61,7 +61,7 @@ def command_line(dep: Deployment) -> list[str]:
             continue  # the default, made at the first start; a named one must exist
         if f.name == "state_dir" and dep.settings.shard is not None:
             value = value.parent  # the daemon keeps a shard's state in shard-K-of-N below it
-        if field.repeat:  # --notify: URLs hold tokens and passwords
+        if field.repeat or f.name == "coordinator":  # --notify, --coordinator: URLs hold secrets
             raise ConfigError(
                 f"{field.flag} URLs are secrets, not for a command line every user sees nor a "
                 "world-readable unit: put them in the config file (mode 0600) and pass --config"

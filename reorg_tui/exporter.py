@@ -120,6 +120,8 @@ class SnapshotCollector(Collector):
         yield InfoMetricFamily(
             "reorg_build", "The running version of reorg-tui.", value={"version": __version__}
         )
+        if snap.fleet is not None:
+            yield from _fleet(snap)
 
         counts = snap.time_histogram or (0,) * (len(BUCKETS) + 1)
         bounds = [*(f"{b:g}" for b in BUCKETS), "+Inf"]
@@ -129,6 +131,32 @@ class SnapshotCollector(Collector):
             buckets=list(zip(bounds, counts, strict=True)),
             sum_value=snap.time_total,
         )
+
+
+def _fleet(snap: Snapshot) -> Iterator[Metric]:
+    """A fleet's instance (--coordinator): labelled with its source and coordinator (host/db, never
+    the URL), so rules can sum over the fleet; Prometheus's own ``instance`` label is the target."""
+    fleet = snap.fleet
+    assert fleet is not None
+    names, values = ["source", "coordinator"], [snap.source, fleet.coordinator]
+    lister = GaugeMetricFamily("reorg_fleet_lister", "1 while this instance lists the source.", labels=names)
+    lister.add_metric(values, 1.0 if fleet.lister else 0.0)
+    yield lister
+    up = GaugeMetricFamily("reorg_fleet_coordinator_up", "1 while the coordinator answers.", labels=names)
+    up.add_metric(values, 1.0 if fleet.connected else 0.0)
+    yield up
+    claimed = GaugeMetricFamily(
+        "reorg_fleet_claimed_files", "Files this instance holds claims on.", labels=names
+    )
+    claimed.add_metric(values, fleet.claimed)
+    yield claimed
+    late = CounterMetricFamily(
+        "reorg_fleet_late_outcomes",
+        "Outcomes that came after their claim lapsed (a stall past the lease): recorded by nobody.",
+        labels=names,
+    )
+    late.add_metric(values, fleet.late)
+    yield late
 
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:

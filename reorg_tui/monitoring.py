@@ -62,6 +62,8 @@ def rules(values: Mapping[str, Any], job: str = DEFAULT_JOB) -> list[Rule]:
             "reorg-tui on {{ $labels.instance }} paused intake: the destination is short of space",
         ),
     ]
+    if values.get("coordinator"):
+        out += fleet_rules(sel)
     if values["alert_error_rate"]:
         rate = float(values["alert_error_rate"])
         out.append(
@@ -128,6 +130,33 @@ def rules(values: Mapping[str, Any], job: str = DEFAULT_JOB) -> list[Rule]:
             )
         )
     return out
+
+
+def fleet_rules(sel: str) -> list[Rule]:
+    """With --coordinator: an instance of the fleet down, the lister missing, the coordinator down."""
+    return [
+        Rule(
+            "ReorgFleetInstanceDown",
+            f"up{{{sel}}} == 0 and on(instance) max_over_time(reorg_fleet_lister{{{sel}}}[1h]) >= 0",
+            "2m",
+            "critical",
+            "an instance of the fleet, {{ $labels.instance }}, does not answer",
+        ),
+        Rule(
+            "ReorgFleetListerMissing",
+            f"sum by (source, coordinator) (reorg_fleet_lister{{{sel}}}) == 0",
+            "2m",
+            "critical",
+            "no instance of the fleet lists {{ $labels.source }}: new files are not taken",
+        ),
+        Rule(
+            "ReorgFleetCoordinatorDown",
+            f"reorg_fleet_coordinator_up{{{sel}}} == 0",
+            "2m",
+            "critical",
+            "{{ $labels.instance }} cannot reach its coordinator {{ $labels.coordinator }}: intake is paused",
+        ),
+    ]
 
 
 def prometheus_rules(values: Mapping[str, Any], job: str = DEFAULT_JOB) -> str:

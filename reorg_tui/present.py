@@ -197,7 +197,7 @@ WORDS: dict[type[ev.Event], Words[Any]] = {
         fields=lambda e: {"file": safe(e.source)},
         columns=lambda e, _: ("vanished", _base(e.source)),
     ),
-    ev.Paused: _intake(warn_if=lambda e: e.reason == "disk"),
+    ev.Paused: _intake(warn_if=lambda e: e.reason != "operator"),  # the disk, a fleet's coordinator
     ev.Resumed: _intake(warn_if=None),
     ev.Alert: Words[ev.Alert](
         level=logging.INFO,

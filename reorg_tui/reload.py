@@ -17,6 +17,7 @@ from dataclasses import fields, replace
 from reorg_tui import logs
 from reorg_tui.config import Settings
 from reorg_tui.engine import Engine, ReorgError
+from reorg_tui.engine.ledger_pg import where
 from reorg_tui.engine.reconfigure import Change, shown
 from reorg_tui.engine.settings import EngineSettings
 from reorg_tui.notifications import Notifications
@@ -107,4 +108,6 @@ def _secret(change: Change, value: object) -> str:
     """A value for a log line: notification URLs only as their count (they hold tokens)."""
     if change.name == "notify" and isinstance(value, tuple):
         return f"{len(value)} URL(s)"
+    if change.name == "coordinator":
+        return where(str(value)) if value else "(none)"  # host/db: never the user or password
     return shown(value)

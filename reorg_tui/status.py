@@ -213,16 +213,32 @@ def _check(state_dir: Path, now: float, start_timeout: float, shard: Shard | Non
         )
         return Health(DOWN, line, None, None, None)
     age = now - published.published_at
+    return judge(snap, pid, age, now, start_timeout, alive=pid_alive(pid), roots=published.roots)
+
+
+def judge(
+    snap: Snapshot,
+    pid: int,
+    age: float,
+    now: float,
+    start_timeout: float,
+    *,
+    alive: bool,
+    roots: object = None,
+) -> Health:
+    """The health of an instance from its snapshot, published ``age`` seconds ago (``alive``:
+    its process is still there, where that can be known; a fleet's instance on another host is
+    judged by its age alone)."""
     if snap.failure:
         # A thread of it died: it stops (exit code 70), or has; a supervisor starts it again.
-        alive = pid_alive(pid) and snap.state != State.STOPPED
+        alive = alive and snap.state != State.STOPPED
         return Health(DOWN, f"{'failing' if alive else 'stopped'}: pid {pid}: {snap.failure}", snap, pid, age)
-    if snap.state == State.STOPPED or not pid_alive(pid):
+    if snap.state == State.STOPPED or not alive:
         return Health(DOWN, f"not running: pid {pid} stopped {age:.0f}s ago", snap, pid, age)
     if age > STALE_AFTER:
         during = f" while {snap.phase or 'starting'}" if snap.state == State.STARTING else ""
         return Health(DOWN, f"stale: pid {pid} last published {age:.0f}s ago{during}", snap, pid, age)
-    replaced = first_replaced(published.roots)
+    replaced = first_replaced(roots)
     if replaced is not None:  # seen here even before the instance notices (it stops when it does)
         line = (
             f"not processing: pid {pid} runs, but {replaced.short}; it stops with exit code 5 when it notices"
@@ -231,7 +247,7 @@ def _check(state_dir: Path, now: float, start_timeout: float, shard: Shard | Non
     if snap.state == State.STARTING:
         return _starting(snap, pid, age, now, start_timeout)
     problems = list(snap.alerts)
-    if snap.state == State.PAUSED_DISK and snap.pause_reason:
+    if snap.state in (State.PAUSED_DISK, State.PAUSED_COORDINATOR) and snap.pause_reason:
         problems.append(snap.pause_reason)
     waiting = snap.queues.settling + snap.queues.ready + snap.queues.retry
     if snap.state == State.PAUSED and waiting:

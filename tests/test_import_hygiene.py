@@ -21,7 +21,8 @@ import reorg_tui.engine
 PACKAGE = Path(reorg_tui.__file__).parent
 FACES = ("textual", "typer", "rich", "reorg_tui.tui", "reorg_tui.cli")
 # The engine also stays free of the settings layer and of the runner that hosts it.
-ENGINE_MUST_NOT_LOAD = (*FACES, "reorg_tui.config", "reorg_tui.headless")
+# And of the fleet's database driver: only a --coordinator loads it (ledger_pg.py, lazily).
+ENGINE_MUST_NOT_LOAD = (*FACES, "reorg_tui.config", "reorg_tui.headless", "psycopg")
 ENGINE_MODULES = sorted(
     info.name for info in pkgutil.walk_packages(reorg_tui.engine.__path__, prefix="reorg_tui.engine.")
 )
@@ -88,3 +89,33 @@ def test_only_the_dashboard_package_imports_textual():
 def test_the_static_check_sees_a_lazy_import():
     tree = ast.parse("def f():\n    from textual.app import App\n\nimport textual\nfrom . import x\n")
     assert sorted(_imported_names(tree)) == ["textual", "textual.app"]
+
+
+def test_only_the_postgresql_backend_imports_psycopg():
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for name in _imported_names(ast.parse(path.read_text(), str(path))):
+            if (name == "psycopg" or name.startswith("psycopg.")) and path.name != "ledger_pg.py":
+                offenders.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
+    assert offenders == []
+
+
+SINGLE_HOST = """
+import json, sys, tempfile, pathlib
+from reorg_tui.config import Settings
+from reorg_tui.engine.engine import Engine
+root = pathlib.Path(tempfile.mkdtemp())
+for name in ("s", "d", "q", "st"):
+    (root / name).mkdir()
+engine = Engine(Settings(source=root / "s", dest=root / "d", quarantine=root / "q", state_dir=root / "st"))
+engine.snapshot()
+print(json.dumps(list(sys.modules)))
+"""
+
+
+def test_a_single_host_engine_never_loads_the_fleet():
+    out = subprocess.run([sys.executable, "-c", SINGLE_HOST], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    loaded = set(json.loads(out.stdout))
+    assert "reorg_tui.engine.engine" in loaded
+    assert breaches(loaded, ("psycopg", "reorg_tui.engine.fleet", "reorg_tui.engine.ledger_pg")) == []

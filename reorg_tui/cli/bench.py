@@ -53,13 +53,35 @@ def bench(
     seconds: float = typer.Option(
         60.0, "--seconds", min=1, help="How long --watch feeds, or --idle measures."
     ),
+    fleet: int = typer.Option(
+        0,
+        "--fleet",
+        metavar="N",
+        min=0,
+        max=64,
+        help="Instead: files/s of a fleet of 1, 2 and N instances beside the single host, one backlog "
+        "each (--files); nothing may be lost.",
+    ),
+    coordinator: str = typer.Option(
+        None,
+        "--coordinator",
+        metavar="URL",
+        help="With --fleet: the PostgreSQL to use (the bench's rows are removed after); default: one "
+        "the bench starts with pgserver.",
+        envvar="REORG_COORDINATOR",
+        show_envvar=False,
+    ),
 ) -> None:
     """Measure the engine against a raw loop in the same run; print files/s, ratio, memory, CPU."""
     from rich.console import Console
 
-    if watch or idle or dashboard or quarantine or browser:
+    if watch or idle or dashboard or quarantine or browser or fleet:
         console = Console(stderr=True)
-        if browser:
+        if fleet:
+            from reorg_tui.bench import fleet as fleet_mode
+
+            figures = fleet_mode.measure(directory, fleet, files, coordinator, console)
+        elif browser:
             from reorg_tui.bench import browser as browser_mode  # imports Textual
 
             figures = browser_mode.measure(directory, browser, console, keep=keep)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import typer
 
 from reorg_tui.cli.ops import SOURCE_OPTION, instance_state_dir
-from reorg_tui.cli.options import config_option, shard_option, state_dir_option
-from reorg_tui.config import parse_age
-from reorg_tui.engine.ledger import NoLedger, Query
+from reorg_tui.cli.options import config_option, layered, shard_option, state_dir_option
+from reorg_tui.config import parse_age, resolve
+from reorg_tui.engine.ledger import NoLedger, Query, Transfer
 from reorg_tui.engine.statedir import check_for_reading
 from reorg_tui.history import as_dict, block, is_glob, read
 from reorg_tui.names import safe
@@ -43,17 +44,30 @@ def history(
     state_dir: str = state_dir_option(),
     shard: str = shard_option(),
     config: Path = config_option(),
+    coordinator: str = typer.Option(
+        None,
+        "--coordinator",
+        metavar="URL",
+        help="The fleet's history: every instance's work on this coordinator (on --source only, "
+        "if given). [env: REORG_COORDINATOR]",
+    ),
 ) -> None:
     """Where files went: each transfer of a file of that name (delivered, quarantined, released,
     undone, or withdrawn), newest first, with when, from, to, and the errors of its earlier
     attempts. Read from the ledger of the instance on the source, running or not."""
-    folder, where, _ = instance_state_dir(ctx, source, state_dir, config, shard)
-    check_for_reading(folder, where)  # a ledger another user could write may tell any story
     after = time.time() - parse_age(since, "--since") if since is not None else None
-    try:
-        rows = read(folder, Query(name=name, since=after, limit=limit + 1))
-    except NoLedger as exc:
-        raise NoLedger(f"no history: {exc}") from None
+    query = Query(name=name, since=after, limit=limit + 1)
+    given, config_file = layered(ctx, {"source": source, "coordinator": coordinator}, config)
+    values = resolve(given, config_file=config_file, required=())
+    if values["coordinator"]:
+        rows = _fleet(values["coordinator"], values["source"], query)
+    else:
+        folder, where, _ = instance_state_dir(ctx, source, state_dir, config, shard)
+        check_for_reading(folder, where)  # a ledger another user could write may tell any story
+        try:
+            rows = read(folder, query)
+        except NoLedger as exc:
+            raise NoLedger(f"no history: {exc}") from None
     more, rows = len(rows) > limit, rows[:limit]
     if as_json:
         typer.echo(json.dumps([as_dict(row) for row in rows], indent=1))
@@ -66,3 +80,17 @@ def history(
     typer.echo("\n\n".join("\n".join(block(row)) for row in rows))
     if more:
         typer.echo(f"\n(the newest {limit} shown; --limit N for more, --since AGE for fewer)")
+
+
+def _fleet(url: str, source: Path | None, query: Query) -> list[Transfer]:
+    """The fleet's rows; the coordinator not answering is one line, exit 2."""
+    from reorg_tui.engine.ledger_pg import CoordinatorDown, CoordinatorError, PgLedger, check_url
+
+    check_url(url)
+    ledger = PgLedger(url, owner="history", identity=os.path.realpath(source) if source else "")
+    try:
+        return ledger.query(query)
+    except CoordinatorDown as exc:
+        raise CoordinatorError(f"no history: the coordinator does not answer: {exc}") from None
+    finally:
+        ledger.close()

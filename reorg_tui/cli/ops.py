@@ -60,6 +60,13 @@ def status(
         help="How long a start-up is reported as starting (exit 1) before it counts as down "
         "(exit 2). Default 300.",
     ),
+    coordinator: str = typer.Option(
+        None,
+        "--coordinator",
+        metavar="URL",
+        help="Every instance of the fleet on this coordinator (on --source only, if given): host, "
+        "pid, state, rate, last seen; exit by the worst. [env: REORG_COORDINATOR]",
+    ),
 ) -> None:
     """Health of the instance running on this source (found from --source alone, even if it was
     started with --state-dir). Exit 0 healthy; 1 degraded: starting, an alert, a pause for disk,
@@ -69,8 +76,19 @@ def status(
     N is checked."""
     from reorg_tui.status import START_TIMEOUT, check
 
-    folder, where, part = instance_state_dir(ctx, source, state_dir, config, shard)
     timeout = START_TIMEOUT if start_timeout is None else start_timeout
+    given, config_file = layered(ctx, {"source": source, "coordinator": coordinator}, config)
+    url = resolve(given, config_file=config_file, required=())["coordinator"]
+    if url:
+        from reorg_tui.engine.ledger_pg import check_url
+        from reorg_tui.fleet_status import check_fleet
+
+        check_url(url)
+        named = resolve(given, config_file=config_file, required=())["source"]
+        fleet = check_fleet(url, os.path.realpath(named) if named else None, timeout)
+        typer.echo(json.dumps(fleet.to_dict(), indent=1) if as_json else "\n".join(fleet.lines()))
+        raise typer.Exit(fleet.code)
+    folder, where, part = instance_state_dir(ctx, source, state_dir, config, shard)
     health = check(folder, source=where, start_timeout=timeout, shard=part)
     typer.echo(json.dumps(health.to_dict(), indent=1) if as_json else health.line)
     raise typer.Exit(health.code)

@@ -54,6 +54,11 @@ def main_command(
         from reorg_tui.headless import dry_run as plan
 
         raise typer.Exit(plan(settings, plan_file=plan_file))
+    if once and settings.coordinator:
+        raise ConfigError(
+            "--once does not go with --coordinator: a fleet's instance runs until stopped (run "
+            "--once without it, with no fleet running on the source)"
+        )
     if read_only and (headless or once or dry_run):
         raise ConfigError("--read-only is the dashboard's: it does not go with --headless or --once")
     if not (headless or once):

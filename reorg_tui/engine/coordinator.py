@@ -17,6 +17,7 @@ from reorg_tui.engine import events as ev
 from reorg_tui.engine.bus import EventBus
 from reorg_tui.engine.disk import DiskGate
 from reorg_tui.engine.failures import Failures
+from reorg_tui.engine.feed import Feed
 from reorg_tui.engine.intake import Intake
 from reorg_tui.engine.lanes import Lanes
 
@@ -39,6 +40,7 @@ class Coordinator:
         paused: Callable[[], bool],
         remounted: Callable[[], None],
         pause_reason: Callable[[], str | None],
+        feed: Feed,
     ) -> None:
         self.monotonic = monotonic  # its rounds are timed on it: a wall clock step changes nothing
         self.intake = intake
@@ -51,6 +53,7 @@ class Coordinator:
         self._paused = paused
         self._remounted = remounted  # the destination was mounted afresh: its old descriptors are stale
         self._pause_reason = pause_reason
+        self.feed = feed  # a fleet publishes what settled and claims work here, each round
 
     def run(self, stop: threading.Event, pool: ThreadPoolExecutor, once: bool) -> None:
         last_gate = 0.0
@@ -71,6 +74,7 @@ class Coordinator:
                 if self.gate.generation != generation:
                     generation = self.gate.generation
                     self._remounted()
+            self.feed.round(may_claim=gate_open and not self._paused())
             if gate_open and not self._paused():
                 self.lanes.dispatch(pool, stop)
             if once and self.intake.idle_after_scan() and not len(self.failures):

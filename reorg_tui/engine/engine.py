@@ -39,6 +39,7 @@ from reorg_tui.engine.descriptors import DescriptorBudget
 from reorg_tui.engine.dirs import Tree
 from reorg_tui.engine.disk import DiskGate
 from reorg_tui.engine.failures import KNOWN_REASONS, Failures, RunResult
+from reorg_tui.engine.feed import feed_for
 from reorg_tui.engine.housekeeping import Housekeeper
 from reorg_tui.engine.instance import Instance
 from reorg_tui.engine.intake import Intake
@@ -70,6 +71,7 @@ from reorg_tui.engine.vital import ThreadDied, Vitals
 from reorg_tui.engine.watch import Watcher
 
 log = logging.getLogger(__name__)
+SHARED_STAGING_KEPT = 3600.0  # seconds: see _start
 WORKERS_MAX = int(EngineSettings.__dataclass_fields__["workers"].metadata["maximum"])
 
 
@@ -169,13 +171,24 @@ class Engine:
             intake=self.intake,
             mover=self.mover,
             work=self._move_batch,
-            may_move=lambda: not (self._paused or self.gate.closed or self._halt.is_set()),
+            may_move=lambda: not (self._paused or self.gate.closed or self._halt.is_set() or self.feed.down),
             wake=self._wake,
             stopping=self._stopping,
             copies=_other_filesystem(self.source, self.dest),
         )
         self.intake.lanes = self.lanes
         self.intake.roots_ok = self._roots_ok
+        # Where ready files come from: this host's listing, or a fleet's queue (feed.py).
+        self.feed = feed_for(
+            settings,
+            intake=self.intake,
+            bus=self.bus,
+            snapshot=self.snapshot,
+            forget=self.failures.forget,
+            retrying=self.failures.__contains__,
+            wake=self._wake,
+        )
+        self.intake.feed = self.feed
         self.runner = BatchRunner(
             settings,
             naming=self.naming,
@@ -201,6 +214,7 @@ class Engine:
             paused=lambda: self._paused,
             remounted=self.mover.tree.forget,
             pause_reason=lambda: self.snapshot().pause_reason,
+            feed=self.feed,
         )
         self.instance = Instance(
             settings,
@@ -276,7 +290,11 @@ class Engine:
         state = self.state()
         qstats = self.failures.quarantine_stats
         disk, why = self.gate.shown()
-        reason = {State.PAUSED: "paused by operator", State.PAUSED_DISK: why}.get(state)
+        reason = {
+            State.PAUSED: "paused by operator",
+            State.PAUSED_DISK: why,
+            State.PAUSED_COORDINATOR: self.feed.down,
+        }.get(state)
         totals, files, nbytes, error_rate, timing, history = view
         alerts = self.alerts.current
         return Snapshot(
@@ -315,6 +333,7 @@ class Engine:
             failure=None if self.vitals.death is None else str(self.vitals.death),
             log=self._log_health(),
             phase=self._phase if state == State.STARTING else None,
+            fleet=self.feed.view(),
         )
 
     def _waiting(self) -> tuple[Pending, ...]:
@@ -434,6 +453,8 @@ class Engine:
         self.quarantine.ensure()
         self._open_ledger()
         assert self.ledger is not None
+        self._phase = Phase.COORDINATOR
+        self.feed.open(self._run_stop or threading.Event())  # a fleet's: waits for its database
         # Counted from the index at once (a query, not a listing), so that a face shows how many
         # are quarantined while the checks below look at every item (seconds, at 50,000); they
         # count again when done.
@@ -462,8 +483,12 @@ class Engine:
         held = hold_undone(self.ledger, self.sources, self.intake)  # (undone.py: not delivered again)
         if held:
             log.info("left %d file(s) an undo put back in the source alone, until each changes", held)
-        cleaned = self.mover.recover() + sweep_staging(self.sources)  # a release's or undo's copies
+        # A fleet shares its folders with other hosts, whose pids mean nothing here: a partial
+        # copy written to in the last hour may be one of theirs in progress, and stays.
+        kept = SHARED_STAGING_KEPT if self.settings.coordinator else 0.0
+        cleaned = self.mover.recover(kept_younger=kept) + sweep_staging(self.sources, kept_younger=kept)
         self._phase = Phase.QUARANTINE
+        self.quarantine.kept_younger = kept
         cleaned += self.quarantine.repair() + remove_leftovers(self.settings.state_dir)
         if cleaned:
             self.bus.warn(f"recovered from an interrupted run: removed or repaired {cleaned} leftover(s)")
@@ -521,6 +546,7 @@ class Engine:
         scanner.join(timeout=max(0.0, deadline - time.monotonic()))
         keeper.join(timeout=max(0.0, deadline - time.monotonic()))
         self.intake.clear()
+        self.feed.close()  # a fleet's claims not moved go back to the queue, for the others
         self.unsynced.sync()
         self.failures.save()
         self._state = State.STOPPED
@@ -530,12 +556,15 @@ class Engine:
     def _move_batch(self, batch: list[Ready]) -> None:
         """Move a batch and apply what it did, in one place; its events are handed over once."""
         result = BatchResult(batch)
+        moving: list[Ready] = []
         with self.bus.holding(), self.lanes.working():
             try:
                 self._roots_ok()  # (a stat a root: beside a batch's moves, nothing)
-                self.runner.run(batch, result)
+                moving = self.feed.confirm(batch)  # (a fleet's: only what it still holds a claim on)
+                self.runner.run(moving, result)
             finally:
                 self._apply(result)
+                self.feed.finish(result, moving)
 
     def _apply(self, result: BatchResult) -> None:
         tally = result.tally()
@@ -599,6 +628,7 @@ class Engine:
             self._raise_alerts,
             self._prune_ledger,
             self.instance.publish,
+            self.feed.tick,
             self.watcher.check,
         ]
 
@@ -630,6 +660,8 @@ class Engine:
             return State.PAUSED
         if self.gate.closed:
             return State.PAUSED_DISK
+        if self.feed.down:
+            return State.PAUSED_COORDINATOR
         return State.RUNNING
 
 

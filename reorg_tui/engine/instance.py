@@ -41,7 +41,11 @@ class Instance:
         self.bus = bus
         self.snapshot = snapshot
         self.shard = settings.shard
-        self.lock = SourceLock(settings.source, settings.state_dir, settings.shard)
+        # A fleet's instances share the source (each with its state folder): a shared lock, which
+        # a single-host instance's exclusive one still refuses, and the other way round.
+        self.lock = SourceLock(
+            settings.source, settings.state_dir, settings.shard, shared=bool(settings.coordinator)
+        )
         self.publisher = Publisher(settings.state_dir, settings.shard)
         self.control = ControlServer(settings.state_dir, handlers, vitals)
         self.roots = Roots()

@@ -36,6 +36,7 @@ from reorg_tui.engine.watch import ScanCount, Watcher, scan
 
 if TYPE_CHECKING:
     from reorg_tui.engine.failures import Failures
+    from reorg_tui.engine.feed import Feed
     from reorg_tui.engine.lanes import Lanes
 
 FULL_SCAN_EVERY = 20  # polls: a full listing at least this often, even of an unchanged folder
@@ -65,6 +66,8 @@ class Intake:
         self.failures = failures
         self.lanes: Lanes  # set by the engine once both exist: each asks the other
         self.roots_ok: Callable[[], bool] = lambda: True  # the engine's: is every root the same folder?
+        self.feed: Feed  # set by the engine: whether this instance lists, where settled files go
+        self.listing = True  # written by the scanner (a fleet lists on one instance at a time)
         self._wake = wake  # the coordinator's: there is work to hand out
         self._stopping = stopping
         self.scan_now = threading.Event()
@@ -133,6 +136,16 @@ class Intake:
             self._space.notify_all()
         return batch
 
+    def accept(self, files: list[Ready]) -> None:
+        """Files a fleet's claim gave this instance: ready to move here."""
+        with self._lock:
+            at = self.clock()
+            for rel, st in files:
+                self._claimed.add(rel)
+                self._ready.append((rel, st))
+                self._ready_at.append(at)
+        self._wake.set()
+
     def requeue(self, rels: list[str]) -> None:
         """Files whose retry has come: ready again, to be looked at afresh."""
         if not rels:
@@ -179,7 +192,10 @@ class Intake:
     def take_hints(self) -> None:
         seen = []
         held = self.held_below
-        for rel in self.watcher.take_hints():
+        hints = self.watcher.take_hints()
+        if not self.listing:
+            return  # the fleet's lister looks at them
+        for rel in hints:
             if self.naming.not_taken(rel, self.settings.recursive) is not None:
                 continue  # as the scan would not take it (an ignored folder's file included)
             if held and _below_any(rel, held):
@@ -205,6 +221,11 @@ class Intake:
 
     def scan_loop(self, once: bool) -> None:
         while not self._stopping.is_set() and self.roots_ok():
+            self.listing = self.feed.lists()
+            if not self.listing:  # another instance of the fleet lists: try again next poll
+                self.scan_now.wait(self.settings.poll_interval)
+                self.scan_now.clear()
+                continue
             steps.reached("scanning")
             self.scan_now.clear()
             started = time.monotonic()
@@ -299,6 +320,8 @@ class Intake:
 
     def _make_ready(self, rel: str, st: os.stat_result) -> None:
         self.readiness.drop(rel)
+        if not self.feed.offer(rel, st):
+            return  # a fleet's: published to its queue, and claimed from there
         self._claimed.add(rel)
         self._ready.append((rel, st))
         self._ready_at.append(self.clock())

@@ -18,6 +18,7 @@ class State(StrEnum):
     RUNNING = "running"
     PAUSED = "paused"  # by an operator
     PAUSED_DISK = "paused-disk"  # the destination is short of space (or was unmounted)
+    PAUSED_COORDINATOR = "paused-coordinator"  # a fleet's database does not answer: nothing is claimed
     DRAINING = "draining"
     STOPPED = "stopped"
 
@@ -28,6 +29,7 @@ class Phase(StrEnum):
 
     CLAIMING = "taking the source"  # its lock held: the control socket, where its state is
     LEDGER = "opening the ledger"
+    COORDINATOR = "connecting to the coordinator"  # a fleet's: waits for its database to answer
     RECOVERING = "recovering interrupted transfers"
     CLEANING = "removing leftovers of an interrupted run"
     QUARANTINE = "checking the quarantine"

@@ -180,10 +180,16 @@ class SourceLock:
     safe to use). With ``shard``, the source and its path are shared with the other shards of the
     same N, and the shard's own lock is taken (see the module's docstring)."""
 
-    def __init__(self, source: Path, state_dir: Path, shard: Shard | None = None) -> None:
+    def __init__(
+        self, source: Path, state_dir: Path, shard: Shard | None = None, *, shared: bool = False
+    ) -> None:
         self.source = source
         self.state_dir = state_dir
         self.shard = shard
+        # A fleet's instance (--coordinator): the source and its path are shared with the other
+        # instances of the fleet, never the state folder (an instance without either refuses them,
+        # and they it, as shards do).
+        self.shared = shared
         self.info = state_dir / "lock.json"
         self._fd: int | None = None
         self._state_fd: int | None = None
@@ -200,7 +206,8 @@ class SourceLock:
     def acquire(self) -> None:
         from reorg_tui.engine import shard_lock  # (it uses this module)
 
-        fd = take_folder(self.source, fcntl.LOCK_EX if self.shard is None else fcntl.LOCK_SH)
+        alone = self.shard is None and not self.shared
+        fd = take_folder(self.source, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
         if fd is None:
             pid = lock_holder(self.source)
             if self.shard is None:
@@ -208,7 +215,7 @@ class SourceLock:
             raise shard_lock.source_held_alone(self.source, pid, self.shard)
         self._fd = fd
         try:
-            self._path_fds, self.warning = _lock_path(self.source, self.shard)
+            self._path_fds, self.warning = _lock_path(self.source, self.shard, self.shared)
             _refuse_if_inside_another(self.source, os.fstat(fd))
             statedir.prepare(self.state_dir)
             held = take_folder(self.state_dir)
@@ -231,7 +238,7 @@ class SourceLock:
             folder = default_state_dir(self.source)
             # Made for the lock alone (an apply, an undo): nothing left. A shard's lock files are
             # shared with the other shards: never removed (see the module's docstring).
-            if self.shard is None and folder != self.info.parent:
+            if self.shard is None and not self.shared and folder != self.info.parent:
                 with contextlib.suppress(OSError):
                     (folder / PATH_LOCK).unlink()
                     folder.rmdir()
@@ -290,7 +297,7 @@ def _not_a_lock_file(path: Path, st: os.stat_result | None) -> str:
     )
 
 
-def _lock_path(source: Path, shard: Shard | None) -> tuple[list[int], str | None]:
+def _lock_path(source: Path, shard: Shard | None, shared: bool = False) -> tuple[list[int], str | None]:
     """Lock ``source``'s path: a flock on ``path.lock`` in this user's default state folder for
     it (and, for a shard, its own locks beside it). Where that cannot be made (a service user's
     home that is not writable), the folder lock alone stands: returns no descriptor and a
@@ -311,7 +318,7 @@ def _lock_path(source: Path, shard: Shard | None) -> tuple[list[int], str | None
         )
     if shard is None:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise shard_lock.refused_beside_shards(source, lock_holder(folder / PATH_LOCK)) from None

@@ -120,6 +120,18 @@ class LogHealth:
 
 
 @dataclass(frozen=True)
+class FleetView:
+    """This instance as one of a fleet (``--coordinator``): never the URL, only host/db."""
+
+    coordinator: str  # host/db
+    lister: bool = False  # this instance lists the source now
+    connected: bool = True
+    claimed: int = 0  # files this instance holds claims on
+    late: int = 0  # outcomes that came after their claim lapsed (a stall): recorded by nobody
+    down_since: float | None = None  # when the coordinator stopped answering (wall clock)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     taken_at: float
     state: str  # a State (kinds.py); a plain str once read back from JSON
@@ -156,6 +168,7 @@ class Snapshot:
     failure: str | None = None  # a thread of the engine died (vital.py): why; the run is stopping
     waiting: tuple[Pending, ...] = ()  # the files waiting longest, longest first (WAITING_SHOWN)
     phase: str | None = None  # while starting, what start-up is doing (a Phase, kinds.py); else None
+    fleet: FleetView | None = None  # one of a fleet: how it stands with the coordinator
 
     @property
     def oldest_pending_age(self) -> float:

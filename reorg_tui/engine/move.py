@@ -185,9 +185,9 @@ class Mover:
         self._ids = os.geteuid(), os.getegid()
         self.is_root = self._ids[0] == 0
 
-    def recover(self) -> int:
+    def recover(self, *, kept_younger: float = 0.0) -> int:
         """Remove partial copies left by a crash below this mover's root (see ``sweep_staging``)."""
-        return sweep_staging(self.tree)
+        return sweep_staging(self.tree, kept_younger=kept_younger)
 
     def move(
         self,
@@ -635,7 +635,7 @@ def mounts_below(root: str) -> list[str]:
     return sorted(set(found))
 
 
-def sweep_staging(tree: Tree) -> int:
+def sweep_staging(tree: Tree, *, kept_younger: float = 0.0) -> int:
     """Remove the partial copies a crash left in ``tree``'s staging folders (the root's, and
     those of folders below it that are mounts of their own): those written before their intent
     reached the ledger (the ledger's rows withdraw the others, recovery.py). Returns how many
@@ -644,14 +644,16 @@ def sweep_staging(tree: Tree) -> int:
     Only names a mover gives (``PID-TOKEN-N.part``) are touched: anything else there is not
     ours. Several daemons (each with its own source) may share a destination and so its staging
     folder: a partial copy whose name carries the pid of a process still alive is another
-    daemon's copy in progress, and stays."""
+    daemon's copy in progress, and stays. ``kept_younger`` (seconds): a partial copy written to
+    more recently stays too (a fleet's: a pid names a process of one host only, and another
+    host's copy in progress may carry a pid that is free here)."""
     removed = 0
     for mount in ["", *mounts_below(tree.root)]:
-        removed += _sweep(tree, f"{mount}/{STAGING}" if mount else STAGING)
+        removed += _sweep(tree, f"{mount}/{STAGING}" if mount else STAGING, kept_younger)
     return removed
 
 
-def _sweep(tree: Tree, staging: str) -> int:
+def _sweep(tree: Tree, staging: str, kept_younger: float = 0.0) -> int:
     removed = 0
     try:
         if not tree.knows(staging) and not _is_folder(tree.root, staging):
@@ -662,6 +664,8 @@ def _sweep(tree: Tree, staging: str) -> int:
                     continue
                 if _copy_in_progress(entry.name):
                     continue
+                if kept_younger and time.time() - entry.stat(follow_symlinks=False).st_mtime < kept_younger:
+                    continue  # another host's copy, maybe: still being written
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.name, dir_fd=fd)
                     removed += 1

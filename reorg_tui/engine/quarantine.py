@@ -116,6 +116,9 @@ class QuarantineStore:
         self._lock = threading.Lock()
         self.ledger: Ledger = memory_ledger()
         self._seen_ns: int | None = None  # the folder's mtime when the index last matched it
+        # Seconds: a partial copy written to more recently is left by repair (a fleet's shared
+        # quarantine: another host's copy in progress, see move.sweep_staging).
+        self.kept_younger = 0.0
         self.use(ledger)
 
     def use(self, ledger: Ledger | None) -> None:
@@ -411,7 +414,8 @@ class QuarantineStore:
         files, give files without a record one, and make the index match the folder. Returns
         how many leftovers were repaired (indexing records is not counted: it is logged)."""
         with self._lock:
-            repaired = self.mover.recover() + remove_leftovers(self.root)
+            kept = self.kept_younger
+            repaired = self.mover.recover(kept_younger=kept) + remove_leftovers(self.root, kept_younger=kept)
             records, folders = self._listing()
             # Without their error histories: 50,000 of them are decoded only for the few written back.
             rows = {r.id: r for r in self.ledger.quarantine_list(self.key, errors=False)}

@@ -118,6 +118,18 @@ class EngineSettings:
         "Take only the files whose path below the source hashes to K of N (K/N, such as 0/4: "
         "run one instance for each K); the state is kept in STATE_DIR/shard-K-of-N.",
     )
+    coordinator: str = setting(
+        "",
+        "PostgreSQL URL of a fleet's coordinator (postgresql://...): several instances, on one host "
+        "or many, share this source. A secret: prefer the config file or the environment.",
+    )
+    claim_lease: float = setting(
+        30.0,
+        "With --coordinator: seconds a claim on a batch lasts without this instance's heartbeat "
+        "(then another instance takes it over).",
+        minimum=1.0,
+        maximum=86_400,
+    )
 
     def alert_rules(self) -> AlertRules:
         return AlertRules(

@@ -16,7 +16,8 @@ in staging), ``staged`` (row at staged), ``published`` (renamed to its target), 
 Start-up: ``starting`` (its first "starting" state published, before anything else is done).
 The engine's long-lived threads, once a round: ``scanning`` (a listing of the source starts),
 ``housekeeping`` (the chores start), ``answering`` (a control connection is taken), and
-``journaling`` (renames are handed to the ledger).
+``journaling`` (renames are handed to the ledger). A fleet's batch: ``claimed`` (its claims
+confirmed, before it moves) and ``outcomes`` (moved, before the outcomes are recorded).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Callable, Iterator
 
 STEPS = (
     *("intent", "copied", "staged", "published", "recorded", "removed", "renamed", "recovering"),
-    *("starting", "scanning", "housekeeping", "answering", "journaling"),
+    *("starting", "scanning", "housekeeping", "answering", "journaling", "claimed", "outcomes"),
 )
 HANG = "hang"  # the "signal" of STEP:N:hang: none, the thread waits for ever
 

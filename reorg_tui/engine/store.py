@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from pathlib import Path
 
 _LEFTOVER = re.compile(r"\..+\.(\d+)\.\d+\.tmp")
@@ -45,9 +46,11 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_leftovers(folder: Path) -> int:
+def remove_leftovers(folder: Path, *, kept_younger: float = 0.0) -> int:
     """Remove the temporary files of writes a crash interrupted; returns how many. A temporary
-    file of another live process (a second daemon sharing the folder) is its write in progress."""
+    file of another live process (a second daemon sharing the folder) is its write in progress;
+    so is one written to in the last ``kept_younger`` seconds (a fleet's shared folder: the pid
+    may be another host's)."""
     removed = 0
     try:
         entries = list(os.scandir(folder))
@@ -59,6 +62,8 @@ def remove_leftovers(folder: Path) -> int:
             continue
         pid = int(match.group(1))
         if pid != os.getpid() and pid_alive(pid):
+            continue
+        if kept_younger and time.time() - entry.stat(follow_symlinks=False).st_mtime < kept_younger:
             continue
         try:
             os.unlink(entry.path)

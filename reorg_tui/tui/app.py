@@ -29,6 +29,7 @@ from textual.worker import Worker, WorkerState
 
 from reorg_tui.engine import AlreadyRunning, ExitCode, Record, ReorgError, State, foreseen_failure
 from reorg_tui.engine.roots import RootReplaced
+from reorg_tui.fleet_status import FleetHealth
 from reorg_tui.names import safe
 from reorg_tui.tui.bridge import Host
 from reorg_tui.tui.driver import HangupSafeDriver
@@ -40,6 +41,7 @@ from reorg_tui.tui.screens.quarantine import QuarantineView
 from reorg_tui.tui.widgets.activity import ActivityLog, ActivityPane
 from reorg_tui.tui.widgets.disk import DiskPane
 from reorg_tui.tui.widgets.error_rate import ErrorRatePane
+from reorg_tui.tui.widgets.fleet_view import FleetTable, FleetView
 from reorg_tui.tui.widgets.history_view import HistoryView
 from reorg_tui.tui.widgets.pane import Pane
 from reorg_tui.tui.widgets.quarantine_table import QuarantineTable
@@ -54,6 +56,12 @@ class QuarantineLoaded(Message):
     def __init__(self, listing: Listing) -> None:
         super().__init__()
         self.listing = listing  # sorted and made ready to filter in the worker, not the UI thread
+
+
+class FleetLoaded(Message):
+    def __init__(self, health: FleetHealth) -> None:
+        super().__init__()
+        self.health = health
 
 
 class DetailsLoaded(Message):
@@ -103,6 +111,8 @@ class ReorgApp(App[int]):
         Binding("2", "show_tab('quarantine')", "Quarantine", id="app.quarantine"),
         Binding("3", "show_tab('history')", "History", id="app.history"),
         Binding("4", "show_tab('waiting')", "Waiting", id="app.waiting"),
+        # Only with --coordinator, where the tab exists (not in the footer: its tab names it).
+        Binding("5", "show_tab('fleet')", "Fleet", show=False, id="app.fleet"),
         Binding("f", "follow_activity", "Follow activity", show=False, id="app.follow"),
     ]
 
@@ -115,8 +125,10 @@ class ReorgApp(App[int]):
         quit_after: float | None = None,
         attached: bool = False,
         read_only: bool = False,
+        fleet: tuple[str, str] | None = None,
     ) -> None:
         super().__init__()
+        self.fleet = fleet  # (coordinator URL, source): the Fleet view's, with --coordinator
         self.quit_after = quit_after
         self.attached = attached  # another process runs the engine; quitting leaves it running
         self.read_only = read_only  # a viewer: no pause, release, delete, nor the marks for them
@@ -151,6 +163,9 @@ class ReorgApp(App[int]):
                 yield HistoryView(self.host, id="history-view")
             with TabPane("Waiting [4]", id="waiting"):
                 yield WaitingView(id="waiting-view")
+            if self.fleet is not None:
+                with TabPane("Fleet [5]", id="fleet"):
+                    yield FleetView(id="fleet-view")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -166,6 +181,9 @@ class ReorgApp(App[int]):
                 self.set_timer(self.quit_after, self.action_quit_drain)
         else:
             table.show(Listing.of(self.host.quarantine_list()))
+        if self.fleet is not None:
+            self.load_fleet()
+            self.set_interval(1.0, self.load_fleet)
         self.refresh_from_engine()
 
     def on_resize(self, event: Resize) -> None:
@@ -218,6 +236,20 @@ class ReorgApp(App[int]):
             if self.host.live and listed != self._listed:
                 self._listed = listed
                 self.load_quarantine()
+
+    # ---- the fleet, off the UI thread -------------------------------------------------------
+
+    @work(thread=True, group="fleet", exclusive=True, exit_on_error=False)
+    def load_fleet(self) -> None:
+        from reorg_tui.fleet_status import check_fleet
+
+        assert self.fleet is not None
+        url, source = self.fleet
+        self.post_message(FleetLoaded(check_fleet(url, source)))
+
+    def on_fleet_loaded(self, message: FleetLoaded) -> None:
+        if self.query("#fleet-view"):
+            self.query_one(FleetView).show(message.health)
 
     # ---- the quarantine, off the UI thread --------------------------------------------------
 
@@ -309,6 +341,8 @@ class ReorgApp(App[int]):
             self.query_one(HistoryView).action_search()  # type to search at once
         elif tab == "waiting":
             self.query_one(WaitingTable).focus()  # the rows; / filters
+        elif tab == "fleet":
+            self.query_one(FleetTable).focus()
 
     def _marks(self, action: str) -> None:
         self.action_show_tab("quarantine")
@@ -381,7 +415,10 @@ class ReorgApp(App[int]):
             self.push_screen(InfoScreen("Waiting to be tried again", retry_text(item, table.last)))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """A read-only viewer has no key, palette entry or action that changes anything."""
+        """A read-only viewer has no key, palette entry or action that changes anything; without
+        a coordinator there is no Fleet view to show."""
+        if action == "show_tab" and parameters == ("fleet",) and self.fleet is None:
+            return False
         return not (self.read_only and action in CHANGING)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -70,7 +70,10 @@ def dashboard(
         found = settings.with_(state_dir=find_state_dir(settings.source, settings.state_dir))
         check_for_reading(found.state_dir, settings.source)  # a forged snapshot is not shown
         host = AttachedHost(found, read_only=read_only)
-        return ReorgApp(host, quit_after=quit_after, attached=True, read_only=read_only), []
+        app = ReorgApp(
+            host, quit_after=quit_after, attached=True, read_only=read_only, fleet=_fleet(settings)
+        )
+        return app, []
     if read_only:
         raise ConfigError(
             f"--read-only attaches to the daemon on {settings.source}, and none runs there: "
@@ -94,4 +97,9 @@ def dashboard(
             notes.start()
             closers.append(lambda: notes.stop(engine.snapshot()))
 
-    return ReorgApp(EngineHost(engine, started), quit_after=quit_after), closers
+    return ReorgApp(EngineHost(engine, started), quit_after=quit_after, fleet=_fleet(settings)), closers
+
+
+def _fleet(settings: Settings) -> tuple[str, str] | None:
+    """The Fleet view's coordinator and source, where the settings name a coordinator."""
+    return (settings.coordinator, str(settings.source)) if settings.coordinator else None

@@ -178,7 +178,8 @@ def test_status_help_shows_only_the_options_status_uses():
     result = cli("status", "--help")
     assert result.returncode == 0, result.stderr
     options = sorted(set(re.findall(r"^\s+(?:-\w, )?(--[a-z-]+)", result.stdout, re.MULTILINE)))
-    expected = ["--config", "--help", "--json", "--shard", "--source", "--start-timeout", "--state-dir"]
+    expected = ["--config", "--coordinator", "--help", "--json", "--shard", "--source", "--start-timeout"]
+    expected.append("--state-dir")
     assert options == expected, result.stdout
 
 

@@ -231,6 +231,34 @@ def test_recovery_keeps_another_live_daemons_copy_in_progress_and_removes_dead_o
         other.wait()
 
 
+def test_a_fleets_recovery_keeps_a_recent_partial_copy_whatever_its_pid_says(tmp_path):
+    # A fleet shares its destination with other hosts: a pid in a staging name is another host's
+    # maybe, free here. A copy written to in the last hour stays; an older one is a crash's.
+    import subprocess
+    import sys
+
+    from reorg_tui.engine.dirs import Tree
+    from reorg_tui.engine.move import STAGING, Mover
+
+    dead_pid = int(
+        subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout
+    )
+    staging = tmp_path / "dest" / STAGING
+    recent = write(staging / f"{dead_pid}-abcd1234-0.part", b"another host's, in progress")
+    old = write(staging / f"{dead_pid}-abcd1234-1.part", b"a crash's", time.time() - 7200)
+    assert Mover(Tree(str(tmp_path / "dest"))).recover(kept_younger=3600) == 1
+    assert recent.exists() and not old.exists()
+    assert Mover(Tree(str(tmp_path / "dest"))).recover() == 1  # a single host: its pid is the truth
+    assert not recent.exists()
+    # the same for half-written records in a shared quarantine
+    from reorg_tui.engine.store import remove_leftovers
+
+    writing = write(tmp_path / "q" / f".ID.json.{dead_pid}.7.tmp", b"{")
+    crashed = write(tmp_path / "q" / f".ID.json.{dead_pid}.8.tmp", b"{", time.time() - 7200)
+    assert remove_leftovers(tmp_path / "q", kept_younger=3600) == 1
+    assert writing.exists() and not crashed.exists()
+
+
 def test_a_retry_queue_naming_paths_outside_the_source_is_not_followed(settings, caplog):
     # A state file is data, not trusted code: an entry pointing outside the source is dropped.
     settings.state_dir.mkdir(exist_ok=True)

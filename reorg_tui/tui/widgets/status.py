@@ -14,6 +14,7 @@ STATES: dict[str, tuple[str, str]] = {  # the label shown, and the CSS class tha
     State.RUNNING: ("running", "-running"),
     State.PAUSED: ("paused by operator", "-paused"),
     State.PAUSED_DISK: ("paused: disk low", "-disk"),
+    State.PAUSED_COORDINATOR: ("paused: coordinator down", "-disk"),
     State.DRAINING: ("draining", "-draining"),
     State.STOPPED: ("stopped", "-stopped"),
 }
@@ -60,7 +61,7 @@ class Banner(Static):
         elif snap.alerts:
             show(self, Text("ALERT: " + "; ".join(snap.alerts), style="bold"), layout=True)
             self.set_class(True, "-visible", "-error")
-        elif snap.state == State.PAUSED_DISK:
+        elif snap.state in (State.PAUSED_DISK, State.PAUSED_COORDINATOR):
             reason = f"Intake paused: {snap.pause_reason}. Files wait in the source."
             show(self, Text(reason, style="bold"), layout=True)
             self.set_class(True, "-visible", "-error")
