@@ -92,21 +92,25 @@ def assert_ledger_matches(fleet: Daemons, url: str, made: dict[str, str], names:
     return None
 
 
+BACKLOG = 50_000  # the 100,000: half waiting at the start, half arriving meanwhile
+STREAM = 50_000
+
+
 def test_three_instances_share_a_backlog_and_a_stream(daemons: Daemons) -> None:
-    made = make_files(daemons.source, 0, 3000)  # the backlog
+    made = make_files(daemons.source, 0, BACKLOG)
     names = ["a", "b", "c"]
     for name in names:
         daemons.start(name)
 
     def stream() -> None:  # and files arriving meanwhile, settling as they come
-        for start in range(3000, 4500, 100):
-            made.update(make_files(daemons.source, start, 100, mtime=None))
+        for start in range(BACKLOG, BACKLOG + STREAM, 500):
+            made.update(make_files(daemons.source, start, 500, mtime=None))
             time.sleep(0.05)
 
     writer = threading.Thread(target=stream)
     writer.start()
     writer.join()
-    wait_for(lambda: files_in_source(daemons) == 0, 120, "the source emptied")
+    wait_for(lambda: files_in_source(daemons) == 0, 300, "the source emptied")
     wait_for(lambda: rows(daemons.url) == {"done": len(made)}, 30, "every row done")
     time.sleep(1.5)  # (each instance publishes its snapshot once a second)
     status = cli("status", "--coordinator", daemons.url, "--source", str(daemons.source))
@@ -119,14 +123,14 @@ def test_three_instances_share_a_backlog_and_a_stream(daemons: Daemons) -> None:
     assert sum("  lister  " in line for line in members) == 1
     assert all("  running  " in line and "seen " in line and "files/s" in line for line in members)
     # The fleet's history: every instance's work, from any host.
-    name = sorted(made)[1234]
+    name = sorted(made)[61234]
     history = cli("history", "--coordinator", daemons.url, "-s", str(daemons.source), name)
     assert history.returncode == 0, history.stderr
     lines = history.stdout.splitlines()
     assert "delivered" in lines[0] and len(lines) == 3, history.stdout
     assert lines[1].startswith("  from  " + str(daemons.source)) and lines[1].endswith(name)
     assert lines[2] == f"  to    {daemons.dest}/{name[:4]}/{name[5:7]}/{name[8:10]}/{name}"
-    every = cli("history", "--coordinator", daemons.url, "--limit", "100000", "--json", "2024-*")
+    every = cli("history", "--coordinator", daemons.url, "--limit", str(len(made)), "--json", "2024-*")
     assert len(json.loads(every.stdout)) == len(made)
     assert daemons.stop_all() == {"a": 0, "b": 0, "c": 0}
     stopped = cli("status", "--coordinator", daemons.url, "--source", str(daemons.source))
@@ -156,7 +160,7 @@ def test_the_lister_killed_another_lists_within_a_poll_interval(daemons: Daemons
     assert status.returncode == 2, status.stdout
     assert status.stdout.startswith(f"down: {os.uname().nodename} pid {first} down"), status.stdout
     made.update(make_files(daemons.source, 1500, 500))  # listed by the new lister only
-    wait_for(lambda: files_in_source(daemons) == 0, 120, "the source emptied")
+    wait_for(lambda: files_in_source(daemons) == 0, 300, "the source emptied")
     # Nothing stranded: what the dead instance held was taken over when its lease lapsed.
     wait_for(lambda: rows(daemons.url) == {"done": len(made)}, 30, "every row done")
     survivors = [n for n in names if n != victim]
@@ -181,7 +185,7 @@ def test_an_instance_stalled_past_its_lease_changes_nothing_when_it_wakes(daemon
     wait_for(lambda: lister_pid(daemons.url) in {p.pid for p in others}, 30, "another lister")
     said = lambda: any("had not been heard of" in daemons.log(n) for n in ("a", "b"))  # noqa: E731
     wait_for(said, 10, "the takeover said in the log")
-    wait_for(lambda: files_in_source(daemons) == 0, 120, "the source emptied")
+    wait_for(lambda: files_in_source(daemons) == 0, 300, "the source emptied")
     wait_for(lambda: rows(daemons.url) == {"done": len(made)}, 30, "every row done")
     before = table(daemons.url)
     assert any(r[5] for r in before)
