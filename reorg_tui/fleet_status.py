@@ -37,9 +37,17 @@ class Member:
     seen_ago: float
     code: int
     line: str
+    moved: int = 0
+    snapshot: Snapshot | None = field(default=None, compare=False, repr=False)  # as it last wrote it
+
+    @property
+    def key(self) -> str:
+        """The instance among every source's: what the dashboard's Fleet rows are keyed by."""
+        return f"{self.host}\0{self.pid}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "status": LABELS[self.code]}
+        fields = {k: v for k, v in self.__dict__.items() if k != "snapshot"}
+        return {**fields, "status": LABELS[self.code]}
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,15 @@ class FleetHealth:
     code: int
     line: str
     members: dict[str, list[Member]] = field(default_factory=dict)  # by source
+
+    def member(self, key: str) -> Member | None:
+        return next((m for ms in self.members.values() for m in ms if m.key == key), None)
+
+    def totals(self) -> tuple[int, int, float]:
+        """(instances running, files moved, files/s over the last minute) of the fleet."""
+        running = [m for ms in self.members.values() for m in ms if m.state != State.STOPPED]
+        every = [m for ms in self.members.values() for m in ms]
+        return len(running), sum(m.moved for m in every), sum(m.files_per_second for m in running)
 
     def lines(self) -> list[str]:
         out = [self.line]
@@ -117,7 +134,9 @@ def _member(row: InstanceRow, start_timeout: float) -> Member:
         code, line = HEALTHY, "stopped cleanly"
     lister = bool(snap.fleet and snap.fleet.lister) and code != DOWN
     rate = float(snap.files_per_second.get(60, 0.0))
-    return Member(row.host, row.pid, str(snap.state), lister, rate, row.seen_ago, code, line)
+    return Member(
+        row.host, row.pid, str(snap.state), lister, rate, row.seen_ago, code, line, snap.totals.moved, snap
+    )
 
 
 __all__ = ["DEGRADED", "FleetHealth", "check_fleet"]

@@ -37,6 +37,7 @@ from reorg_tui.tui.quarantine_listing import Listing
 from reorg_tui.tui.screens.confirm import ConfirmScreen
 from reorg_tui.tui.screens.details import DetailsScreen, InfoScreen, event_text, retry_text
 from reorg_tui.tui.screens.help import HelpScreen
+from reorg_tui.tui.screens.instance import InstanceScreen
 from reorg_tui.tui.screens.quarantine import QuarantineView
 from reorg_tui.tui.widgets.activity import ActivityLog, ActivityPane
 from reorg_tui.tui.widgets.disk import DiskPane
@@ -139,6 +140,7 @@ class ReorgApp(App[int]):
         self.quitting = False
         self._quarantine_count: int | None = None  # the count the tab shows
         self._listed: tuple[int, bool] | None = None  # (count, starting) when last listed
+        self._fleet_health: FleetHealth | None = None  # the Fleet view's, as last read
 
     def get_driver_class(self) -> type[Driver]:
         chosen = super().get_driver_class()
@@ -248,8 +250,21 @@ class ReorgApp(App[int]):
         self.post_message(FleetLoaded(check_fleet(url, source)))
 
     def on_fleet_loaded(self, message: FleetLoaded) -> None:
+        self._fleet_health = message.health
         if self.query("#fleet-view"):
             self.query_one(FleetView).show(message.health)
+        if isinstance(self.screen, InstanceScreen):
+            self.screen.show(message.health.member(self.screen.key))
+
+    @on(DataTable.RowSelected, "#fleet-table")
+    def _instance_chosen(self, event: DataTable.RowSelected) -> None:
+        """Attach to the instance under the cursor: its panes, as it writes them."""
+        key = event.row_key.value or ""
+        member = None if self._fleet_health is None else self._fleet_health.member(key)
+        if member is not None:
+            screen = InstanceScreen(key, f"{member.host} pid {member.pid}")
+            self.push_screen(screen)
+            self.call_after_refresh(screen.show, member)
 
     # ---- the quarantine, off the UI thread --------------------------------------------------
 

@@ -5,15 +5,18 @@ read from the real coordinator by a worker; without a coordinator there is no su
 from __future__ import annotations
 
 import os
+import socket
 
 from textual.pilot import Pilot
-from textual.widgets import TabbedContent
+from textual.widgets import Static, TabbedContent
 
 from reorg_tui.engine.engine import Engine
 from reorg_tui.tui.app import ReorgApp
 from reorg_tui.tui.bridge import EngineHost
+from reorg_tui.tui.screens.instance import InstanceScreen
 from reorg_tui.tui.widgets.fleet_view import FleetTable
-from tests.conftest import make_settings, wait_for
+from reorg_tui.tui.widgets.throughput import ThroughputPane
+from tests.conftest import OLD, make_settings, wait_for, write
 from tests.fleet.conftest import Daemons
 from tests.tui.test_dashboard import drive, engine_started, table_cells, text_of, until
 
@@ -45,7 +48,43 @@ def test_the_fleet_view_lists_every_instance_and_the_lister(daemons: Daemons) ->
         assert [r[3] for r in rows].count("lister") == 1
         assert {r[2] for r in rows} == {"running"}
         assert text_of(app, "#fleet-note").startswith("healthy: 2 instance(s) of the fleet")
+        await until(pilot, lambda: "200 moved" in text_of(app, "#fleet-note"), "the fleet's totals")
+        assert "2 of 2 instance(s) seen running" in text_of(app, "#fleet-note")
+        # Attach to the daemon (another process; on another host it would be the same): its
+        # panes, from what it writes to the coordinator, live; escape goes back to the fleet.
+        table.move_cursor(row=table.get_row_index(f"{socket.gethostname()}\0{other.pid}"))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, InstanceScreen), "the instance's screen")
+        screen = app.screen
+        assert isinstance(screen, InstanceScreen)
+        await until(pilot, lambda: screen.shown is not None, "its snapshot shown")
+        assert screen.shown is not None and screen.shown.pid == other.pid
+        moved = daemons.snapshot("daemon")["totals"]["moved"]  # type: ignore[index]
+        head = str(screen.query_one("#instance-head", Static).render())
+        assert head.startswith(f"{socket.gethostname()} pid {other.pid}: running"), head
+        assert f"{moved:,} moved" in head, (moved, head)
+        throughput = screen.query_one(ThroughputPane)
+        assert throughput.last is not None and throughput.last.totals.moved == moved
+        assert "moved" in str(throughput.query_one("#throughput-text", Static).render())
+        # Live: what it writes next is drawn (its snapshot of a later second).
+        first = screen.shown.snapshot
+        assert first is not None
+        await until(
+            pilot,
+            lambda: (
+                screen.shown is not None
+                and screen.shown.snapshot is not None
+                and screen.shown.snapshot.taken_at > first.taken_at
+            ),
+            "a later snapshot drawn",
+            timeout=10,
+        )
+        await pilot.press("escape")
+        assert not isinstance(app.screen, InstanceScreen)
+        assert app.query_one(TabbedContent).active == "fleet"
 
+    for i in range(200):  # moved by the two between them, before the dashboard's look
+        write(daemons.source / f"in{i % 4}" / f"2024-03-{1 + i % 28:02d}_f{i:04d}.bin", b"%d" % i, OLD)
     drive(app, script)
 
 

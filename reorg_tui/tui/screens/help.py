@@ -8,7 +8,7 @@ from textual.widgets import Static
 
 HELP = """\
 Keys
-  1 / 2 / 3 / 4  overview / quarantine / history / waiting
+  1 / 2 / 3 / 4  overview / quarantine / history / waiting (5: the fleet, with --coordinator)
   p            pause or resume intake (moves in flight finish)
   q            quit after in-flight moves finish; q again forces
   ?            this help; escape (or q, or ?) closes it
@@ -53,6 +53,12 @@ Waiting (the files waiting longest in the source, longest first)
                ready; retrying, since its first failure; waiting for room), how long, and
                what it waits on; --alert-pending-age raises an alert for the oldest
   /            filter by name, why or error (escape clears); enter: one file whole
+
+Fleet (with --coordinator: every instance of the fleet, from the coordinator)
+  5            one row an instance: host, pid, state, the lister, files/s, last seen, health;
+               above them the fleet's health and totals
+  enter        attach to that instance, on whatever host: its live panes, read-only;
+               escape goes back to the fleet
 
 Queues (the "Time per file · queues" pane)
   settling     seen in the source; waits until its size and mtime hold still (--settle)

@@ -1,5 +1,6 @@
-"""The Fleet view (key 5, with --coordinator): one row a instance of the fleet, from the snapshots
-they write to the coordinator (as ``status --coordinator`` reads them), and the fleet's health.
+"""The Fleet view (key 5, with --coordinator): one row an instance of the fleet, from the snapshots
+they write to the coordinator (as ``status --coordinator`` reads them), the fleet's health and its
+totals; ``enter`` on a row attaches to that instance, on whatever host (InstanceScreen).
 
 Read by a thread worker of the App once a second (a database query never runs on the UI thread);
 this widget only draws what it is given, the rows updated by key.
@@ -29,9 +30,9 @@ class FleetTable(KeyedTable):
 
     def show(self, health: FleetHealth) -> None:
         rows = {}
-        for source, members in health.members.items():
+        for members in health.members.values():
             for m in members:
-                rows[f"{source}\0{m.host}\0{m.pid}"] = (
+                rows[m.key] = (
                     literal(m.host),
                     str(m.pid),
                     m.state,
@@ -50,6 +51,10 @@ class FleetView(Vertical):
 
     def show(self, health: FleetHealth) -> None:
         """The UI thread: draws what the worker read."""
-        total = sum(len(ms) for ms in health.members.values())
-        self.query_one("#fleet-note", Static).update(f"{health.line} ({total} instance(s) seen)")
+        seen = sum(len(ms) for ms in health.members.values())
+        running, moved, rate = health.totals()
+        self.query_one("#fleet-note", Static).update(
+            f"{health.line}\n{running} of {seen} instance(s) seen running: {moved:,} moved, "
+            f"{rate:.1f} files/s (enter: look at one)"
+        )
         self.query_one(FleetTable).show(health)
