@@ -21,6 +21,7 @@ from typing import Any
 import typer
 
 from reorg_tui.cli.options import config_option, layered, shard_option, state_dir_option
+from reorg_tui.cli.undo_fleet import check_fleet_stopped, fleet_rows, hold_in_fleet
 from reorg_tui.config import FIELDS, ConfigError, find_state_dir, parse_age, resolve
 from reorg_tui.engine import (
     ExitCode,
@@ -63,6 +64,13 @@ def undo(
     state_dir: str = state_dir_option(),
     shard: str = shard_option(),
     config: Path = config_option(),
+    coordinator: str = typer.Option(
+        None,
+        "--coordinator",
+        metavar="URL",
+        help="A fleet's source: its coordinator, which then keeps every instance (any host's) from "
+        "delivering the files put back; refused while one runs. [env: REORG_COORDINATOR]",
+    ),
 ) -> None:
     """Move delivered files back to their source names, newest first (--since AGE, --batch ID,
     or PATH...). Nothing is overwritten: a file whose source name is taken now, or that is no
@@ -70,6 +78,8 @@ def undo(
     undo is recorded like any move, so it can itself be undone (--batch with the id it prints).
     A daemon must not run on the source meanwhile: it would take the files straight back. When
     it starts again, an undone file stays in the source until it changes or you undo the undo.
+    On a fleet's source, give --coordinator: the fleet's deliveries (every instance's) are
+    undone, with no instance of it running, and the whole fleet then leaves them alone too.
     Asks first, unless --yes; away from a terminal, refuses without --yes."""
     chosen = [what for what, given in (("--since", since), ("--batch", batch), ("PATH", paths)) if given]
     if len(chosen) != 1:
@@ -81,14 +91,24 @@ def undo(
         batch=batch,
         paths=tuple(_absolute(p) for p in paths or ()),
     )
-    flags = {"source": source, "dest": dest, "state_dir": state_dir, "shard": shard}
-    where = _instance(ctx, flags, config)
+    flags = {
+        "source": source,
+        "dest": dest,
+        "state_dir": state_dir,
+        "shard": shard,
+        "coordinator": coordinator,
+    }
+    where, url, last = _instance(ctx, flags, config)
+    check_fleet_stopped(url, where["source"], last, dry_run=dry_run)
     if dry_run and (who := source_holder(where["source"])):
         typer.echo(
             f"reorg-tui: warning: {who} is processing {where['source']}: stop it before the undo", err=True
         )
     stop = threading.Event()
-    with open_undo(**where, dry_run=dry_run, stop=stop) as job:
+    with (
+        fleet_rows(url, where["source"]) as fleet,
+        open_undo(**where, dry_run=dry_run, stop=stop, fleet=fleet) as job,
+    ):
         if job.recovered.acted:
             typer.echo(
                 f"reorg-tui: recovered from an interrupted run: finished {job.recovered.finished} and "
@@ -105,7 +125,9 @@ def undo(
             _ask(plan)
         with _stopped_by_signals(stop):
             result = job.run(plan, _progress(len(plan.items)))
-    raise typer.Exit(_report(result))
+    code = _report(result)
+    held = hold_in_fleet(url, where["source"], result)
+    raise typer.Exit(code if held else max(code, ExitCode.LEFT_BEHIND))
 
 
 def _absolute(path: str) -> str:
@@ -115,8 +137,11 @@ def _absolute(path: str) -> str:
     return os.path.join(os.path.realpath(os.path.dirname(full)), os.path.basename(full))
 
 
-def _instance(ctx: typer.Context, flags: dict[str, Any], config: Path | None) -> dict[str, Any]:
-    """The source, destination, quarantine and state folder of the instance to undo on."""
+def _instance(
+    ctx: typer.Context, flags: dict[str, Any], config: Path | None
+) -> tuple[dict[str, Any], str | None, dict[str, Any]]:
+    """The source, destination, quarantine and state folder of the instance to undo on; the
+    fleet's coordinator, if given; the snapshot the instance last published."""
     given, config_file = layered(ctx, flags, config)
     values = resolve(given, config_file=config_file, required=())
     source, state = values["source"], values["state_dir"]
@@ -142,7 +167,8 @@ def _instance(ctx: typer.Context, flags: dict[str, Any], config: Path | None) ->
         if not folder.is_dir():
             raise ConfigError(f"{label} {folder} does not exist")
     kept = quarantine if quarantine.is_dir() else None  # (only recovery looks there)
-    return {"source": source, "dest": dest, "state_dir": state, "quarantine": kept}
+    where = {"source": source, "dest": dest, "state_dir": state, "quarantine": kept}
+    return where, values.get("coordinator") or None, last
 
 
 def _path(value: object) -> Path | None:

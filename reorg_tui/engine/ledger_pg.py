@@ -177,7 +177,7 @@ def _transfer(row: tuple[Any, ...]) -> Transfer:
     return Transfer(
         kind=TransferKind.DELIVER if done else TransferKind.QUARANTINE,
         step=Step.DONE,
-        identity=Identity(0, ino, size, mtime_ns, ctime_ns),  # (no st_dev: each client's own)
+        identity=Identity(0, ino % (1 << 64), size, mtime_ns, ctime_ns),  # (no st_dev: each client's own)
         source=source,
         target=bytes(target) if target is not None else b"(the quarantine)",
         started=float(listed),
@@ -467,6 +467,42 @@ class PgLedger:
                 "SELECT %s, * FROM unnest(%s::bytea[], %s::int[], %s::bigint[], %s::bigint[], "
                 "%s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING",
                 (self.source_id, rels, keys, inos, sizes, mtimes, ctimes),
+            )
+            return int(cur.rowcount)
+
+    def hold(self, files: list[tuple[str, os.stat_result]]) -> int:
+        """Files an undo put back in the source, as rows in state 'undone' under the identity
+        each has there now: the lister's publish of the same file then does nothing (its ON
+        CONFLICT), so no instance delivers it again until it changes (a new ctime, a new row).
+        The fleet's ``undone.py``. CoordinatorError where no fleet runs on this source."""
+        if not files:
+            return 0
+        try:
+            return self._hold(files)
+        except self._psycopg.errors.UndefinedTable:
+            raise CoordinatorError(f"no fleet has used the coordinator {self.where} yet") from None
+
+    def _hold(self, files: list[tuple[str, os.stat_result]]) -> int:
+        with self._work() as conn, conn.transaction():
+            found = conn.execute(
+                "SELECT id FROM reorg_sources WHERE identity = %s", (self.identity,)
+            ).fetchone()
+            if found is None:
+                raise CoordinatorError(f"no fleet on {self.identity} has used the coordinator {self.where}")
+            cur = conn.execute(
+                "INSERT INTO reorg_files (source_id, rel, folder_key, ino, size, mtime_ns, ctime_ns, "
+                "state, finished, finished_by) SELECT %s, *, 'undone', now(), %s FROM unnest(%s::bytea[], "
+                "%s::int[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING",
+                (
+                    found[0],
+                    self.owner,
+                    [os.fsencode(rel) for rel, _ in files],
+                    [folder_key(rel) for rel, _ in files],
+                    [signed_ino(st.st_ino) for _, st in files],
+                    [st.st_size for _, st in files],
+                    [st.st_mtime_ns for _, st in files],
+                    [st.st_ctime_ns for _, st in files],
+                ),
             )
             return int(cur.rowcount)
 

@@ -81,6 +81,7 @@ class Item(NamedTuple):
     """A transfer to reverse: its file goes from the row's target back to its source."""
 
     row: Transfer
+    local: bool = True  # a row of this ledger (False: a fleet's, from its coordinator)
 
     @property
     def origin(self) -> str:
@@ -127,11 +128,24 @@ class _Ready(NamedTuple):
 Touched = tuple[int, str]  # a tree (its index in Undo.trees) and a folder below its root
 
 
+# A fleet's deliveries (``undo --coordinator``): the rows an UndoSelection names, by since or by
+# paths (the last delivery of each), and the paths no row named. Not by batch: a fleet's rows
+# have none; an undo's own batch is in this ledger.
+FleetRows = Callable[["UndoSelection"], tuple[list[Transfer], list[str]]]
+
+
 class Undo:
     def __init__(
-        self, ledger: Ledger, trees: list[Tree], *, stop: threading.Event, clock: Callable[[], float]
+        self,
+        ledger: Ledger,
+        trees: list[Tree],
+        *,
+        stop: threading.Event,
+        clock: Callable[[], float],
+        fleet: FleetRows | None = None,
     ) -> None:
         self.ledger = ledger
+        self.fleet = fleet
         self.trees = trees  # the source's and the destination's, in that order
         self.stop = stop
         self.recovered = Recovered()
@@ -142,6 +156,8 @@ class Undo:
     # ---- what to undo ----------------------------------------------------------------------
 
     def select(self, what: UndoSelection) -> UndoPlan:
+        if self.fleet is not None and what.batch is None:
+            return self._select_fleet(what, self.fleet)
         undos = finished_undos(self.ledger)
         unknown: list[str] = []
         if what.paths:
@@ -167,6 +183,21 @@ class Undo:
                 skipped.append(checked)
             else:
                 items.append(Item(tips[tip_id]))
+        return UndoPlan(items, skipped)
+
+    def _select_fleet(self, what: UndoSelection, fleet: FleetRows) -> UndoPlan:
+        """A fleet's deliveries, newest first. No chain of undos to follow: an undo of a fleet's
+        row is this ledger's (without ``undoes``), and a delivery already undone is skipped as
+        gone from its target (or replaced there)."""
+        rows, unknown = fleet(what)
+        skipped = [Skipped(path, SkipReason.UNKNOWN) for path in unknown]
+        items = []
+        for row in rows:
+            checked = self._check(row)
+            if isinstance(checked, Skipped):
+                skipped.append(checked)
+            else:
+                items.append(Item(row, local=False))
         return UndoPlan(items, skipped)
 
     def _last_of(self, paths: tuple[str, ...]) -> tuple[list[Transfer], list[str]]:
@@ -242,7 +273,7 @@ class Undo:
         origin, back, st = checked
         rel = f"{origin.folder}/{origin.name}" if origin.folder else origin.name
         mover = self._movers[id(back.tree)]
-        journal = Journal(batch=self.batch, undoes=item.row.id)
+        journal = Journal(batch=self.batch, undoes=item.row.id if item.local else None)
         try:
             outcome = mover.move(origin.tree, rel, back.folder, back.name, "skip", st=st, journal=journal)
         except Vanished:
@@ -306,6 +337,7 @@ def open_undo(
     dry_run: bool = False,
     stop: threading.Event | None = None,
     clock: Callable[[], float] = time.time,
+    fleet: FleetRows | None = None,
 ) -> Iterator[Undo]:
     """An ``Undo`` on the ledger in ``state_dir``. Unless ``dry_run``: with the source's lock
     held (DaemonRunning if a daemon holds it) and the ledger's interrupted rows recovered.
@@ -335,7 +367,7 @@ def open_undo(
     try:
         # A dry run writes nothing, the ledger included (no migration, no -wal made).
         ledger = open_ledger(state_dir, read_only=True) if dry_run else open_ledger(state_dir, create=False)
-        undo = Undo(ledger, trees, stop=stop or threading.Event(), clock=clock)
+        undo = Undo(ledger, trees, stop=stop or threading.Event(), clock=clock, fleet=fleet)
         if not dry_run:
             extra = [Tree(str(quarantine), capacity=16, create_root=False)] if quarantine else []
             undo.recovered = recover(ledger, trees + extra)
