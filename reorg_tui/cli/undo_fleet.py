@@ -68,10 +68,15 @@ def hold_in_fleet(url: str | None, source: Path, result: UndoResult) -> bool:
 
     files = []
     for _, now in result.undone:
+        rel = os.path.relpath(now, source)
+        if rel == ".." or rel.startswith("../"):
+            continue  # an undo of an undo: delivered again, not put back in the source
         try:
-            files.append((os.path.relpath(now, source), os.lstat(now)))
+            files.append((rel, os.lstat(now)))
         except OSError:
             continue  # gone again already: nothing to hold
+    if not files:
+        return True
     ledger = PgLedger(url, owner=f"undo {socket.gethostname()} {os.getpid()}", identity=str(source))
     try:
         ledger.hold(files)

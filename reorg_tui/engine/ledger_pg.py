@@ -462,18 +462,23 @@ class PgLedger:
         mtimes = [st.st_mtime_ns for _, st in files]
         ctimes = [st.st_ctime_ns for _, st in files]
         with self._work() as conn:
+            # Not a file an undo put back (an 'undone' row), while it is the same file: the same
+            # inode, size and mtime, not the ctime (a chmod moves it), as undone.holds on one host.
             cur = conn.execute(
                 "INSERT INTO reorg_files (source_id, rel, folder_key, ino, size, mtime_ns, ctime_ns) "
-                "SELECT %s, * FROM unnest(%s::bytea[], %s::int[], %s::bigint[], %s::bigint[], "
-                "%s::bigint[], %s::bigint[]) ON CONFLICT DO NOTHING",
-                (self.source_id, rels, keys, inos, sizes, mtimes, ctimes),
+                "SELECT %s, u.* FROM unnest(%s::bytea[], %s::int[], %s::bigint[], %s::bigint[], "
+                "%s::bigint[], %s::bigint[]) AS u(rel, folder_key, ino, size, mtime_ns, ctime_ns) "
+                "WHERE NOT EXISTS (SELECT 1 FROM reorg_files h WHERE h.source_id = %s AND h.rel = u.rel "
+                "AND h.ino = u.ino AND h.size = u.size AND h.mtime_ns = u.mtime_ns AND h.state = 'undone') "
+                "ON CONFLICT DO NOTHING",
+                (self.source_id, rels, keys, inos, sizes, mtimes, ctimes, self.source_id),
             )
             return int(cur.rowcount)
 
     def hold(self, files: list[tuple[str, os.stat_result]]) -> int:
         """Files an undo put back in the source, as rows in state 'undone' under the identity
-        each has there now: the lister's publish of the same file then does nothing (its ON
-        CONFLICT), so no instance delivers it again until it changes (a new ctime, a new row).
+        each has there now: the lister's publish of the same file (the same inode, size and
+        mtime at that name) then does nothing, so no instance delivers it again until it changes.
         The fleet's ``undone.py``. CoordinatorError where no fleet runs on this source."""
         if not files:
             return 0

@@ -1,7 +1,8 @@
 """``undo`` on a fleet's source, with real daemons and a real PostgreSQL: refused while any
 instance of the fleet runs (exit 3) and without the coordinator's URL (exit 2); with the fleet
 stopped, the files go back, and the fleet, started again, leaves them in the source (the lister's
-publish meets their 'undone' rows) until one changes, which it then delivers once."""
+publish meets their 'undone' rows) until one changes (not its mode or an extended attribute:
+its content, size or mtime), which it then delivers once; the undo undone, nothing more is held."""
 
 from __future__ import annotations
 
@@ -56,6 +57,11 @@ def test_an_undo_on_a_fleet_is_refused_while_it_runs_and_held_by_the_whole_fleet
         held = conn.execute("SELECT count(*) FROM reorg_files WHERE state = 'undone'").fetchone()
     assert held == (len(back),)
 
+    # A change of its metadata only (mode, an extended attribute: the ctime moves) is no change
+    # of the file: held still, as on one host (undone.holds).
+    chmodded, tagged = sorted(files_under(daemons.source))[-2:]
+    os.chmod(daemons.source / chmodded, 0o600)
+    os.setxattr(daemons.source / tagged, "user.reorg-test", b"1")
     # The fleet again, both instances: whichever lists leaves the undone files alone.
     daemons.start("a"), daemons.start("b")
     more = make_files(daemons.source, 1000, 50)  # and moves what is new
@@ -72,3 +78,19 @@ def test_an_undo_on_a_fleet_is_refused_while_it_runs_and_held_by_the_whole_fleet
     arrived = {os.path.basename(p) for p in files_under(daemons.dest)}
     assert arrived | back == set(made) | set(more) and not arrived & (back - {os.path.basename(changed)})
     assert len(files_under(daemons.dest)) + len(back) - 1 == len(made) + len(more)  # none twice
+    # The undo undone (its batch): delivered again, and nothing held for the fleet (no row of a
+    # path outside the source); the changed file, delivered meanwhile, is skipped as gone.
+    batch = done.stdout.splitlines()[-1].split()[2].rstrip(":")
+    again = undo_batch(daemons, "a", batch, "--coordinator", daemons.url)
+    assert again.returncode == 1 and f"{len(back) - 1} undone, 1 skipped" in again.stdout, again.stdout
+    assert files_under(daemons.source) == {}
+    with psycopg.connect(daemons.url) as conn:
+        rels = [bytes(r[0]) for r in conn.execute("SELECT rel FROM reorg_files WHERE state = 'undone'")]
+    assert len(rels) == len(back) and not [r for r in rels if r.startswith(b"..")], rels[:3]
+
+
+def undo_batch(daemons: Daemons, name: str, batch: str, *extra: str):  # type: ignore[no-untyped-def]
+    return cli(
+        "undo", "--batch", batch, "--yes", "--state-dir", str(daemons.state_dir(name)),
+        "-d", str(daemons.dest), *extra,
+    )  # fmt: skip
