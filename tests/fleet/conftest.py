@@ -13,6 +13,7 @@ untested never passes quietly.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -80,6 +81,10 @@ def postgres() -> Iterator[Postgres]:
         yield pg
     finally:
         server.cleanup()  # type: ignore[attr-defined]
+        # A server a test stopped and started again (pg.start) is not the one pgserver started,
+        # and its cleanup leaves it running: stopped here, before its folder goes.
+        with contextlib.suppress(Exception):
+            pg._pg_ctl("-w", "-m", "fast", "stop")
         shutil.rmtree(folder, ignore_errors=True)
 
 
