@@ -254,7 +254,7 @@ class ReorgApp(App[int]):
         if self.query("#fleet-view"):
             self.query_one(FleetView).show(message.health)
         if isinstance(self.screen, InstanceScreen):
-            self.screen.show(message.health.member(self.screen.key))
+            self.screen.show(message.health.member(self.screen.key), message.health.line)
 
     @on(DataTable.RowSelected, "#fleet-table")
     def _instance_chosen(self, event: DataTable.RowSelected) -> None:

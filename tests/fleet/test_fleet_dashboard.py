@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 
+import psycopg
 from textual.pilot import Pilot
 from textual.widgets import Static, TabbedContent
 
@@ -79,6 +80,18 @@ def test_the_fleet_view_lists_every_instance_and_the_lister(daemons: Daemons) ->
             "a later snapshot drawn",
             timeout=10,
         )
+        # The daemon gone and forgotten (killed, its row deleted as after 10 min): said, with the
+        # fleet's health line; the last panes stay.
+        other.kill()
+        other.wait()
+        with psycopg.connect(daemons.url) as conn:
+            conn.execute("DELETE FROM reorg_instances WHERE pid = %s", (other.pid,))
+        head_of = lambda: str(screen.query_one("#instance-head", Static).render())  # noqa: E731
+        gone = "not listed by the coordinator now (healthy: 1 instance(s) of the fleet)"
+        await until(
+            pilot, lambda: head_of().endswith(gone), "its row gone (the lister the hosted one)", timeout=20
+        )
+        assert throughput.last is not None and throughput.last.totals.moved >= moved
         await pilot.press("escape")
         assert not isinstance(app.screen, InstanceScreen)
         assert app.query_one(TabbedContent).active == "fleet"

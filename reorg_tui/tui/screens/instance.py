@@ -46,11 +46,13 @@ class InstanceScreen(Screen[None]):
             yield TimingPane()
         yield Footer()
 
-    def show(self, member: Member | None) -> None:
-        """Its latest snapshot (None: the coordinator no longer lists it; the last one stays)."""
+    def show(self, member: Member | None, fleet: str = "") -> None:
+        """Its latest snapshot. None: the coordinator does not list it now (it was forgotten, or
+        the coordinator does not answer: ``fleet``, the fleet's health line, says which); the
+        panes keep the last one drawn."""
         head = self.query_one("#instance-head", Static)
         if member is None or member.snapshot is None:
-            show(head, literal(f"{self.title_text}: not seen for 10 min or more (forgotten by the fleet)"))
+            show(head, literal(f"{self.title_text}: not listed by the coordinator now ({fleet})"))
             return
         self.shown = member
         role = ", the lister" if member.lister else ""
