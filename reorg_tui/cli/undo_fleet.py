@@ -23,7 +23,7 @@ import typer
 from reorg_tui.config import ConfigError
 from reorg_tui.engine import State, UndoResult, UndoSelection
 from reorg_tui.engine.ledger import Query, Transfer, TransferKind
-from reorg_tui.engine.undo import DaemonRunning, FleetRows
+from reorg_tui.engine.undo import DaemonRunning, FleetRows, newest_of
 from reorg_tui.engine.undone import EVERY
 
 
@@ -111,14 +111,7 @@ def fleet_rows(url: str | None, source: Path) -> Iterator[FleetRows | None]:
         found = [row for row in found if row.kind is TransferKind.DELIVER]  # (newest first)
         if not what.paths:
             return found, []
-        wanted = {os.fsencode(p): p for p in what.paths}
-        newest: dict[bytes, Transfer] = {}
-        for row in found:
-            for path in (row.source, row.target):
-                if path in wanted:
-                    newest.setdefault(path, row)
-        chosen = list({id(r): r for r in newest.values()}.values())
-        return chosen, [p for key, p in wanted.items() if key not in newest]
+        return newest_of(found, {os.fsencode(p): p for p in what.paths})
 
     try:
         yield rows

@@ -209,13 +209,7 @@ class Undo:
             chunk = tuple(keys[start : start + 400])
             kinds = (TransferKind.DELIVER, TransferKind.UNDO)
             rows += self.ledger.query(Query(paths=chunk, kinds=kinds, done_only=True, limit=EVERY))
-        newest: dict[bytes, Transfer] = {}
-        for row in sorted(rows, key=lambda r: r.id or 0, reverse=True):
-            for path in (row.source, row.target):
-                if path in wanted:
-                    newest.setdefault(path, row)
-        found = list({id(r): r for r in newest.values()}.values())  # a file named twice: once
-        return found, [wanted[p] for p in keys if p not in newest]
+        return newest_of(sorted(rows, key=lambda r: r.id or 0, reverse=True), wanted)
 
     def _check(self, row: Transfer) -> Skipped | _Ready:
         """Whether ``row`` can be reversed now: its file is what it left, where it left it, and
@@ -317,6 +311,18 @@ def _rmdir(tree: Tree, rel: str) -> bool:
         return True
     except (OSError, NotAFolder):
         return False
+
+
+def newest_of(rows: list[Transfer], wanted: dict[bytes, str]) -> tuple[list[Transfer], list[str]]:
+    """Of ``rows`` (newest first), the newest that named each wanted path (as its source or its
+    target), a row named twice once; and the wanted paths (as given) that no row named."""
+    newest: dict[bytes, Transfer] = {}
+    for row in rows:
+        for path in (row.source, row.target):
+            if path in wanted:
+                newest.setdefault(path, row)
+    found = list({id(r): r for r in newest.values()}.values())
+    return found, [given for key, given in wanted.items() if key not in newest]
 
 
 def _tip(row: Transfer, undos: dict[int, Transfer]) -> tuple[Transfer, int]:

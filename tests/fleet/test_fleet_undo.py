@@ -87,6 +87,15 @@ def test_an_undo_on_a_fleet_is_refused_while_it_runs_and_held_by_the_whole_fleet
     with psycopg.connect(daemons.url) as conn:
         rels = [bytes(r[0]) for r in conn.execute("SELECT rel FROM reorg_files WHERE state = 'undone'")]
     assert len(rels) == len(back) and not [r for r in rels if r.startswith(b"..")], rels[:3]
+    # By PATH, from the fleet's rows: a delivered file by its destination path, and one never
+    # delivered (skipped, unknown).
+    one = sorted(files_under(daemons.dest))[0]
+    by_path = cli(
+        "undo", "--yes", "--state-dir", str(daemons.state_dir("a")), "-d", str(daemons.dest),
+        "--coordinator", daemons.url, str(daemons.dest / one), str(daemons.dest / "2024/01/01/nobody.bin"),
+    )  # fmt: skip
+    assert by_path.returncode == 1 and "1 undone, 1 skipped" in by_path.stdout, by_path.stdout
+    assert list(files_under(daemons.source)) == [f"in{int(one[-10:-4]) % 8}/{os.path.basename(one)}"]
 
 
 def undo_batch(daemons: Daemons, name: str, batch: str, *extra: str):  # type: ignore[no-untyped-def]
