@@ -564,3 +564,19 @@ def test_the_printed_unit_passes_systemd_analyze_verify(tmp_path):
         )
         complaints = [line for line in checked.stderr.splitlines() if str(unit) in line]
         assert checked.returncode == 0 and not complaints, (args, checked.stderr)
+
+
+def test_bench_dashboard_reports_both_faces_and_the_key_latency(tmp_path):
+    """`bench --dashboard`: the real dashboard, then the headless daemon, under one stream rate in
+    one run; the figures (never their values) and nothing left behind."""
+    result = cli("bench", "--dashboard", "100", "--seconds", "2", "--dir", str(tmp_path), timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for key in (
+        "dashboard: files moved per second",
+        "headless: files moved per second",
+        "dashboard / headless",
+        "refreshes per second",
+        "key p95",
+    ):
+        assert key in result.stdout, result.stdout
+    assert list(tmp_path.iterdir()) == []
