@@ -50,7 +50,8 @@ class Reloader:
             outcome = self.engine.reconfigure(new)
             changed, refused = list(outcome.changed), list(outcome.refused)
             face = self._face(new, changed, refused)
-            self.settings = replace(self.settings, **{c.name: c.after for c in changed}, **face)
+            engine = {c.name: c.after for c in changed if c.name not in face}  # the face's are in face
+            self.settings = replace(self.settings, **engine, **face)
         for change in refused:
             logs.emit(
                 logging.WARNING,

@@ -165,7 +165,7 @@ class Failures:
         do not take is dropped with a log line (retry.py). Returns how many files wait."""
         naming, recursive = self.settings.naming(), self.settings.recursive
         with self._lock:
-            self.retry.load(self._now())
+            self.retry.load(self._now(), self.settings.retry_max_delay)
             dropped = self.retry.drop_not_taken(lambda rel: naming.not_taken(rel, recursive))
             waiting = len(self.retry)
         for rel, why in dropped:

@@ -44,6 +44,21 @@ class Spec:
     extra: bool = False
 
 
+MAX_COUNT = 2**63 - 1  # SQLite's INTEGER; a count or a size beyond it is not one we wrote
+MAX_TIME = 1e11  # unix seconds, the year 5138: C's time_t and every date shown hold it
+
+
+def a_count(value: object) -> bool:
+    """A count or a size as this version writes one: an int (never a bool), 0 up to MAX_COUNT."""
+    return type(value) is int and 0 <= value <= MAX_COUNT
+
+
+def a_time(value: object) -> bool:
+    """A unix time as this version writes one: a finite number within +-MAX_TIME (1e308 or
+    Infinity would hold a file forever, or end a command on time_t)."""
+    return type(value) in (int, float) and -MAX_TIME <= value <= MAX_TIME  # NaN fails both
+
+
 def problems(data: object, spec: Spec) -> list[str]:
     """What in ``data`` is not what ``spec`` says, as short phrases (``size='12'``); [] if none."""
     if not isinstance(data, dict):

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from reorg_tui.engine.fields import parse_json
+from reorg_tui.engine.fields import a_count, a_time, parse_json
 from reorg_tui.engine.ledger import (
     Identity,
     LedgerError,
@@ -647,10 +647,6 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _number(value: object) -> bool:
-    return type(value) in (int, float)
-
-
 def _retry(values: list[object]) -> RetryEntry | str:
     """A row of the queue as read back, or why it is not one this version wrote."""
     path, attempts, next_try, last_error, errors, first_failed = values
@@ -659,10 +655,10 @@ def _retry(values: list[object]) -> RetryEntry | str:
         name
         for name, ok in (
             ("path", text_path is not None),
-            ("attempts", type(attempts) is int),
-            ("next_try", next_try is None or _number(next_try)),
+            ("attempts", a_count(attempts)),
+            ("next_try", next_try is None or a_time(next_try)),
             ("last_error", error is not None),
-            ("first_failed", _number(first_failed)),
+            ("first_failed", a_time(first_failed)),
         )
         if not ok
     ]

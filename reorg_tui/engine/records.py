@@ -11,7 +11,7 @@ import re
 import time
 from dataclasses import dataclass, field, fields
 
-from reorg_tui.engine.fields import NUMBER, OPTIONAL_TEXT, TEXT, Spec, all_of, problems
+from reorg_tui.engine.fields import NUMBER, OPTIONAL_TEXT, TEXT, Spec, a_count, a_time, all_of, problems
 
 
 @dataclass
@@ -96,9 +96,6 @@ def plain_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and "/" not in name and "\0" not in name
 
 
-_NUMBERS = (int, float)
-
-
 def checked_record(
     item_id: object,
     name: object,
@@ -120,13 +117,13 @@ def checked_record(
         and type(original) is str
         and type(reason) is str
         and (intended is None or type(intended) is str)
-        and type(attempts) is int
-        and type(size) is int
-        and type(quarantined_at) in _NUMBERS
-        and type(first_failed_at) in _NUMBERS
+        and a_count(attempts)
+        and a_count(size)
+        and a_time(quarantined_at)
+        and a_time(first_failed_at)
     ):
         return None
-    if attempts < 0 or size < 0 or not plain_id(item_id) or not plain_name(name):
+    if not plain_id(item_id) or not plain_name(name):
         return None
     return Record(
         item_id,

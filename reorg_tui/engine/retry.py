@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from reorg_tui.engine.clocks import Now
-from reorg_tui.engine.fields import parse_json
+from reorg_tui.engine.fields import a_count, a_time, parse_json
 from reorg_tui.engine.inputfile import read_regular
 from reorg_tui.engine.ledger import Ledger
 from reorg_tui.engine.naming import NotTaken
@@ -66,6 +66,7 @@ class RetryQueue:
         self._due: dict[str, float] = {}  # path -> when it is due (monotonic); absent in flight
         self._changed: set[str] = set()  # paths scheduled or forgotten since the last save
         self._loaded_at = Now(0.0, 0.0)  # the instant ``load`` counts saved times from
+        self._longest = float("inf")  # the longest a loaded entry may wait (``load``)
 
     @property
     def dirty(self) -> bool:
@@ -143,10 +144,13 @@ class RetryQueue:
         self.ledger.save_retries(changed, removed)
         self._changed.clear()
 
-    def load(self, now: Now | None = None) -> int:
+    def load(self, now: Now | None = None, longest: float = float("inf")) -> int:
         """Restore the queue an earlier run saved; returns how many files wait (each due as long
         from ``now`` as its saved ``next_try`` lies ahead of the wall clock). A row of the wrong
-        shape is set aside by the ledger, with a warning; never fatal."""
+        shape is set aside by the ledger, with a warning; never fatal. No entry waits longer
+        than ``longest`` (today's --retry-max-delay): a time far ahead, saved under other
+        settings or planted, never holds a file, nor --once, for ever."""
+        self._longest = longest
         if self.ledger is None:
             return 0
         self._loaded_at = now or Now(time.time(), time.monotonic())
@@ -211,7 +215,7 @@ class RetryQueue:
         entry.next_try = float(entry.next_try)
         self.entries[entry.path] = entry
         now = self._loaded_at
-        self._push(entry.path, now.mono + max(0.0, entry.next_try - now.wall))
+        self._push(entry.path, now.mono + min(max(0.0, entry.next_try - now.wall), self._longest))
         return True
 
 
@@ -234,14 +238,14 @@ def _bad_field(entry: RetryEntry) -> str | None:
     """The first field of ``entry`` that is not what this version writes, or None."""
     if not _plain_relative(entry.path):
         return "path"
-    if type(entry.attempts) is not int:
+    if not a_count(entry.attempts):
         return "attempts"
-    if entry.next_try is not None and type(entry.next_try) not in (int, float):
+    if entry.next_try is not None and not a_time(entry.next_try):
         return "next_try"
     if not isinstance(entry.last_error, str):
         return "last_error"
     if not isinstance(entry.errors, list) or not all(isinstance(e, str) for e in entry.errors):
         return "errors"
-    if type(entry.first_failed) not in (int, float):
+    if not a_time(entry.first_failed):
         return "first_failed"
     return None

@@ -113,10 +113,11 @@ def test_a_reload_under_a_stream_applies_what_can_change_refuses_the_rest_and_lo
         refused = cli("reload", "-s", str(d.src), "--state-dir", str(d.state))
         assert refused.returncode == 0 and "reload refused" in refused.stdout, refused
         config.write_text('settle = 0.4\npoll-interval = 0.3\nworkers = 3\nalert-quarantine-count = 1\n'
-                          'ignore = ".*,*.skip"\n')  # fmt: skip
+                          'ignore = ".*,*.skip"\nlog-level = "DEBUG"\n')  # fmt: skip
         again = cli("reload", "-s", str(d.src), "--state-dir", str(d.state))
         assert again.returncode == 0, again.stderr
         assert "--workers 4 -> 3" in again.stdout and "--layout" not in again.stdout, again.stdout
+        assert "--log-level" in again.stdout, again.stdout  # a face's setting with the engine's
         time.sleep(1)
     finally:
         stop.set()
