@@ -24,7 +24,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 T = TypeVar("T")
 
@@ -48,15 +48,15 @@ MAX_COUNT = 2**63 - 1  # SQLite's INTEGER; a count or a size beyond it is not on
 MAX_TIME = 1e11  # unix seconds, the year 5138: C's time_t and every date shown hold it
 
 
-def a_count(value: object) -> bool:
+def a_count(value: object) -> TypeGuard[int]:
     """A count or a size as this version writes one: an int (never a bool), 0 up to MAX_COUNT."""
     return type(value) is int and 0 <= value <= MAX_COUNT
 
 
-def a_time(value: object) -> bool:
+def a_time(value: object) -> TypeGuard[float]:
     """A unix time as this version writes one: a finite number within +-MAX_TIME (1e308 or
     Infinity would hold a file forever, or end a command on time_t)."""
-    return type(value) in (int, float) and -MAX_TIME <= value <= MAX_TIME  # NaN fails both
+    return (type(value) is int or type(value) is float) and -MAX_TIME <= value <= MAX_TIME  # NaN fails
 
 
 def problems(data: object, spec: Spec) -> list[str]:
