@@ -32,6 +32,7 @@ from reorg_tui import logs
 from reorg_tui.config import ConfigError, Settings
 from reorg_tui.engine import Engine, Snapshot
 from reorg_tui.engine import events as ev
+from reorg_tui.engine.alerts import span
 from reorg_tui.names import safe
 
 log = logging.getLogger(__name__)
@@ -250,6 +251,9 @@ class Notifications:
             f"waiting: {waiting} ({q.settling} settling, {q.ready} ready, {q.retry} to retry)",
             f"in quarantine: {snap.quarantine.count}",
         ]
+        if snap.waiting:
+            first = snap.waiting[0]
+            lines.append(f"oldest waiting: {safe(first.path)}, {span(snap.oldest_pending_age)} ({first.why})")
         if snap.retry_head:
             oldest = snap.retry_head[0]
             lines.append(f"next retry: {safe(oldest.path)} ({safe(oldest.last_error)})")

@@ -44,13 +44,14 @@ def evaluate(snap: Snapshot, rules: AlertRules) -> dict[str, str]:
     if rules.pending_age and snap.waiting and snap.oldest_pending_age >= rules.pending_age:
         oldest = snap.waiting[0]
         active["pending_age"] = (
-            f"a file has waited {_span(snap.oldest_pending_age)} in the source ({oldest.why}): "
-            f"{safe(oldest.path)} (alert at {_span(rules.pending_age)})"
+            f"a file has waited {span(snap.oldest_pending_age)} in the source ({oldest.why}): "
+            f"{safe(oldest.path)} (alert at {span(rules.pending_age)})"
         )
     return active
 
 
-def _span(seconds: float) -> str:
+def span(seconds: float) -> str:
+    """A duration as an alert or a summary says it: 40 s, 12 min, 1.5 h."""
     if seconds >= 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"

@@ -155,11 +155,27 @@ def test_a_digest_replaces_the_events_with_a_summary(daemon_factory, receiver):
     d = daemon_factory("--notify", receiver.url, "--notify-digest", "3s", "--alert-quarantine-count", "1")
     made = _good(d.src, 40)
     _bad(d.src)
-    wait_for(lambda: len(files_under(d.dst)) == len(made), timeout=30, what="every file moved")
-    wait_for(lambda: any("moved 40" in p["message"] for p in receiver.titled("summary")), timeout=30,
-             what="a summary saying what moved")  # fmt: skip
-    summary = next(p for p in receiver.titled("summary") if "moved 40" in p["message"])
-    assert "quarantined 1" in summary["message"]
+    growing, stop = d.src / "2024-05-01_growing.dat", threading.Event()
+
+    def keep_writing() -> None:  # never holds still: the oldest waiting file
+        with open(growing, "ab") as f:
+            while not stop.wait(0.05):
+                f.write(b"x")
+                f.flush()
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        wait_for(lambda: len(files_under(d.dst)) == len(made), timeout=30, what="every file moved")
+        wait_for(lambda: any("moved 40" in p["message"] for p in receiver.titled("summary")), timeout=30,
+                 what="a summary saying what moved")  # fmt: skip
+        summary = next(p for p in receiver.titled("summary") if "moved 40" in p["message"])
+        assert "quarantined 1" in summary["message"]
+        assert "oldest waiting: 2024-05-01_growing.dat" in summary["message"], summary["message"]
+        assert "(settling)" in summary["message"]
+    finally:
+        stop.set()
+        writer.join()
     assert not receiver.titled("alert:")  # the alert went into the digest, not a message of its own
     code, err = d.stop()
     assert code == 0, err
